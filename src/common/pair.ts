@@ -1,0 +1,39 @@
+import { ApiError } from './api-error';
+
+/** `BASE-QUOTE` or `BASE/QUOTE`, 2 to 10 letters or digits each side, any case. */
+const PAIR_PATTERN = /^([A-Za-z0-9]{2,10})[-/]([A-Za-z0-9]{2,10})$/;
+
+export const MAX_PAIR_LENGTH = 21;
+
+/** The canonical form (`BTC-USD`) of a pair, or null when it is not well formed. */
+export function normalizePair(raw: string): string | null {
+  if (raw.length > MAX_PAIR_LENGTH) return null;
+  const m = PAIR_PATTERN.exec(raw.trim());
+  return m ? `${m[1].toUpperCase()}-${m[2].toUpperCase()}` : null;
+}
+
+export function splitPair(pair: string): { base: string; quote: string } {
+  const [base, quote] = pair.split('-');
+  return { base, quote };
+}
+
+export type PairCheck = { ok: true; pair: string } | { ok: false; input: string; error: ApiError };
+
+/** Checks one pair against the configured set: INVALID_PAIR when malformed, UNSUPPORTED_PAIR when not configured. */
+export function checkPair(raw: string, configured: ReadonlySet<string>, unsupportedStatus = 400): PairCheck {
+  const pair = normalizePair(raw);
+  if (!pair) {
+    return { ok: false, input: raw, error: new ApiError(400, 'INVALID_PAIR', `"${clip(raw)}" is not a pair: use BASE-QUOTE, e.g. BTC-USD`) };
+  }
+  if (!configured.has(pair)) {
+    return { ok: false, input: raw, error: new ApiError(unsupportedStatus, 'UNSUPPORTED_PAIR', `${pair} is not served here; served pairs: ${[...configured].join(', ')}`) };
+  }
+  return { ok: true, pair };
+}
+
+/** Keeps what is echoed back in an error message short and printable. */
+export function clip(raw: string, max = 32): string {
+  // eslint-disable-next-line no-control-regex
+  const printable = raw.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return printable.length > max ? `${printable.slice(0, max)}…` : printable;
+}

@@ -1,0 +1,40 @@
+/**
+ * Tick ids have the form of a Redis Streams id, `<milliseconds>-<sequence>`, so that a
+ * Redis-backed deployment can use Redis' own ids. They are compared numerically.
+ */
+export type TickId = { ms: number; seq: number };
+
+const ID_PATTERN = /^(\d{1,15})-(\d{1,15})$/;
+
+export function parseTickId(raw: string): TickId | null {
+  const m = ID_PATTERN.exec(raw);
+  if (!m) return null;
+  const ms = Number(m[1]);
+  const seq = Number(m[2]);
+  if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(seq)) return null;
+  return { ms, seq };
+}
+
+export function formatTickId(id: TickId): string {
+  return `${id.ms}-${id.seq}`;
+}
+
+export function compareTickIds(a: TickId, b: TickId): number {
+  return a.ms !== b.ms ? a.ms - b.ms : a.seq - b.seq;
+}
+
+/** Compares two well-formed id strings. */
+export function compareIdStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  return compareTickIds(parseTickId(a)!, parseTickId(b)!);
+}
+
+/** Hands out strictly increasing ids, taking the clock when it moves forward and a sequence otherwise. */
+export class TickIdGenerator {
+  constructor(private last: TickId) {}
+
+  next(nowMs: number): TickId {
+    this.last = nowMs > this.last.ms ? { ms: nowMs, seq: 0 } : { ms: this.last.ms, seq: this.last.seq + 1 };
+    return this.last;
+  }
+}

@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { normalizePair } from '../common/pair';
+import type { SourceName } from '../shared/wire';
+
+export const SOURCE_NAMES = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] as const satisfies readonly SourceName[];
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `at least ${min}`).max(max, `at most ${max}`));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const list = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+
+const url = z
+  .string()
+  .trim()
+  .url('an absolute http(s) URL')
+  .refine((v) => /^https?:\/\//.test(v), 'an http or https URL')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const pairs = list.transform((items, ctx) => {
+  const out: string[] = [];
+  for (const item of items) {
+    const p = normalizePair(item);
+    if (!p) ctx.addIssue({ code: 'custom', message: `"${item}" is not a pair of the form BASE-QUOTE (e.g. BTC-USD)` });
+    else if (!out.includes(p)) out.push(p);
+  }
+  if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one pair, e.g. BTC-USD,ETH-USD' });
+  return out;
+});
+
+const sources = list.pipe(z.array(z.enum(SOURCE_NAMES, `one of ${SOURCE_NAMES.join(', ')}`)).min(1, 'at least one source'));
+
+/** Every variable the service reads, with its default. Nothing outside this file reads process.env. */
+const schema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  PAIRS: pairs.default(['BTC-USD']),
+  PRICE_SOURCES: sources.default(['kraken', 'coinbase', 'coingecko', 'coindesk']),
+  POLL_INTERVAL_MS: int(100, 3_600_000).default(5000),
+  SOURCE_TIMEOUT_MS: int(50, 60_000).default(3000),
+  SOURCE_MAX_BODY_BYTES: int(1024, 10_000_000).default(262_144),
+  SOURCE_BACKOFF_MAX_MS: int(100, 3_600_000).default(60_000),
+  HISTORY_SIZE: int(1, 10_000_000).default(10_000),
+  HISTORY_TTL_MS: int(1000, 30 * 24 * 3_600_000).default(3_600_000),
+  HEARTBEAT_INTERVAL_MS: int(100, 3_600_000).default(15_000),
+  SSE_RETRY_MS: int(0, 3_600_000).default(2000),
+  CLIENT_BUFFER_SIZE: int(1, 100_000).default(50),
+  STALE_AFTER_MS: int(100, 24 * 3_600_000).optional(),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
+  MAX_STREAM_CONNECTIONS: int(1, 1_000_000).default(19_000),
+  MAX_STREAM_CONNECTIONS_PER_IP: int(1, 1_000_000).default(100),
+  SOCKET_EVENTS_PER_SECOND: int(1, 10_000).default(10),
+  TRUST_PROXY: bool.default(false),
+  RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
+  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  REDIS_URL: z.string().trim().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
+  REDIS_PREFIX: z.string().trim().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and :_.- (at most 64)').default('price-stream'),
+  LEADER_TTL_MS: int(500, 600_000).default(10_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  CORS_ORIGINS: list.default([]),
+  COINDESK_API_KEY: z.string().trim().min(1).optional(),
+  KRAKEN_URL: url.default('https://api.kraken.com'),
+  COINBASE_URL: url.default('https://api.coinbase.com'),
+  COINGECKO_URL: url.default('https://api.coingecko.com'),
+  COINDESK_URL: url.default('https://data-api.coindesk.com'),
+  SIMULATED_SEED: int(0, 2 ** 31 - 1).default(42),
+});
+
+type Parsed = z.output<typeof schema>;
+
+/** The validated configuration. Read once at start-up (or built by a test with loadConfig). */
+export class AppConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly pairs: readonly string[];
+  readonly pairSet: ReadonlySet<string>;
+  readonly priceSources: readonly SourceName[];
+  readonly pollIntervalMs: number;
+  readonly sourceTimeoutMs: number;
+  readonly sourceMaxBodyBytes: number;
+  readonly sourceBackoffMaxMs: number;
+  readonly historySize: number;
+  readonly historyTtlMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly sseRetryMs: number;
+  readonly clientBufferSize: number;
+  readonly staleAfterMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly maxPairsPerRequest: number;
+  readonly maxStreamConnections: number;
+  readonly maxStreamConnectionsPerIp: number;
+  readonly socketEventsPerSecond: number;
+  readonly trustProxy: boolean;
+  readonly rateLimitPerMinute: number;
+  readonly adminToken: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  readonly leaderTtlMs: number;
+  readonly logLevel: Parsed['LOG_LEVEL'];
+  readonly logFormat: Parsed['LOG_FORMAT'];
+  readonly corsOrigins: readonly string[];
+  readonly coindeskApiKey: string | undefined;
+  readonly sourceUrls: Readonly<Record<Exclude<SourceName, 'simulated'>, string>>;
+  readonly simulatedSeed: number;
+
+  constructor(p: Parsed) {
+    this.port = p.PORT;
+    this.host = p.HOST;
+    this.pairs = p.PAIRS;
+    this.pairSet = new Set(p.PAIRS);
+    this.priceSources = p.PRICE_SOURCES;
+    this.pollIntervalMs = p.POLL_INTERVAL_MS;
+    this.sourceTimeoutMs = p.SOURCE_TIMEOUT_MS;
+    this.sourceMaxBodyBytes = p.SOURCE_MAX_BODY_BYTES;
+    this.sourceBackoffMaxMs = p.SOURCE_BACKOFF_MAX_MS;
+    this.historySize = p.HISTORY_SIZE;
+    this.historyTtlMs = p.HISTORY_TTL_MS;
+    this.heartbeatIntervalMs = p.HEARTBEAT_INTERVAL_MS;
+    this.sseRetryMs = p.SSE_RETRY_MS;
+    this.clientBufferSize = p.CLIENT_BUFFER_SIZE;
+    // Three missed polls (and at least 30 s) before a price counts as stale, unless set.
+    this.staleAfterMs = p.STALE_AFTER_MS ?? Math.max(30_000, 3 * p.POLL_INTERVAL_MS);
+    this.shutdownTimeoutMs = p.SHUTDOWN_TIMEOUT_MS;
+    this.maxPairsPerRequest = p.MAX_PAIRS_PER_REQUEST;
+    this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS;
+    this.maxStreamConnectionsPerIp = p.MAX_STREAM_CONNECTIONS_PER_IP;
+    this.socketEventsPerSecond = p.SOCKET_EVENTS_PER_SECOND;
+    this.trustProxy = p.TRUST_PROXY;
+    this.rateLimitPerMinute = p.RATE_LIMIT_PER_MINUTE;
+    this.adminToken = p.ADMIN_TOKEN;
+    this.redisUrl = p.REDIS_URL;
+    this.redisPrefix = p.REDIS_PREFIX;
+    this.leaderTtlMs = p.LEADER_TTL_MS;
+    this.logLevel = p.LOG_LEVEL;
+    this.logFormat = p.LOG_FORMAT;
+    this.corsOrigins = p.CORS_ORIGINS;
+    this.coindeskApiKey = p.COINDESK_API_KEY;
+    this.sourceUrls = { kraken: p.KRAKEN_URL, coinbase: p.COINBASE_URL, coingecko: p.COINGECKO_URL, coindesk: p.COINDESK_URL };
+    this.simulatedSeed = p.SIMULATED_SEED;
+  }
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Validates the environment. Empty strings count as unset. Throws a ConfigError whose message
+ * names every bad variable and the form it accepts.
+ */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== '') input[key] = v;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '?');
+      return `  ${name}=${JSON.stringify(input[name] ?? '')}: ${i.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return new AppConfig(result.data);
+}

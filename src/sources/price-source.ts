@@ -1,0 +1,48 @@
+import type { SourceName } from '../shared/wire';
+
+/** One price as an upstream gave it, mapped to our pair name. */
+export type Quote = { pair: string; price: number; sourceTimestamp?: string };
+
+export type SourceErrorKind =
+  | 'http_status' // a non-200 answer other than 429
+  | 'rate_limited' // 429; retryAfterMs from Retry-After when present
+  | 'timeout'
+  | 'network'
+  | 'bad_json'
+  | 'bad_shape' // valid JSON, but a field is missing or of the wrong type
+  | 'bad_price' // not a finite number > 0
+  | 'unknown_pair' // the upstream does not list this pair
+  | 'too_large'; // the body passed SOURCE_MAX_BODY_BYTES
+
+export class SourceError extends Error {
+  constructor(
+    readonly source: SourceName,
+    readonly kind: SourceErrorKind,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(`${source}: ${message}`);
+    this.name = 'SourceError';
+  }
+
+  /** Problems of one pair leave the source usable for the others; the rest count against its circuit. */
+  get isPairLevel(): boolean {
+    return this.kind === 'unknown_pair' || this.kind === 'bad_price';
+  }
+}
+
+/** What one request brought: prices for some pairs, and why the others have none. */
+export type SourceResult = { quotes: Quote[]; failed: { pair: string; error: SourceError }[] };
+
+/**
+ * One upstream. A source only fetches and maps: when to fetch, failover, backoff and
+ * publication live in the poller. Request-level failures throw a SourceError.
+ */
+export interface PriceSource {
+  readonly name: SourceName;
+  /** Whether one request can carry several pairs. */
+  readonly batches: boolean;
+  /** Whether this source can price the pair at all (its symbol mapping knows it). */
+  supports(pair: string): boolean;
+  fetch(pairs: readonly string[], signal: AbortSignal): Promise<SourceResult>;
+}
