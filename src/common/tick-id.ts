@@ -38,3 +38,19 @@ export class TickIdGenerator {
     return this.last;
   }
 }
+
+/**
+ * `a > b` for canonical id strings (no leading zeros), without parsing: digit strings of equal
+ * length compare like numbers. This sits on the per-subscriber hot path.
+ */
+export function idAfter(a: string, b: string): boolean {
+  const da = a.indexOf('-');
+  const db = b.indexOf('-');
+  if (da !== db) return da > db;
+  const msA = a.slice(0, da);
+  const msB = b.slice(0, db);
+  if (msA !== msB) return msA > msB;
+  const seqA = a.slice(da + 1);
+  const seqB = b.slice(db + 1);
+  return seqA.length !== seqB.length ? seqA.length > seqB.length : seqA > seqB;
+}

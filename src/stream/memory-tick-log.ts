@@ -1,0 +1,139 @@
+import { Subject } from 'rxjs';
+import { AppConfig } from '../config/app-config';
+import type { ResumePoint } from '../common/resume';
+import { compareTickIds, formatTickId, TickIdGenerator, type TickId } from '../common/tick-id';
+import type { ResetEvent, Tick } from '../shared/wire';
+import { TickLog, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from './tick-log';
+
+type Entry = { tick: Tick; id: TickId };
+
+/** An append-only queue with O(1) push and shift and index access, for binary search. */
+class Queue<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  at(i: number): T {
+    return this.items[this.head + i];
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.head++;
+    // Compact once the dead prefix is as large as the live part, so memory stays O(length).
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+  /** The first index whose item is not `before` the target (items are sorted), in O(log n). */
+  lowerBound(before: (item: T) => boolean): number {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(this.at(mid))) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/**
+ * The single-instance tick log: a window bounded by HISTORY_SIZE and HISTORY_TTL_MS, with a
+ * per-pair index. `floor` is the newest id no longer in the window (at start, the start-up
+ * time): every tick with an id above it is in the window, which is what makes resume all or nothing.
+ */
+export class MemoryTickLog extends TickLog {
+  private readonly subject = new Subject<Tick>();
+  readonly committed$ = this.subject.asObservable();
+  private readonly all = new Queue<Entry>();
+  private readonly byPair = new Map<string, Queue<Entry>>();
+  private floor: TickId;
+  private readonly bootFloor: TickId;
+  private readonly ids: TickIdGenerator;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+    this.floor = this.bootFloor = { ms: this.now(), seq: 0 };
+    this.ids = new TickIdGenerator(this.floor);
+  }
+
+  append(draft: TickDraft): Promise<Tick> {
+    const now = this.now();
+    const id = this.ids.next(now);
+    const tick: Tick = { id: formatTickId(id), ...draft };
+    const entry = { tick, id };
+    this.all.push(entry);
+    let q = this.byPair.get(tick.pair);
+    if (!q) this.byPair.set(tick.pair, (q = new Queue<Entry>()));
+    q.push(entry);
+    this.trim(now);
+    this.subject.next(tick);
+    return Promise.resolve(tick);
+  }
+
+  latestPerPair(): Promise<Tick[]> {
+    this.trim(this.now());
+    const out: Tick[] = [];
+    for (const q of this.byPair.values()) if (q.length > 0) out.push(q.at(q.length - 1).tick);
+    return Promise.resolve(out);
+  }
+
+  readAfter(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
+    this.trim(this.now());
+    let start: number;
+    if (point.kind === 'id') {
+      if (compareTickIds(point.id, this.floor) < 0) return Promise.resolve({ complete: false, reset: this.resetEvent() });
+      start = this.all.lowerBound((e) => compareTickIds(e.id, point.id) <= 0);
+    } else {
+      // Ticks at the floor's millisecond may be gone already: the time must be past it.
+      if (point.ms <= this.floor.ms) return Promise.resolve({ complete: false, reset: this.resetEvent() });
+      start = this.all.lowerBound((e) => e.id.ms < point.ms);
+    }
+    const ticks: Tick[] = [];
+    for (let i = start; i < this.all.length; i++) {
+      const t = this.all.at(i).tick;
+      if (pairs.has(t.pair)) ticks.push(t);
+    }
+    return Promise.resolve({ complete: true, ticks });
+  }
+
+  history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage> {
+    this.trim(this.now());
+    const q = this.byPair.get(pair) ?? new Queue<Entry>();
+    const from = sinceMs === undefined ? Math.max(0, q.length - limit) : q.lowerBound((e) => e.id.ms < sinceMs);
+    const ticks: Tick[] = [];
+    for (let i = from; i < q.length && ticks.length < limit; i++) ticks.push(q.at(i).tick);
+    const complete = sinceMs === undefined ? this.floor === this.bootFloor : sinceMs > this.floor.ms;
+    return Promise.resolve({ complete, ticks });
+  }
+
+  stats(): LogStats {
+    const n = this.all.length;
+    return { size: n, oldestId: n ? this.all.at(0).tick.id : null, newestId: n ? this.all.at(n - 1).tick.id : null };
+  }
+
+  private trim(now: number): void {
+    const minMs = now - this.config.historyTtlMs;
+    while (this.all.length > 0 && (this.all.length > this.config.historySize || this.all.at(0).id.ms < minMs)) {
+      const gone = this.all.shift()!;
+      this.byPair.get(gone.tick.pair)!.shift();
+      this.floor = gone.id;
+    }
+  }
+
+  private resetEvent(): ResetEvent {
+    const oldest = this.all.length > 0 ? this.all.at(0).tick : null;
+    return { reason: 'history_gap', oldestId: oldest?.id ?? null, oldestTimestamp: oldest?.timestamp ?? null };
+  }
+}

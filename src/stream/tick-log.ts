@@ -1,0 +1,39 @@
+import type { Observable } from 'rxjs';
+import type { ResumePoint } from '../common/resume';
+import type { ResetEvent, Tick } from '../shared/wire';
+
+/** A tick before the log has given it an id. */
+export type TickDraft = Omit<Tick, 'id'>;
+
+export type ReadAfterResult = { complete: true; ticks: Tick[] } | { complete: false; reset: ResetEvent };
+
+export type HistoryPage = { complete: boolean; ticks: Tick[] };
+
+export type LogStats = { size: number; oldestId: string | null; newestId: string | null };
+
+/**
+ * Where ticks get their ids and are kept for resume. Two implementations: in memory (one
+ * instance) and a Redis Stream (several instances). Both deliver every committed tick, in id
+ * order, on `committed$`, and both know from which id their window is complete.
+ */
+export abstract class TickLog {
+  /** Every committed tick in id order, as it is committed (by this instance or another). */
+  abstract readonly committed$: Observable<Tick>;
+
+  /** Gives the draft an id, keeps it in the window and delivers it on committed$. */
+  abstract append(draft: TickDraft): Promise<Tick>;
+
+  /** The newest tick of each pair still in the window (used once at start-up). */
+  abstract latestPerPair(): Promise<Tick[]>;
+
+  /**
+   * The ticks of `pairs` strictly after an id, or at or after a time, in id order, or a reset
+   * when the window no longer reaches back to that point (all or nothing).
+   */
+  abstract readAfter(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult>;
+
+  /** Up to `limit` ticks of one pair, oldest first: the first ones at or after `sinceMs`, or the newest ones. */
+  abstract history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage>;
+
+  abstract stats(): LogStats;
+}
