@@ -15,3 +15,6 @@ export class ApiError extends HttpException {
     return { statusCode: this.statusCode, code: this.code, message: this.message };
   }
 }
+
+/** An answer whose body is sent as it is (a Terminus health report), not as an error body. */
+export class PassthroughException extends HttpException {}

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Observable, ReplaySubject, Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import type { ResumePoint } from '../common/resume';
@@ -23,7 +23,7 @@ const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.
  * duplicate. Every transport (SSE, Socket.IO, WebSocket) uses `subscribe`.
  */
 @Injectable()
-export class PriceStreamService implements OnModuleInit, OnApplicationShutdown {
+export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(PriceStreamService.name);
   private readonly channels = new Map<string, ReplaySubject<Tick>>();
   private readonly latestTicks = new Map<string, Tick>();
@@ -136,7 +136,7 @@ export class PriceStreamService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Ends every subscription (their transports then close with a reconnect hint). */
-  onApplicationShutdown(): void {
+  beforeApplicationShutdown(): void {
     this.committed.unsubscribe();
     for (const channel of this.channels.values()) channel.complete();
   }

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { StreamModule } from '../stream/stream.module';
+import { LegacyController } from './legacy.controller';
+import { PricesController } from './prices.controller';
+import { PricesService } from './prices.service';
+
+@Module({
+  imports: [StreamModule],
+  controllers: [PricesController, LegacyController],
+  providers: [PricesService],
+})
+export class PricesModule {}

@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { ApiError } from '../common/api-error';
+import { AppConfig } from '../config/app-config';
+import type { PairInfo, Tick } from '../shared/wire';
+import { PriceStreamService } from '../stream/price-stream.service';
+import type { HistoryPage } from '../stream/tick-log';
+
+/** Read-side queries shared by the REST routes (ours and the legacy ones). */
+@Injectable()
+export class PricesService {
+  constructor(
+    private readonly stream: PriceStreamService,
+    private readonly config: AppConfig,
+  ) {}
+
+  pairInfos(): PairInfo[] {
+    const now = Date.now();
+    return this.config.pairs.map((pair) => ({ pair, latest: this.stream.latest(pair) ?? null, fresh: this.stream.isFresh(pair, now) }));
+  }
+
+  latestOf(pairs: readonly string[]): { prices: Tick[]; missing: string[] } {
+    const prices: Tick[] = [];
+    const missing: string[] = [];
+    for (const pair of pairs) {
+      const tick = this.stream.latest(pair);
+      if (tick) prices.push(tick);
+      else missing.push(pair);
+    }
+    return { prices, missing };
+  }
+
+  latestOrThrow(pair: string): Tick {
+    const tick = this.stream.latest(pair);
+    if (!tick) throw new ApiError(404, 'NO_PRICE_YET', `no price for ${pair} yet`);
+    return tick;
+  }
+
+  history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage> {
+    return this.stream.history(pair, sinceMs, limit);
+  }
+}

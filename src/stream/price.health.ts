@@ -1,0 +1,27 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { AppConfig } from '../config/app-config';
+import { PriceStreamService } from './price-stream.service';
+
+/** Ready while at least one configured pair has a price confirmed within STALE_AFTER_MS. */
+@Injectable()
+export class PriceHealthIndicator {
+  constructor(
+    private readonly health: HealthIndicatorService,
+    private readonly stream: PriceStreamService,
+    private readonly config: AppConfig,
+  ) {}
+
+  check(key: string) {
+    const now = Date.now();
+    const pairs = Object.fromEntries(
+      this.config.pairs.map((pair) => {
+        const at = this.stream.lastConfirmedAt(pair);
+        return [pair, { fresh: this.stream.isFresh(pair, now), ageMs: at === undefined ? null : now - at, latestId: this.stream.latest(pair)?.id ?? null }];
+      }),
+    );
+    const anyFresh = Object.values(pairs).some((p) => p.fresh);
+    const session = this.health.check(key);
+    return anyFresh ? session.up({ pairs }) : session.down({ pairs, message: `no pair has a price newer than ${this.config.staleAfterMs} ms` });
+  }
+}

@@ -1,0 +1,50 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { createApp } from '../../src/bootstrap';
+import { loadConfig, type AppConfig } from '../../src/config/app-config';
+import { PriceStreamService } from '../../src/stream/price-stream.service';
+import type { SourceName, Tick } from '../../src/shared/wire';
+
+export type TestApp = {
+  app: NestExpressApplication;
+  config: AppConfig;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  stream: PriceStreamService;
+  /** Publishes a price as if a source had fetched it; resolves to the tick (null if unchanged). */
+  publish(pair: string, price: number, source?: SourceName): Promise<Tick | null>;
+  close(): Promise<void>;
+};
+
+/**
+ * Starts the real application on 127.0.0.1:0. By default the simulated source polls once an
+ * hour, so the test drives prices itself with `publish`; pass env to change anything.
+ */
+export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({
+    PAIRS: 'BTC-USD,ETH-USD',
+    PRICE_SOURCES: 'simulated',
+    POLL_INTERVAL_MS: '3600000',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const app = await createApp(config, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  const stream = app.get(PriceStreamService);
+  let closed = false;
+  return {
+    app,
+    config,
+    url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    stream,
+    publish: (pair, price, source = 'simulated') => stream.publish({ pair, price, source, timestamp: new Date().toISOString() }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    },
+  };
+}
