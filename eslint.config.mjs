@@ -1,0 +1,18 @@
+// @ts-check
+import eslint from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'client/dist/', 'node_modules/', 'coverage/', '**/*.js', '**/*.mjs', 'bench/results/'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: false } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  { files: ['test/**/*.ts', 'bench/**/*.ts', 'client/**/*.ts', '**/*.spec.ts'], rules: { 'no-console': 'off' } },
+);
