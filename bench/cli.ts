@@ -1,0 +1,112 @@
+/** `npm run bench -- [options]`: runs the load and resume benchmark, prints a table, writes JSON. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseOptions, USAGE } from './options';
+import { TRANSPORTS } from './protocol';
+import { runBench, type BenchResult } from './run';
+import type { LatencySummary } from './stats';
+
+const ms = (v: number | null): string => (v === null ? '-' : String(v));
+const lat = (l: LatencySummary | undefined): string[] => (l && l.count > 0 ? [ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max)] : ['-', '-', '-', '-']);
+const counts = (c: Record<string, number>): string =>
+  Object.entries(c)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ') || '-';
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
+}
+
+export function formatResult(r: BenchResult): string {
+  const o = r.options;
+  const out: string[] = [];
+  out.push(
+    `${r.label}: ${o.pairs.length} pairs, a tick per pair every ${o.tickMs} ms, ${o.durationS} s measured${o.churn ? `, churn every ${o.churn.minMs / 1000}-${o.churn.maxMs / 1000} s` : ''}` +
+      `; ${r.machine.nproc} cores, ${r.machine.memGiB} GiB, node ${r.machine.node}; published ticks in window: ${r.published.ticks} (${r.published.mode})`,
+  );
+  const rows = [['transport', 'subs', 'held', 'EMFILE', 'refused', 'delivered', 'missing', 'dup', 'ooo', 'resets', 'drops', 'p50', 'p90', 'p99', 'max']];
+  const used = TRANSPORTS.filter((t) => r.transports[t].target > 0);
+  for (const t of used) {
+    const s = r.transports[t];
+    const refused = Object.entries(s.connectFailures).reduce((a, [k, v]) => a + (k === 'EMFILE' ? 0 : v), 0);
+    const drops = Object.values(s.drops).reduce((a, v) => a + v, 0);
+    rows.push([
+      t,
+      String(s.target),
+      String(s.heldAtStart),
+      String(s.emfile),
+      String(refused),
+      s.deliveredPct === null ? 'n/a' : `${s.deliveredPct.toFixed(s.deliveredPct === 100 ? 0 : 3)}%`,
+      String(s.missing),
+      String(s.duplicates),
+      String(s.outOfOrder),
+      String(s.resets),
+      String(drops),
+      ...lat(s.latency[0]),
+    ]);
+    if (r.phases.length > 1) rows.push([`  +${r.slow.target} slow`, '', '', '', '', '', '', '', '', '', '', ...lat(s.latency[1])]);
+  }
+  out.push(table(rows));
+  out.push('latency: ms from the tick\'s time field to its arrival at the subscriber, merged over all subscribers');
+  if (o.churn) {
+    const c = [['churn', 'cuts', 'reconnects', 'replayed', 'to-open p50', 'p99', 'to-1st-tick p50', 'p99', 'max']];
+    for (const t of used) {
+      const s = r.transports[t];
+      c.push([t, String(s.cuts), String(s.reconnects), String(s.replayed), ms(s.reconnectToOpen.p50), ms(s.reconnectToOpen.p99), ms(s.reconnectToFirstTick.p50), ms(s.reconnectToFirstTick.p99), ms(s.reconnectToFirstTick.max)]);
+    }
+    out.push(table(c));
+  }
+  for (const t of used) {
+    const s = r.transports[t];
+    if (Object.keys(s.connectFailures).length) out.push(`${t} connect failures: ${counts(s.connectFailures)}`);
+    if (Object.keys(s.drops).length) out.push(`${t} drops: ${counts(s.drops)}`);
+    if (Object.keys(s.reconnectFailures).length) out.push(`${t} reconnect failures: ${counts(s.reconnectFailures)}`);
+  }
+  const kb = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(1)} MiB`);
+  const sv = r.service;
+  out.push(
+    `service: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
+      `per connection ${sv.rssPerConnectionBytes === null ? '-' : `${(sv.rssPerConnectionBytes / 1024).toFixed(1)} KiB`}, max fds ${ms(sv.maxFds)}`,
+  );
+  for (const p of r.phases) {
+    out.push(
+      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}`,
+    );
+  }
+  out.push(`generator: ${r.generator.workers} workers, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
+  if (r.slow.target > 0) {
+    out.push(`slow (${r.slow.transport}, never read): ${r.slow.opened} of ${r.slow.target} opened, ${r.slow.cutByServer} cut by the server, ${r.slow.bytesRead} bytes waiting for them${Object.keys(r.slow.failures).length ? `, failures ${counts(r.slow.failures)}` : ''}`);
+  }
+  out.push(r.assert.passed ? 'assert: passed' : `assert: FAILED\n  ${r.assert.failures.join('\n  ')}`);
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  let opts;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const log = (line: string): void => {
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  };
+  const result = await runBench(opts, log);
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const file = opts.out ?? path.join(root, 'bench', 'results', `${result.startedAt.replace(/[:.]/g, '-')}-${result.label}.json`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ command: `npm run bench -- ${process.argv.slice(2).join(' ')}`, ...result }, null, 2)}\n`);
+  process.stdout.write(`${formatResult(result)}\nresult: ${path.relative(process.cwd(), file)}\n`);
+  if (opts.assert && !result.assert.passed) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

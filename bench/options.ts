@@ -1,0 +1,185 @@
+/** Command-line options of `npm run bench -- [options]`. */
+import { parseArgs } from 'node:util';
+import { SOCKET_NAMESPACE, SSE_PATH, WS_PATH } from '../src/shared/wire';
+import type { SlowTransport } from './clients';
+
+export type BenchOptions = {
+  url: string | undefined;
+  pid: number | undefined;
+  sse: number;
+  socketio: number;
+  ws: number;
+  pairs: string[];
+  pairsPerSubscriber: number;
+  tickMs: number;
+  durationS: number;
+  idleS: number;
+  settleS: number;
+  graceS: number;
+  rampTimeoutS: number;
+  workers: number;
+  addresses: number;
+  concurrency: number;
+  churn: { minMs: number; maxMs: number } | null;
+  reconnectDelayMs: number;
+  slow: number;
+  slowTransport: SlowTransport;
+  ssePath: string;
+  wsPath: string;
+  socketIoPath: string;
+  socketIoNamespace: string;
+  timeField: string;
+  published: 'history' | 'union' | 'none';
+  env: Record<string, string>;
+  nodeArgs: string[];
+  assert: boolean;
+  out: string | undefined;
+  label: string;
+};
+
+export const USAGE = `npm run bench -- [options]
+
+Load:
+  --sse N --socketio N --ws N   subscribers per transport (default 100 each)
+  --pairs N | --pair-list A,B   pairs: N generated (BTC-USD, ETH-USD, SOL-USD, ...; default 2) or a list
+  --pairs-per-sub N             pairs each subscriber asks for (default: all)
+  --tick-ms MS                  POLL_INTERVAL_MS of the simulated source: one tick per pair per poll (default 1000)
+  --duration S                  measured seconds (default 30; twice that with --slow: before and after)
+  --workers N                   load-generating processes (default: one per 4,000 subscribers)
+  --addresses N                 source addresses 127.0.0.1..127.0.0.N (default 16)
+  --concurrency N               connection attempts in flight during the ramp, all workers (default 256)
+Resume and slow readers:
+  --churn                       cut every connection at a random moment every 5-15 s; it resumes from its last id
+  --churn-min S --churn-max S   the cut interval (default 5 and 15)
+  --slow N                      N more subscribers that never read (measured in a second phase)
+  --slow-transport T            sse (default), ws or socketio
+Target:
+  --url URL                     measure a running server instead of starting dist/main.js
+  --pid PID                     with --url: the process to read CPU and memory from
+  --sse-path P --ws-path P      default ${SSE_PATH} and ${WS_PATH}
+  --sio-path P --sio-namespace N default /socket.io/ and ${SOCKET_NAMESPACE}
+  --time-field F                the payload's time field (default timestamp)
+  --published history|union|none  what was published: the history API (default), the union of what
+                                the subscribers got (servers without one), or no delivery check
+  --env K=V                     more environment for the started service (repeatable)
+  --node-args "ARGS"            node flags for the started service, e.g. "--cpu-prof --cpu-prof-dir=bench/results"
+Output:
+  --assert                      exit 1 unless every subscriber connected and got every tick once, in order
+  --out FILE                    JSON result (default bench/results/<time>-<label>.json)
+  --label NAME                  names the run in the table and the file
+  --idle S --settle S --grace S --ramp-timeout S  waits around the measurement (3, 2, auto, 180)
+`;
+
+const BASES = ['BTC', 'ETH', 'SOL', 'XRP', 'ADA', 'DOGE', 'DOT', 'AVAX', 'LINK', 'LTC', 'BCH', 'ATOM', 'XLM', 'UNI', 'ETC', 'FIL', 'AAVE', 'ALGO', 'NEAR', 'XTZ'];
+const QUOTES = ['USD', 'EUR', 'GBP', 'USDT', 'JPY'];
+
+/** BTC-USD, ETH-USD, SOL-USD, ... then the same bases against EUR, GBP, ... */
+export function generatePairs(n: number): string[] {
+  if (n > BASES.length * QUOTES.length) throw new Error(`at most ${BASES.length * QUOTES.length} generated pairs`);
+  return Array.from({ length: n }, (_, i) => `${BASES[i % BASES.length]}-${QUOTES[Math.floor(i / BASES.length)]}`);
+}
+
+function int(name: string, raw: string | undefined, dflt: number, min = 0): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number >= ${min}, got "${raw}"`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): BenchOptions | 'help' {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      url: { type: 'string' },
+      pid: { type: 'string' },
+      sse: { type: 'string' },
+      socketio: { type: 'string' },
+      ws: { type: 'string' },
+      pairs: { type: 'string' },
+      'pair-list': { type: 'string' },
+      'pairs-per-sub': { type: 'string' },
+      'tick-ms': { type: 'string' },
+      duration: { type: 'string' },
+      idle: { type: 'string' },
+      settle: { type: 'string' },
+      grace: { type: 'string' },
+      'ramp-timeout': { type: 'string' },
+      workers: { type: 'string' },
+      addresses: { type: 'string' },
+      concurrency: { type: 'string' },
+      churn: { type: 'boolean' },
+      'churn-min': { type: 'string' },
+      'churn-max': { type: 'string' },
+      'reconnect-delay-ms': { type: 'string' },
+      slow: { type: 'string' },
+      'slow-transport': { type: 'string' },
+      'sse-path': { type: 'string' },
+      'ws-path': { type: 'string' },
+      'sio-path': { type: 'string' },
+      'sio-namespace': { type: 'string' },
+      'time-field': { type: 'string' },
+      published: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      'node-args': { type: 'string' },
+      assert: { type: 'boolean' },
+      out: { type: 'string' },
+      label: { type: 'string' },
+    },
+  });
+  if (v.help) return 'help';
+  const sse = int('sse', v.sse, 100);
+  const socketio = int('socketio', v.socketio, 100);
+  const ws = int('ws', v.ws, 100);
+  const pairs = v['pair-list'] ? v['pair-list'].split(',').map((s) => s.trim()).filter(Boolean) : generatePairs(int('pairs', v.pairs, 2, 1));
+  const tickMs = int('tick-ms', v['tick-ms'], 1000, 100);
+  const slowTransport = (v['slow-transport'] ?? 'sse') as SlowTransport;
+  if (!['sse', 'ws', 'socketio'].includes(slowTransport)) throw new Error('--slow-transport: sse, ws or socketio');
+  const published = (v.published ?? 'history') as BenchOptions['published'];
+  if (!['history', 'union', 'none'].includes(published)) throw new Error('--published: history, union or none');
+  const env: Record<string, string> = {};
+  for (const kv of v.env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw new Error(`--env: expected KEY=VALUE, got "${kv}"`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const churnMin = int('churn-min', v['churn-min'], 5, 0.1);
+  const churnMax = int('churn-max', v['churn-max'], 15, churnMin);
+  const addresses = int('addresses', v.addresses, 16, 1);
+  if (addresses > 254) throw new Error('--addresses: at most 254 (127.0.0.1..127.0.0.254)');
+  const total = sse + socketio + ws;
+  return {
+    url: v.url?.replace(/\/+$/, ''),
+    pid: v.pid === undefined ? undefined : int('pid', v.pid, 0, 1),
+    sse,
+    socketio,
+    ws,
+    pairs,
+    pairsPerSubscriber: int('pairs-per-sub', v['pairs-per-sub'], pairs.length, 1),
+    tickMs,
+    durationS: int('duration', v.duration, 30, 1),
+    idleS: int('idle', v.idle, 3),
+    settleS: int('settle', v.settle, 2),
+    graceS: int('grace', v.grace, Math.max(3, (2 * tickMs) / 1000 + 1)),
+    rampTimeoutS: int('ramp-timeout', v['ramp-timeout'], 180, 1),
+    workers: int('workers', v.workers, Math.max(1, Math.ceil((total + int('slow', v.slow, 0)) / 4000)), 1),
+    addresses,
+    concurrency: int('concurrency', v.concurrency, 256, 1),
+    churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
+    reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
+    slow: int('slow', v.slow, 0),
+    slowTransport,
+    ssePath: v['sse-path'] ?? SSE_PATH,
+    wsPath: v['ws-path'] ?? WS_PATH,
+    socketIoPath: v['sio-path'] ?? '/socket.io/',
+    socketIoNamespace: v['sio-namespace'] ?? SOCKET_NAMESPACE,
+    timeField: v['time-field'] ?? 'timestamp',
+    published,
+    env,
+    nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
+    assert: v.assert ?? false,
+    out: v.out,
+    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}`,
+  };
+}

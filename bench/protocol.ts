@@ -1,0 +1,87 @@
+/** Messages between the benchmark's parent process and its load-generating workers. */
+import type { SlowTransport } from './clients';
+import type { Counts, HistogramData } from './stats';
+
+export const TRANSPORTS = ['sse', 'socketio', 'ws'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export type WorkerPlan = {
+  worker: number;
+  host: string;
+  port: number;
+  /** Source addresses to spread connections over (127.0.0.x). */
+  addresses: string[];
+  /** This worker's subscribers per transport, and where its first one sits globally (for address rotation). */
+  counts: Record<Transport, number>;
+  offset: number;
+  pairs: string[];
+  pairsPerSubscriber: number;
+  ssePath: string;
+  wsPath: string;
+  socketIoPath: string;
+  socketIoNamespace: string;
+  timeField: string;
+  /** Connection attempts in flight at once during the ramp. */
+  concurrency: number;
+  churn: { minMs: number; maxMs: number } | null;
+  reconnectDelayMs: number;
+  slow: { transport: SlowTransport; count: number };
+};
+
+export type ToWorker =
+  | { type: 'plan'; plan: WorkerPlan }
+  | { type: 'phase'; index: number; startMs: number }
+  | { type: 'open-slow' }
+  | { type: 'stop'; endMs: number }
+  | { type: 'window-ids'; fromMs: number; toMs: number }
+  | { type: 'evaluate'; expected: Record<string, string[]> | null }
+  | { type: 'close' };
+
+export type TransportResult = {
+  target: number;
+  /** Established at the start of the measurement, and at its end. */
+  heldAtStart: number;
+  heldAtEnd: number;
+  /** Initial connections that failed, by reason (EMFILE, EADDRNOTAVAIL, http_429_..., ...). */
+  connectFailures: Counts;
+  /** Established streams that ended without being cut by the harness, by reason. */
+  drops: Counts;
+  reconnectFailures: Counts;
+  cuts: number;
+  reconnects: number;
+  resets: number;
+  /** Ticks the measured subscribers should have had, had, and lacked. */
+  expected: number;
+  delivered: number;
+  missing: number;
+  subscribersWithMissing: number;
+  duplicates: number;
+  outOfOrder: number;
+  /** Ticks received without an id (other servers): not checked for delivery. */
+  withoutId: number;
+  /** Ticks received after a reconnect that were published while disconnected. */
+  replayed: number;
+  missingExamples: string[];
+  latency: HistogramData[];
+  reconnectToOpen: HistogramData;
+  reconnectToFirstTick: HistogramData;
+};
+
+export type SlowResult = { target: number; opened: number; failures: Counts; cutByServer: number; bytesRead: number };
+
+export type WorkerResult = {
+  transports: Record<Transport, TransportResult>;
+  slow: SlowResult;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** Event-loop delay of this worker during the measurement: a busy load generator inflates latency. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+};
+
+export type FromWorker =
+  | { type: 'progress'; opened: number; failed: number }
+  | { type: 'connected'; opened: number; failed: number }
+  | { type: 'slow-opened'; opened: number; failed: number }
+  | { type: 'ids'; ticks: [string, string, number][] }
+  | { type: 'result'; result: WorkerResult };

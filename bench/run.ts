@@ -1,0 +1,407 @@
+/**
+ * The benchmark's parent process: starts the service (or targets one), forks the workers,
+ * runs the phases, samples the service from /proc, finds out what was published and merges
+ * the workers' findings into one result.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { HistoryResponse, Tick } from '../src/shared/wire';
+import type { BenchOptions } from './options';
+import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
+import { machineCpu, sampleProc, startService, type ProcSample, type StartedService } from './service';
+import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
+
+export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
+  deliveredPct: number | null;
+  emfile: number;
+  /** One per phase: the load alone, then (with --slow) the load beside the never-reading subscribers. */
+  latency: LatencySummary[];
+  reconnectToOpen: LatencySummary;
+  reconnectToFirstTick: LatencySummary;
+};
+
+export type PhaseSummary = {
+  name: 'load' | 'slow';
+  startMs: number;
+  endMs: number;
+  serviceCpuPct: number | null;
+  serviceRssKb: number | null;
+  serviceRssMaxKb: number | null;
+  machineBusyPct: number | null;
+};
+
+export type BenchResult = {
+  label: string;
+  startedAt: string;
+  machine: { nproc: number; memGiB: number; node: string; cpu: string; fdLimit: string };
+  options: BenchOptions;
+  target: { url: string; pid: number | null; started: boolean; logFile: string | null };
+  published: { mode: BenchOptions['published']; ticks: number; complete: boolean; windowMs: [number, number] };
+  transports: Record<Transport, TransportSummary>;
+  phases: PhaseSummary[];
+  service: {
+    idleRssKb: number | null;
+    loadedRssKb: number | null;
+    rssPerConnectionBytes: number | null;
+    maxFds: number | null;
+    exitCode: number | null;
+    samples: (ProcSample & { phase: number })[];
+  };
+  generator: { workers: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
+  slow: WorkerResult['slow'] & { transport: string };
+  assert: { passed: boolean; failures: string[] };
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A forked worker with typed messages and a wait for the next message of a kind. */
+class WorkerHandle {
+  private readonly queue: FromWorker[] = [];
+  private waiters: { type: FromWorker['type']; resolve: (m: FromWorker) => void }[] = [];
+  latest: { opened: number; failed: number } = { opened: 0, failed: 0 };
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (m: FromWorker) => {
+      if (m.type === 'progress' || m.type === 'connected') this.latest = { opened: m.opened, failed: m.failed };
+      const w = this.waiters.find((x) => x.type === m.type);
+      if (w) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(m);
+      } else this.queue.push(m);
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  send(m: ToWorker): void {
+    if (this.child.connected) this.child.send(m);
+  }
+
+  next<T extends FromWorker['type']>(type: T, timeoutMs: number): Promise<Extract<FromWorker, { type: T }>> {
+    const i = this.queue.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0] as Extract<FromWorker, { type: T }>);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${this.child.pid}: no "${type}" within ${timeoutMs} ms`)), timeoutMs);
+      this.exited.then((code) => reject(new Error(`worker ${this.child.pid} exited (${code}) while waiting for "${type}"`)));
+      this.waiters.push({
+        type,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m as Extract<FromWorker, { type: T }>);
+        },
+      });
+    });
+  }
+}
+
+/** `n` split into `parts` nearly equal whole numbers. */
+const split = (n: number, parts: number): number[] => Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
+
+async function publishedFromHistory(url: string, pairs: string[], timeField: string, fromMs: number, toMs: number): Promise<{ ids: Record<string, string[]>; complete: boolean }> {
+  const ids: Record<string, string[]> = {};
+  let complete = true;
+  for (const pair of pairs) {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    // History pages by time (`since`, in ms); ticks sharing a millisecond may come twice.
+    let since = fromMs - 5000;
+    for (;;) {
+      const res = await fetch(`${url}/api/prices/${encodeURIComponent(pair)}/history?since=${since}&limit=1000`);
+      if (!res.ok) throw new Error(`GET history of ${pair}: ${res.status} ${await res.text()}`);
+      const page = (await res.json()) as HistoryResponse;
+      complete &&= page.complete;
+      let newest = since;
+      for (const t of page.updates as (Tick & Record<string, unknown>)[]) {
+        const at = timeOf(t[timeField]);
+        const idMs = Number(t.id.split('-')[0]);
+        if (idMs > newest) newest = idMs;
+        if (seen.has(t.id) || !(at >= fromMs && at <= toMs)) continue;
+        seen.add(t.id);
+        out.push(t.id);
+      }
+      if (page.count < 1000) break;
+      if (newest <= since) throw new Error(`history of ${pair}: more than 1000 ticks in one millisecond`);
+      since = newest;
+    }
+    ids[pair] = out;
+  }
+  return { ids, complete };
+}
+
+function summarizeLatency(data: Histogram): LatencySummary {
+  return data.summary();
+}
+
+export async function runBench(o: BenchOptions, log: (line: string) => void, root = path.resolve(__dirname, '..', '..', '..')): Promise<BenchResult> {
+  const startedAt = new Date().toISOString();
+  const total = o.sse + o.socketio + o.ws;
+  const host = '127.0.0.1';
+  let service: StartedService | null = null;
+  let url = o.url;
+  let pid: number | null = o.pid ?? null;
+  const logFile = path.join(root, 'bench', 'results', `${startedAt.replace(/[:.]/g, '-')}-${o.label}.service.log`);
+  if (!url) {
+    const windowS = o.rampTimeoutS + o.durationS * (o.slow > 0 ? 2 : 1) + o.graceS + 60;
+    const env: Record<string, string> = {
+      PAIRS: o.pairs.join(','),
+      PRICE_SOURCES: 'simulated',
+      POLL_INTERVAL_MS: String(o.tickMs),
+      // The whole run stays in the window, so that history answers for all of it and no resume fails.
+      HISTORY_SIZE: String(Math.max(10_000, Math.ceil(((o.pairs.length * windowS * 1000) / o.tickMs) * 2))),
+      MAX_STREAM_CONNECTIONS: String(total + o.slow + 100),
+      MAX_STREAM_CONNECTIONS_PER_IP: String(total + o.slow + 100),
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      LOG_LEVEL: 'warn',
+      ...o.env,
+    };
+    log(`starting the service: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
+    service = await startService({ root, env, nodeArgs: o.nodeArgs, logFile, host });
+    url = service.url;
+    pid = service.pid;
+  }
+  const target = new URL(url);
+  const workers: WorkerHandle[] = [];
+  const samples: (ProcSample & { phase: number })[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    // Wait for a first price of every pair (the simulated source polls at once, then every tick-ms).
+    if (o.published === 'history') {
+      const deadline = Date.now() + Math.max(10_000, 3 * o.tickMs);
+      for (;;) {
+        const res = await fetch(`${url}/api/pairs`).catch(() => null);
+        const body = res?.ok ? ((await res.json()) as { pairs: { latest: unknown }[] }) : null;
+        if (body && body.pairs.every((p) => p.latest !== null)) break;
+        if (Date.now() > deadline) throw new Error(`${url}/api/pairs: not every pair has a price after ${Math.max(10_000, 3 * o.tickMs)} ms`);
+        await sleep(200);
+      }
+    }
+    await sleep(o.idleS * 1000);
+    const idle = pid ? sampleProc(pid) : null;
+    log(`service ${url}${pid ? ` pid ${pid}, idle RSS ${idle?.rssKb} kB` : ''}`);
+
+    // Fork the workers and open the subscribers.
+    const nWorkers = Math.min(o.workers, Math.max(1, total + o.slow));
+    const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 1}`);
+    const per = Object.fromEntries(TRANSPORTS.map((t) => [t, split(o[t], nWorkers)])) as Record<Transport, number[]>;
+    const slowPer = split(o.slow, nWorkers);
+    let offset = 0;
+    const workerJs = path.join(__dirname, 'worker.js');
+    for (let w = 0; w < nWorkers; w++) {
+      const counts = { sse: per.sse[w], socketio: per.socketio[w], ws: per.ws[w] };
+      const plan: WorkerPlan = {
+        worker: w,
+        host: target.hostname,
+        port: Number(target.port || 80),
+        addresses,
+        counts,
+        offset,
+        pairs: o.pairs,
+        pairsPerSubscriber: o.pairsPerSubscriber,
+        ssePath: o.ssePath,
+        wsPath: o.wsPath,
+        socketIoPath: o.socketIoPath,
+        socketIoNamespace: o.socketIoNamespace,
+        timeField: o.timeField,
+        concurrency: Math.max(1, Math.ceil(o.concurrency / nWorkers)),
+        churn: o.churn,
+        reconnectDelayMs: o.reconnectDelayMs,
+        slow: { transport: o.slowTransport, count: slowPer[w] },
+      };
+      offset += counts.sse + counts.socketio + counts.ws;
+      const h = new WorkerHandle(fork(workerJs, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+      workers.push(h);
+      h.send({ type: 'plan', plan });
+    }
+    const rampStart = Date.now();
+    const progress = setInterval(() => {
+      const opened = workers.reduce((a, w) => a + w.latest.opened, 0);
+      const failed = workers.reduce((a, w) => a + w.latest.failed, 0);
+      log(`ramp: ${opened} open, ${failed} failed of ${total} (${((Date.now() - rampStart) / 1000).toFixed(0)} s)`);
+    }, 5000);
+    try {
+      await Promise.all(workers.map((w) => w.next('connected', o.rampTimeoutS * 1000)));
+    } finally {
+      clearInterval(progress);
+    }
+    const opened = workers.reduce((a, w) => a + w.latest.opened, 0);
+    log(`ramp done in ${((Date.now() - rampStart) / 1000).toFixed(1)} s: ${opened} of ${total} open`);
+    await sleep(o.settleS * 1000);
+
+    // The measured phases.
+    let phase = 0;
+    if (pid) {
+      const p = pid;
+      sampler = setInterval(() => {
+        const s = sampleProc(p);
+        if (s) samples.push({ ...s, phase });
+      }, 1000);
+    }
+    const phases: PhaseSummary[] = [];
+    const runPhase = async (index: number, name: PhaseSummary['name']): Promise<void> => {
+      phase = index;
+      const cpu0 = pid ? sampleProc(pid) : null;
+      const m0 = machineCpu();
+      const startMs = Date.now();
+      for (const w of workers) w.send({ type: 'phase', index, startMs });
+      log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}`);
+      await sleep(o.durationS * 1000);
+      const endMs = Date.now();
+      const cpu1 = pid ? sampleProc(pid) : null;
+      const m1 = machineCpu();
+      const inPhase = samples.filter((s) => s.phase === index);
+      phases.push({
+        name,
+        startMs,
+        endMs,
+        serviceCpuPct: cpu0 && cpu1 ? (100 * (cpu1.cpuMs - cpu0.cpuMs)) / (cpu1.atMs - cpu0.atMs) : null,
+        serviceRssKb: cpu1?.rssKb ?? null,
+        serviceRssMaxKb: inPhase.length ? Math.max(...inPhase.map((s) => s.rssKb)) : null,
+        machineBusyPct: m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
+      });
+    };
+    await runPhase(0, 'load');
+    if (o.slow > 0) {
+      for (const w of workers) w.send({ type: 'open-slow' });
+      await Promise.all(workers.map((w) => w.next('slow-opened', 60_000)));
+      await runPhase(1, 'slow');
+    }
+    const fromMs = phases[0].startMs;
+    const toMs = phases[phases.length - 1].endMs;
+    for (const w of workers) w.send({ type: 'stop', endMs: toMs });
+    log(`grace ${o.graceS} s for ticks in flight and resumes`);
+    await sleep(o.graceS * 1000);
+    clearInterval(sampler);
+
+    // What was published in the window, then each worker's findings against it.
+    let expected: Record<string, string[]> | null = null;
+    let complete = true;
+    if (o.published === 'history') {
+      const h = await publishedFromHistory(url, o.pairs, o.timeField, fromMs, toMs);
+      expected = h.ids;
+      complete = h.complete;
+    } else if (o.published === 'union') {
+      for (const w of workers) w.send({ type: 'window-ids', fromMs, toMs });
+      const sets = new Map<string, Set<string>>();
+      for (const w of workers) {
+        for (const [id, pair] of (await w.next('ids', 60_000)).ticks) {
+          if (!sets.has(pair)) sets.set(pair, new Set());
+          sets.get(pair)!.add(id);
+        }
+      }
+      expected = Object.fromEntries([...sets].map(([pair, s]) => [pair, [...s]]));
+    }
+    for (const w of workers) w.send({ type: 'evaluate', expected });
+    const results = await Promise.all(workers.map(async (w) => (await w.next('result', 120_000)).result));
+
+    // Merge.
+    const transports = {} as Record<Transport, TransportSummary>;
+    for (const t of TRANSPORTS) {
+      const rs = results.map((r) => r.transports[t]);
+      const latency: Histogram[] = phases.map(() => new Histogram());
+      const toOpen = new Histogram();
+      const toFirst = new Histogram();
+      const sum = (k: keyof TransportResult): number => rs.reduce((a, r) => a + (r[k] as number), 0);
+      const counts = (k: 'connectFailures' | 'drops' | 'reconnectFailures'): Counts => rs.reduce((a, r) => mergeCounts(a, r[k]), {} as Counts);
+      for (const r of rs) {
+        r.latency.forEach((h, i) => latency[i]?.merge(h));
+        toOpen.merge(r.reconnectToOpen);
+        toFirst.merge(r.reconnectToFirstTick);
+      }
+      const connectFailures = counts('connectFailures');
+      const expectedN = sum('expected');
+      transports[t] = {
+        target: sum('target'),
+        heldAtStart: sum('heldAtStart'),
+        heldAtEnd: sum('heldAtEnd'),
+        connectFailures,
+        emfile: connectFailures.EMFILE ?? 0,
+        drops: counts('drops'),
+        reconnectFailures: counts('reconnectFailures'),
+        cuts: sum('cuts'),
+        reconnects: sum('reconnects'),
+        resets: sum('resets'),
+        expected: expectedN,
+        delivered: sum('delivered'),
+        missing: sum('missing'),
+        deliveredPct: expected && expectedN > 0 ? (100 * sum('delivered')) / expectedN : null,
+        subscribersWithMissing: sum('subscribersWithMissing'),
+        duplicates: sum('duplicates'),
+        outOfOrder: sum('outOfOrder'),
+        withoutId: sum('withoutId'),
+        replayed: sum('replayed'),
+        missingExamples: rs.flatMap((r) => r.missingExamples).slice(0, 10),
+        latency: latency.map(summarizeLatency),
+        reconnectToOpen: summarizeLatency(toOpen),
+        reconnectToFirstTick: summarizeLatency(toFirst),
+      };
+    }
+    const slow = results.reduce(
+      (a, r) => ({
+        ...a,
+        target: a.target + r.slow.target,
+        opened: a.opened + r.slow.opened,
+        failures: mergeCounts(a.failures, r.slow.failures),
+        cutByServer: a.cutByServer + r.slow.cutByServer,
+        bytesRead: a.bytesRead + r.slow.bytesRead,
+      }),
+      { transport: o.slowTransport, target: 0, opened: 0, failures: {} as Counts, cutByServer: 0, bytesRead: 0 },
+    );
+    const measuredMs = toMs - fromMs;
+    const held = TRANSPORTS.reduce((a, t) => a + transports[t].heldAtStart, 0);
+    const loaded = phases[0].serviceRssKb;
+    for (const w of workers) w.send({ type: 'close' });
+    await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])));
+    const exitCode = service ? await service.stop() : null;
+
+    const failures: string[] = [];
+    for (const t of TRANSPORTS) {
+      const s = transports[t];
+      if (s.target === 0) continue;
+      if (s.heldAtStart < s.target) failures.push(`${t}: ${s.heldAtStart} of ${s.target} subscribers connected (${JSON.stringify(s.connectFailures)})`);
+      if (expected && s.expected === 0) failures.push(`${t}: no tick was published in the window`);
+      if (s.missing > 0) failures.push(`${t}: ${s.missing} ticks missing over ${s.subscribersWithMissing} subscribers, e.g. ${s.missingExamples.join('; ')}`);
+      if (s.duplicates > 0) failures.push(`${t}: ${s.duplicates} duplicates`);
+      if (s.outOfOrder > 0) failures.push(`${t}: ${s.outOfOrder} out of order`);
+      if (s.resets > 0) failures.push(`${t}: ${s.resets} reset events (resume failed)`);
+    }
+    if (expected && !complete) failures.push('the history window did not cover the run: delivery was checked against part of it');
+
+    return {
+      label: o.label,
+      startedAt,
+      machine: {
+        nproc: os.availableParallelism(),
+        memGiB: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+        cpu: os.cpus()[0]?.model ?? 'unknown',
+        fdLimit: 'see docs (ulimit -n)',
+      },
+      options: o,
+      target: { url, pid, started: service !== null, logFile: service ? logFile : null },
+      published: { mode: o.published, ticks: expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0, complete, windowMs: [fromMs, toMs] },
+      transports,
+      phases,
+      service: {
+        idleRssKb: idle?.rssKb ?? null,
+        loadedRssKb: loaded,
+        rssPerConnectionBytes: idle && loaded !== null && held > 0 ? ((loaded - idle.rssKb) * 1024) / held : null,
+        maxFds: samples.length ? Math.max(...samples.map((s) => s.fds ?? 0)) : null,
+        exitCode,
+        samples,
+      },
+      generator: {
+        workers: nWorkers,
+        cpuPct: (100 * results.reduce((a, r) => a + r.cpuUserMs + r.cpuSystemMs, 0)) / measuredMs,
+        loopDelayP99MaxMs: Math.max(...results.map((r) => r.loopDelayP99Ms)),
+        loopDelayMaxMs: Math.max(...results.map((r) => r.loopDelayMaxMs)),
+      },
+      slow,
+      assert: { passed: failures.length === 0, failures },
+    };
+  } finally {
+    clearInterval(sampler);
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    if (service && service.child.exitCode === null) await service.stop();
+  }
+}
