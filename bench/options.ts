@@ -22,6 +22,7 @@ export type BenchOptions = {
   concurrency: number;
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
+  connectTimeoutMs: number;
   slow: number;
   slowTransport: SlowTransport;
   ssePath: string;
@@ -48,9 +49,11 @@ Load:
   --workers N                   load-generating processes (default: one per 4,000 subscribers)
   --addresses N                 source addresses 127.0.0.1..127.0.0.N (default 16)
   --concurrency N               connection attempts in flight during the ramp, all workers (default 256)
+  --connect-timeout S           an attempt not established by then fails as "timeout" (default 30)
 Resume and slow readers:
   --churn                       cut every connection at a random moment every 5-15 s; it resumes from its last id
   --churn-min S --churn-max S   the cut interval (default 5 and 15)
+  --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered)
   --slow N                      N more subscribers that never read (measured in a second phase)
   --slow-transport T            sse (default), ws or socketio
 Target:
@@ -113,6 +116,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'churn-min': { type: 'string' },
       'churn-max': { type: 'string' },
       'reconnect-delay-ms': { type: 'string' },
+      'connect-timeout': { type: 'string' },
       slow: { type: 'string' },
       'slow-transport': { type: 'string' },
       'sse-path': { type: 'string' },
@@ -168,6 +172,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     concurrency: int('concurrency', v.concurrency, 256, 1),
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
+    connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
     slow: int('slow', v.slow, 0),
     slowTransport,
     ssePath: v['sse-path'] ?? SSE_PATH,

@@ -25,6 +25,7 @@ export type WorkerPlan = {
   concurrency: number;
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
+  connectTimeoutMs: number;
   slow: { transport: SlowTransport; count: number };
 };
 

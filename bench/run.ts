@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { HistoryResponse, Tick } from '../src/shared/wire';
 import type { BenchOptions } from './options';
 import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
-import { machineCpu, sampleProc, startService, type ProcSample, type StartedService } from './service';
+import { machineCpu, openFilesLimit, sampleProc, startService, type ProcSample, type StartedService } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
@@ -34,7 +34,7 @@ export type PhaseSummary = {
 export type BenchResult = {
   label: string;
   startedAt: string;
-  machine: { nproc: number; memGiB: number; node: string; cpu: string; fdLimit: string };
+  machine: { nproc: number; memGiB: number; node: string; cpu: string; fdLimit: number | null; busyBeforePct: number | null };
   options: BenchOptions;
   target: { url: string; pid: number | null; started: boolean; logFile: string | null };
   published: { mode: BenchOptions['published']; ticks: number; complete: boolean; windowMs: [number, number] };
@@ -45,6 +45,7 @@ export type BenchResult = {
     loadedRssKb: number | null;
     rssPerConnectionBytes: number | null;
     maxFds: number | null;
+    fdLimit: number | null;
     exitCode: number | null;
     samples: (ProcSample & { phase: number })[];
   };
@@ -176,8 +177,13 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         await sleep(200);
       }
     }
-    await sleep(o.idleS * 1000);
+    const m0 = machineCpu();
+    await sleep(Math.max(1, o.idleS) * 1000);
+    const m1 = machineCpu();
+    // Other work on the machine (builds, tests) skews every figure: record how busy it was before the load.
+    const busyBeforePct = m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
     const idle = pid ? sampleProc(pid) : null;
+    const fdLimit = pid ? openFilesLimit(pid) : null;
     log(`service ${url}${pid ? ` pid ${pid}, idle RSS ${idle?.rssKb} kB` : ''}`);
 
     // Fork the workers and open the subscribers.
@@ -206,6 +212,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         concurrency: Math.max(1, Math.ceil(o.concurrency / nWorkers)),
         churn: o.churn,
         reconnectDelayMs: o.reconnectDelayMs,
+        connectTimeoutMs: o.connectTimeoutMs,
         slow: { transport: o.slowTransport, count: slowPer[w] },
       };
       offset += counts.sse + counts.socketio + counts.ws;
@@ -375,7 +382,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         memGiB: Math.round(os.totalmem() / 2 ** 30),
         node: process.version,
         cpu: os.cpus()[0]?.model ?? 'unknown',
-        fdLimit: 'see docs (ulimit -n)',
+        fdLimit: openFilesLimit('self'),
+        busyBeforePct,
       },
       options: o,
       target: { url, pid, started: service !== null, logFile: service ? logFile : null },
@@ -387,6 +395,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         loadedRssKb: loaded,
         rssPerConnectionBytes: idle && loaded !== null && held > 0 ? ((loaded - idle.rssKb) * 1024) / held : null,
         maxFds: samples.length ? Math.max(...samples.map((s) => s.fds ?? 0)) : null,
+        fdLimit,
         exitCode,
         samples,
       },

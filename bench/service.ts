@@ -39,6 +39,16 @@ export function sampleProc(pid: number): ProcSample | null {
   }
 }
 
+/** The soft limit on open files of a process (`ulimit -n`), from /proc/<pid>/limits. */
+export function openFilesLimit(pid: number | 'self'): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The whole machine's CPU use between two readings of /proc/stat, as a share of all cores (0..1). */
 export function machineCpu(): { busy: number; total: number } | null {
   try {

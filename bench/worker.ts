@@ -97,8 +97,14 @@ class Subscriber {
     this.state = 'connecting';
     this.attemptStart = Date.now();
     let opened = false;
+    // A connection the server never answers (say, its accept() failed with EMFILE) fails here.
+    const timeout = setTimeout(() => {
+      this.conn?.close();
+      h.close('timeout');
+    }, plan.connectTimeoutMs);
     const h: StreamHandlers = {
       open: () => {
+        clearTimeout(timeout);
         opened = true;
         this.state = 'open';
         const now = Date.now();
@@ -113,6 +119,7 @@ class Subscriber {
       tick: (id, pair, timeMs, arrived) => this.onTick(id, pair, timeMs, arrived),
       reset: () => this.s.resets++,
       close: (reason) => {
+        clearTimeout(timeout);
         this.conn = undefined;
         clearTimeout(this.churnTimer);
         if (closing) return;
