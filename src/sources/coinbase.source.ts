@@ -18,7 +18,7 @@ export class CoinbaseSource implements PriceSource {
   }
 
   fetch(pairs: readonly string[], signal: AbortSignal): Promise<SourceResult> {
-    return fetchEach(pairs, (pair) => [pair], (pair) => this.fetchOne(pair, signal));
+    return fetchEach(pairs, (pair) => this.fetchOne(pair, signal));
   }
 
   private async fetchOne(pair: string, signal: AbortSignal): Promise<SourceResult> {

@@ -43,10 +43,8 @@ export class CoinGeckoSource implements PriceSource {
 
   async fetch(pairs: readonly string[], signal: AbortSignal): Promise<SourceResult> {
     const out = new ResultBuilder(this.name);
-    const asked = pairs.filter((pair) => {
-      if (!this.supports(pair)) out.unknown(pair, 'no CoinGecko id for its base');
-      return this.supports(pair);
-    });
+    const asked = pairs.filter((pair) => this.supports(pair));
+    for (const pair of pairs) if (!this.supports(pair)) out.unknown(pair, 'no CoinGecko id for its base');
     if (asked.length === 0) return out.build();
 
     const ids = [...new Set(asked.map((pair) => COINGECKO_IDS[splitPair(pair).base]))];

@@ -111,6 +111,11 @@ describe(KrakenSource.name, () => {
     expect(result.quotes).toEqual([{ pair: 'BTC-USD', price: 84000 }]);
     expect(failureOf(result, 'FOO-USD')).toBe('unknown_pair');
     expect(stub?.calls.map((c) => c.url.searchParams.get('pair'))).toEqual(['XBTUSD,FOOUSD', 'XBTUSD', 'FOOUSD']);
+
+    const again = await source.fetch(['BTC-USD', 'FOO-USD'], signal);
+    expect(stub?.calls.slice(3).map((c) => c.url.searchParams.get('pair'))).toEqual(['XBTUSD']);
+    expect(again.quotes).toEqual([{ pair: 'BTC-USD', price: 84000 }]);
+    expect(failureOf(again, 'FOO-USD')).toBe('unknown_pair');
   });
 
   it('throws rate_limited when the error array says too many requests', async () => {

@@ -49,14 +49,12 @@ export class KrakenSource implements PriceSource {
   }
 
   async fetch(pairs: readonly string[], signal: AbortSignal): Promise<SourceResult> {
-    const out = new ResultBuilder(this.name);
-    const asked = pairs.filter((pair) => {
-      if (this.unlisted.has(pair)) out.unknown(pair);
-      return !this.unlisted.has(pair);
-    });
-    if (asked.length === 0) return out.build();
-    const result = await this.request(asked, signal);
-    return { quotes: [...out.quotes, ...result.quotes], failed: [...out.failed, ...result.failed] };
+    const known = pairs.filter((pair) => this.supports(pair));
+    const result = known.length > 0 ? await this.request(known, signal) : { quotes: [], failed: [] };
+    for (const pair of pairs) {
+      if (!known.includes(pair)) result.failed.push({ pair, error: new SourceError(this.name, 'unknown_pair', `${pair}: not listed by Kraken`) });
+    }
+    return result;
   }
 
   private async request(pairs: readonly string[], signal: AbortSignal): Promise<SourceResult> {
@@ -68,7 +66,7 @@ export class KrakenSource implements PriceSource {
     if (errors.length > 0) {
       if (errors.some((e) => e.startsWith('EQuery:Unknown asset pair'))) {
         // Kraken fails the whole batch for one unknown pair without naming it: ask one by one.
-        if (pairs.length > 1) return fetchEach(pairs, (pair) => [pair], (pair) => this.request([pair], signal));
+        if (pairs.length > 1) return fetchEach(pairs, (pair) => this.request([pair], signal));
         this.unlisted.add(pairs[0]);
         const out = new ResultBuilder(this.name);
         out.unknown(pairs[0], `Kraken does not list ${krakenAltname(pairs[0])}`);

@@ -61,34 +61,25 @@ export class ResultBuilder {
 }
 
 /**
- * Runs one request per pair (or per group of pairs) at once and merges the results. When every
- * request failed as a whole, that failure is thrown (a 429 first, for its Retry-After); when only
- * some did, their pairs are reported in `failed` and the answers of the others are kept.
+ * Runs one request per pair, all at once, and merges the results. When every request failed as
+ * a whole, that failure is thrown (a 429 first, for its Retry-After); when only some did, their
+ * pairs are reported in `failed` and the answers for the others are kept.
  */
-export async function fetchEach<T>(
-  units: readonly T[],
-  pairsOf: (unit: T) => readonly string[],
-  fetchOne: (unit: T) => Promise<SourceResult>,
-): Promise<SourceResult> {
-  const settled = await Promise.allSettled(units.map(fetchOne));
+export async function fetchEach(pairs: readonly string[], fetchOne: (pair: string) => Promise<SourceResult>): Promise<SourceResult> {
+  const settled = await Promise.allSettled(pairs.map(fetchOne));
   const result: SourceResult = { quotes: [], failed: [] };
-  const thrown: unknown[] = [];
-  settled.forEach((s, i) => {
+  const thrown: SourceError[] = [];
+  for (const [i, s] of settled.entries()) {
     if (s.status === 'fulfilled') {
       result.quotes.push(...s.value.quotes);
       result.failed.push(...s.value.failed);
     } else if (s.reason instanceof SourceError) {
       thrown.push(s.reason);
-      for (const pair of pairsOf(units[i])) result.failed.push({ pair, error: s.reason });
+      result.failed.push({ pair: pairs[i], error: s.reason });
     } else {
-      thrown.push(s.reason); // an abort by the caller
+      throw s.reason; // an abort by the caller
     }
-  });
-  const aborted = thrown.find((e) => !(e instanceof SourceError));
-  if (aborted !== undefined) throw aborted;
-  if (units.length > 0 && thrown.length === units.length) {
-    const errors = thrown as SourceError[];
-    throw errors.find((e) => e.kind === 'rate_limited') ?? errors[0];
   }
+  if (pairs.length > 0 && thrown.length === pairs.length) throw thrown.find((e) => e.kind === 'rate_limited') ?? thrown[0];
   return result;
 }
