@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'http';
 import type { AddressInfo } from 'net';
 import { fetchJson, MAX_RETRY_AFTER_MS, parseRetryAfter } from './http-fetch';
-import { SourceError } from './price-source';
+import { sourceErrorOf } from '../../test/support/source-error';
 
 const OPTIONS = { timeoutMs: 500, maxBytes: 4096 };
 
@@ -21,14 +21,6 @@ describe(fetchJson.name, () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  const failure = async (promise: Promise<unknown>): Promise<SourceError> => {
-    const err: unknown = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    if (!(err instanceof SourceError)) throw new Error(`expected a SourceError, got ${String(err)}`);
-    return err;
-  };
 
   it('returns the parsed body and sends the given headers when the answer is a 200 with JSON', async () => {
     let auth: string | undefined;
@@ -45,7 +37,7 @@ describe(fetchJson.name, () => {
       res.statusCode = 503;
       res.end('{"error":"down"}');
     };
-    const err = await failure(fetchJson('coinbase', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('coinbase', url, OPTIONS));
     expect([err.kind, err.status, err.source]).toEqual(['http_status', 503, 'coinbase']);
   });
 
@@ -54,7 +46,7 @@ describe(fetchJson.name, () => {
       res.writeHead(429, { 'retry-after': '7' });
       res.end('{"error":"slow down"}');
     };
-    const err = await failure(fetchJson('coingecko', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('coingecko', url, OPTIONS));
     expect([err.kind, err.retryAfterMs]).toEqual(['rate_limited', 7000]);
   });
 
@@ -63,7 +55,7 @@ describe(fetchJson.name, () => {
       res.statusCode = 429;
       res.end();
     };
-    const err = await failure(fetchJson('coingecko', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('coingecko', url, OPTIONS));
     expect(err.kind).toBe('rate_limited');
     expect(err.retryAfterMs).toBeUndefined();
   });
@@ -71,7 +63,7 @@ describe(fetchJson.name, () => {
   it('throws timeout when no answer comes within timeoutMs', async () => {
     handler = () => undefined;
     const started = Date.now();
-    const err = await failure(fetchJson('kraken', url, { ...OPTIONS, timeoutMs: 100 }));
+    const err = await sourceErrorOf(fetchJson('kraken', url, { ...OPTIONS, timeoutMs: 100 }));
     expect(err.kind).toBe('timeout');
     expect(Date.now() - started).toBeLessThan(2000);
   });
@@ -81,7 +73,7 @@ describe(fetchJson.name, () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"a":');
     };
-    const err = await failure(fetchJson('kraken', url, { ...OPTIONS, timeoutMs: 150 }));
+    const err = await sourceErrorOf(fetchJson('kraken', url, { ...OPTIONS, timeoutMs: 150 }));
     expect(err.kind).toBe('timeout');
   });
 
@@ -99,14 +91,14 @@ describe(fetchJson.name, () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const err = await failure(fetchJson('kraken', `http://127.0.0.1:${port}/`, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('kraken', `http://127.0.0.1:${port}/`, OPTIONS));
     expect(err.kind).toBe('network');
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
   it('throws too_large when Content-Length is over maxBytes', async () => {
     handler = (_req, res) => res.end(JSON.stringify({ pad: 'x'.repeat(5000) }));
-    const err = await failure(fetchJson('kraken', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('kraken', url, OPTIONS));
     expect(err.kind).toBe('too_large');
   });
 
@@ -121,20 +113,20 @@ describe(fetchJson.name, () => {
       }, 1);
       res.on('close', () => clearInterval(timer));
     };
-    const err = await failure(fetchJson('kraken', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('kraken', url, OPTIONS));
     expect(err.kind).toBe('too_large');
     expect(written).toBeLessThan(200 * 1024);
   });
 
   it('throws bad_json when the body is not JSON', async () => {
     handler = (_req, res) => res.end('<html>oops</html>');
-    const err = await failure(fetchJson('kraken', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('kraken', url, OPTIONS));
     expect(err.kind).toBe('bad_json');
   });
 
   it('throws bad_json when the body is empty', async () => {
     handler = (_req, res) => res.end();
-    const err = await failure(fetchJson('kraken', url, OPTIONS));
+    const err = await sourceErrorOf(fetchJson('kraken', url, OPTIONS));
     expect(err.kind).toBe('bad_json');
   });
 });

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { FakeUpstream, type UpstreamName } from '../../test/support/fake-upstream';
 import { loadConfig } from '../config/app-config';
-import { SourceError, type PriceSource, type SourceResult } from './price-source';
+import { sourceErrorOf } from '../../test/support/source-error';
+import { SourceError, type PriceSource } from './price-source';
 import { SourceRegistry } from './source-registry';
 
 const UPSTREAMS: UpstreamName[] = ['kraken', 'coinbase', 'coingecko', 'coindesk'];
@@ -43,14 +44,6 @@ describe('price sources over HTTP', () => {
     return s;
   };
 
-  const rejection = async (promise: Promise<SourceResult>): Promise<SourceError> => {
-    const err: unknown = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    if (!(err instanceof SourceError)) throw new Error(`expected a SourceError, got ${String(err)}`);
-    return err;
-  };
 
   describe.each(UPSTREAMS)('%s', (name) => {
     it('prices every pair when the upstream answers', async () => {
@@ -80,33 +73,33 @@ describe('price sources over HTTP', () => {
 
     it('throws http_status when the upstream answers 500', async () => {
       fake.fail(name, 'http_500');
-      const err = await rejection(source(name).fetch(PAIRS, signal));
+      const err = await sourceErrorOf(source(name).fetch(PAIRS, signal));
       expect([err.kind, err.status]).toEqual(['http_status', 500]);
     });
 
     it('throws rate_limited with Retry-After when the upstream answers 429', async () => {
       fake.fail(name, 'rate_limited', { retryAfter: '17' });
-      const err = await rejection(source(name).fetch(PAIRS, signal));
+      const err = await sourceErrorOf(source(name).fetch(PAIRS, signal));
       expect([err.kind, err.retryAfterMs]).toEqual(['rate_limited', 17_000]);
     });
 
     it('throws timeout within about SOURCE_TIMEOUT_MS when the upstream hangs', async () => {
       fake.fail(name, 'hang');
       const started = Date.now();
-      const err = await rejection(source(name).fetch(PAIRS, signal));
+      const err = await sourceErrorOf(source(name).fetch(PAIRS, signal));
       expect(err.kind).toBe('timeout');
       expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 1000);
     });
 
     it('throws bad_json when the upstream answers garbage', async () => {
       fake.fail(name, 'garbage');
-      const err = await rejection(source(name).fetch(PAIRS, signal));
+      const err = await sourceErrorOf(source(name).fetch(PAIRS, signal));
       expect(err.kind).toBe('bad_json');
     });
 
     it('throws too_large when the body passes SOURCE_MAX_BODY_BYTES', async () => {
       fake.fail(name, 'too_large');
-      const err = await rejection(source(name).fetch(PAIRS, signal));
+      const err = await sourceErrorOf(source(name).fetch(PAIRS, signal));
       expect(err.kind).toBe('too_large');
     });
 
@@ -135,7 +128,7 @@ describe('price sources over HTTP', () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const wrong = SourceRegistry.fromConfig(loadConfig({ ...fake.env(), PRICE_SOURCES: 'coindesk', COINDESK_API_KEY: 'nope' }));
     warn.mockRestore();
-    const err = await rejection(wrong.sources[0].fetch(['BTC-USD'], signal));
+    const err = await sourceErrorOf(wrong.sources[0].fetch(['BTC-USD'], signal));
     expect([err.kind, err.status]).toEqual(['http_status', 401]);
   });
 
