@@ -1,6 +1,7 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import type { SourceName } from '../shared/wire';
 import { SourceError, type PriceSource, type SourceResult } from '../sources/price-source';
 import { SourceRegistry } from '../sources/source-registry';
@@ -32,6 +33,8 @@ export type PollerStats = {
  * and the request counts as a timeout. Its pairs stay "in flight" for that source until it ends.
  */
 const DEADLINE_GRACE_MS = 1000;
+
+const CIRCUIT_GAUGE = { closed: 0, half_open: 1, open: 2 } as const;
 
 const OFFLINE_HINT = 'for offline use run PRICE_SOURCES=simulated npm start';
 
@@ -68,10 +71,14 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     private readonly stream: PriceStreamService,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     for (const source of registry.sources) {
       this.circuits.set(source.name, new CircuitBreaker({ baseMs: config.pollIntervalMs, maxMs: config.sourceBackoffMaxMs }));
     }
+    metrics?.onScrape(() => {
+      for (const c of this.sourceCircuits()) metrics.circuitState.set({ source: c.source }, CIRCUIT_GAUGE[c.state]);
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -227,7 +234,19 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
       onAbort = () => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
     });
-    return Promise.race([call, deadline]).finally(() => {
+    const endTimer = this.metrics?.upstreamLatency.startTimer({ source: source.name });
+    return Promise.race([call, deadline]).then(
+      (result) => {
+        this.metrics?.upstreamRequests.inc({ source: source.name, outcome: 'ok' });
+        return result;
+      },
+      (err: unknown) => {
+        const outcome = signal.aborted ? 'cancelled' : err instanceof SourceError ? err.kind : 'error';
+        this.metrics?.upstreamRequests.inc({ source: source.name, outcome });
+        throw err;
+      },
+    ).finally(() => {
+      endTimer?.();
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener('abort', onAbort);
     });
