@@ -1,4 +1,4 @@
-import { FakeResponse } from '../../test/support/fake-response';
+import { FakeResponse } from './fake-response.testing';
 import type { DisconnectReason } from '../stream/connection-registry';
 import { SseConnection } from './sse-connection';
 

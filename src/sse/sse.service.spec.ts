@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Subject, finalize, type Observable } from 'rxjs';
-import { FakeResponse } from '../../test/support/fake-response';
+import { FakeResponse } from './fake-response.testing';
 import { loadConfig } from '../config/app-config';
 import type { Tick } from '../shared/wire';
 import { ConnectionRegistry } from '../stream/connection-registry';
