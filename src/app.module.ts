@@ -5,6 +5,7 @@ import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { PricesModule } from './prices/prices.module';
+import { SocketIoModule } from './socketio/socketio.module';
 import { StreamModule } from './stream/stream.module';
 
 @Module({})
@@ -13,7 +14,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LifecycleModule, ScheduleModule.forRoot(), StreamModule, PricesModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), LifecycleModule, ScheduleModule.forRoot(), StreamModule, PricesModule, HealthModule, SocketIoModule],
     };
   }
 }
