@@ -7,6 +7,7 @@ import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { PricesModule } from './prices/prices.module';
 import { SocketIoModule } from './socketio/socketio.module';
 import { StreamModule } from './stream/stream.module';
+import { WsModule } from './ws/ws.module';
 
 @Module({})
 export class AppModule {
@@ -14,7 +15,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LifecycleModule, ScheduleModule.forRoot(), StreamModule, PricesModule, HealthModule, SocketIoModule],
+      imports: [ConfigModule.forRoot(config), LifecycleModule, ScheduleModule.forRoot(), StreamModule, PricesModule, HealthModule, SocketIoModule, WsModule],
     };
   }
 }
