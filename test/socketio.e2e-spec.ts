@@ -123,6 +123,36 @@ describe('Socket.IO /prices', () => {
     expect(ids(c.got.ticks.filter((x) => x.pair === 'BTC-USD'))).toEqual(ids([base, live[0], live[1]]));
   });
 
+  it('delivers every tick once and in order to sockets that resume while ticks keep coming', async () => {
+    const all: Tick[] = [];
+    const first = await t.publish('BTC-USD', next());
+    if (first) all.push(first);
+    const publisher = (async () => {
+      for (let i = 0; i < 300; i++) {
+        const tick = await t.publish(i % 2 ? 'BTC-USD' : 'ETH-USD', next());
+        if (tick) all.push(tick);
+        if (i % 3 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const resumed: { from: string; got: { ticks: Tick[] } }[] = [];
+    for (let k = 0; k < 8; k++) {
+      const from = all[all.length - 1].id;
+      const c = track(k % 2 ? ioClient(t.url) : ioClient(t.url, { auth: { pairs: ['BTC-USD', 'ETH-USD'], lastEventId: from } }));
+      await connected(c.socket);
+      if (k % 2) expect(await c.socket.emitWithAck('subscribe', { pairs: ['BTC-USD', 'ETH-USD'], lastEventId: from })).toMatchObject({ recovered: true });
+      resumed.push({ from, got: c.got });
+      await tickOver();
+    }
+    await publisher;
+    for (const { from, got } of resumed) {
+      const expected = all.slice(all.findIndex((x) => x.id === from) + 1);
+      expect(expected.length).toBeGreaterThan(0);
+      await until(() => got.ticks.length >= expected.length, 'every tick after the resume point');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(ids(got.ticks)).toEqual(ids(expected));
+    }
+  });
+
   it('resumes with exactly the missed ticks, then live ones, when the server drops the transport and the auth callback gives the last id', async () => {
     const first = await t.publish('BTC-USD', next());
     let lastId: string | undefined;
