@@ -12,7 +12,10 @@ import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PollerModule } from './poller/poller.module';
 import { PricesModule } from './prices/prices.module';
+import { SocketIoModule } from './socketio/socketio.module';
+import { SseModule } from './sse/sse.module';
 import { StreamModule } from './stream/stream.module';
+import { WsModule } from './ws/ws.module';
 
 @Module({})
 export class AppModule {
@@ -29,9 +32,12 @@ export class AppModule {
         ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }] }),
         StreamModule,
         PollerModule,
+        SseModule,
         PricesModule,
         HealthModule,
         AdminModule,
+        SocketIoModule,
+        WsModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };

@@ -9,6 +9,8 @@ import { AppModule } from './app.module';
 import { ApiError } from './common/api-error';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import type { AppConfig } from './config/app-config';
+import { LifecycleService } from './lifecycle/lifecycle.service';
+import { PricesIoAdapter } from './socketio/prices-io.adapter';
 
 /** Longer request targets are answered 414 before any routing. */
 export const MAX_URL_LENGTH = 8192;
@@ -35,6 +37,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.use(securityHeaders());
   app.enableCors({ origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
   app.useGlobalFilters(new ApiExceptionFilter());
+  app.useWebSocketAdapter(new PricesIoAdapter(app, config, app.get(LifecycleService)));
   setupOpenApi(app);
   return app;
 }
