@@ -65,7 +65,7 @@ Target:
   --published history|union|none  what was published: the history API (default), the union of what
                                 the subscribers got (servers without one), or no delivery check
   --env K=V                     more environment for the started service (repeatable)
-  --node-args "ARGS"            node flags for the started service, e.g. "--cpu-prof --cpu-prof-dir=bench/results"
+  --node-args="ARGS"            node flags for the started service, e.g. --node-args="--cpu-prof --cpu-prof-dir=bench/results"
 Output:
   --assert                      exit 1 unless every subscriber connected and got every tick once, in order
   --out FILE                    JSON result (default bench/results/<time>-<label>.json)

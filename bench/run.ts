@@ -37,7 +37,7 @@ export type BenchResult = {
   machine: { nproc: number; memGiB: number; node: string; cpu: string; fdLimit: number | null; busyBeforePct: number | null };
   options: BenchOptions;
   target: { url: string; pid: number | null; started: boolean; logFile: string | null };
-  published: { mode: BenchOptions['published']; ticks: number; complete: boolean; windowMs: [number, number] };
+  published: { mode: BenchOptions['published']; ticks: number; complete: boolean; windowMs: [number, number]; error?: string };
   transports: Record<Transport, TransportSummary>;
   phases: PhaseSummary[];
   service: {
@@ -227,11 +227,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const failed = workers.reduce((a, w) => a + w.latest.failed, 0);
       log(`ramp: ${opened} open, ${failed} failed of ${total} (${((Date.now() - rampStart) / 1000).toFixed(0)} s)`);
     }, 5000);
-    try {
-      await Promise.all(workers.map((w) => w.next('connected', o.rampTimeoutS * 1000)));
-    } finally {
-      clearInterval(progress);
-    }
+    // Past the ramp timeout the run goes on with what is open; the rest shows as failures or unmeasured.
+    const ramped = await Promise.race([Promise.all(workers.map((w) => w.next('connected', 3_600_000))).then(() => true), sleep(o.rampTimeoutS * 1000).then(() => false)]);
+    clearInterval(progress);
+    if (!ramped) log(`ramp timeout (${o.rampTimeoutS} s): going on with the subscribers that are open`);
     const opened = workers.reduce((a, w) => a + w.latest.opened, 0);
     log(`ramp done in ${((Date.now() - rampStart) / 1000).toFixed(1)} s: ${opened} of ${total} open`);
     await sleep(o.settleS * 1000);
@@ -284,10 +283,17 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     // What was published in the window, then each worker's findings against it.
     let expected: Record<string, string[]> | null = null;
     let complete = true;
+    let historyError: string | undefined;
+    const diedDuringRun = service !== null && service.child.exitCode !== null ? `code ${service.child.exitCode}` : service?.child.signalCode ? `signal ${service.child.signalCode}` : undefined;
     if (o.published === 'history') {
-      const h = await publishedFromHistory(url, o.pairs, o.timeField, fromMs, toMs);
-      expected = h.ids;
-      complete = h.complete;
+      try {
+        const h = await publishedFromHistory(url, o.pairs, o.timeField, fromMs, toMs);
+        expected = h.ids;
+        complete = h.complete;
+      } catch (err) {
+        historyError = err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
+        log(`cannot read what was published: ${historyError}`);
+      }
     } else if (o.published === 'union') {
       for (const w of workers) w.send({ type: 'window-ids', fromMs, toMs });
       const sets = new Map<string, Set<string>>();
@@ -373,6 +379,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       if (s.outOfOrder > 0) failures.push(`${t}: ${s.outOfOrder} out of order`);
       if (s.resets > 0) failures.push(`${t}: ${s.resets} reset events (resume failed)`);
     }
+    if (diedDuringRun) failures.push(`the service exited during the run (${diedDuringRun}); see ${logFile}`);
+    if (historyError) failures.push(`what was published is unknown: ${historyError}`);
     if (expected && !complete) failures.push('the history window did not cover the run: delivery was checked against part of it');
 
     return {
@@ -388,7 +396,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       },
       options: o,
       target: { url, pid, started: service !== null, logFile: service ? logFile : null },
-      published: { mode: o.published, ticks: expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0, complete, windowMs: [fromMs, toMs] },
+      published: { mode: o.published, ticks: expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0, complete, windowMs: [fromMs, toMs], error: historyError },
       transports,
       phases,
       service: {
