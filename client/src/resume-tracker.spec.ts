@@ -68,6 +68,16 @@ describe(ResumeTracker.name, () => {
     expect(t.settle()).toBeNull();
   });
 
+  it('keeps counting when a resume is cut short by another disconnect', () => {
+    const t = new ResumeTracker();
+    t.accept(tick(`${T0}-0`, T0), T0);
+    t.beginResume(T0 + 3000);
+    t.accept(tick(`${T0 + 1000}-0`, T0 + 1000), T0 + 3001);
+    t.beginResume(T0 + 6000);
+    t.accept(tick(`${T0 + 4000}-0`, T0 + 4000), T0 + 6001);
+    expect(t.accept(tick(`${T0 + 6500}-0`, T0 + 6500), T0 + 6501)).toEqual({ kind: 'new', resumed: 2 });
+  });
+
   it('does not start a resume when no tick was seen yet', () => {
     const t = new ResumeTracker();
     t.beginResume(T0);

@@ -38,11 +38,14 @@ export class ResumeTracker {
     return this.resumeFrom !== null;
   }
 
-  /** A reconnection opened at `openedAt` (client ms). Nothing to count when nothing was seen. */
+  /**
+   * A reconnection opened at `openedAt` (client ms). Nothing to count when nothing was seen; a
+   * resume cut short by another disconnect keeps its count and goes on.
+   */
   beginResume(openedAt: number): void {
     if (this.last === null) return;
+    if (this.resumeFrom === null) this.missed = 0;
     this.resumeFrom = openedAt - this.clockOffset();
-    this.missed = 0;
   }
 
   accept(tick: Tick, receivedAt: number): Accepted {
