@@ -1,19 +1,35 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import type { DestinationStream } from 'pino';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { PricesModule } from './prices/prices.module';
 import { StreamModule } from './stream/stream.module';
 
 @Module({})
 export class AppModule {
   /** Stream routes come before PricesModule so that `/api/prices/stream` is not taken for a pair. */
-  static register(config: AppConfig): DynamicModule {
+  static register(config: AppConfig, logDestination?: DestinationStream): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LifecycleModule, ScheduleModule.forRoot(), StreamModule, PricesModule, HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(config, logDestination),
+        MetricsModule,
+        LifecycleModule,
+        ScheduleModule.forRoot(),
+        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }] }),
+        StreamModule,
+        PricesModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }
 }

@@ -1,31 +1,95 @@
-import { Logger } from '@nestjs/common';
+import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
+import { ApiError } from './common/api-error';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
 
+/** Longer request targets are answered 414 before any routing. */
+export const MAX_URL_LENGTH = 8192;
+
 export type CreateAppOptions = {
-  logger?: false;
+  /** Where log lines go (tests capture them); standard output by default. */
+  logDestination?: DestinationStream;
   /** The built web client (default client/dist); tests point it elsewhere. */
   clientDir?: string;
 };
 
 /** Builds the application as main.ts runs it; e2e tests use the same function on port 0. */
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, options.logDestination), {
+    bufferLogs: true,
     // Idle keep-alive sockets must not hold up a shutdown.
     forceCloseConnections: true,
-    ...(options.logger === false ? { logger: false } : {}),
+    bodyParser: false,
   });
+  app.useLogger(app.get(Logger));
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
   app.disable('x-powered-by');
+  app.use(rejectLongUrls);
+  app.useBodyParser('json', { limit: '16kb' });
+  app.use(securityHeaders());
+  app.enableCors({ origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
   app.useGlobalFilters(new ApiExceptionFilter());
+  setupOpenApi(app);
   const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
   if (!serveClient(app, clientDir)) {
-    new Logger('WebClient').warn({ msg: 'web client not built, / answers 404 (run npm run build)', clientDir });
+    new NestLogger('WebClient').warn({ msg: 'web client not built, / answers 404 (run npm run build)', clientDir });
   }
   return app;
+}
+
+function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void {
+  if (req.url.length > MAX_URL_LENGTH) next(new ApiError(414, 'URI_TOO_LONG', `request target longer than ${MAX_URL_LENGTH} characters`));
+  else next();
+}
+
+/**
+ * helmet's headers with a Content-Security-Policy the web client works under (its own scripts
+ * and styles, streams to the same origin). The OpenAPI UI needs inline styles and images.
+ */
+function securityHeaders() {
+  const strict = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", 'ws:', 'wss:'],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'self'"],
+        // Served over plain HTTP in development; TLS is the proxy's business.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  const docs = helmet({
+    contentSecurityPolicy: {
+      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'", "'unsafe-inline'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], upgradeInsecureRequests: null },
+    },
+  });
+  return (req: Request, res: Response, next: NextFunction) => (req.path.startsWith('/docs') ? docs : strict)(req, res, next);
+}
+
+function setupOpenApi(app: NestExpressApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('price-stream')
+      .setDescription('Live crypto prices with gapless resume. Streams (SSE, Socket.IO, WebSocket) are described in docs/api.md.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

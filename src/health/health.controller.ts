@@ -1,4 +1,6 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { PassthroughException } from '../common/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
@@ -7,6 +9,8 @@ import { PriceHealthIndicator } from '../stream/price.health';
 /** Each check gives up after this long and counts as down. */
 export const CHECK_TIMEOUT_MS = 1000;
 
+@ApiExcludeController()
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

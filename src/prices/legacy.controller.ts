@@ -1,5 +1,7 @@
 import { Controller, Get, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { ApiErrors, PairErrorSchema, TickSchema } from '../common/openapi';
 import { ApiError } from '../common/api-error';
 import { checkPair } from '../common/pair';
 import { parseLimit, queryString } from '../common/query';
@@ -25,6 +27,7 @@ const LEGACY_PAIR = 'BTC-USD';
  * The routes of the projects this service replaces, kept so that their clients work unchanged:
  * a Bitcoin price tracker (`/api/price/*`) and a Kraken last-traded-price service (`/api/v1/ltp`).
  */
+@ApiTags('legacy')
 @Controller('api')
 export class LegacyController {
   constructor(
@@ -33,6 +36,11 @@ export class LegacyController {
   ) {}
 
   @Get('price/current')
+  @ApiOkResponse({
+    description: 'The latest BTC-USD tick with the fields of the replaced Bitcoin tracker',
+    schema: { ...TickSchema, properties: { ...TickSchema.properties, symbol: { type: 'string', example: 'BTC' }, name: { type: 'string', example: 'Bitcoin' } } },
+  })
+  @ApiErrors([404, 'NO_PRICE_YET', 'UNSUPPORTED_PAIR'])
   current(): Tick & { symbol: string; name: string } {
     const tick = this.prices.latestOrThrow(this.legacyPair());
     const base = tick.pair.split('-')[0];
@@ -40,6 +48,10 @@ export class LegacyController {
   }
 
   @Get('price/history')
+  @ApiQuery({ name: 'since', required: false })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiOkResponse({ description: 'BTC-USD history, oldest first', schema: { type: 'object', properties: { count: { type: 'integer' }, updates: { type: 'array', items: TickSchema } } } })
+  @ApiErrors([400, 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE'], [404, 'UNSUPPORTED_PAIR'])
   async history(@Query('since') since: unknown, @Query('limit') limit: unknown): Promise<{ count: number; updates: Tick[] }> {
     const sinceRaw = queryString(since, 'since');
     const sinceMs = sinceRaw === undefined || sinceRaw === '' ? undefined : parseSince(sinceRaw, Date.now());
@@ -49,6 +61,13 @@ export class LegacyController {
 
   /** `?pair=BTC/USD,ETH/USD` → `{ltp:[{pair:"BTC/USD", amount}]}`; 206 with `errors` when partial. */
   @Get('v1/ltp')
+  @ApiQuery({ name: 'pair', required: false, example: 'BTC/USD,ETH/USD' })
+  @ApiOkResponse({
+    description: 'Last traded prices, in the format of the replaced Kraken LTP service',
+    schema: { type: 'object', properties: { ltp: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string', example: 'BTC/USD' }, amount: { type: 'number' } } } } } },
+  })
+  @ApiResponse({ status: 206, description: 'Some pairs failed', schema: { type: 'object', properties: { ltp: { type: 'array' }, errors: { type: 'array', items: PairErrorSchema } } } })
+  @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'])
   ltp(@Query('pair') rawPair: unknown, @Res({ passthrough: true }) res: Response) {
     const raw = queryString(rawPair, 'pair');
     const items = raw === undefined || raw.trim() === '' ? this.config.pairs.map((p) => p.replace('-', '/')) : raw.split(',').map((s) => s.trim()).filter(Boolean);

@@ -1,5 +1,7 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { ApiErrors, PairErrorSchema, TickSchema } from '../common/openapi';
 import { ApiError } from '../common/api-error';
 import { checkPair } from '../common/pair';
 import { parseLimit, parsePairList, queryString } from '../common/query';
@@ -8,6 +10,7 @@ import { AppConfig } from '../config/app-config';
 import type { HistoryResponse, PairError, PairsResponse, PricesResponse } from '../shared/wire';
 import { PricesService } from './prices.service';
 
+@ApiTags('prices')
 @Controller('api')
 export class PricesController {
   constructor(
@@ -16,11 +19,23 @@ export class PricesController {
   ) {}
 
   @Get('pairs')
+  @ApiOkResponse({
+    description: 'Configured pairs, each with its latest tick (or null) and whether it is fresh',
+    schema: { type: 'object', properties: { pairs: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string' }, latest: { ...TickSchema, nullable: true }, fresh: { type: 'boolean' } } } } } },
+  })
   pairs(): PairsResponse {
     return { pairs: this.prices.pairInfos() };
   }
 
   @Get('prices')
+  @ApiQuery({ name: 'pairs', required: false, description: 'Comma-separated pairs (BTC-USD or BTC/USD); all configured pairs when absent', example: 'BTC-USD,ETH-USD' })
+  @ApiOkResponse({ description: 'The latest tick of each pair', schema: { type: 'object', properties: { prices: { type: 'array', items: TickSchema } } } })
+  @ApiResponse({
+    status: 206,
+    description: 'Some pairs have no price yet or are invalid (NO_PRICE_YET, INVALID_PAIR, UNSUPPORTED_PAIR per pair)',
+    schema: { type: 'object', properties: { prices: { type: 'array', items: TickSchema }, errors: { type: 'array', items: PairErrorSchema } } },
+  })
+  @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_QUERY'])
   list(@Query('pairs') rawPairs: unknown, @Res({ passthrough: true }) res: Response): PricesResponse {
     const { pairs, rejected } = parsePairList(queryString(rawPairs, 'pairs'), this.config.pairSet, this.config.maxPairsPerRequest);
     if (pairs.length === 0) {
@@ -37,11 +52,22 @@ export class PricesController {
   }
 
   @Get('prices/:pair')
+  @ApiParam({ name: 'pair', example: 'BTC-USD' })
+  @ApiOkResponse({ description: 'The latest tick', schema: TickSchema })
+  @ApiErrors([400, 'INVALID_PAIR'], [404, 'UNSUPPORTED_PAIR', 'NO_PRICE_YET'])
   one(@Param('pair') rawPair: string) {
     return this.prices.latestOrThrow(this.pathPair(rawPair));
   }
 
   @Get('prices/:pair/history')
+  @ApiParam({ name: 'pair', example: 'BTC-USD' })
+  @ApiQuery({ name: 'since', required: false, description: 'Unix seconds, Unix milliseconds or ISO-8601 (inclusive); the newest ticks when absent' })
+  @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
+  @ApiOkResponse({
+    description: 'Ticks oldest first; complete is false when the window does not reach back to since',
+    schema: { type: 'object', properties: { pair: { type: 'string' }, count: { type: 'integer' }, complete: { type: 'boolean' }, updates: { type: 'array', items: TickSchema } } },
+  })
+  @ApiErrors([400, 'INVALID_PAIR', 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY'], [404, 'UNSUPPORTED_PAIR'])
   async history(@Param('pair') rawPair: string, @Query('since') since: unknown, @Query('limit') limit: unknown): Promise<HistoryResponse> {
     const pair = this.pathPair(rawPair);
     const sinceRaw = queryString(since, 'since');

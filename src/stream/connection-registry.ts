@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 
 export type Transport = 'sse' | 'socketio' | 'ws';
 
@@ -20,15 +21,25 @@ export class ConnectionRegistry {
   private readonly perTransport: Record<Transport, number> = { sse: 0, socketio: 0, ws: 0 };
   private readonly listeners: ((transport: Transport, reason: DisconnectReason) => void)[] = [];
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {
+    metrics?.onScrape(() => {
+      for (const transport of Object.keys(this.perTransport) as Transport[]) metrics.subscribers.set({ transport }, this.perTransport[transport]);
+    });
+    if (metrics) this.onRelease((transport, reason) => metrics.disconnected(transport, reason));
+  }
 
   /** Takes a connection slot, or throws 429 TOO_MANY_CONNECTIONS. */
   acquire(transport: Transport, ip: string): Lease {
     if (this.total >= this.config.maxStreamConnections) {
+      this.metrics?.rejected.inc({ transport, code: 'TOO_MANY_CONNECTIONS' });
       throw new ApiError(429, 'TOO_MANY_CONNECTIONS', 'the server holds as many streams as it may; try again later or elsewhere');
     }
     const mine = this.perIp.get(ip) ?? 0;
     if (mine >= this.config.maxStreamConnectionsPerIp) {
+      this.metrics?.rejected.inc({ transport, code: 'TOO_MANY_CONNECTIONS' });
       throw new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${this.config.maxStreamConnectionsPerIp} streams per client address`);
     }
     this.total++;

@@ -1,6 +1,7 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Observable, ReplaySubject, Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import type { ResumePoint } from '../common/resume';
 import { formatTickId, idAfter } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
@@ -34,9 +35,15 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   constructor(
     private readonly log: TickLog,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     for (const pair of config.pairs) this.channels.set(pair, new ReplaySubject<Tick>(1));
     this.committed = log.committed$.subscribe((tick) => this.deliver(tick));
+    metrics?.onScrape(() => {
+      metrics.historySize.set(this.log.stats().size);
+      const now = Date.now();
+      for (const [pair, tick] of this.latestTicks) metrics.tickAge.set({ pair }, Math.max(0, now - Date.parse(tick.timestamp)) / 1000);
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -112,6 +119,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
 
       const start = (replay: Tick[], recovered: boolean, reset?: ResetEvent): void => {
         if (out.closed || !held) return;
+        if (resume) this.metrics?.resumes.inc({ outcome: recovered ? 'recovered' : 'reset' });
         out.next({ type: 'ready', recovered, replayed: replay.length });
         if (reset) {
           out.next({ type: 'reset', reset });
@@ -147,6 +155,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     const prev = this.latestTicks.get(tick.pair);
     if (prev && !idAfter(tick.id, prev.id)) return;
     this.latestTicks.set(tick.pair, tick);
+    this.metrics?.ticksPublished.inc({ pair: tick.pair });
     if (confirm) this.confirm(tick.pair, Date.parse(tick.timestamp));
     channel.next(tick);
   }

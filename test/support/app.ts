@@ -1,5 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { createApp } from '../../src/bootstrap';
+import { createApp, type CreateAppOptions } from '../../src/bootstrap';
 import { loadConfig, type AppConfig } from '../../src/config/app-config';
 import { PriceStreamService } from '../../src/stream/price-stream.service';
 import type { SourceName, Tick } from '../../src/shared/wire';
@@ -16,11 +16,17 @@ export type TestApp = {
   close(): Promise<void>;
 };
 
+export type TestAppOptions = CreateAppOptions & {
+  /** Listen on this port instead of a free one (to restart a server where clients expect it). */
+  port?: number;
+};
+
 /**
- * Starts the real application on 127.0.0.1:0. By default the simulated source polls once an
+ * Starts the real application on 127.0.0.1:0 (or `options.port`). By default the simulated source polls once an
  * hour, so the test drives prices itself with `publish`; pass env to change anything.
  */
-export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startApp(env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
+  const { port = 0, ...appOptions } = options;
   const config = loadConfig({
     PAIRS: 'BTC-USD,ETH-USD',
     PRICE_SOURCES: 'simulated',
@@ -28,8 +34,8 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const app = await createApp(config, { logger: false });
-  await app.listen(0, '127.0.0.1');
+  const app = await createApp(config, appOptions);
+  await app.listen(port, '127.0.0.1');
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   const stream = app.get(PriceStreamService);

@@ -1,0 +1,36 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiResponse, type SchemaObject } from '@nestjs/swagger';
+import type { ErrorCode } from '../shared/wire';
+
+/** OpenAPI schemas of the wire types in src/shared/wire.ts (kept beside each other on purpose). */
+export const TickSchema: SchemaObject & { properties: Record<string, SchemaObject> } = {
+  type: 'object',
+  required: ['id', 'pair', 'price', 'timestamp', 'source'],
+  properties: {
+    id: { type: 'string', example: '1763758800123-0', description: '<milliseconds>-<sequence>, strictly increasing; opaque to clients' },
+    pair: { type: 'string', example: 'BTC-USD' },
+    price: { type: 'number', example: 97123.45, minimum: 0, exclusiveMinimum: true },
+    timestamp: { type: 'string', format: 'date-time', description: 'when this service retrieved the price' },
+    sourceTimestamp: { type: 'string', format: 'date-time', description: "the upstream's own time, when it gives one" },
+    source: { type: 'string', enum: ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] },
+  },
+};
+
+export const ErrorSchema: SchemaObject = {
+  type: 'object',
+  required: ['statusCode', 'code', 'message'],
+  properties: { statusCode: { type: 'integer' }, code: { type: 'string', example: 'INVALID_PAIR' }, message: { type: 'string' } },
+};
+
+export const PairErrorSchema: SchemaObject = {
+  type: 'object',
+  properties: { pair: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } },
+};
+
+/** Documents the error answers of a route with the codes it may give. */
+export function ApiErrors(...errors: [status: number, ...codes: ErrorCode[]][]) {
+  return applyDecorators(
+    ...errors.map(([status, ...codes]) => ApiResponse({ status, description: codes.join(', '), schema: ErrorSchema })),
+    ApiResponse({ status: 429, description: 'RATE_LIMITED (with Retry-After)', schema: ErrorSchema }),
+  );
+}

@@ -1,0 +1,38 @@
+import { ConfigError, loadConfig } from './app-config';
+
+describe('loadConfig', () => {
+  it('applies the contract defaults when nothing is set', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 8080, pairs: ['BTC-USD'], pollIntervalMs: 5000, clientBufferSize: 50, heartbeatIntervalMs: 15000, trustProxy: false });
+    expect(c.priceSources).toEqual(['kraken', 'coinbase', 'coingecko', 'coindesk']);
+    expect(c.staleAfterMs).toBe(30000);
+  });
+
+  it('normalises pairs and treats empty strings as unset', () => {
+    const c = loadConfig({ PAIRS: 'btc/usd, ETH-usd,BTC-USD', PORT: '' });
+    expect(c.pairs).toEqual(['BTC-USD', 'ETH-USD']);
+    expect(c.port).toBe(8080);
+  });
+
+  it('names every bad variable and the accepted form', () => {
+    const attempt = () => loadConfig({ PORT: '80a', PRICE_SOURCES: 'kraken,binance', TRUST_PROXY: 'maybe', KRAKEN_URL: 'ftp://x', PAIRS: 'BTCUSD' });
+    expect(attempt).toThrow(ConfigError);
+    const message = (() => {
+      try {
+        attempt();
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(message).toContain('PORT="80a": a whole number from 0 to 65535');
+    expect(message).toContain('PRICE_SOURCES="kraken,binance": one of kraken, coinbase, coingecko, coindesk, simulated');
+    expect(message).toContain('TRUST_PROXY="maybe"');
+    expect(message).toContain('KRAKEN_URL="ftp://x"');
+    expect(message).toContain('PAIRS="BTCUSD": "BTCUSD" is not a pair');
+  });
+
+  it('rejects a number out of range', () => {
+    expect(() => loadConfig({ POLL_INTERVAL_MS: '5' })).toThrow(/POLL_INTERVAL_MS="5": at least 100/);
+  });
+});

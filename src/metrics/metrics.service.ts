@@ -1,0 +1,63 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DisconnectReason, Transport } from '../stream/connection-registry';
+
+/**
+ * Every metric the service exports, on its own registry. Labels are bounded sets (transport,
+ * reason, source, outcome, configured pair): never a client address or an id.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly subscribers = new Gauge({ name: 'price_stream_subscribers', help: 'Open stream connections', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly messagesSent = new Counter({ name: 'price_stream_messages_sent_total', help: 'Events written to subscribers', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly resumes = new Counter({ name: 'price_stream_resumes_total', help: 'Subscriptions that asked to resume, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly disconnects = new Counter({ name: 'price_stream_disconnects_total', help: 'Stream connections ended, by reason', labelNames: ['transport', 'reason'] as const, registers: [this.registry] });
+  readonly rejected = new Counter({ name: 'price_stream_connections_rejected_total', help: 'Stream connections refused (limits, shutdown)', labelNames: ['transport', 'code'] as const, registers: [this.registry] });
+  readonly upstreamRequests = new Counter({ name: 'price_stream_upstream_requests_total', help: 'Requests to price sources, by outcome', labelNames: ['source', 'outcome'] as const, registers: [this.registry] });
+  readonly upstreamLatency = new Histogram({
+    name: 'price_stream_upstream_request_duration_seconds',
+    help: 'Latency of requests to price sources',
+    labelNames: ['source'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly circuitState = new Gauge({ name: 'price_stream_source_circuit_state', help: 'Circuit of each source: 0 closed, 1 half-open, 2 open', labelNames: ['source'] as const, registers: [this.registry] });
+  readonly tickAge = new Gauge({ name: 'price_stream_latest_tick_age_seconds', help: 'Age of the latest tick of each pair', labelNames: ['pair'] as const, registers: [this.registry] });
+  readonly historySize = new Gauge({ name: 'price_stream_history_size', help: 'Ticks in the history window', registers: [this.registry] });
+  readonly ticksPublished = new Counter({ name: 'price_stream_ticks_published_total', help: 'Ticks committed to the stream', labelNames: ['pair'] as const, registers: [this.registry] });
+  readonly deliveryLag = new Histogram({
+    name: 'price_stream_delivery_lag_seconds',
+    help: "Time from a tick's commit to its write to a subscriber",
+    labelNames: ['transport'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  private readonly collectors: (() => void)[] = [];
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Registers a function that refreshes gauges right before each scrape. */
+  onScrape(collector: () => void): void {
+    this.collectors.push(collector);
+  }
+
+  async scrape(): Promise<string> {
+    for (const c of this.collectors) c();
+    return this.registry.metrics();
+  }
+
+  /** Records one event written to one subscriber, with the lag since the tick was committed. */
+  sent(transport: Transport, tickIdMs?: number): void {
+    this.messagesSent.inc({ transport });
+    if (tickIdMs !== undefined) this.deliveryLag.observe({ transport }, Math.max(0, Date.now() - tickIdMs) / 1000);
+  }
+
+  disconnected(transport: Transport, reason: DisconnectReason): void {
+    this.disconnects.inc({ transport, reason });
+  }
+}

@@ -1,0 +1,126 @@
+import { Writable } from 'node:stream';
+import { startApp, type TestApp } from './support/app';
+
+/** Reads one sample of a Prometheus metric from /metrics text, 0 when absent. */
+export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (want.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+describe('operations', () => {
+  let t: TestApp;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    t = await startApp({ LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '5' }, { logDestination: sink });
+  });
+  afterAll(() => t.close());
+
+  it('exports Prometheus metrics, with counters that move after real actions', async () => {
+    const res = await fetch(`${t.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toContain('process_cpu_seconds_total');
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+    const before = await metric(t.url, 'price_stream_ticks_published_total', { pair: 'BTC-USD' });
+    await t.publish('BTC-USD', 123.5);
+    expect(await metric(t.url, 'price_stream_ticks_published_total', { pair: 'BTC-USD' })).toBe(before + 1);
+    expect(await metric(t.url, 'price_stream_history_size')).toBeGreaterThanOrEqual(1);
+    expect(await metric(t.url, 'price_stream_latest_tick_age_seconds', { pair: 'BTC-USD' })).toBeLessThan(5);
+  });
+
+  it('rate-limits REST per client with 429 RATE_LIMITED and Retry-After, but never health or metrics', async () => {
+    const statuses: number[] = [];
+    let limited: Response | undefined;
+    for (let i = 0; i < 8; i++) {
+      const res = await fetch(`${t.url}/api/pairs`);
+      statuses.push(res.status);
+      if (res.status === 429) limited = res;
+    }
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(5);
+    expect(limited).toBeDefined();
+    expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await limited!.json()).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
+    for (let i = 0; i < 8; i++) {
+      expect((await fetch(`${t.url}/health/live`)).status).toBe(200);
+      expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
+    }
+  });
+
+  it('ignores a spoofed X-Forwarded-For unless TRUST_PROXY is set', async () => {
+    // The previous test used up this address' budget; another claimed address must not help.
+    const res = await fetch(`${t.url}/api/pairs`, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
+    expect(res.status).toBe(429);
+  });
+
+  it('logs each request with its request id, returns it, and redacts credentials', async () => {
+    const res = await fetch(`${t.url}/health/ready`, { headers: { 'X-Request-Id': 'req-e2e-42', Authorization: 'Bearer very-secret-token' } });
+    expect(res.headers.get('x-request-id')).toBe('req-e2e-42');
+    await fetch(`${t.url}/nope`, { headers: { 'X-Request-Id': 'req-e2e-43', Authorization: 'Bearer very-secret-token' } });
+    await new Promise((r) => setTimeout(r, 50));
+    const line = lines.find((l) => l.includes('req-e2e-43'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ requestId: 'req-e2e-43', res: { statusCode: 404 } });
+    expect(lines.join('\n')).not.toContain('very-secret-token');
+    const generated = await fetch(`${t.url}/health/live`);
+    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('sends security headers with a CSP the client works under, and no CORS headers for other origins by default', async () => {
+    const res = await fetch(`${t.url}/health/live`, { headers: { Origin: 'https://evil.example' } });
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("connect-src 'self' ws: wss:");
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('describes every REST route in /docs-json and serves the UI at /docs', async () => {
+    const doc = (await (await fetch(`${t.url}/docs-json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/api/pairs', '/api/price/current', '/api/price/history', '/api/prices', '/api/prices/{pair}', '/api/prices/{pair}/history', '/api/v1/ltp'].sort(),
+    );
+    expect(Object.keys(doc.paths['/api/prices/{pair}'].get.responses)).toEqual(expect.arrayContaining(['200', '400', '404', '429']));
+    const ui = await fetch(`${t.url}/docs`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('swagger');
+  });
+});
+
+describe('CORS', () => {
+  it('allows exactly the origins in CORS_ORIGINS', async () => {
+    const t = await startApp({ CORS_ORIGINS: 'https://app.example' });
+    try {
+      const ok = await fetch(`${t.url}/api/pairs`, { headers: { Origin: 'https://app.example' } });
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const other = await fetch(`${t.url}/api/pairs`, { headers: { Origin: 'https://other.example' } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('request limits', () => {
+  it('answers 414 URI_TOO_LONG for an over-long request target', async () => {
+    const t = await startApp();
+    try {
+      const res = await fetch(`${t.url}/api/prices?pairs=${'B'.repeat(9000)}`);
+      expect(res.status).toBe(414);
+      expect(await res.json()).toMatchObject({ code: 'URI_TOO_LONG' });
+    } finally {
+      await t.close();
+    }
+  });
+});
