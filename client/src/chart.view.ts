@@ -18,7 +18,9 @@ function themeColors(el: HTMLElement) {
 export function setupChart(container: HTMLElement, title: HTMLElement) {
   const chart = createChart(container, {
     autoSize: true,
-    layout: { background: { type: ColorType.Solid, color: 'transparent' }, attributionLogo: true },
+    // The logo injects a <style> element, which the CSP (style-src 'self') refuses; the
+    // attribution TradingView's licence asks for is in the page footer instead.
+    layout: { background: { type: ColorType.Solid, color: 'transparent' }, attributionLogo: false },
     timeScale: { timeVisible: true, secondsVisible: true },
     localization: { timeFormatter: (t: number) => new Date(t * 1000).toLocaleTimeString() },
   });

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     {
       status: (s) => status.show(s, kind),
       tick: (tick, at) => {
-        status.tickAt(at);
+        status.tickAt(at, tick.id);
         const moved = book.apply(tick);
         const row = book.get(tick.pair);
         if (moved === null || !row) return;

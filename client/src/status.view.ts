@@ -34,8 +34,10 @@ export function setupStatus(statusEl: HTMLElement, ageEl: HTMLElement, now: () =
       statusEl.dataset.state = status.state;
       statusEl.textContent = statusText(status, kind);
     },
-    tickAt(at: number): void {
+    tickAt(at: number, id: string): void {
       lastTickAt = at;
+      // The resume point, for the curious and for the end-to-end test.
+      ageEl.dataset.lastId = id;
       renderAge();
     },
     dispose(): void {
