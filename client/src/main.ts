@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     connection.use(FEEDS[next](request));
   });
 
-  const first = book.pairs[0];
+  const first = selectRows(book.all(), '', options.read().sort)[0]?.pair;
   if (first !== undefined) void showChart(first);
   connection.use(FEEDS[kind](request));
   window.addEventListener('pagehide', () => connection.stop());
