@@ -49,7 +49,7 @@ describe('web client in Chromium', () => {
   });
 
   const start = async (port?: number): Promise<TestApp> => {
-    const app = await startApp(ENV, port === undefined ? {} : { port });
+    const app = await startApp(port === undefined ? ENV : { ...ENV, PORT: String(port) });
     apps.push(app);
     return app;
   };

@@ -4,6 +4,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { PassthroughException } from '../common/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { SourcesHealthIndicator } from '../poller/sources.health';
 import { PriceHealthIndicator } from '../stream/price.health';
 
 /** Each check gives up after this long and counts as down. */
@@ -17,6 +18,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly prices: PriceHealthIndicator,
+    private readonly sources: SourcesHealthIndicator,
     private readonly lifecycle: LifecycleService,
   ) {}
 
@@ -40,6 +42,7 @@ export class HealthController {
           })
           .withTimeout(CHECK_TIMEOUT_MS),
       () => withTimeout(Promise.resolve(this.prices.check('prices')), CHECK_TIMEOUT_MS, 'prices'),
+      () => withTimeout(Promise.resolve(this.sources.check('sources')), CHECK_TIMEOUT_MS, 'sources'),
     ]);
   }
 

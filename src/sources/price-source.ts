@@ -12,6 +12,7 @@ export type SourceErrorKind =
   | 'bad_shape' // valid JSON, but a field is missing or of the wrong type
   | 'bad_price' // not a finite number > 0
   | 'unknown_pair' // the upstream does not list this pair
+  | 'upstream_error' // a 200 whose body reports an error (Kraken `error`, CoinDesk `Err`)
   | 'too_large'; // the body passed SOURCE_MAX_BODY_BYTES
 
 export class SourceError extends Error {
@@ -20,6 +21,8 @@ export class SourceError extends Error {
     readonly kind: SourceErrorKind,
     message: string,
     readonly retryAfterMs?: number,
+    /** The HTTP status, when the upstream answered with one other than 200. */
+    readonly status?: number,
   ) {
     super(`${source}: ${message}`);
     this.name = 'SourceError';
@@ -31,12 +34,17 @@ export class SourceError extends Error {
   }
 }
 
-/** What one request brought: prices for some pairs, and why the others have none. */
+/**
+ * What one request brought: prices for some pairs, and why the others have none. Entries in
+ * `failed` concern those pairs only: the poller tries them on the next source and does not hold
+ * them against this source's circuit. A failure of the whole request is thrown instead.
+ */
 export type SourceResult = { quotes: Quote[]; failed: { pair: string; error: SourceError }[] };
 
 /**
  * One upstream. A source only fetches and maps: when to fetch, failover, backoff and
- * publication live in the poller. Request-level failures throw a SourceError.
+ * publication live in the poller. Request-level failures throw a SourceError; when the
+ * caller aborts `signal`, `fetch` rejects with the signal's reason instead (not a failure).
  */
 export interface PriceSource {
   readonly name: SourceName;

@@ -1,6 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApp, type CreateAppOptions } from '../../src/bootstrap';
 import { loadConfig, type AppConfig } from '../../src/config/app-config';
+import { PricePollerService } from '../../src/poller/price-poller.service';
 import { PriceStreamService } from '../../src/stream/price-stream.service';
 import type { SourceName, Tick } from '../../src/shared/wire';
 
@@ -16,26 +17,20 @@ export type TestApp = {
   close(): Promise<void>;
 };
 
-export type TestAppOptions = CreateAppOptions & {
-  /** Listen on this port instead of a free one (to restart a server where clients expect it). */
-  port?: number;
-};
-
 /**
- * Starts the real application on 127.0.0.1:0 (or `options.port`). By default the simulated source polls once an
- * hour, so the test drives prices itself with `publish`; pass env to change anything.
+ * Starts the real application on 127.0.0.1:0. Unless the test names its PRICE_SOURCES, the
+ * poller stays idle and the test drives prices itself with `publish`; pass env to change anything.
  */
-export async function startApp(env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
-  const { port = 0, ...appOptions } = options;
+export async function startApp(env: Record<string, string> = {}, options: CreateAppOptions = {}): Promise<TestApp> {
   const config = loadConfig({
     PAIRS: 'BTC-USD,ETH-USD',
     PRICE_SOURCES: 'simulated',
-    POLL_INTERVAL_MS: '3600000',
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const app = await createApp(config, appOptions);
-  await app.listen(port, '127.0.0.1');
+  const app = await createApp(config, options);
+  if (env.PRICE_SOURCES === undefined) app.get(PricePollerService).setEnabled(false);
+  await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   const stream = app.get(PriceStreamService);

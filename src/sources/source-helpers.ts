@@ -1,0 +1,85 @@
+import type { SourceName } from '../shared/wire';
+import { SourceError, type Quote, type SourceResult } from './price-source';
+
+export type HttpSourceOptions = {
+  /** The upstream's origin without a trailing slash, e.g. `https://api.kraken.com`. */
+  baseUrl: string;
+  timeoutMs: number;
+  maxBytes: number;
+};
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A plain decimal as upstreams write prices in strings: no sign, hex, `Infinity` or blanks. */
+const DECIMAL = /^\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+/**
+ * A price as a finite number > 0 from an upstream field that is a number or a decimal string.
+ * Missing fields are `bad_shape`; anything else that is not a usable price is `bad_price`.
+ */
+export function readPrice(source: SourceName, pair: string, raw: unknown): number | SourceError {
+  if (raw === undefined || raw === null) return new SourceError(source, 'bad_shape', `${pair}: no price in the answer`);
+  const price = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw.trim()) ? Number(raw) : NaN;
+  if (Number.isFinite(price) && price > 0) return price;
+  return new SourceError(source, 'bad_price', `${pair}: ${JSON.stringify(raw).slice(0, 40)} is not a price`);
+}
+
+/** Unix seconds (as upstreams give "last updated") to ISO-8601; undefined when not a plausible time. */
+export function unixSecondsToIso(raw: unknown): string | undefined {
+  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0) return undefined;
+  const ms = raw * 1000;
+  return ms <= 8.64e15 ? new Date(ms).toISOString() : undefined;
+}
+
+/** Collects per-pair outcomes into a SourceResult. */
+export class ResultBuilder {
+  readonly quotes: Quote[] = [];
+  readonly failed: SourceResult['failed'] = [];
+
+  constructor(private readonly source: SourceName) {}
+
+  /** Adds a quote, or the failure readPrice found. */
+  price(pair: string, raw: unknown, sourceTimestamp?: string): void {
+    const price = readPrice(this.source, pair, raw);
+    if (price instanceof SourceError) this.fail(pair, price);
+    else this.quotes.push(sourceTimestamp === undefined ? { pair, price } : { pair, price, sourceTimestamp });
+  }
+
+  fail(pair: string, error: SourceError): void {
+    this.failed.push({ pair, error });
+  }
+
+  unknown(pair: string, detail = 'not listed by the upstream'): void {
+    this.fail(pair, new SourceError(this.source, 'unknown_pair', `${pair}: ${detail}`));
+  }
+
+  build(): SourceResult {
+    return { quotes: this.quotes, failed: this.failed };
+  }
+}
+
+/**
+ * Runs one request per pair, all at once, and merges the results. When every request failed as
+ * a whole, that failure is thrown (a 429 first, for its Retry-After); when only some did, their
+ * pairs are reported in `failed` and the answers for the others are kept.
+ */
+export async function fetchEach(pairs: readonly string[], fetchOne: (pair: string) => Promise<SourceResult>): Promise<SourceResult> {
+  const settled = await Promise.allSettled(pairs.map(fetchOne));
+  const result: SourceResult = { quotes: [], failed: [] };
+  const thrown: SourceError[] = [];
+  for (const [i, s] of settled.entries()) {
+    if (s.status === 'fulfilled') {
+      result.quotes.push(...s.value.quotes);
+      result.failed.push(...s.value.failed);
+    } else if (s.reason instanceof SourceError) {
+      thrown.push(s.reason);
+      result.failed.push({ pair: pairs[i], error: s.reason });
+    } else {
+      throw s.reason; // an abort by the caller
+    }
+  }
+  if (pairs.length > 0 && thrown.length === pairs.length) throw thrown.find((e) => e.kind === 'rate_limited') ?? thrown[0];
+  return result;
+}

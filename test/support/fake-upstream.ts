@@ -1,0 +1,286 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'http';
+import type { AddressInfo } from 'net';
+import { fixtureJson } from './fixtures';
+
+export type UpstreamName = 'kraken' | 'coinbase' | 'coingecko' | 'coindesk';
+
+/**
+ * How an upstream misbehaves:
+ * - `http_500`: 500 with a JSON body;
+ * - `rate_limited`: 429 with a JSON body and `Retry-After` (seconds, see `retryAfter`);
+ * - `hang`: never answers (the request runs into the client's timeout);
+ * - `garbage`: 200 with an HTML body;
+ * - `nan_price` / `zero_price`: the usual shape with the price `"NaN"` / zero;
+ * - `too_large`: 200 with a valid JSON body of `largeBodyBytes`, chunked (no Content-Length).
+ */
+export type FailureMode = 'http_500' | 'rate_limited' | 'hang' | 'garbage' | 'nan_price' | 'zero_price' | 'too_large';
+
+export type FailOptions = {
+  /** Only the next n requests to that upstream fail; then it serves again. Default: until `recover`. */
+  times?: number;
+  /** The Retry-After header of `rate_limited`: seconds or an HTTP date. Default "30". */
+  retryAfter?: string;
+};
+
+export type FakeUpstreamOptions = {
+  /** Initial prices by pair; default BTC-USD 97000.5, ETH-USD 3500.25, BTC-EUR 90000.75. */
+  prices?: Record<string, number>;
+  /** When set, CoinDesk answers 401 unless `Authorization: Apikey <apiKey>`. */
+  coindeskApiKey?: string;
+  /** Size of the `too_large` body. Default 1 MiB. */
+  largeBodyBytes?: number;
+};
+
+/** The `<SOURCE>_URL` variables that point every source at this fake. */
+export type FakeUpstreamEnv = { KRAKEN_URL: string; COINBASE_URL: string; COINGECKO_URL: string; COINDESK_URL: string };
+
+export type RecordedRequest = { upstream: UpstreamName; path: string; query: URLSearchParams; headers: IncomingMessage['headers'] };
+
+type Failure = { mode: FailureMode; remaining: number; retryAfter: string };
+type Reply = { status: number; body: unknown; headers?: Record<string, string> };
+
+const KRAKEN_ASSETS: Record<string, string> = { BTC: 'XBT', DOGE: 'XDG' };
+const COINGECKO_BASES: Record<string, string> = { bitcoin: 'BTC', ethereum: 'ETH', solana: 'SOL', ripple: 'XRP', dogecoin: 'DOGE' };
+
+/** The fixture entries each answer is built from, so the fake speaks the upstreams' real shapes. */
+const TEMPLATES = {
+  kraken: entryOf(fixtureJson('kraken_rest_ticker.json'), ['result', 'XXBTZUSD']),
+  coinbase: entryOf(fixtureJson('coinbase_spot.json'), ['data']),
+  coingecko: entryOf(fixtureJson('coingecko_simple_price.json'), ['bitcoin']),
+  coindesk: entryOf(fixtureJson('coindesk_index_tick_head.json'), ['Data', 'BTC-USD']),
+};
+
+function entryOf(json: unknown, keys: string[]): Record<string, unknown> {
+  let node = json;
+  for (const key of keys) node = (node as Record<string, unknown>)[key];
+  return structuredClone(node) as Record<string, unknown>;
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 (random port) that answers like Kraken, Coinbase, CoinGecko
+ * and CoinDesk on their own paths, with prices a test can move and failures it can switch on
+ * per upstream. Counts requests per path. For e2e tests, start the app with `fake.env()`.
+ *
+ * ```ts
+ * const fake = await FakeUpstream.start();
+ * const app = await startApp({ ...fake.env(), PRICE_SOURCES: 'kraken,coinbase' });
+ * fake.fail('kraken', 'http_500');
+ * fake.setPrice('BTC-USD', 98000);
+ * expect(fake.requestCount('coinbase')).toBeGreaterThan(0);
+ * await fake.close();
+ * ```
+ */
+export class FakeUpstream {
+  private readonly prices = new Map<string, number>();
+  private readonly failures = new Map<UpstreamName, Failure>();
+  private readonly counts = new Map<string, number>();
+  private readonly recorded: RecordedRequest[] = [];
+  /** The `last_updated_at` / `VALUE_LAST_UPDATE_TS` the fake reports, in Unix seconds. */
+  lastUpdatedAt = 1_763_758_799;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly options: FakeUpstreamOptions,
+  ) {
+    for (const [pair, price] of Object.entries(options.prices ?? { 'BTC-USD': 97000.5, 'ETH-USD': 3500.25, 'BTC-EUR': 90000.75 })) {
+      this.prices.set(pair, price);
+    }
+  }
+
+  static async start(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+    let fake: FakeUpstream | undefined;
+    const server = createServer((req, res) => fake?.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const { port } = server.address() as AddressInfo;
+    fake = new FakeUpstream(server, `http://127.0.0.1:${port}`, options);
+    return fake;
+  }
+
+  env(): FakeUpstreamEnv {
+    return { KRAKEN_URL: this.url, COINBASE_URL: this.url, COINGECKO_URL: this.url, COINDESK_URL: this.url };
+  }
+
+  /** Sets a pair's price on every upstream (any number, so tests can serve odd ones). */
+  setPrice(pair: string, price: number): void {
+    this.prices.set(pair, price);
+  }
+
+  /** Every upstream stops listing the pair (Kraken: unknown asset pair; Coinbase: 404; ...). */
+  removePair(pair: string): void {
+    this.prices.delete(pair);
+  }
+
+  fail(upstream: UpstreamName, mode: FailureMode, options: FailOptions = {}): void {
+    this.failures.set(upstream, { mode, remaining: options.times ?? Infinity, retryAfter: options.retryAfter ?? '30' });
+  }
+
+  recover(upstream?: UpstreamName): void {
+    if (upstream) this.failures.delete(upstream);
+    else this.failures.clear();
+  }
+
+  /** Requests served on one path (without the query), e.g. `/0/public/Ticker`. */
+  requestsOn(path: string): number {
+    return this.counts.get(path) ?? 0;
+  }
+
+  requestCount(upstream: UpstreamName): number {
+    return this.recorded.filter((r) => r.upstream === upstream).length;
+  }
+
+  requests(upstream?: UpstreamName): readonly RecordedRequest[] {
+    return upstream ? this.recorded.filter((r) => r.upstream === upstream) : [...this.recorded];
+  }
+
+  resetCounts(): void {
+    this.counts.clear();
+    this.recorded.length = 0;
+  }
+
+  /** Closes the server, cutting the requests it was told to hang. */
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', this.url);
+    this.counts.set(url.pathname, (this.counts.get(url.pathname) ?? 0) + 1);
+    const upstream = upstreamOf(url.pathname);
+    if (!upstream || req.method !== 'GET') {
+      send(res, { status: 404, body: { error: 'not found' } });
+      return;
+    }
+    this.recorded.push({ upstream, path: url.pathname, query: url.searchParams, headers: req.headers });
+
+    const failure = this.takeFailure(upstream);
+    switch (failure?.mode) {
+      case 'hang':
+        return; // the socket stays open until the client gives up or close() cuts it
+      case 'http_500':
+        return send(res, { status: 500, body: { error: 'internal server error' } });
+      case 'rate_limited':
+        return send(res, { status: 429, headers: { 'retry-after': failure.retryAfter }, body: { error: 'Too Many Requests', status: 429 } });
+      case 'garbage':
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html><body>502 Bad Gateway</body></html>');
+        return;
+      case 'too_large':
+        return this.sendLarge(res);
+    }
+    const price = (pair: string): unknown => {
+      const p = this.prices.get(pair);
+      if (failure?.mode === 'nan_price') return 'NaN';
+      if (failure?.mode === 'zero_price') return upstream === 'kraken' || upstream === 'coinbase' ? '0' : 0;
+      return upstream === 'kraken' || upstream === 'coinbase' ? String(p) : p;
+    };
+    send(res, this.answer(upstream, url, req, price));
+  }
+
+  private answer(upstream: UpstreamName, url: URL, req: IncomingMessage, price: (pair: string) => unknown): Reply {
+    const q = url.searchParams;
+    switch (upstream) {
+      case 'kraken': {
+        const result: Record<string, unknown> = {};
+        for (const alt of (q.get('pair') ?? '').split(',')) {
+          const pair = [...this.prices.keys()].find((p) => krakenAltname(p) === alt);
+          if (!pair) return { status: 200, body: { error: ['EQuery:Unknown asset pair'] } };
+          const entry = structuredClone(TEMPLATES.kraken);
+          entry.c = [price(pair), '0.00112355'];
+          result[krakenResultKey(pair)] = entry;
+        }
+        return { status: 200, body: { error: [], result } };
+      }
+      case 'coinbase': {
+        const pair = decodeURIComponent(url.pathname.split('/')[3] ?? '');
+        if (!this.prices.has(pair)) return { status: 404, body: { errors: [{ id: 'not_found', message: 'Invalid currency' }] } };
+        const [base, currency] = pair.split('-');
+        return { status: 200, body: { data: { ...TEMPLATES.coinbase, amount: price(pair), base, currency } } };
+      }
+      case 'coingecko': {
+        const body: Record<string, Record<string, unknown>> = {};
+        for (const id of (q.get('ids') ?? '').split(',')) {
+          for (const vs of (q.get('vs_currencies') ?? '').split(',')) {
+            const pair = `${COINGECKO_BASES[id] ?? '?'}-${vs.toUpperCase()}`;
+            if (!this.prices.has(pair)) continue;
+            body[id] ??= { last_updated_at: this.lastUpdatedAt };
+            body[id][vs] = price(pair);
+          }
+        }
+        return { status: 200, body };
+      }
+      case 'coindesk': {
+        if (this.options.coindeskApiKey !== undefined && req.headers.authorization !== `Apikey ${this.options.coindeskApiKey}`) {
+          return { status: 401, body: { Data: {}, Err: { type: 1, message: 'You need a valid auth key or auth token to access this endpoint' } } };
+        }
+        const Data: Record<string, unknown> = {};
+        const missing: string[] = [];
+        for (const instrument of (q.get('instruments') ?? '').split(',')) {
+          if (!this.prices.has(instrument)) missing.push(instrument);
+          else Data[instrument] = { ...TEMPLATES.coindesk, INSTRUMENT: instrument, VALUE: price(instrument), VALUE_LAST_UPDATE_TS: this.lastUpdatedAt };
+        }
+        const Err =
+          missing.length > 0 ? { type: 2, message: 'Not found: market / instrument pairs', other_info: { param: 'instruments', values: missing } } : {};
+        return { status: 200, body: { Data, Err } };
+      }
+    }
+  }
+
+  private takeFailure(upstream: UpstreamName): Failure | undefined {
+    const failure = this.failures.get(upstream);
+    if (!failure) return undefined;
+    if (--failure.remaining <= 0) this.failures.delete(upstream);
+    return failure;
+  }
+
+  private sendLarge(res: ServerResponse): void {
+    const total = this.options.largeBodyBytes ?? 1024 * 1024;
+    res.writeHead(200, { 'content-type': 'application/json' }); // chunked: no Content-Length to go by
+    res.write('{"padding":"');
+    const chunk = 'x'.repeat(16 * 1024);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end('"}');
+    };
+    res.on('error', () => undefined); // the client hangs up midway, as it should
+    pump();
+  }
+}
+
+function upstreamOf(path: string): UpstreamName | undefined {
+  if (path === '/0/public/Ticker') return 'kraken';
+  if (/^\/v2\/prices\/[^/]+\/spot$/.test(path)) return 'coinbase';
+  if (path === '/api/v3/simple/price') return 'coingecko';
+  if (path === '/index/cc/v1/latest/tick') return 'coindesk';
+  return undefined;
+}
+
+function krakenAltname(pair: string): string {
+  const [base, quote] = pair.split('-');
+  return `${KRAKEN_ASSETS[base] ?? base}${KRAKEN_ASSETS[quote] ?? quote}`;
+}
+
+/** Kraken answers its older assets under X/Z-prefixed names (XXBTZUSD), newer ones under the altname. */
+function krakenResultKey(pair: string): string {
+  const [base, quote] = pair.split('-');
+  const b = KRAKEN_ASSETS[base] ?? base;
+  const legacy = ['XBT', 'ETH', 'LTC', 'XRP'];
+  return legacy.includes(b) && ['USD', 'EUR'].includes(quote) ? `X${b}Z${quote}` : krakenAltname(pair);
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  const body = JSON.stringify(reply.body);
+  res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
+  res.end(body);
+}
