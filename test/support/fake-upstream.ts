@@ -89,15 +89,15 @@ export class FakeUpstream {
   }
 
   static async start(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
-    let fake: FakeUpstream | undefined;
-    const server = createServer((req, res) => fake?.handle(req, res));
+    const ref: { fake?: FakeUpstream } = {};
+    const server = createServer((req, res) => ref.fake?.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', resolve);
     });
     const { port } = server.address() as AddressInfo;
-    fake = new FakeUpstream(server, `http://127.0.0.1:${port}`, options);
-    return fake;
+    ref.fake = new FakeUpstream(server, `http://127.0.0.1:${port}`, options);
+    return ref.fake;
   }
 
   env(): FakeUpstreamEnv {
