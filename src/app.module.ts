@@ -12,6 +12,7 @@ import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PollerModule } from './poller/poller.module';
 import { PricesModule } from './prices/prices.module';
+import { SseModule } from './sse/sse.module';
 import { StreamModule } from './stream/stream.module';
 
 @Module({})
@@ -29,6 +30,7 @@ export class AppModule {
         ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }] }),
         StreamModule,
         PollerModule,
+        SseModule,
         PricesModule,
         HealthModule,
         AdminModule,

@@ -89,6 +89,13 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     return this.log.stats();
   }
 
+  /** Live subscriptions to the per-pair channels (each stream holds one per pair): for leak checks and metrics. */
+  observerCount(): number {
+    let n = 0;
+    for (const channel of this.channels.values()) n += channel.observers.length;
+    return n;
+  }
+
   /**
    * Subscribes to some pairs, optionally resuming. Emits `ready`, then either the missed ticks
    * (all of them, in order) or a `reset` and the latest tick of each pair, then live ticks.

@@ -1,0 +1,39 @@
+import { EventEmitter } from 'events';
+import type { SseResponse } from './sse-connection';
+
+/** A response whose socket accepts writes while `accepting` is true, like write() returning false on a full buffer. */
+export class FakeResponse extends EventEmitter {
+  accepting = true;
+  writes: string[] = [];
+  status: number | undefined;
+  headers: Record<string, string> = {};
+  writableEnded = false;
+  destroyed = false;
+
+  writeHead(status: number, headers: Record<string, string>): this {
+    this.status = status;
+    this.headers = headers;
+    return this;
+  }
+  write(chunk: string): boolean {
+    this.writes.push(chunk);
+    return this.accepting;
+  }
+  end(chunk?: string): this {
+    if (chunk !== undefined) this.writes.push(chunk);
+    this.writableEnded = true;
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+  /** The socket has flushed its buffer. */
+  drain(): void {
+    this.accepting = true;
+    this.emit('drain');
+  }
+  asResponse(): SseResponse {
+    return this as unknown as SseResponse;
+  }
+}

@@ -1,0 +1,53 @@
+import type { ResetEvent, Tick } from '../shared/wire';
+
+/**
+ * SSE framing. `price`: `event: price` + `id:` + `data:` (our route and the legacy
+ * `/api/price/stream`); `message`: unnamed `id:` + `data:` (the legacy `/stream`, read with `onmessage`).
+ */
+export type FrameKind = 'price' | 'message';
+
+// JSON.stringify escapes line breaks, so one `data:` line always carries the whole payload.
+const serialise: Record<FrameKind, (tick: Tick) => string> = {
+  price: (tick) => `event: price\nid: ${tick.id}\ndata: ${JSON.stringify(tick)}\n\n`,
+  message: (tick) => `id: ${tick.id}\ndata: ${JSON.stringify(tick)}\n\n`,
+};
+
+/**
+ * One frame per tick and kind, shared by every subscriber: fan-out to N subscribers costs one
+ * serialisation, not N. Weak keys, so a frame lives exactly as long as its tick is referenced
+ * (the history window and the latest-tick map), never longer.
+ */
+const cache: Record<FrameKind, WeakMap<Tick, string>> = { price: new WeakMap(), message: new WeakMap() };
+
+export function tickFrame(tick: Tick, kind: FrameKind): string {
+  let frame = cache[kind].get(tick);
+  if (frame === undefined) {
+    frame = serialise[kind](tick);
+    cache[kind].set(tick, frame);
+  }
+  return frame;
+}
+
+/** Named in every route: a legacy `onmessage` client must not mistake it for a tick. Carries no id. */
+export function resetFrame(reset: ResetEvent): string {
+  return `event: reset\ndata: ${JSON.stringify(reset)}\n\n`;
+}
+
+/** Sent on connect: how long a client waits before reconnecting after the stream drops. */
+export function retryFrame(retryMs: number): string {
+  return `retry: ${retryMs}\n\n`;
+}
+
+/** A comment line: keeps proxies and idle timers from closing a quiet stream. */
+export const HEARTBEAT_FRAME = ':\n\n';
+
+/** The last thing a stream gets on shutdown: a reason and a reconnect hint (the client resumes elsewhere). */
+export function closingFrame(retryMs: number): string {
+  return `: server shutting down, reconnect\nretry: ${retryMs}\n\n`;
+}
+
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};

@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'child_process';
+import fs from 'fs';
+import http from 'http';
+import net from 'net';
+import path from 'path';
+import { openStream, sleep, waitFor, type RawStream } from './support/sse';
+
+const MAIN = path.join(__dirname, '..', 'dist', 'main.js');
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
+/** A port nobody listens on right now: listen on 0, read it, close. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+/** Holds a stream open with a bare socket (cheap enough for a thousand), recording whether the server ended it. */
+function bareStream(port: number): Promise<{ ended: Promise<void>; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write('GET /api/prices/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    });
+    socket.setEncoding('utf8');
+    let head = '';
+    const onData = (chunk: string) => {
+      head += chunk;
+      if (head.includes('retry:')) {
+        socket.off('data', onData);
+        socket.on('data', () => undefined);
+        resolve({ socket, ended: new Promise((done) => socket.on('close', () => done())) });
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+  });
+}
+
+describe('SIGTERM with open streams', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('ends every stream with a reconnect hint and exits 0 within SHUTDOWN_TIMEOUT_MS', async () => {
+    expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
+    const port = await freePort();
+    const output: string[] = [];
+    const proc = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        PRICE_SOURCES: 'simulated',
+        POLL_INTERVAL_MS: '200',
+        SSE_RETRY_MS: '3000',
+        SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+        MAX_STREAM_CONNECTIONS_PER_IP: '2000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
+
+    const live = () =>
+      new Promise<boolean>((resolve) => {
+        http.get(`http://127.0.0.1:${port}/health/live`, (res) => resolve(res.statusCode === 200)).on('error', () => resolve(false));
+      });
+    let up = false;
+    for (let i = 0; i < 200 && !up; i++) up = await live().then((ok) => ok || sleep(50).then(() => false));
+    expect(up).toBe(true);
+
+    // A few streams read in full, and a thousand more held open on bare sockets.
+    const readers: RawStream[] = [];
+    for (let i = 0; i < 5; i++) readers.push(await openStream(`http://127.0.0.1:${port}/api/prices/stream`));
+    const held: Awaited<ReturnType<typeof bareStream>>[] = [];
+    for (let i = 0; i < 1000; i += 100) held.push(...(await Promise.all(Array.from({ length: 100 }, () => bareStream(port)))));
+
+    const signalledAt = Date.now();
+    proc.kill('SIGTERM');
+    const { code, at } = await exited;
+    expect({ code, output: code === 0 ? '' : output.join('') }).toEqual({ code: 0, output: '' });
+    expect(at - signalledAt).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+
+    await Promise.all(readers.map((r) => r.ended));
+    for (const r of readers) expect(r.text().endsWith(': server shutting down, reconnect\nretry: 3000\n\n')).toBe(true);
+    await waitFor(() => held.every((h) => h.socket.destroyed), 2000);
+    await Promise.all(held.map((h) => h.ended));
+  }, 30_000);
+});
