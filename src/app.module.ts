@@ -12,8 +12,10 @@ import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PollerModule } from './poller/poller.module';
 import { PricesModule } from './prices/prices.module';
+import { SocketIoModule } from './socketio/socketio.module';
 import { SseModule } from './sse/sse.module';
 import { StreamModule } from './stream/stream.module';
+import { WsModule } from './ws/ws.module';
 
 @Module({})
 export class AppModule {
@@ -34,6 +36,8 @@ export class AppModule {
         PricesModule,
         HealthModule,
         AdminModule,
+        SocketIoModule,
+        WsModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };

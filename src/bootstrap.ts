@@ -10,6 +10,8 @@ import { AppModule } from './app.module';
 import { ApiError } from './common/api-error';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import type { AppConfig } from './config/app-config';
+import { LifecycleService } from './lifecycle/lifecycle.service';
+import { PricesIoAdapter } from './socketio/prices-io.adapter';
 import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
 
 /** Longer request targets are answered 414 before any routing. */
@@ -39,6 +41,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.use(securityHeaders());
   app.enableCors({ origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
   app.useGlobalFilters(new ApiExceptionFilter());
+  app.useWebSocketAdapter(new PricesIoAdapter(app, config, app.get(LifecycleService)));
   setupOpenApi(app);
   const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
   if (!serveClient(app, clientDir)) {

@@ -45,6 +45,7 @@ export type ErrorCode =
   | 'TOO_MANY_CONNECTIONS'
   | 'UNAUTHORIZED'
   | 'SHUTTING_DOWN'
+  | 'FORBIDDEN_ORIGIN'
   | 'INTERNAL_ERROR';
 
 /** The body of every error answer, REST or stream. */
@@ -58,6 +59,10 @@ export type ResumeRequest = { lastEventId?: string; since?: string | number };
 export type SubscribeRequest = ResumeRequest & { pairs?: string[] | string };
 export type UnsubscribeRequest = { pairs?: string[] | string };
 
+/**
+ * `pairs`: every pair the socket is subscribed to after the call. `recovered`: the resume point
+ * was honoured (the missed ticks follow); false after a reset or when no resume point was given.
+ */
 export type SubscribeAck =
   | { ok: true; pairs: string[]; recovered: boolean }
   | { ok: false; error: { code: ErrorCode; message: string } };
@@ -65,12 +70,27 @@ export type UnsubscribeAck =
   | { ok: true; pairs: string[] }
   | { ok: false; error: { code: ErrorCode; message: string } };
 
-/** The handshake `auth` a client may send so that a reconnect resubscribes and resumes by itself. */
+/**
+ * The handshake `auth` a client may send so that a reconnect resubscribes and resumes by itself
+ * (pass a callback as `auth` so that each reconnect sends the newest `lastEventId`). A bad value
+ * refuses the connection with a `connect_error` whose `data` is `{code, message}`.
+ */
 export type HandshakeAuth = { pairs?: string[] | string; lastEventId?: string; since?: string | number };
+
+/**
+ * Something the server tells a socket outside an acknowledgement: a request that came without
+ * an ack callback (`event` names it), or `SHUTTING_DOWN` just before the server closes the
+ * transport (the client then reconnects by itself and resumes).
+ */
+export type SocketNotice = { code: ErrorCode; message: string; event?: string };
+
+/** `data` of a `connect_error` raised by the server (limits, bad handshake auth, shutdown). */
+export type ConnectErrorData = { code: ErrorCode; message: string };
 
 export interface ServerToClientEvents {
   price: (tick: Tick) => void;
   reset: (reset: ResetEvent) => void;
+  notice: (notice: SocketNotice) => void;
 }
 
 export interface ClientToServerEvents {
@@ -79,6 +99,13 @@ export interface ClientToServerEvents {
 }
 
 // ---- Plain WebSocket (/api/ws) ----
+
+/**
+ * Requests with a bad query, a refused origin, too many connections or during shutdown are
+ * refused before the upgrade with an HTTP status and an ErrorBody. Close codes after it:
+ * 1012 the service restarts (reconnect and resume), 1001 and 1006 as usual.
+ */
+export const WS_CLOSE_SERVICE_RESTART = 1012;
 
 export type WsMessage =
   | ({ type: 'price' } & Tick)

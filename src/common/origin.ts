@@ -1,0 +1,16 @@
+/**
+ * Whether a browser page from `origin` may open a stream. WebSocket upgrades are not subject
+ * to CORS, so the socket transports check the Origin header themselves (cross-site WebSocket
+ * hijacking). No Origin header: not a browser, allowed. CORS_ORIGINS empty: same origin only
+ * (the Origin's host equals the Host header); `*` allows any origin.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+  if (origin === undefined || origin === '') return true;
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  if (allowed.length > 0) return false;
+  try {
+    return host !== undefined && new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}

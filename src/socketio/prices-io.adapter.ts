@@ -1,0 +1,44 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { originAllowed } from '../common/origin';
+import type { AppConfig } from '../config/app-config';
+import type { LifecycleService } from '../lifecycle/lifecycle.service';
+
+type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
+
+/** Subscribe requests are small; a client cannot make the server buffer more than this per packet. */
+export const SOCKET_MAX_PACKET_BYTES = 16 * 1024;
+
+/**
+ * The Socket.IO server with settings that only exist at run time: CORS from CORS_ORIGINS, an
+ * Origin check for WebSocket upgrades (which CORS does not cover), and no new engine.io
+ * sessions while the process shuts down. That refusal is an HTTP 403 at the transport level,
+ * which socket.io-client retries with backoff, so a client reaches the next instance by itself;
+ * a namespace middleware refusal (connect_error) would stop its reconnection for good.
+ */
+export class PricesIoAdapter extends IoAdapter {
+  constructor(
+    app: INestApplicationContext,
+    private readonly config: AppConfig,
+    private readonly lifecycle: LifecycleService,
+  ) {
+    super(app);
+  }
+
+  override createIOServer(port: number, options?: IoServerOptions): ReturnType<IoAdapter['createIOServer']> {
+    const origins = this.config.corsOrigins;
+    // Nest types the options as complete; Socket.IO itself takes them partial and fills defaults.
+    const ours: Partial<IoServerOptions> = {
+      ...options,
+      serveClient: false,
+      maxHttpBufferSize: SOCKET_MAX_PACKET_BYTES,
+      cors: origins.length === 0 ? undefined : { origin: origins.includes('*') ? true : [...origins], credentials: false },
+      allowRequest: (req, callback) => {
+        if (this.lifecycle.isShuttingDown) return callback('SHUTTING_DOWN', false);
+        if (!originAllowed(req.headers.origin, req.headers.host, origins)) return callback('FORBIDDEN_ORIGIN', false);
+        callback(null, true);
+      },
+    };
+    return super.createIOServer(port, ours as IoServerOptions);
+  }
+}

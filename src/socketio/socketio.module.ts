@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { StreamModule } from '../stream/stream.module';
+import { PricesGateway } from './prices.gateway';
+
+/** Socket.IO namespace /prices; bootstrap.ts installs PricesIoAdapter for its server options. */
+@Module({
+  imports: [StreamModule],
+  providers: [PricesGateway],
+})
+export class SocketIoModule {}

@@ -1,0 +1,94 @@
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import WebSocket from 'ws';
+import type { ClientToServerEvents, ResetEvent, ServerToClientEvents, SocketNotice, Tick, WsMessage } from '../../src/shared/wire';
+import { SOCKET_NAMESPACE, WS_PATH } from '../../src/shared/wire';
+
+export type PricesClient = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Resolves when `check` holds, polling every 10 ms; rejects after `timeoutMs`. */
+export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Lets pending I/O run (e.g. engine.io flushing) between published ticks. */
+export const tickOver = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Everything a client got, in order. */
+export type Received = { ticks: Tick[]; resets: ResetEvent[]; notices: SocketNotice[] };
+
+/** A socket.io-client on /prices that records what it gets; reconnects fast. Call `close()`. */
+export function ioClient(url: string, opts: Partial<ManagerOptions & SocketOptions> = {}): { socket: PricesClient; got: Received; close(): void } {
+  const socket: PricesClient = io(`${url}${SOCKET_NAMESPACE}`, {
+    transports: ['websocket'],
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+    forceNew: true,
+    ...opts,
+  });
+  const got: Received = { ticks: [], resets: [], notices: [] };
+  socket.on('price', (t) => got.ticks.push(t));
+  socket.on('reset', (r) => got.resets.push(r));
+  socket.on('notice', (n) => got.notices.push(n));
+  return { socket, got, close: () => void socket.disconnect() };
+}
+
+export function connected(socket: PricesClient): Promise<void> {
+  if (socket.connected) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+}
+
+export function connectError(socket: PricesClient): Promise<Error & { data?: { code: string; message: string } }> {
+  return new Promise((resolve) => socket.once('connect_error', resolve));
+}
+
+/** A `ws` client of /api/ws that records the messages it gets. */
+export type WsClient = { ws: WebSocket; messages: WsMessage[]; ticks: () => Tick[]; closed: Promise<{ code: number; reason: string }> };
+
+export function wsClient(port: number, query: string): WsClient {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${WS_PATH}?${query}`);
+  const messages: WsMessage[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(String(data)) as WsMessage));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  ws.on('error', () => undefined);
+  return {
+    ws,
+    messages,
+    closed,
+    ticks: () =>
+      messages
+        .filter((m): m is Extract<WsMessage, { type: 'price' }> => m.type === 'price')
+        .map(({ type: _type, ...tick }) => tick),
+  };
+}
+
+export function wsOpen(c: WsClient): Promise<void> {
+  if (c.ws.readyState === WebSocket.OPEN) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    c.ws.once('open', () => resolve());
+    c.ws.once('error', reject);
+  });
+}
+
+/** The refused handshake's status and JSON body. */
+export function wsRefusal(port: number, query: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${WS_PATH}?${query}`, { headers });
+  return new Promise((resolve, reject) => {
+    ws.on('open', () => {
+      ws.close();
+      reject(new Error('the upgrade was accepted'));
+    });
+    ws.on('error', () => undefined);
+    ws.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += String(chunk)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+  });
+}
