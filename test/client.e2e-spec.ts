@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { Tick } from '../src/shared/wire';
@@ -10,7 +11,8 @@ import { startApp, type TestApp } from './support/app';
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ENV = { PRICE_SOURCES: 'simulated', POLL_INTERVAL_MS: '300', PAIRS: 'BTC-USD,ETH-USD,BTC-EUR' };
-const SCREENSHOT = join(__dirname, '..', 'docs', 'screenshot.png');
+/** `npm run screenshot` updates the committed docs/screenshot.png; other runs leave the tree clean. */
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1' ? join(__dirname, '..', 'docs', 'screenshot.png') : join(tmpdir(), 'price-stream-screenshot.png');
 const TRANSPORTS = [
   { kind: 'sse', label: 'Server-Sent Events' },
   { kind: 'socketio', label: 'Socket.IO' },
