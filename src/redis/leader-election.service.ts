@@ -1,5 +1,7 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import type { Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { PricePollerService } from '../poller/price-poller.service';
 import { TickLog } from '../stream/tick-log';
 import { LeaderLease } from './leader-lease';
@@ -23,12 +25,14 @@ export class LeaderElection implements OnModuleInit, OnApplicationBootstrap, Bef
   private expiry: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly periodMs: number;
+  private draining: Subscription | null = null;
 
   constructor(
     clients: RedisClients,
     private readonly config: AppConfig,
     private readonly poller: PricePollerService,
     private readonly log: TickLog,
+    private readonly lifecycle: LifecycleService,
   ) {
     this.lease = new LeaderLease(clients.command, clients.key('leader'), config.leaderTtlMs);
     this.periodMs = Math.max(100, Math.floor(config.leaderTtlMs / 3));
@@ -45,9 +49,15 @@ export class LeaderElection implements OnModuleInit, OnApplicationBootstrap, Bef
 
   onApplicationBootstrap(): void {
     this.schedule(0);
+    // On SIGTERM, hand polling over at once rather than when the process is gone.
+    this.draining = this.lifecycle.draining$.subscribe((draining) => {
+      if (draining) void this.beforeApplicationShutdown();
+    });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.draining?.unsubscribe();
+    if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     const wasLeader = this.leader;

@@ -152,14 +152,13 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     return false;
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /** Stops the tail; its pending XREAD ends when RedisClients closes the connection. */
+  beforeApplicationShutdown(): void {
     this.stopped = true;
     this.wake?.();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.subject.complete();
     this.confirmed.complete();
-    // The tail's XREAD ends within its block time, or when the connection closes.
-    await Promise.race([this.tailing, sleep(this.blockMs + 100)]);
   }
 
   private async readAfterNow(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
