@@ -8,11 +8,13 @@ import { LeaderLease } from './leader-lease';
 import { RedisTickLog } from './redis-tick-log';
 import { RedisClients } from './redis.clients';
 
+const FOLLOWER_RETRY_MS = 1000;
+
 /**
  * Makes exactly one instance poll: the holder of the `<prefix>:leader` lease. The holder renews
  * every LEADER_TTL_MS/3 and stops polling the moment its lease may have run out (a renewal that
  * says it is no longer ours, or no renewal before `validUntil` because Redis is unreachable).
- * The others try again every LEADER_TTL_MS/3, or right when the holder's lease expires. On
+ * The others try again every second (or LEADER_TTL_MS/3 if shorter), and right when the holder's lease expires. On
  * shutdown the lease is given up, so another instance takes over at its next attempt.
  */
 @Injectable()
@@ -88,8 +90,9 @@ export class LeaderElection implements OnModuleInit, OnApplicationBootstrap, Bef
           this.extend(result.validUntil);
           await this.promote();
         } else {
-          // Try again right as the holder's lease runs out, if that is sooner.
-          next = Math.min(this.periodMs, result.retryInMs + 5);
+          // Try again right as the holder's lease runs out, and at least every second so that a
+          // lease given up on shutdown is taken over quickly (a SET NX a second is nothing).
+          next = Math.min(this.periodMs, FOLLOWER_RETRY_MS, result.retryInMs + 5);
         }
       }
     } catch (err) {
