@@ -12,6 +12,7 @@ import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PollerModule } from './poller/poller.module';
 import { PricesModule } from './prices/prices.module';
+import { RedisModule } from './redis/redis.module';
 import { SocketIoModule } from './socketio/socketio.module';
 import { SseModule } from './sse/sse.module';
 import { StreamModule } from './stream/stream.module';
@@ -38,6 +39,7 @@ export class AppModule {
         AdminModule,
         SocketIoModule,
         WsModule,
+        ...(config.redisUrl ? [RedisModule.forRoot()] : []),
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };

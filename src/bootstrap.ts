@@ -1,3 +1,4 @@
+import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -11,6 +12,7 @@ import { ApiExceptionFilter } from './common/api-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { PricesIoAdapter } from './socketio/prices-io.adapter';
+import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
 
 /** Longer request targets are answered 414 before any routing. */
 export const MAX_URL_LENGTH = 8192;
@@ -18,6 +20,8 @@ export const MAX_URL_LENGTH = 8192;
 export type CreateAppOptions = {
   /** Where log lines go (tests capture them); standard output by default. */
   logDestination?: DestinationStream;
+  /** The built web client (default client/dist); tests point it elsewhere. */
+  clientDir?: string;
 };
 
 /** Builds the application as main.ts runs it; e2e tests use the same function on port 0. */
@@ -39,6 +43,10 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.useGlobalFilters(new ApiExceptionFilter());
   app.useWebSocketAdapter(new PricesIoAdapter(app, config, app.get(LifecycleService)));
   setupOpenApi(app);
+  const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
+  if (!serveClient(app, clientDir)) {
+    new NestLogger('WebClient').warn({ msg: 'web client not built, / answers 404 (run npm run build)', clientDir });
+  }
   return app;
 }
 

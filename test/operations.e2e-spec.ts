@@ -124,3 +124,57 @@ describe('request limits', () => {
     }
   });
 });
+
+describe('stream metrics', () => {
+  it('count subscribers, resumes, messages and slow disconnects after real actions', async () => {
+    const { connect } = await import('node:net');
+    const t = await startApp({ PAIRS: 'BTC-USD', CLIENT_BUFFER_SIZE: '5', HISTORY_SIZE: '100000' });
+    try {
+      const first = (await t.publish('BTC-USD', 1))!;
+      await t.publish('BTC-USD', 2);
+      // A resuming SSE subscriber that reads.
+      const controller = new AbortController();
+      const res = await fetch(`${t.url}/api/prices/stream`, { headers: { 'Last-Event-ID': first.id }, signal: controller.signal });
+      const reader = res.body!.getReader();
+      await reader.read();
+      expect(await metric(t.url, 'price_stream_subscribers', { transport: 'sse' })).toBe(1);
+      expect(await metric(t.url, 'price_stream_resumes_total', { outcome: 'recovered' })).toBe(1);
+      await t.publish('BTC-USD', 3);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await metric(t.url, 'price_stream_messages_sent_total', { transport: 'sse' })).toBeGreaterThanOrEqual(2);
+      expect(await metric(t.url, 'price_stream_delivery_lag_seconds_count', { transport: 'sse' })).toBeGreaterThanOrEqual(2);
+      controller.abort();
+
+      // A subscriber that never reads is cut off once the kernel buffers and its backlog are full.
+      const stalled = connect(t.port, '127.0.0.1');
+      stalled.on('error', () => undefined);
+      stalled.write('GET /api/prices/stream HTTP/1.1\r\nHost: x\r\n\r\n');
+      stalled.pause();
+      await new Promise((r) => setTimeout(r, 100));
+      let price = 10;
+      while ((await metric(t.url, 'price_stream_disconnects_total', { transport: 'sse', reason: 'slow' })) === 0 && price < 200_000) {
+        for (let i = 0; i < 5000; i++) await t.publish('BTC-USD', price++);
+      }
+      expect(await metric(t.url, 'price_stream_disconnects_total', { transport: 'sse', reason: 'slow' })).toBe(1);
+      expect(await metric(t.url, 'price_stream_disconnects_total', { transport: 'sse', reason: 'client' })).toBe(1);
+      stalled.destroy();
+    } finally {
+      await t.close();
+    }
+  }, 30000);
+
+  it('count upstream requests by outcome for a failing source', async () => {
+    const t = await startApp({ PRICE_SOURCES: 'kraken', KRAKEN_URL: 'http://127.0.0.1:9', POLL_INTERVAL_MS: '200', SOURCE_TIMEOUT_MS: '200' });
+    try {
+      const start = Date.now();
+      while ((await metric(t.url, 'price_stream_upstream_requests_total', { source: 'kraken', outcome: 'network' })) === 0 && Date.now() - start < 3000) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await metric(t.url, 'price_stream_upstream_requests_total', { source: 'kraken', outcome: 'network' })).toBeGreaterThanOrEqual(1);
+      expect(await metric(t.url, 'price_stream_upstream_request_duration_seconds_count', { source: 'kraken' })).toBeGreaterThanOrEqual(1);
+      expect(await metric(t.url, 'price_stream_source_circuit_state', { source: 'kraken' })).toBe(2);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,14 +1,7 @@
 import { startApp, type TestApp } from './support/app';
 import { FakeUpstream } from './support/fake-upstream';
+import { waitFor } from './support/wait';
 
-const until = async (check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> => {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - start;
-};
 
 type Latest = { price: number; source: string } | null;
 
@@ -30,7 +23,7 @@ describe('polling real upstream shapes over HTTP', () => {
 
   it('serves prices from the first source and becomes ready', async () => {
     t = await startApp({ ...fake.env(), PRICE_SOURCES: 'kraken,coinbase', POLL_INTERVAL_MS: '200' });
-    await until(async () => (await latest('BTC-USD'))?.source === 'kraken', 3000);
+    await waitFor(async () => (await latest('BTC-USD'))?.source === 'kraken', 3000);
     expect(await latest('BTC-USD')).toMatchObject({ price: 97000.5, source: 'kraken' });
     expect(await latest('ETH-USD')).toMatchObject({ price: 3500.25, source: 'kraken' });
     const ready = await fetch(`${t.url}/health/ready`);
@@ -43,7 +36,7 @@ describe('polling real upstream shapes over HTTP', () => {
     fake.setPrice('BTC-USD', 98000);
     t = await startApp({ ...fake.env(), PRICE_SOURCES: 'kraken,coinbase', POLL_INTERVAL_MS: '250', SOURCE_BACKOFF_MAX_MS: '60000' });
     // The very first poll already falls through to Coinbase.
-    const waited = await until(async () => (await latest('BTC-USD'))?.source === 'coinbase', 2000);
+    const waited = await waitFor(async () => (await latest('BTC-USD'))?.source === 'coinbase', 2000);
     expect(waited).toBeLessThan(1000);
     await new Promise((r) => setTimeout(r, 4000));
     // 16 polls in 4 s; exponential backoff (250, 500, 1000, 2000 ms with jitter) allows about 5.
@@ -56,15 +49,15 @@ describe('polling real upstream shapes over HTTP', () => {
     fake.recover('kraken');
     const krakenCircuit = async () =>
       ((await (await fetch(`${t.url}/health/ready`)).json()) as { details: { sources: { circuits: { state: string }[] } } }).details.sources.circuits[0].state;
-    await until(async () => (await krakenCircuit()) === 'closed', 8000);
+    await waitFor(async () => (await krakenCircuit()) === 'closed', 8000);
     fake.setPrice('BTC-USD', 98001);
-    await until(async () => (await latest('BTC-USD'))?.source === 'kraken', 2000);
+    await waitFor(async () => (await latest('BTC-USD'))?.source === 'kraken', 2000);
   }, 25000);
 
   it.each(['garbage', 'nan_price', 'zero_price', 'too_large', 'hang'] as const)('never publishes a price when the upstream answers %s', async (mode) => {
     fake.fail('kraken', mode);
     t = await startApp({ ...fake.env(), PRICE_SOURCES: 'kraken', POLL_INTERVAL_MS: '200', SOURCE_TIMEOUT_MS: '300' });
-    await until(() => fake.requestCount('kraken') >= 1, 3000);
+    await waitFor(() => fake.requestCount('kraken') >= 1, 3000);
     await new Promise((r) => setTimeout(r, 600));
     expect((await fetch(`${t.url}/api/prices/BTC-USD`)).status).toBe(404);
     expect((await fetch(`${t.url}/health/ready`)).status).toBe(503);
@@ -73,7 +66,7 @@ describe('polling real upstream shapes over HTTP', () => {
   it('honours Retry-After of a 429 before asking again', async () => {
     fake.fail('kraken', 'rate_limited', { retryAfter: '30' });
     t = await startApp({ ...fake.env(), PRICE_SOURCES: 'kraken,coingecko', POLL_INTERVAL_MS: '200' });
-    await until(async () => (await latest('BTC-USD'))?.source === 'coingecko', 3000);
+    await waitFor(async () => (await latest('BTC-USD'))?.source === 'coingecko', 3000);
     await new Promise((r) => setTimeout(r, 1500));
     expect(fake.requestCount('kraken')).toBe(1);
   });
@@ -101,7 +94,7 @@ describe('admin refresh', () => {
   });
 
   it('polls now with the right token', async () => {
-    await until(() => fake.requestCount('coinbase') >= 2, 3000);
+    await waitFor(() => fake.requestCount('coinbase') >= 2, 3000);
     fake.setPrice('BTC-USD', 99999);
     const res = await refresh('Bearer an-admin-token-of-some-length', '?pairs=BTC-USD');
     expect(res.status).toBe(200);

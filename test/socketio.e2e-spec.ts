@@ -15,15 +15,6 @@ type LooseEmitter = {
 const loose = (socket: PricesClient): LooseEmitter => socket as unknown as LooseEmitter;
 const ids = (ticks: (Tick | null)[]): string[] => ticks.map((t) => t?.id ?? 'unchanged');
 
-async function publishAll(t: TestApp, pair: string, prices: number[]): Promise<Tick[]> {
-  const out: Tick[] = [];
-  for (const price of prices) {
-    const tick = await t.publish(pair, price);
-    if (!tick) throw new Error('price did not change');
-    out.push(tick);
-  }
-  return out;
-}
 
 describe('Socket.IO /prices', () => {
   let t: TestApp;
@@ -49,7 +40,7 @@ describe('Socket.IO /prices', () => {
     await connected(c.socket);
     const ack = await c.socket.emitWithAck('subscribe', { pairs: ['btc/usd'] });
     expect(ack).toEqual({ ok: true, pairs: ['BTC-USD'], recovered: false });
-    const live = await publishAll(t, 'BTC-USD', [next(), next()]);
+    const live = await t.publishAll('BTC-USD', [next(), next()]);
     await until(() => c.got.ticks.length === 3, 'three ticks');
     expect(ids(c.got.ticks)).toEqual(ids([latest, ...live]));
 
@@ -114,7 +105,7 @@ describe('Socket.IO /prices', () => {
     await c.socket.emitWithAck('subscribe', { pairs: ['BTC-USD'] });
     await c.socket.emitWithAck('subscribe', { pairs: ['BTC-USD'], lastEventId: base?.id });
     expect(await c.socket.emitWithAck('subscribe', { pairs: ['BTC-USD', 'ETH-USD'] })).toMatchObject({ ok: true, pairs: ['BTC-USD', 'ETH-USD'] });
-    const live = [...(await publishAll(t, 'BTC-USD', [next(), next()])), ...(await publishAll(t, 'ETH-USD', [next()]))];
+    const live = [...(await t.publishAll('BTC-USD', [next(), next()])), ...(await t.publishAll('ETH-USD', [next()]))];
     await until(() => c.got.ticks.some((x) => x.id === live[2].id), 'the last tick');
     await new Promise((r) => setTimeout(r, 50));
     const counts = new Map<string, number>();
@@ -172,7 +163,7 @@ describe('Socket.IO /prices', () => {
     const ns = t.app.get(PricesGateway).namespace;
     for (const s of ns?.sockets.values() ?? []) s.conn.close();
     expect(await gone).toBe('transport close');
-    const missed = await publishAll(t, 'BTC-USD', [next(), next(), next()]);
+    const missed = await t.publishAll('BTC-USD', [next(), next(), next()]);
     await until(() => c.socket.connected, 'the automatic reconnection');
     await until(() => c.got.ticks.length === 4, 'the missed ticks');
     const live = await t.publish('BTC-USD', next());
@@ -185,11 +176,11 @@ describe('Socket.IO /prices', () => {
     const c = track(ioClient(t.url));
     await connected(c.socket);
     await c.socket.emitWithAck('subscribe', { pairs: ['ETH-USD'] });
-    const seen = await publishAll(t, 'ETH-USD', [next()]);
+    const seen = await t.publishAll('ETH-USD', [next()]);
     await until(() => c.got.ticks.some((x) => x.id === seen[0].id), 'a live tick');
     const lastId = c.got.ticks[c.got.ticks.length - 1].id;
     c.socket.disconnect();
-    const missed = [...(await publishAll(t, 'ETH-USD', [next(), next()])), ...(await publishAll(t, 'BTC-USD', [next()]))];
+    const missed = [...(await t.publishAll('ETH-USD', [next(), next()])), ...(await t.publishAll('BTC-USD', [next()]))];
     c.got.ticks.length = 0;
     c.socket.connect();
     await connected(c.socket);
@@ -208,7 +199,7 @@ describe('Socket.IO /prices', () => {
     const seen = await t.publish('BTC-USD', next());
     await until(() => lastId === seen?.id, 'a live tick');
     c.socket.disconnect();
-    const missed = await publishAll(t, 'BTC-USD', [next(), next()]);
+    const missed = await t.publishAll('BTC-USD', [next(), next()]);
     c.got.ticks.length = 0;
     c.socket.connect();
     await until(() => c.got.ticks.length === 2, 'the missed ticks');
@@ -221,7 +212,7 @@ describe('Socket.IO /prices', () => {
     expect(c.socket.io.engine.transport.name).toBe('polling');
     const ack = await c.socket.emitWithAck('subscribe', { pairs: ['ETH-USD'] });
     expect(ack).toMatchObject({ ok: true });
-    const live = await publishAll(t, 'ETH-USD', [next(), next()]);
+    const live = await t.publishAll('ETH-USD', [next(), next()]);
     await until(() => live.every((l) => c.got.ticks.some((x) => x.id === l.id)), 'ticks over polling');
   });
 
@@ -272,7 +263,7 @@ describe('Socket.IO /prices limits', () => {
       const acks: SubscribeAck[] = [];
       const reason = new Promise<string>((resolve) => flood.socket.once('disconnect', resolve));
       for (let i = 0; i < 30; i++) flood.socket.emit('subscribe', { pairs: ['BTC-USD'] }, (ack) => acks.push(ack));
-      const published = await publishAll(t, 'BTC-USD', [1, 2, 3]);
+      const published = await t.publishAll('BTC-USD', [1, 2, 3]);
       expect(await reason).toBe('io server disconnect');
       // Events accepted in the same read as the disconnecting one are dropped with the socket.
       expect(acks.some((a) => !a.ok && a.error.code === 'RATE_LIMITED')).toBe(true);
@@ -334,7 +325,7 @@ describe('Socket.IO /prices history gap and shutdown', () => {
     const c = ioClient(t.url);
     try {
       const old = await t.publish('BTC-USD', 1);
-      await publishAll(t, 'BTC-USD', [2, 3, 4, 5]);
+      await t.publishAll('BTC-USD', [2, 3, 4, 5]);
       const eth = await t.publish('ETH-USD', 10);
       const btc = await t.publish('BTC-USD', 6);
       await connected(c.socket);

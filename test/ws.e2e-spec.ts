@@ -8,15 +8,6 @@ import { tickOver, until, wsClient, wsOpen, wsRefusal, type WsClient } from './s
 
 const ids = (ticks: (Tick | null)[]): string[] => ticks.map((t) => t?.id ?? 'unchanged');
 
-async function publishAll(t: TestApp, pair: string, prices: number[]): Promise<Tick[]> {
-  const out: Tick[] = [];
-  for (const price of prices) {
-    const tick = await t.publish(pair, price);
-    if (!tick) throw new Error('price did not change');
-    out.push(tick);
-  }
-  return out;
-}
 
 describe('WebSocket /api/ws', () => {
   let t: TestApp;
@@ -54,7 +45,7 @@ describe('WebSocket /api/ws', () => {
     const lastId = c.ticks()[c.ticks().length - 1].id;
     c.ws.close();
     await c.closed;
-    const missed = [...(await publishAll(t, 'ETH-USD', [next(), next()])), ...(await publishAll(t, 'BTC-USD', [next()]))];
+    const missed = [...(await t.publishAll('ETH-USD', [next(), next()])), ...(await t.publishAll('BTC-USD', [next()]))];
     const again = await connect(`pairs=ETH-USD&since=2020-01-01T00:00:00Z&lastEventId=${lastId}`);
     const live = await t.publish('ETH-USD', next());
     await until(() => again.messages.length === 3, 'missed and live ticks');
@@ -64,7 +55,7 @@ describe('WebSocket /api/ws', () => {
   it('resumes from since when no lastEventId is given', async () => {
     const since = Date.now() + 1;
     await new Promise((r) => setTimeout(r, 5));
-    const after = await publishAll(t, 'BTC-USD', [next(), next()]);
+    const after = await t.publishAll('BTC-USD', [next(), next()]);
     const c = await connect(`pairs=BTC-USD&since=${since}`);
     await until(() => c.messages.length === 2, 'the ticks since');
     expect(ids(c.ticks())).toEqual(ids(after));
@@ -108,7 +99,7 @@ describe('WebSocket /api/ws history gap, limits and liveness', () => {
     let c: WsClient | undefined;
     try {
       const old = await t.publish('BTC-USD', 1);
-      await publishAll(t, 'BTC-USD', [2, 3, 4, 5]);
+      await t.publishAll('BTC-USD', [2, 3, 4, 5]);
       const eth = await t.publish('ETH-USD', 10);
       const btc = await t.publish('BTC-USD', 6);
       c = wsClient(t.port, `pairs=BTC-USD,ETH-USD&lastEventId=${old?.id}`);
@@ -162,7 +153,7 @@ describe('WebSocket /api/ws history gap, limits and liveness', () => {
       await new Promise((r) => setTimeout(r, 250));
       expect(healthy.ws.readyState).toBe(WebSocket.OPEN);
 
-      const missed = await publishAll(t, 'BTC-USD', [2, 3]);
+      const missed = await t.publishAll('BTC-USD', [2, 3]);
       again = wsClient(t.port, `pairs=BTC-USD&lastEventId=${seen?.id}`);
       const client = again;
       await until(() => client.messages.length === 2, 'the missed ticks');

@@ -54,3 +54,8 @@ export function idAfter(a: string, b: string): boolean {
   const seqB = b.slice(db + 1);
   return seqA.length !== seqB.length ? seqA.length > seqB.length : seqA > seqB;
 }
+
+/** The millisecond part of a canonical id string (when the tick was committed). */
+export function idMs(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}

@@ -1,10 +1,11 @@
-import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { PassthroughException } from '../common/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { SourcesHealthIndicator } from '../poller/sources.health';
+import { RedisHealthIndicator } from '../redis/redis.health';
 import { PriceHealthIndicator } from '../stream/price.health';
 
 /** Each check gives up after this long and counts as down. */
@@ -20,6 +21,8 @@ export class HealthController {
     private readonly prices: PriceHealthIndicator,
     private readonly sources: SourcesHealthIndicator,
     private readonly lifecycle: LifecycleService,
+    /** Only with REDIS_URL. */
+    @Optional() private readonly redis?: RedisHealthIndicator,
   ) {}
 
   /** The process is up. Never looks at upstreams or Redis. */
@@ -43,6 +46,7 @@ export class HealthController {
           .withTimeout(CHECK_TIMEOUT_MS),
       () => withTimeout(Promise.resolve(this.prices.check('prices')), CHECK_TIMEOUT_MS, 'prices'),
       () => withTimeout(Promise.resolve(this.sources.check('sources')), CHECK_TIMEOUT_MS, 'sources'),
+      ...(this.redis ? [() => withTimeout(this.redis!.check('redis'), CHECK_TIMEOUT_MS, 'redis')] : []),
     ]);
   }
 

@@ -51,10 +51,26 @@ export class MetricsService {
     return this.registry.metrics();
   }
 
-  /** Records one event written to one subscriber, with the lag since the tick was committed. */
-  sent(transport: Transport, tickIdMs?: number): void {
-    this.messagesSent.inc({ transport });
-    if (tickIdMs !== undefined) this.deliveryLag.observe({ transport }, Math.max(0, Date.now() - tickIdMs) / 1000);
+  // Bound label children: this sits on the per-subscriber, per-tick path.
+  private readonly sentBy = {
+    sse: this.messagesSent.labels('sse'),
+    socketio: this.messagesSent.labels('socketio'),
+    ws: this.messagesSent.labels('ws'),
+  } satisfies Record<Transport, unknown>;
+  private readonly lagBy = {
+    sse: this.deliveryLag.labels('sse'),
+    socketio: this.deliveryLag.labels('socketio'),
+    ws: this.deliveryLag.labels('ws'),
+  } satisfies Record<Transport, unknown>;
+
+  /**
+   * Records events written to `count` subscribers at once (one for SSE and WebSocket, a whole
+   * room for Socket.IO), with the lag since the tick was committed (its id's millisecond).
+   */
+  sent(transport: Transport, committedAtMs: number | undefined, count = 1): void {
+    if (count <= 0) return;
+    this.sentBy[transport].inc(count);
+    if (committedAtMs !== undefined) this.lagBy[transport].observe(Math.max(0, Date.now() - committedAtMs) / 1000);
   }
 
   disconnected(transport: Transport, reason: DisconnectReason): void {

@@ -7,6 +7,8 @@ import type { PriceStreamService } from '../stream/price-stream.service';
 import type { ClientToServerEvents, ServerToClientEvents, Tick } from '../shared/wire';
 import type { SubscribeCommand } from './prices-payload';
 import type { EventRateLimiter } from './event-rate-limiter';
+import { idMs } from '../common/tick-id';
+import type { MetricsService } from '../metrics/metrics.service';
 
 /** A per-socket catch-up subscription; it hands its pairs over to the rooms once it is live. */
 type Replay = { sub?: Subscription; done: boolean };
@@ -66,6 +68,7 @@ export class PriceRooms {
     private readonly config: AppConfig,
     /** Called once the live stream has ended (shutdown). */
     private readonly onEnded: () => void,
+    private readonly metrics?: MetricsService,
   ) {}
 
   start(): void {
@@ -183,6 +186,7 @@ export class PriceRooms {
     if (session.endReason || !socket.connected) return;
     if (this.isSlow(socket, session)) return this.cutOffSlow(socket, session);
     socket.emit('price', tick);
+    this.metrics?.sent('socketio', idMs(tick.id));
   }
 
   /**
@@ -211,5 +215,6 @@ export class PriceRooms {
     }
     for (const [socket, session] of slow) this.cutOffSlow(socket, session);
     this.ns.to(room).emit('price', tick);
+    this.metrics?.sent('socketio', idMs(tick.id), members.size - slow.length);
   }
 }

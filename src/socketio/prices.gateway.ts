@@ -1,4 +1,4 @@
-import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Logger, Optional, type BeforeApplicationShutdown } from '@nestjs/common';
 import {
   Ack,
   ConnectedSocket,
@@ -12,6 +12,7 @@ import {
 import { SkipThrottle } from '@nestjs/throttler';
 import { toErrorBody } from '../common/api-exception.filter';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { clientIp, ConnectionRegistry } from '../stream/connection-registry';
 import { PriceStreamService } from '../stream/price-stream.service';
@@ -58,6 +59,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     private readonly registry: ConnectionRegistry,
     private readonly lifecycle: LifecycleService,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest };
   }
@@ -69,7 +71,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
 
   afterInit(ns: PricesNamespace): void {
     this.ns = ns;
-    this.rooms = new PriceRooms(ns, this.stream, this.config, () => void this.closeAll('the price stream ended'));
+    this.rooms = new PriceRooms(ns, this.stream, this.config, () => void this.closeAll('the price stream ended'), this.metrics);
     this.rooms.start();
     ns.use((socket, next) => {
       if (this.lifecycle.isShuttingDown) return next(connectError('SHUTTING_DOWN', 'the server is shutting down; reconnect shortly'));
@@ -103,7 +105,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       socket.disconnect(true);
       return;
     }
-    this.logger.debug({ msg: 'socket connected', socket: socket.id, ip: session.lease.ip, transport: socket.conn.transport.name });
+    this.logger.debug({ msg: 'stream opened', transport: 'socketio', socket: socket.id, ip: session.lease.ip, engine: socket.conn.transport.name });
     socket.data.auto = undefined;
     if (auto) {
       this.rooms?.subscribe(
@@ -121,7 +123,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     if (!session) return;
     this.rooms?.release(session);
     session.lease.release(session.endReason ?? 'client');
-    this.logger.debug({ msg: 'socket disconnected', socket: socket.id, reason, endReason: session.endReason });
+    this.logger.debug({ msg: 'stream closed', transport: 'socketio', socket: socket.id, reason: session.endReason ?? 'client', detail: reason });
   }
 
   @SubscribeMessage('subscribe')

@@ -1,7 +1,9 @@
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { Subscription } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
+import { idMs } from '../common/tick-id';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import type { DisconnectReason, Lease } from '../stream/connection-registry';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { SseConnection, type SseResponse } from './sse-connection';
@@ -38,6 +40,7 @@ export class SseService implements OnApplicationShutdown {
   constructor(
     private readonly prices: PriceStreamService,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   /** Starts a stream on a response whose request was already validated and leased. */
@@ -49,19 +52,26 @@ export class SseService implements OnApplicationShutdown {
       if (this.connections.size === 0) this.stopHeartbeat();
       this.closed[reason]++;
       req.lease.release(reason);
+      this.logger.debug({ msg: 'stream closed', transport: 'sse', reason, ip: req.lease.ip });
       if (reason === 'slow') this.logger.warn({ msg: 'disconnected a slow SSE subscriber', ip: req.lease.ip, limit: this.config.clientBufferSize });
     });
     this.connections.add(conn);
     this.opened++;
     this.startHeartbeat();
     conn.open(this.config.sseRetryMs);
+    this.logger.debug({ msg: 'stream opened', transport: 'sse', ip: req.lease.ip, pairs: req.pairs, resume: req.resume?.kind ?? 'none' });
 
     // Once the connection closed, `add` tears down at once: nothing outlives the response.
     subscription.add(
       this.prices.subscribe(req.pairs, req.resume).subscribe({
         next: (event) => {
-          if (event.type === 'price') conn.send(tickFrame(event.tick, req.kind));
-          else if (event.type === 'reset') conn.send(resetFrame(event.reset));
+          if (event.type === 'price') {
+            conn.send(tickFrame(event.tick, req.kind));
+            this.metrics?.sent('sse', idMs(event.tick.id));
+          } else if (event.type === 'reset') {
+            conn.send(resetFrame(event.reset));
+            this.metrics?.sent('sse', undefined);
+          }
         },
         // The price channels complete on shutdown: end with a reconnect hint.
         complete: () => conn.finish(this.config.sseRetryMs),

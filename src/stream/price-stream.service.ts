@@ -30,7 +30,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   private readonly latestTicks = new Map<string, Tick>();
   /** When each pair's price was last confirmed by an upstream (changed or not). */
   private readonly confirmedAt = new Map<string, number>();
-  private readonly committed: Subscription;
+  private readonly committed = new Subscription();
 
   constructor(
     private readonly log: TickLog,
@@ -38,7 +38,8 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     @Optional() private readonly metrics?: MetricsService,
   ) {
     for (const pair of config.pairs) this.channels.set(pair, new ReplaySubject<Tick>(1));
-    this.committed = log.committed$.subscribe((tick) => this.deliver(tick));
+    this.committed.add(log.committed$.subscribe((tick) => this.deliver(tick)));
+    this.committed.add(log.confirmations$.subscribe(({ pair, atMs }) => this.confirm(pair, atMs)));
     metrics?.onScrape(() => {
       metrics.historySize.set(this.log.stats().size);
       const now = Date.now();
@@ -57,7 +58,9 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
    * when the price did not change. Either way the pair counts as freshly confirmed.
    */
   async publish(draft: TickDraft): Promise<Tick | null> {
-    this.confirm(draft.pair, Date.parse(draft.timestamp));
+    const atMs = Date.parse(draft.timestamp);
+    this.confirm(draft.pair, atMs);
+    this.log.shareConfirmation({ pair: draft.pair, atMs });
     if (this.latestTicks.get(draft.pair)?.price === draft.price) return null;
     return this.log.append(draft);
   }

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
+import { RedisTickLog } from '../redis/redis-tick-log';
+import { RedisClients } from '../redis/redis.clients';
 import { ConnectionRegistry } from './connection-registry';
 import { MemoryTickLog } from './memory-tick-log';
 import { PriceStreamService } from './price-stream.service';
@@ -12,9 +14,18 @@ import { TickLog } from './tick-log';
   providers: [
     PriceHealthIndicator,
     ConnectionRegistry,
-    { provide: TickLog, useFactory: (config: AppConfig) => new MemoryTickLog(config), inject: [AppConfig] },
+    {
+      provide: TickLog,
+      // With REDIS_URL, AppModule registers RedisModule (global), which provides RedisClients.
+      useFactory: (config: AppConfig, redis?: RedisClients) => {
+        if (!config.redisUrl) return new MemoryTickLog(config);
+        if (!redis) throw new Error('REDIS_URL is set but RedisModule is not registered');
+        return new RedisTickLog(redis, config);
+      },
+      inject: [AppConfig, { token: RedisClients, optional: true }],
+    },
     PriceStreamService,
   ],
-  exports: [PriceStreamService, PriceHealthIndicator, ConnectionRegistry],
+  exports: [PriceStreamService, PriceHealthIndicator, ConnectionRegistry, TickLog],
 })
 export class StreamModule {}

@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { EMPTY, type Observable } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
 import type { ResetEvent, Tick } from '../shared/wire';
 
@@ -10,6 +10,9 @@ export type ReadAfterResult = { complete: true; ticks: Tick[] } | { complete: fa
 export type HistoryPage = { complete: boolean; ticks: Tick[] };
 
 export type LogStats = { size: number; oldestId: string | null; newestId: string | null };
+
+/** An upstream answered for a pair at `atMs` (the price may be unchanged). */
+export type Confirmation = { pair: string; atMs: number };
 
 /**
  * Where ticks get their ids and are kept for resume. Two implementations: in memory (one
@@ -36,4 +39,13 @@ export abstract class TickLog {
   abstract history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage>;
 
   abstract stats(): LogStats;
+
+  /**
+   * Confirmations made by the instance that polls, for instances that do not: a price that does
+   * not change makes no tick, yet keeps the pair fresh everywhere. A log of one instance has none.
+   */
+  readonly confirmations$: Observable<Confirmation> = EMPTY;
+
+  /** Shares a confirmation with the other instances (see confirmations$); nothing to do alone. */
+  shareConfirmation(_confirmation: Confirmation): void {}
 }

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,7 +9,9 @@ import { toErrorBody } from '../common/api-exception.filter';
 import { originAllowed } from '../common/origin';
 import { queryString, requirePairList } from '../common/query';
 import { resolveResumePoint, type ResumePoint } from '../common/resume';
+import { idMs } from '../common/tick-id';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { clientIp, ConnectionRegistry, type DisconnectReason, type Lease } from '../stream/connection-registry';
 import { PriceStreamService } from '../stream/price-stream.service';
@@ -69,6 +71,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly registry: ConnectionRegistry,
     private readonly lifecycle: LifecycleService,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -135,9 +138,9 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
       client.sub?.unsubscribe();
       this.clients.delete(ws);
       lease.release(client.endReason ?? 'client');
-      this.logger.debug({ msg: 'WebSocket closed', ip: lease.ip, code, reason: client.endReason ?? 'client' });
+      this.logger.debug({ msg: 'stream closed', transport: 'ws', ip: lease.ip, code, reason: client.endReason ?? 'client' });
     });
-    this.logger.debug({ msg: 'WebSocket opened', ip: lease.ip, pairs, resume: resume?.kind ?? 'none' });
+    this.logger.debug({ msg: 'stream opened', transport: 'ws', ip: lease.ip, pairs, resume: resume?.kind ?? 'none' });
     // `ready` is followed synchronously by the whole replay (and the live ticks held back
     // meanwhile): that burst may pass the limit at once and gets a grace until it drains.
     let replaying = true;
@@ -148,7 +151,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
           return;
         }
         const frame = event.type === 'price' ? priceFrame(event.tick) : resetFrame(event.reset);
-        this.send(ws, client, frame, replaying);
+        this.send(ws, client, frame, replaying, event.type === 'price' ? idMs(event.tick.id) : undefined);
       },
       error: (err: unknown) => {
         this.logger.error({ msg: 'WebSocket stream failed', ip: lease.ip, err });
@@ -159,7 +162,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
     });
   }
 
-  private send(ws: WebSocket, client: Client, frame: string, replaying: boolean): void {
+  private send(ws: WebSocket, client: Client, frame: string, replaying: boolean, committedAtMs: number | undefined): void {
     if (ws.readyState !== WebSocket.OPEN || client.endReason) return;
     const limit = this.config.clientBufferSize * Buffer.byteLength(frame);
     const backlog = ws.bufferedAmount;
@@ -172,6 +175,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
     }
     if (replaying) client.graceBytes += frame.length;
     ws.send(frame);
+    this.metrics?.sent('ws', committedAtMs);
   }
 
   private restart(ws: WebSocket, client: Client): void {

@@ -14,6 +14,8 @@ export type TestApp = {
   stream: PriceStreamService;
   /** Publishes a price as if a source had fetched it; resolves to the tick (null if unchanged). */
   publish(pair: string, price: number, source?: SourceName): Promise<Tick | null>;
+  /** Publishes each price in turn; every one must change the price. */
+  publishAll(pair: string, prices: number[]): Promise<Tick[]>;
   close(): Promise<void>;
 };
 
@@ -35,13 +37,24 @@ export async function startApp(env: Record<string, string> = {}, options: Create
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   const stream = app.get(PriceStreamService);
   let closed = false;
+  const publish: TestApp['publish'] = (pair, price, source = 'simulated') =>
+    stream.publish({ pair, price, source, timestamp: new Date().toISOString() });
   return {
     app,
     config,
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
     stream,
-    publish: (pair, price, source = 'simulated') => stream.publish({ pair, price, source, timestamp: new Date().toISOString() }),
+    publish,
+    publishAll: async (pair, prices) => {
+      const out: Tick[] = [];
+      for (const price of prices) {
+        const tick = await publish(pair, price);
+        if (!tick) throw new Error(`price ${price} of ${pair} did not change`);
+        out.push(tick);
+      }
+      return out;
+    },
     close: async () => {
       if (closed) return;
       closed = true;

@@ -1,3 +1,4 @@
+import { waitFor } from './wait';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import WebSocket from 'ws';
 import type { ClientToServerEvents, ResetEvent, ServerToClientEvents, SocketNotice, Tick, WsMessage } from '../../src/shared/wire';
@@ -7,11 +8,7 @@ export type PricesClient = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** Resolves when `check` holds, polling every 10 ms; rejects after `timeoutMs`. */
 export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(check, timeoutMs, () => `waiting for ${what}`);
 }
 
 /** Lets pending I/O run (e.g. engine.io flushing) between published ticks. */

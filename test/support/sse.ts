@@ -1,3 +1,4 @@
+import { waitFor } from './wait';
 import http from 'http';
 
 export type SseFrame = { event?: string; id?: string; data?: string; retry?: string; comment?: string };
@@ -56,7 +57,7 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
           parseFrames(text)
             .filter((f) => f.data !== undefined && f.event !== 'reset')
             .map((f) => JSON.parse(f.data!) as { id: string; pair: string; price: number; timestamp: string }),
-        until: (pred, timeoutMs = 5000) => waitFor(() => pred(stream), timeoutMs, () => `stream text so far: ${JSON.stringify(text.slice(-500))}`),
+        until: async (pred, timeoutMs = 5000) => void (await waitFor(() => pred(stream), timeoutMs, () => `stream text so far: ${JSON.stringify(text.slice(-500))}`)),
         ended,
         close: () => req.destroy(),
       };
@@ -78,12 +79,4 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   });
 }
 
-export async function waitFor(pred: () => boolean, timeoutMs = 5000, describe: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms ${describe()}`);
-    await sleep(10);
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep, waitFor } from './wait';

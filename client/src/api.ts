@@ -1,0 +1,17 @@
+import type { ErrorBody, HistoryResponse, PairsResponse } from '../../src/shared/wire';
+
+export class ApiRequestError extends Error {}
+
+async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(path, { headers: { accept: 'application/json' }, signal });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => null)) as Partial<ErrorBody> | null;
+    throw new ApiRequestError(`${path}: ${res.status} ${body?.code ?? ''} ${body?.message ?? ''}`.trim());
+  }
+  return (await res.json()) as T;
+}
+
+export const fetchPairs = (signal?: AbortSignal): Promise<PairsResponse> => getJson<PairsResponse>('/api/pairs', signal);
+
+export const fetchHistory = (pair: string, limit = 1000, signal?: AbortSignal): Promise<HistoryResponse> =>
+  getJson<HistoryResponse>(`/api/prices/${encodeURIComponent(pair)}/history?limit=${limit}`, signal);

@@ -1,0 +1,114 @@
+import './style.css';
+import { fetchHistory, fetchPairs } from './api';
+import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
+import { browserEnv } from './browser-env';
+import { setupCards } from './cards.view';
+import { setupChart } from './chart.view';
+import { Connection } from './connection';
+import { setupListOptions, setupTransportPicker } from './controls.view';
+import { byId } from './dom';
+import { plural } from './format';
+import { setupNotice } from './notice.view';
+import { PairBook, selectRows } from './pair-book';
+import type { FeedFactory, FeedRequest, TransportKind } from './price-feed';
+import { ResumeTracker } from './resume-tracker';
+import { createSocketIoFeed } from './socket-io.feed';
+import { createSseFeed } from './sse.feed';
+import { setupStatus } from './status.view';
+import { loadTransport, saveTransport } from './transport-choice';
+import { createWebSocketFeed } from './websocket.feed';
+
+const FEEDS: Record<TransportKind, FeedFactory> = { sse: createSseFeed, socketio: createSocketIoFeed, websocket: createWebSocketFeed };
+
+const storage = (): Storage | null => {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+};
+
+/** /api/pairs, retried with the same backoff as the streams while the server is unreachable. */
+async function loadBook(onRetry: (delayMs: number) => void): Promise<PairBook> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return new PairBook((await fetchPairs()).pairs);
+    } catch {
+      const delay = backoffDelay(attempt, DEFAULT_BACKOFF);
+      onRetry(delay);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let kind = loadTransport(storage());
+  const status = setupStatus(byId('status', HTMLElement), byId('age', HTMLElement));
+  const notice = setupNotice(byId('notice', HTMLElement));
+  const chart = setupChart(byId('chart', HTMLDivElement), byId('chart-title', HTMLElement));
+
+  const book = await loadBook((delayMs) => status.show({ state: 'reconnecting', attempt: 0, delayMs, reason: 'pairs unavailable' }, kind));
+
+  let chartRequest = 0;
+  const showChart = async (pair: string): Promise<void> => {
+    const mine = ++chartRequest;
+    cards.select(pair);
+    chart.begin(pair);
+    try {
+      const history = await fetchHistory(pair);
+      if (mine === chartRequest) chart.load(history.updates);
+    } catch {
+      if (mine === chartRequest) chart.load([], ' (history unavailable)');
+    }
+  };
+
+  const cards = setupCards(byId('cards', HTMLUListElement), byId('no-match', HTMLElement), (pair) => void showChart(pair));
+  const options = setupListOptions(byId('controls', HTMLFormElement), byId('filter', HTMLInputElement), byId('sort', HTMLSelectElement), () =>
+    arrange(),
+  );
+  const arrange = (): void => {
+    const { query, sort } = options.read();
+    cards.arrange(selectRows(book.all(), query, sort));
+  };
+  arrange();
+
+  const tracker = new ResumeTracker();
+  const request = (): FeedRequest => ({ pairs: book.pairs, lastEventId: tracker.lastId });
+  const connection = new Connection(
+    tracker,
+    {
+      status: (s) => status.show(s, kind),
+      tick: (tick, at) => {
+        status.tickAt(at, tick.id);
+        const moved = book.apply(tick);
+        const row = book.get(tick.pair);
+        if (moved === null || !row) return;
+        cards.update(row, moved);
+        if (options.read().sort !== 'name') arrange();
+        chart.push(tick);
+      },
+      reset: () => {
+        notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
+        if (chart.pair !== null) void showChart(chart.pair);
+      },
+      resumed: (missed) =>
+        notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info'),
+    },
+    browserEnv,
+  );
+
+  setupTransportPicker(byId('transport', HTMLSelectElement), kind, (next) => {
+    kind = next;
+    saveTransport(storage(), next);
+    connection.use(FEEDS[next](request));
+  });
+
+  const first = selectRows(book.all(), '', options.read().sort)[0]?.pair;
+  if (first !== undefined) void showChart(first);
+  connection.use(FEEDS[kind](request));
+  window.addEventListener('pagehide', () => connection.stop());
+  // Back from the back/forward cache: connect again, resuming from the last id.
+  window.addEventListener('pageshow', (e) => e.persisted && connection.use(FEEDS[kind](request)));
+}
+
+void main();

@@ -1,0 +1,69 @@
+import type { PairInfo, Tick } from '../../src/shared/wire';
+import { direction, type Direction } from './format';
+
+/** What one card shows. `openPrice` is the first price seen since the page opened. */
+export type PairRow = {
+  pair: string;
+  latest: Tick | null;
+  openPrice: number | null;
+};
+
+export type SortKey = 'name' | 'price' | 'change';
+export const SORT_KEYS: readonly SortKey[] = ['name', 'price', 'change'];
+
+export function isSortKey(value: string): value is SortKey {
+  return (SORT_KEYS as readonly string[]).includes(value);
+}
+
+/** The change since the page opened, as a fraction (0.01 = +1 %); null before two prices. */
+export function changeOf(row: PairRow): number | null {
+  if (row.latest === null || row.openPrice === null || row.openPrice <= 0) return null;
+  return (row.latest.price - row.openPrice) / row.openPrice;
+}
+
+/** Every pair's latest tick and baseline; `apply` says which way a new tick moved the price. */
+export class PairBook {
+  private readonly rows = new Map<string, PairRow>();
+
+  constructor(pairs: readonly PairInfo[]) {
+    for (const { pair, latest } of pairs) this.rows.set(pair, { pair, latest, openPrice: latest?.price ?? null });
+  }
+
+  get pairs(): string[] {
+    return [...this.rows.keys()];
+  }
+
+  get(pair: string): PairRow | undefined {
+    return this.rows.get(pair);
+  }
+
+  all(): PairRow[] {
+    return [...this.rows.values()];
+  }
+
+  /** Null for a pair the page does not show. */
+  apply(tick: Tick): Direction | null {
+    const row = this.rows.get(tick.pair);
+    if (!row) return null;
+    const moved = row.latest === null ? 'flat' : direction(row.latest.price, tick.price);
+    row.latest = tick;
+    row.openPrice ??= tick.price;
+    return moved;
+  }
+}
+
+/** The pairs to show, in order: a case-insensitive match on the name (`btc/usd` finds `BTC-USD`). */
+export function selectRows(rows: readonly PairRow[], query: string, sort: SortKey): PairRow[] {
+  const q = query.trim().toUpperCase().replace(/[/\s]+/g, '-');
+  const shown = q === '' ? [...rows] : rows.filter((r) => r.pair.includes(q));
+  const byName = (a: PairRow, b: PairRow): number => a.pair.localeCompare(b.pair);
+  // Highest first; pairs without a value go last, by name.
+  const desc = (value: (r: PairRow) => number | null) => (a: PairRow, b: PairRow): number => {
+    const va = value(a);
+    const vb = value(b);
+    if (va === null || vb === null) return va === vb ? byName(a, b) : va === null ? 1 : -1;
+    return vb - va || byName(a, b);
+  };
+  const compare = sort === 'name' ? byName : sort === 'price' ? desc((r) => r.latest?.price ?? null) : desc(changeOf);
+  return shown.sort(compare);
+}

@@ -1,0 +1,47 @@
+import type { ConnectionStatus } from './connection';
+import { formatAge, formatDelay } from './format';
+import type { TransportKind } from './price-feed';
+import { TRANSPORTS } from './price-feed';
+
+const label = (kind: TransportKind): string => TRANSPORTS.find((t) => t.kind === kind)?.label ?? kind;
+
+export function statusText(status: ConnectionStatus, kind: TransportKind): string {
+  switch (status.state) {
+    case 'connecting':
+      return status.attempt === 0 ? `Connecting over ${label(kind)}…` : `Reconnecting over ${label(kind)} (attempt ${status.attempt})…`;
+    case 'live':
+      return `Live over ${label(kind)}`;
+    case 'reconnecting':
+      return `Connection lost; reconnecting in ${formatDelay(status.delayMs)} (attempt ${status.attempt})`;
+    case 'offline':
+      return 'Offline: waiting for the network to come back';
+  }
+}
+
+/**
+ * The connection status (an aria-live region, so it is announced when it changes) and the age of
+ * the last tick (updated every second, deliberately outside the live region).
+ */
+export function setupStatus(statusEl: HTMLElement, ageEl: HTMLElement, now: () => number = Date.now) {
+  let lastTickAt: number | null = null;
+  const renderAge = (): void => {
+    ageEl.textContent = lastTickAt === null ? 'No ticks yet' : `Last tick ${formatAge(now() - lastTickAt)}`;
+  };
+  const timer = setInterval(renderAge, 1000);
+  renderAge();
+  return {
+    show(status: ConnectionStatus, kind: TransportKind): void {
+      statusEl.dataset.state = status.state;
+      statusEl.textContent = statusText(status, kind);
+    },
+    tickAt(at: number, id: string): void {
+      lastTickAt = at;
+      // The resume point, for the curious and for the end-to-end test.
+      ageEl.dataset.lastId = id;
+      renderAge();
+    },
+    dispose(): void {
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { asReset, asTick, asWsMessage, parseJson } from './wire-guards';
+
+const tick = { id: '1-0', pair: 'BTC-USD', price: 97000.5, timestamp: '2026-11-21T21:00:00.000Z', source: 'kraken' };
+
+describe('asTick', () => {
+  it('accepts a tick of the contract and keeps sourceTimestamp when present', () => {
+    expect(asTick(tick)).toEqual(tick);
+    expect(asTick({ ...tick, sourceTimestamp: 'x' })).toEqual({ ...tick, sourceTimestamp: 'x' });
+  });
+
+  it('rejects a tick whose price is not a finite positive number', () => {
+    expect(asTick({ ...tick, price: 0 })).toBeNull();
+    expect(asTick({ ...tick, price: '97000' })).toBeNull();
+    expect(asTick({ ...tick, price: null })).toBeNull();
+  });
+
+  it('rejects a tick with an unknown source or a missing id', () => {
+    expect(asTick({ ...tick, source: 'binance' })).toBeNull();
+    expect(asTick({ ...tick, id: undefined })).toBeNull();
+    expect(asTick([tick])).toBeNull();
+  });
+});
+
+describe('asWsMessage', () => {
+  it('reads price, reset and error frames', () => {
+    expect(asWsMessage({ type: 'price', ...tick })).toEqual({ type: 'price', ...tick });
+    expect(asWsMessage({ type: 'reset', reason: 'history_gap', oldestId: '5-0', oldestTimestamp: null })).toEqual({
+      type: 'reset',
+      reason: 'history_gap',
+      oldestId: '5-0',
+      oldestTimestamp: null,
+    });
+    expect(asWsMessage({ type: 'error', code: 'INVALID_PAIR', message: 'no' })).toEqual({ type: 'error', code: 'INVALID_PAIR', message: 'no' });
+  });
+
+  it('returns null when the frame is of no known type or malformed', () => {
+    expect(asWsMessage({ type: 'hello' })).toBeNull();
+    expect(asWsMessage({ type: 'price', ...tick, price: -1 })).toBeNull();
+    expect(asWsMessage(parseJson('{not json'))).toBeNull();
+    expect(asReset({ reason: 'other' })).toBeNull();
+  });
+});

@@ -1,0 +1,54 @@
+import type { ResetEvent, SourceName, Tick, WsMessage } from '../../src/shared/wire';
+
+/**
+ * The client checks what arrives before it trusts it: a malformed message is dropped, it never
+ * reaches the chart. The types stay those of src/shared/wire.ts.
+ */
+type Json = Record<string, unknown>;
+
+const SOURCES: readonly SourceName[] = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'];
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function asTick(v: unknown): Tick | null {
+  if (!isObject(v)) return null;
+  const { id, pair, price, timestamp, sourceTimestamp, source } = v;
+  if (typeof id !== 'string' || typeof pair !== 'string' || typeof timestamp !== 'string') return null;
+  if (typeof price !== 'number' || !Number.isFinite(price) || price <= 0) return null;
+  if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) return null;
+  const tick: Tick = { id, pair, price, timestamp, source: source as SourceName };
+  if (typeof sourceTimestamp === 'string') tick.sourceTimestamp = sourceTimestamp;
+  return tick;
+}
+
+export function asReset(v: unknown): ResetEvent | null {
+  if (!isObject(v) || v.reason !== 'history_gap') return null;
+  const str = (x: unknown): string | null => (typeof x === 'string' ? x : null);
+  return { reason: 'history_gap', oldestId: str(v.oldestId), oldestTimestamp: str(v.oldestTimestamp) };
+}
+
+export function parseJson(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A plain-WebSocket frame, or null when it is none of the three message types. */
+export function asWsMessage(v: unknown): WsMessage | null {
+  if (!isObject(v)) return null;
+  if (v.type === 'price') {
+    const tick = asTick(v);
+    return tick ? { type: 'price', ...tick } : null;
+  }
+  if (v.type === 'reset') {
+    const reset = asReset(v);
+    return reset ? { type: 'reset', ...reset } : null;
+  }
+  if (v.type === 'error' && typeof v.code === 'string' && typeof v.message === 'string') {
+    return { type: 'error', code: v.code as Extract<WsMessage, { type: 'error' }>['code'], message: v.message };
+  }
+  return null;
+}

@@ -1,0 +1,170 @@
+import { loadConfig } from '../src/config/app-config';
+import { parseTickId } from '../src/common/tick-id';
+import { RedisTickLog } from '../src/redis/redis-tick-log';
+import { RedisClients } from '../src/redis/redis.clients';
+import type { Tick } from '../src/shared/wire';
+import type { TickDraft } from '../src/stream/tick-log';
+import { deletePrefix, randomPrefix, REDIS_URL, testClient } from './support/redis';
+import { sleep, waitFor } from './support/sse';
+
+const draft = (pair: string, price: number): TickDraft => ({ pair, price, timestamp: new Date().toISOString(), source: 'simulated' });
+const idOf = (raw: string) => parseTickId(raw)!;
+
+/** A RedisTickLog on its own connections, as one instance would have it. */
+async function openLog(prefix: string, env: Record<string, string> = {}) {
+  const config = loadConfig({ REDIS_URL, REDIS_PREFIX: prefix, PAIRS: 'BTC-USD,ETH-USD', ...env });
+  const clients = new RedisClients(config);
+  await clients.connect();
+  const log = new RedisTickLog(clients, config, { blockMs: 200, refreshMs: 100 });
+  const seen: Tick[] = [];
+  log.committed$.subscribe((tick) => seen.push(tick));
+  return {
+    log,
+    clients,
+    seen,
+    close: async () => {
+      await log.beforeApplicationShutdown();
+      await clients.onApplicationShutdown();
+    },
+  };
+}
+
+describe(RedisTickLog.name, () => {
+  let prefix: string;
+  const opened: { close(): Promise<void> }[] = [];
+  const open = async (env: Record<string, string> = {}) => {
+    const l = await openLog(prefix, env);
+    opened.push(l);
+    return l;
+  };
+
+  beforeEach(() => {
+    prefix = randomPrefix();
+  });
+  afterEach(async () => {
+    for (const l of opened.splice(0)) await l.close();
+    await deletePrefix(prefix);
+  });
+
+  it('gives ticks Redis stream ids and delivers every append, from any instance, in the same order to every tail', async () => {
+    const a = await open();
+    const b = await open();
+    await a.log.latestPerPair(); // starts the tails
+    await b.log.latestPerPair();
+    const appended: Tick[] = [];
+    for (let i = 0; i < 20; i++) appended.push(await (i % 2 ? a : b).log.append(draft(i % 3 ? 'BTC-USD' : 'ETH-USD', 100 + i)));
+    for (const t of appended) expect(t.id).toMatch(/^\d+-\d+$/);
+    await waitFor(() => a.seen.length === 20 && b.seen.length === 20, 5000);
+    expect(a.seen).toEqual(appended);
+    expect(b.seen).toEqual(appended);
+    const redis = testClient();
+    const stored = (await redis.xrange(`${prefix}:ticks`, '-', '+')).map(([id]) => id);
+    redis.disconnect();
+    expect(stored).toEqual(appended.map((t) => t.id));
+  });
+
+  it('restores the latest tick of each pair at start-up and tails from there', async () => {
+    const writer = await open();
+    await writer.log.append(draft('BTC-USD', 1));
+    const eth = await writer.log.append(draft('ETH-USD', 2));
+    const btc = await writer.log.append(draft('BTC-USD', 3));
+    const reader = await open();
+    expect((await reader.log.latestPerPair()).sort((x, y) => x.pair.localeCompare(y.pair))).toEqual([btc, eth]);
+    const next = await writer.log.append(draft('BTC-USD', 4));
+    await waitFor(() => reader.seen.length === 1);
+    expect(reader.seen).toEqual([next]);
+  });
+
+  it('reads exactly the ticks of the asked pairs after an id, and at or after a time', async () => {
+    const { log } = await open();
+    const ticks: Tick[] = [];
+    for (let i = 0; i < 12; i++) {
+      ticks.push(await log.append(draft(i % 2 ? 'ETH-USD' : 'BTC-USD', 10 + i)));
+      await sleep(2);
+    }
+    const afterId = await log.readAfter({ kind: 'id', id: idOf(ticks[3].id), raw: ticks[3].id }, new Set(['BTC-USD']));
+    expect(afterId).toEqual({ complete: true, ticks: ticks.slice(4).filter((t) => t.pair === 'BTC-USD') });
+    const fromTime = await log.readAfter({ kind: 'time', ms: idOf(ticks[6].id).ms }, new Set(['BTC-USD', 'ETH-USD']));
+    expect(fromTime).toEqual({ complete: true, ticks: ticks.filter((t) => idOf(t.id).ms >= idOf(ticks[6].id).ms) });
+    const fromLast = await log.readAfter({ kind: 'id', id: idOf(ticks[11].id), raw: ticks[11].id }, new Set(['BTC-USD']));
+    expect(fromLast).toEqual({ complete: true, ticks: [] });
+  });
+
+  it('resets a resume point below the floor once the stream was trimmed, and resumes one at or above it', async () => {
+    const { log } = await open({ HISTORY_SIZE: '10' });
+    const ticks: Tick[] = [];
+    for (let i = 0; i < 400; i++) ticks.push(await log.append(draft('BTC-USD', 1000 + i)));
+    const redis = testClient();
+    const [[firstId]] = await redis.xrange(`${prefix}:ticks`, '-', '+', 'COUNT', 1);
+    redis.disconnect();
+    const firstIndex = ticks.findIndex((t) => t.id === firstId);
+    expect(firstIndex).toBeGreaterThan(0); // `~` trimmed whole nodes
+    expect(ticks.length - firstIndex).toBeLessThan(400);
+    const pairs = new Set(['BTC-USD']);
+    const point = (t: Tick) => ({ kind: 'id' as const, id: idOf(t.id), raw: t.id });
+
+    expect(await log.readAfter(point(ticks[firstIndex]), pairs)).toEqual({ complete: true, ticks: ticks.slice(firstIndex + 1) });
+    const reset = { complete: false, reset: { reason: 'history_gap', oldestId: firstId, oldestTimestamp: ticks[firstIndex].timestamp } };
+    // The newest trimmed tick: everything after it is still there. The floor is the id just below
+    // the first kept one, which is exactly this tick only when they share a millisecond; otherwise
+    // the log cannot tell it from a lost tick and resets (conservative, never a silent gap).
+    const newestTrimmed = ticks[firstIndex - 1];
+    const sameMs = idOf(newestTrimmed.id).ms === idOf(firstId).ms;
+    expect(await log.readAfter(point(newestTrimmed), pairs)).toEqual(sameMs ? { complete: true, ticks: ticks.slice(firstIndex) } : reset);
+    // One further back, a trimmed tick follows it: reset, naming the oldest tick kept.
+    expect(await log.readAfter(point(ticks[firstIndex - 2]), pairs)).toEqual(reset);
+    expect(await log.readAfter({ kind: 'time', ms: idOf(ticks[0].id).ms }, pairs)).toEqual(reset);
+    expect((await log.history('BTC-USD', idOf(ticks[0].id).ms, 5)).complete).toBe(false);
+    expect((await log.history('BTC-USD', undefined, 5)).complete).toBe(false);
+  });
+
+  it('treats everything before a deleted (or flushed) stream as a gap', async () => {
+    const { log } = await open();
+    const old = await log.append(draft('BTC-USD', 1));
+    const redis = testClient();
+    await redis.del(`${prefix}:ticks`);
+    const point = { kind: 'id' as const, id: idOf(old.id), raw: old.id };
+    const pairs = new Set(['BTC-USD']);
+    expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: null, oldestTimestamp: null } });
+    const fresh = await log.append(draft('BTC-USD', 2));
+    redis.disconnect();
+    expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: fresh.id, oldestTimestamp: fresh.timestamp } });
+    // The new stream is complete from its first entry on.
+    expect(await log.readAfter({ kind: 'id', id: idOf(fresh.id), raw: fresh.id }, pairs)).toEqual({ complete: true, ticks: [] });
+  });
+
+  it('serves history pages of one pair: the newest ones, or the first ones from a time', async () => {
+    const { log } = await open();
+    const ticks: Tick[] = [];
+    for (let i = 0; i < 30; i++) {
+      ticks.push(await log.append(draft(i % 3 === 0 ? 'ETH-USD' : 'BTC-USD', 50 + i)));
+      await sleep(1);
+    }
+    const btc = ticks.filter((t) => t.pair === 'BTC-USD');
+    expect(await log.history('BTC-USD', undefined, 5)).toEqual({ complete: true, ticks: btc.slice(-5) });
+    const since = idOf(btc[4].id).ms;
+    const page = await log.history('BTC-USD', since, 3);
+    expect(page.complete).toBe(true);
+    expect(page.ticks).toEqual(btc.filter((t) => idOf(t.id).ms >= since).slice(0, 3));
+    expect(await log.history('SOL-USD', undefined, 5)).toEqual({ complete: true, ticks: [] });
+  });
+
+  it('shares confirmations of unchanged prices with the other instances', async () => {
+    const leader = await open();
+    const follower = await open();
+    await follower.log.latestPerPair();
+    const got: { pair: string; atMs: number }[] = [];
+    follower.log.confirmations$.subscribe((c) => got.push(c));
+    leader.log.shareConfirmation({ pair: 'ETH-USD', atMs: 1234 });
+    await waitFor(() => got.some((c) => c.pair === 'ETH-USD' && c.atMs === 1234), 3000);
+  });
+
+  it('keeps stats of the window', async () => {
+    const { log } = await open();
+    await log.latestPerPair();
+    const a = await log.append(draft('BTC-USD', 1));
+    const b = await log.append(draft('BTC-USD', 2));
+    await waitFor(() => log.stats().size === 2, 3000);
+    expect(log.stats()).toEqual({ size: 2, oldestId: a.id, newestId: b.id });
+  });
+});

@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'child_process';
+import { randomBytes } from 'crypto';
+import { createServer, type AddressInfo } from 'net';
+import Redis from 'ioredis';
+import { sleep } from './sse';
+
+/** The Redis the specs use (each under its own random prefix). */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function randomPrefix(): string {
+  return `test:${randomBytes(6).toString('hex')}`;
+}
+
+/** A plain client for a spec's own checks; quits with `quit()`. */
+export function testClient(url = REDIS_URL): Redis {
+  return new Redis(url, { protocol: 2, maxRetriesPerRequest: 1, lazyConnect: false });
+}
+
+/** Deletes every key under a prefix (SCAN + DEL). */
+export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const redis = testClient(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A throwaway redis-server child process (no persistence), to be killed and started again. */
+export class RedisProcess {
+  private child: ChildProcess | null = null;
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<RedisProcess> {
+    const server = new RedisProcess(await freePort());
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const probe = new Redis(this.url, { protocol: 2, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        await probe.ping();
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
+        await sleep(50);
+      } finally {
+        probe.disconnect();
+      }
+    }
+  }
+
+  /** Kills the server at once (SIGKILL): its clients see the connection drop. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
