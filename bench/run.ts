@@ -37,7 +37,8 @@ export type BenchResult = {
   machine: { nproc: number; memGiB: number; node: string; cpu: string; fdLimit: number | null; busyBeforePct: number | null };
   options: BenchOptions;
   target: { url: string; pid: number | null; started: boolean; logFile: string | null };
-  published: { mode: BenchOptions['published']; ticks: number; complete: boolean; windowMs: [number, number]; error?: string };
+  /** `scheduled`: one tick per pair per poll over the window; fewer published means polls ran late or were skipped. */
+  published: { mode: BenchOptions['published']; ticks: number; scheduled: number; complete: boolean; windowMs: [number, number]; error?: string };
   transports: Record<Transport, TransportSummary>;
   phases: PhaseSummary[];
   service: {
@@ -396,7 +397,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       },
       options: o,
       target: { url, pid, started: service !== null, logFile: service ? logFile : null },
-      published: { mode: o.published, ticks: expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0, complete, windowMs: [fromMs, toMs], error: historyError },
+      published: { mode: o.published, ticks: expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0,
+        scheduled: Math.floor(measuredMs / o.tickMs) * o.pairs.length,
+        complete, windowMs: [fromMs, toMs], error: historyError },
       transports,
       phases,
       service: {
