@@ -71,9 +71,10 @@ export function formatResult(r: BenchResult): string {
   );
   for (const p of r.phases) {
     out.push(
-      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}`,
+      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}`,
     );
   }
+  out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);
   out.push(`generator: ${r.generator.workers} workers, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
   if (r.slow.target > 0) {
     out.push(`slow (${r.slow.transport}, never read): ${r.slow.opened} of ${r.slow.target} opened, ${r.slow.cutByServer} cut by the server, ${r.slow.bytesRead} bytes waiting for them${Object.keys(r.slow.failures).length ? `, failures ${counts(r.slow.failures)}` : ''}`);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { HistoryResponse, Tick } from '../src/shared/wire';
 import type { BenchOptions } from './options';
 import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
-import { machineCpu, openFilesLimit, sampleProc, startService, type ProcSample, type StartedService } from './service';
+import { machineCpu, openFilesLimit, sampleProc, tcpCounters, startService, type ProcSample, type StartedService } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
@@ -29,6 +29,8 @@ export type PhaseSummary = {
   serviceRssKb: number | null;
   serviceRssMaxKb: number | null;
   machineBusyPct: number | null;
+  /** Machine-wide accept-queue overflows during the phase (other programs on the machine count too). */
+  listenOverflows: number | null;
 };
 
 export type BenchResult = {
@@ -50,6 +52,7 @@ export type BenchResult = {
     exitCode: number | null;
     samples: (ProcSample & { phase: number })[];
   };
+  ramp: { seconds: number; listenOverflows: number | null };
   generator: { workers: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
   slow: WorkerResult['slow'] & { transport: string };
   assert: { passed: boolean; failures: string[] };
@@ -223,6 +226,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       h.send({ type: 'plan', plan });
     }
     const rampStart = Date.now();
+    const tcpRamp0 = tcpCounters();
     const progress = setInterval(() => {
       const opened = workers.reduce((a, w) => a + w.latest.opened, 0);
       const failed = workers.reduce((a, w) => a + w.latest.failed, 0);
@@ -231,9 +235,12 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     // Past the ramp timeout the run goes on with what is open; the rest shows as failures or unmeasured.
     const ramped = await Promise.race([Promise.all(workers.map((w) => w.next('connected', 3_600_000))).then(() => true), sleep(o.rampTimeoutS * 1000).then(() => false)]);
     clearInterval(progress);
+    const tcpRamp1 = tcpCounters();
+    const rampListenOverflows = tcpRamp0 && tcpRamp1 ? tcpRamp1.listenOverflows - tcpRamp0.listenOverflows : null;
     if (!ramped) log(`ramp timeout (${o.rampTimeoutS} s): going on with the subscribers that are open`);
     const opened = workers.reduce((a, w) => a + w.latest.opened, 0);
-    log(`ramp done in ${((Date.now() - rampStart) / 1000).toFixed(1)} s: ${opened} of ${total} open`);
+    const rampSeconds = (Date.now() - rampStart) / 1000;
+    log(`ramp done in ${rampSeconds.toFixed(1)} s: ${opened} of ${total} open`);
     await sleep(o.settleS * 1000);
 
     // The measured phases.
@@ -250,6 +257,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       phase = index;
       const cpu0 = pid ? sampleProc(pid) : null;
       const m0 = machineCpu();
+      const tcp0 = tcpCounters();
       const startMs = Date.now();
       for (const w of workers) w.send({ type: 'phase', index, startMs });
       log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}`);
@@ -257,6 +265,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const endMs = Date.now();
       const cpu1 = pid ? sampleProc(pid) : null;
       const m1 = machineCpu();
+      const tcp1 = tcpCounters();
       const inPhase = samples.filter((s) => s.phase === index);
       phases.push({
         name,
@@ -266,6 +275,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         serviceRssKb: cpu1?.rssKb ?? null,
         serviceRssMaxKb: inPhase.length ? Math.max(...inPhase.map((s) => s.rssKb)) : null,
         machineBusyPct: m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
+        listenOverflows: tcp0 && tcp1 ? tcp1.listenOverflows - tcp0.listenOverflows : null,
       });
     };
     await runPhase(0, 'load');
@@ -411,6 +421,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         exitCode,
         samples,
       },
+      ramp: { seconds: rampSeconds, listenOverflows: rampListenOverflows },
       generator: {
         workers: nWorkers,
         cpuPct: (100 * results.reduce((a, r) => a + r.cpuUserMs + r.cpuSystemMs, 0)) / measuredMs,

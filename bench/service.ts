@@ -49,6 +49,23 @@ export function openFilesLimit(pid: number | 'self'): number | null {
   }
 }
 
+/**
+ * Machine-wide TCP counters (/proc/net/netstat): ListenOverflows counts connections dropped
+ * because a listener's accept queue was full (the client then retries its SYN after 1, 3, 7 s).
+ */
+export function tcpCounters(): { listenOverflows: number; listenDrops: number } | null {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i].split(/\s+/);
+    const values = lines[i + 1].split(/\s+/).map(Number);
+    const get = (n: string): number => values[names.indexOf(n)] ?? NaN;
+    return { listenOverflows: get('ListenOverflows'), listenDrops: get('ListenDrops') };
+  } catch {
+    return null;
+  }
+}
+
 /** The whole machine's CPU use between two readings of /proc/stat, as a share of all cores (0..1). */
 export function machineCpu(): { busy: number; total: number } | null {
   try {
