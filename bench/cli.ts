@@ -71,7 +71,7 @@ export function formatResult(r: BenchResult): string {
   );
   for (const p of r.phases) {
     out.push(
-      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}`,
+      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}, kernel TCP memory ${kb(p.tcpKernelMemKb)}`,
     );
   }
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { HistoryResponse, Tick } from '../src/shared/wire';
 import type { BenchOptions } from './options';
 import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
-import { machineCpu, openFilesLimit, sampleProc, tcpCounters, startService, type ProcSample, type StartedService } from './service';
+import { machineCpu, openFilesLimit, sampleProc, tcpCounters, tcpKernelMemKb, startService, type ProcSample, type StartedService } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
@@ -31,6 +31,8 @@ export type PhaseSummary = {
   machineBusyPct: number | null;
   /** Machine-wide accept-queue overflows during the phase (other programs on the machine count too). */
   listenOverflows: number | null;
+  /** Kernel TCP memory (all sockets on the machine) at the end of the phase: where a non-reader's backlog sits first. */
+  tcpKernelMemKb: number | null;
 };
 
 export type BenchResult = {
@@ -276,6 +278,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         serviceRssMaxKb: inPhase.length ? Math.max(...inPhase.map((s) => s.rssKb)) : null,
         machineBusyPct: m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
         listenOverflows: tcp0 && tcp1 ? tcp1.listenOverflows - tcp0.listenOverflows : null,
+        tcpKernelMemKb: tcpKernelMemKb(),
       });
     };
     await runPhase(0, 'load');

@@ -66,6 +66,16 @@ export function tcpCounters(): { listenOverflows: number; listenDrops: number } 
   }
 }
 
+/** Kernel memory held by TCP sockets, machine-wide (/proc/net/sockstat `TCP: mem`, in pages): unsent and unread bytes live here, not in any RSS. */
+export function tcpKernelMemKb(): number | null {
+  try {
+    const m = /^TCP:.*\bmem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return m ? Number(m[1]) * 4 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The whole machine's CPU use between two readings of /proc/stat, as a share of all cores (0..1). */
 export function machineCpu(): { busy: number; total: number } | null {
   try {
