@@ -77,7 +77,7 @@ export function formatResult(r: BenchResult): string {
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);
   out.push(`generator: ${r.generator.workers} workers, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
   if (r.slow.target > 0) {
-    out.push(`slow (${r.slow.transport}, never read): ${r.slow.opened} of ${r.slow.target} opened, ${r.slow.cutByServer} cut by the server, ${r.slow.bytesRead} bytes waiting for them${Object.keys(r.slow.failures).length ? `, failures ${counts(r.slow.failures)}` : ''}`);
+    out.push(`slow (${r.slow.transport}, ${r.options.slowReads ? 'control: reading' : 'never read'}): ${r.slow.opened} of ${r.slow.target} opened, ${r.slow.cutByServer} cut by the server, ${r.slow.bytesRead} bytes waiting for them${Object.keys(r.slow.failures).length ? `, failures ${counts(r.slow.failures)}` : ''}`);
   }
   out.push(r.assert.passed ? 'assert: passed' : `assert: FAILED\n  ${r.assert.failures.join('\n  ')}`);
   return out.join('\n');

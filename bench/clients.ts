@@ -340,7 +340,7 @@ export type SlowConn = {
  * A subscriber that sends its request and then never reads: the socket is paused, so once Node's
  * 16 KiB read buffer and the kernel's buffers are full the server's writes back up.
  */
-export function openSlow(ep: Endpoint, transport: SlowTransport, req: SocketIoRequest): SlowConn {
+export function openSlow(ep: Endpoint, transport: SlowTransport, req: SocketIoRequest, reads = false): SlowConn {
   const socket = net.connect({ host: ep.host, port: ep.port, localAddress: ep.localAddress });
   let failed: string | undefined;
   let ended = false;
@@ -363,7 +363,8 @@ export function openSlow(ep: Endpoint, transport: SlowTransport, req: SocketIoRe
       socket.write(wsFrame(`40${nsp}`));
       socket.write(wsFrame(`42${nsp}0${JSON.stringify(['subscribe', { pairs: req.pairs }])}`));
     }
-    socket.pause();
+    // The control group (--slow-reads) makes the same requests and reads everything.
+    if (!reads) socket.pause();
   });
   return {
     get failed() {

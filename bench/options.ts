@@ -25,6 +25,7 @@ export type BenchOptions = {
   connectTimeoutMs: number;
   slow: number;
   slowTransport: SlowTransport;
+  slowReads: boolean;
   ssePath: string;
   wsPath: string;
   socketIoPath: string;
@@ -56,6 +57,7 @@ Resume and slow readers:
   --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered)
   --slow N                      N more subscribers that never read (measured in a second phase)
   --slow-transport T            sse (default), ws or socketio
+  --slow-reads                  control run: the same extra subscribers (all pairs), but reading
 Target:
   --url URL                     measure a running server instead of starting dist/main.js
   --pid PID                     with --url: the process to read CPU and memory from
@@ -119,6 +121,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'connect-timeout': { type: 'string' },
       slow: { type: 'string' },
       'slow-transport': { type: 'string' },
+      'slow-reads': { type: 'boolean' },
       'sse-path': { type: 'string' },
       'ws-path': { type: 'string' },
       'sio-path': { type: 'string' },
@@ -175,6 +178,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
     slow: int('slow', v.slow, 0),
     slowTransport,
+    slowReads: v['slow-reads'] ?? false,
     ssePath: v['sse-path'] ?? SSE_PATH,
     wsPath: v['ws-path'] ?? WS_PATH,
     socketIoPath: v['sio-path'] ?? '/socket.io/',

@@ -26,7 +26,7 @@ export type WorkerPlan = {
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   connectTimeoutMs: number;
-  slow: { transport: SlowTransport; count: number };
+  slow: { transport: SlowTransport; count: number; reads: boolean };
 };
 
 export type ToWorker =

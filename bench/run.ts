@@ -220,7 +220,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         churn: o.churn,
         reconnectDelayMs: o.reconnectDelayMs,
         connectTimeoutMs: o.connectTimeoutMs,
-        slow: { transport: o.slowTransport, count: slowPer[w] },
+        slow: { transport: o.slowTransport, count: slowPer[w], reads: o.slowReads },
       };
       offset += counts.sse + counts.socketio + counts.ws;
       const h = new WorkerHandle(fork(workerJs, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));

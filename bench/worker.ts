@@ -243,7 +243,7 @@ async function openSlowAll(): Promise<void> {
   const req = { path: '', pairs: plan.pairs, timeField: plan.timeField, namespace: plan.socketIoNamespace };
   const q = `pairs=${encodeURIComponent(plan.pairs.join(','))}`;
   const path = plan.slow.transport === 'sse' ? `${plan.ssePath}?${q}` : plan.slow.transport === 'ws' ? `${plan.wsPath}?${q}` : plan.socketIoPath;
-  for (let i = 0; i < plan.slow.count; i++) slowConns.push(openSlow(endpoint(g0 + i), plan.slow.transport, { ...req, path }));
+  for (let i = 0; i < plan.slow.count; i++) slowConns.push(openSlow(endpoint(g0 + i), plan.slow.transport, { ...req, path }, plan.slow.reads));
   // Let the requests go out and the failures (if any) come back.
   await new Promise((r) => setTimeout(r, 1000));
   const failed = slowConns.filter((c) => c.failed !== undefined).length;
