@@ -363,8 +363,9 @@ export function openSlow(ep: Endpoint, transport: SlowTransport, req: SocketIoRe
       socket.write(wsFrame(`40${nsp}`));
       socket.write(wsFrame(`42${nsp}0${JSON.stringify(['subscribe', { pairs: req.pairs }])}`));
     }
-    // The control group (--slow-reads) makes the same requests and reads everything.
-    if (!reads) socket.pause();
+    // The control group (--slow-reads) makes the same requests and reads (and drops) everything.
+    if (reads) socket.resume();
+    else socket.pause();
   });
   return {
     get failed() {
