@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..', '..', '..');
   const file = opts.out ?? path.join(root, 'bench', 'results', `${result.startedAt.replace(/[:.]/g, '-')}-${result.label}.json`);
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ command: `npm run bench -- ${process.argv.slice(2).join(' ')}`, ...result }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ command: `npm run bench -- ${process.argv.slice(2).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`, ...result }, null, 2)}\n`);
   process.stdout.write(`${formatResult(result)}\nresult: ${path.relative(process.cwd(), file)}\n`);
   if (opts.assert && !result.assert.passed) process.exitCode = 1;
 }
