@@ -53,6 +53,8 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private readonly logger = new Logger(RedisTickLog.name);
   private readonly subject = new Subject<Tick>();
   readonly committed$ = this.subject.asObservable();
+  private readonly gapSubject = new Subject<ResetEvent>();
+  override readonly gaps$ = this.gapSubject.asObservable();
   private readonly confirmed = new Subject<Confirmation>();
   override readonly confirmations$ = this.confirmed.asObservable();
   readonly streamKey: string;
@@ -158,6 +160,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.wake?.();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.subject.complete();
+    this.gapSubject.complete();
     this.confirmed.complete();
   }
 
@@ -275,7 +278,13 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const fellBehind = w !== null && last !== null && compareTickIds(last, w.floor) < 0;
     const fields = { msg: 'tail resumed', lastId: this.lastId, attempts: failures };
     if (fellBehind) {
-      this.logger.warn({ ...fields, msg: 'tail resumed below the window floor: live subscribers here missed trimmed ticks', floor: formatTickId(w.floor) });
+      this.logger.warn({ ...fields, msg: 'tail resumed below the window floor: live subscribers here get a reset', floor: formatTickId(w.floor) });
+      // Skip what the window still holds: the subscribers are told of the gap and get the latest
+      // tick of each pair, exactly as a resume that came too late.
+      this.lastId = formatTickId(w.lastGeneratedId);
+      this.gapSubject.next(resetEvent(w));
+      const latest = await this.snapshot().catch(() => []);
+      for (const tick of latest.sort((a, b) => (after(a.id, b.id) ? 1 : -1))) this.subject.next(tick);
     } else this.logger.log(fields);
   }
 

@@ -72,6 +72,8 @@ export class PriceRooms {
   ) {}
 
   start(): void {
+    // One reset for every socket in any price room (Socket.IO sends it once per socket).
+    this.feeds.add(this.stream.gaps$.subscribe((reset) => this.ns.to(this.config.pairs.map(roomOf)).emit('reset', reset)));
     let ended = false;
     for (const pair of this.config.pairs) {
       this.feeds.add(

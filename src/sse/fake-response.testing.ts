@@ -15,6 +15,14 @@ export class FakeResponse extends EventEmitter {
     this.headers = headers;
     return this;
   }
+  corks = 0;
+  cork(): void {
+    this.corks++;
+  }
+  uncork(): void {
+    this.corks--;
+  }
+
   write(chunk: string): boolean {
     this.writes.push(chunk);
     return this.accepting;

@@ -25,6 +25,16 @@ describe(SseConnection.name, () => {
     expect(conn.backlogFrames).toBe(0);
   });
 
+  it('holds the frames of one event-loop turn corked and uncorks them together in the next', async () => {
+    const { res, conn } = setup();
+    conn.send('tick of BTC-USD');
+    conn.send('tick of ETH-USD');
+    expect(res.corks).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(res.corks).toBe(0);
+    expect(res.writes).toEqual(['tick of BTC-USD', 'tick of ETH-USD']);
+  });
+
   it('destroys the response and reports slow when the backlog passes the limit after write() returned false', () => {
     const { res, conn, reasons } = setup(3);
     res.accepting = false;

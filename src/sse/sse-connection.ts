@@ -3,7 +3,31 @@ import type { DisconnectReason } from '../stream/connection-registry';
 import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, retryFrame } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
-export type SseResponse = Pick<ServerResponse, 'writeHead' | 'write' | 'end' | 'destroy' | 'on' | 'off' | 'writableEnded' | 'destroyed'>;
+export type SseResponse = Pick<ServerResponse, 'writeHead' | 'write' | 'end' | 'destroy' | 'on' | 'off' | 'writableEnded' | 'destroyed' | 'cork' | 'uncork'>;
+
+/**
+ * Responses written to in this turn of the event loop. They stay corked until the next one, so
+ * that the ticks of one poll (one per pair, published one after another) leave in one write
+ * system call per subscriber instead of one per tick. One setImmediate serves them all.
+ */
+const corked = new Set<SseResponse>();
+let flushScheduled = false;
+
+function flushCorked(): void {
+  flushScheduled = false;
+  for (const res of corked) res.uncork();
+  corked.clear();
+}
+
+function corkForThisTurn(res: SseResponse): void {
+  if (corked.has(res)) return;
+  res.cork();
+  corked.add(res);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushCorked);
+  }
+}
 
 /**
  * One open SSE response: writes frames, watches backpressure, and cleans up exactly once.
@@ -78,7 +102,7 @@ export class SseConnection {
       this.close('shutdown');
       return;
     }
-    this.res.end(closingFrame(retryMs));
+    this.res.end(closingFrame(retryMs)); // end() uncorks
     this.close('shutdown');
   }
 
@@ -94,6 +118,7 @@ export class SseConnection {
   }
 
   private write(frame: string): void {
+    corkForThisTurn(this.res);
     if (!this.res.write(frame)) this.congested = true;
   }
 }

@@ -1,8 +1,8 @@
-import { firstValueFrom, take, toArray, type Subscription } from 'rxjs';
+import { firstValueFrom, Subject, take, toArray, type Subscription } from 'rxjs';
 import { loadConfig } from '../config/app-config';
 import { formatTickId, idAfter } from '../common/tick-id';
 import type { ResumePoint } from '../common/resume';
-import type { Tick } from '../shared/wire';
+import type { ResetEvent, Tick } from '../shared/wire';
 import { MemoryTickLog } from './memory-tick-log';
 import { PriceStreamService, type StreamEvent } from './price-stream.service';
 import type { TickLog } from './tick-log';
@@ -152,6 +152,29 @@ describe(PriceStreamService.name, () => {
     const after = await publish('BTC-USD');
     sub.unsubscribe();
     expect(ticksOf(events).map((t) => t.id)).toEqual([missed!.id, during[0]!.id, during[1]!.id, after!.id]);
+  });
+
+  it('sends live subscribers a reset when the log reports a gap in what it delivered', async () => {
+    const config = loadConfig({ PAIRS: 'BTC-USD' });
+    class GappyLog extends MemoryTickLog {
+      readonly gap = new Subject<ResetEvent>();
+      override readonly gaps$ = this.gap.asObservable();
+    }
+    const log = new GappyLog(config);
+    const stream = new PriceStreamService(log, config);
+    const draft = (price: number) => ({ pair: 'BTC-USD', price, source: 'simulated' as const, timestamp: new Date().toISOString() });
+    const first = await stream.publish(draft(1));
+    const { events, sub } = collect(stream, ['BTC-USD']);
+    const reset: ResetEvent = { reason: 'history_gap', oldestId: first!.id, oldestTimestamp: first!.timestamp };
+    log.gap.next(reset);
+    const after = await stream.publish(draft(2));
+    sub.unsubscribe();
+    expect(events).toEqual([
+      { type: 'ready', recovered: false, replayed: 0 },
+      { type: 'price', tick: first },
+      { type: 'reset', reset },
+      { type: 'price', tick: after },
+    ]);
   });
 
   it('completes every subscription at shutdown', async () => {

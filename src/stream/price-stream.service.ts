@@ -31,6 +31,8 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   /** When each pair's price was last confirmed by an upstream (changed or not). */
   private readonly confirmedAt = new Map<string, number>();
   private readonly committed = new Subscription();
+  /** Gaps in the live stream reported by the log (see TickLog.gaps$). */
+  readonly gaps$: Observable<ResetEvent>;
 
   constructor(
     private readonly log: TickLog,
@@ -40,6 +42,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     for (const pair of config.pairs) this.channels.set(pair, new ReplaySubject<Tick>(1));
     this.committed.add(log.committed$.subscribe((tick) => this.deliver(tick)));
     this.committed.add(log.confirmations$.subscribe(({ pair, atMs }) => this.confirm(pair, atMs)));
+    this.gaps$ = log.gaps$;
     metrics?.onScrape(() => {
       metrics.historySize.set(this.log.stats().size);
       const now = Date.now();
@@ -121,6 +124,15 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
         out.next({ type: 'price', tick });
       };
       const subs = new Subscription();
+      // A gap in the live stream (a shared log this instance lost touch with) ends the promise
+      // of completeness: say so, and what follows is the latest tick of each pair, then live.
+      subs.add(
+        this.gaps$.subscribe((reset) => {
+          if (held) return;
+          out.next({ type: 'reset', reset });
+          lastId = null;
+        }),
+      );
       for (const pair of pairs) {
         const channel = this.channels.get(pair);
         if (!channel) throw new Error(`pair ${pair} is not configured`);

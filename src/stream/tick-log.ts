@@ -46,6 +46,13 @@ export abstract class TickLog {
    */
   readonly confirmations$: Observable<Confirmation> = EMPTY;
 
+  /**
+   * Gaps in what committed$ delivered: an instance whose tail was cut off from the shared log
+   * for longer than the window reaches back lost ticks its live subscribers never got. They are
+   * then sent `reset` and the latest tick of each pair, as a resume that failed. Alone: none.
+   */
+  readonly gaps$: Observable<ResetEvent> = EMPTY;
+
   /** Shares a confirmation with the other instances (see confirmations$); nothing to do alone. */
   shareConfirmation(_confirmation: Confirmation): void {}
 }
