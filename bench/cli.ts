@@ -103,8 +103,10 @@ async function main(): Promise<void> {
   const file = opts.out ?? path.join(root, 'bench', 'results', `${result.startedAt.replace(/[:.]/g, '-')}-${result.label}.json`);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify({ command: `npm run bench -- ${process.argv.slice(2).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`, ...result }, null, 2)}\n`);
-  process.stdout.write(`${formatResult(result)}\nresult: ${path.relative(process.cwd(), file)}\n`);
-  if (opts.assert && !result.assert.passed) process.exitCode = 1;
+  const code = opts.assert && !result.assert.passed ? 1 : 0;
+  // Exit explicitly once the table is out: under a Node parent (the e2e spec) the process stayed
+  // alive after its work was done, with only its stdio pipes left as handles.
+  process.stdout.write(`${formatResult(result)}\nresult: ${path.relative(process.cwd(), file)}\n`, () => process.exit(code));
 }
 
 main().catch((err: unknown) => {
