@@ -137,10 +137,6 @@ async function publishedFromHistory(url: string, pairs: string[], timeField: str
   return { ids, complete };
 }
 
-function summarizeLatency(data: Histogram): LatencySummary {
-  return data.summary();
-}
-
 export async function runBench(o: BenchOptions, log: (line: string) => void, root = path.resolve(__dirname, '..', '..', '..')): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const total = o.sse + o.socketio + o.ws;
@@ -359,9 +355,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         withoutId: sum('withoutId'),
         replayed: sum('replayed'),
         missingExamples: rs.flatMap((r) => r.missingExamples).slice(0, 10),
-        latency: latency.map(summarizeLatency),
-        reconnectToOpen: summarizeLatency(toOpen),
-        reconnectToFirstTick: summarizeLatency(toFirst),
+        latency: latency.map((h) => h.summary()),
+        reconnectToOpen: toOpen.summary(),
+        reconnectToFirstTick: toFirst.summary(),
       };
     }
     const slow = results.reduce(
