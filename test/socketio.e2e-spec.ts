@@ -5,7 +5,7 @@ import { PricesGateway } from '../src/socketio/prices.gateway';
 import { ConnectionRegistry, type DisconnectReason, type Transport } from '../src/stream/connection-registry';
 import type { SubscribeAck, Tick } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
-import { connected, connectError, ioClient, tickOver, until, type PricesClient } from './support/sockets';
+import { connected, connectError, ioClient, publishUntil, tickOver, until, type PricesClient } from './support/sockets';
 
 /** Lets a test send what the typed client would refuse to compile. */
 type LooseEmitter = {
@@ -299,14 +299,7 @@ describe('Socket.IO /prices limits', () => {
       await until(() => frames.some((f) => f.startsWith('43/prices,0[{"ok":true')), 'the raw client subscription ack');
       (raw as unknown as { _socket: NetSocket })._socket.pause();
 
-      let sent = 0;
-      let last: Tick | null = null;
-      const start = Date.now();
-      while (!releases.some(([, reason]) => reason === 'slow')) {
-        if (Date.now() - start > 20_000) throw new Error(`no cut-off after ${sent} ticks`);
-        for (let i = 0; i < 20; i++) last = await t.publish('BTC-USD', 100_000 + ++sent);
-        await tickOver();
-      }
+      const { last, sent } = await publishUntil(t.publish, 'BTC-USD', () => releases.some(([, reason]) => reason === 'slow'));
       expect(releases.filter(([, reason]) => reason === 'slow')).toEqual([['socketio', 'slow']]);
       expect(calm.socket.connected).toBe(true);
       await until(() => calm.got.ticks.some((x) => x.id === last?.id), 'the calm client to catch up', 20_000);

@@ -4,7 +4,7 @@ import { LifecycleService } from '../src/lifecycle/lifecycle.service';
 import { ConnectionRegistry, type DisconnectReason, type Transport } from '../src/stream/connection-registry';
 import { WS_PATH, type Tick } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
-import { tickOver, until, wsClient, wsOpen, wsRefusal, type WsClient } from './support/sockets';
+import { publishUntil, until, wsClient, wsOpen, wsRefusal, type WsClient } from './support/sockets';
 
 const ids = (ticks: (Tick | null)[]): string[] => ticks.map((t) => t?.id ?? 'unchanged');
 
@@ -175,14 +175,7 @@ describe('WebSocket /api/ws history gap, limits and liveness', () => {
     try {
       await Promise.all([wsOpen(stalled), wsOpen(calm)]);
       (stalled.ws as unknown as { _socket: NetSocket })._socket.pause();
-      let sent = 0;
-      let last: Tick | null = null;
-      const start = Date.now();
-      while (!releases.some(([, reason]) => reason === 'slow')) {
-        if (Date.now() - start > 20_000) throw new Error(`no cut-off after ${sent} ticks`);
-        for (let i = 0; i < 20; i++) last = await t.publish('BTC-USD', 100_000 + ++sent);
-        await tickOver();
-      }
+      const { last } = await publishUntil(t.publish, 'BTC-USD', () => releases.some(([, reason]) => reason === 'slow'));
       expect(releases).toEqual([['ws', 'slow']]);
       await until(() => calm.ticks().some((x) => x.id === last?.id), 'the calm client to catch up', 20_000);
       expect(calm.ws.readyState).toBe(WebSocket.OPEN);

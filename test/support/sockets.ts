@@ -14,6 +14,22 @@ export async function until(check: () => boolean, what: string, timeoutMs = 5000
 /** Lets pending I/O run (e.g. engine.io flushing) between published ticks. */
 export const tickOver = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/**
+ * Publishes ever higher prices of a pair, 20 at a time with I/O in between, until `done` holds
+ * (e.g. a stalled client was cut off); returns the last tick and how many were sent. Throws after 20 s.
+ */
+export async function publishUntil(publish: (pair: string, price: number) => Promise<Tick | null>, pair: string, done: () => boolean): Promise<{ last: Tick | null; sent: number }> {
+  let sent = 0;
+  let last: Tick | null = null;
+  const start = Date.now();
+  while (!done()) {
+    if (Date.now() - start > 20_000) throw new Error(`condition not met after ${sent} ticks`);
+    for (let i = 0; i < 20; i++) last = await publish(pair, 100_000 + ++sent);
+    await tickOver();
+  }
+  return { last, sent };
+}
+
 /** Everything a client got, in order. */
 export type Received = { ticks: Tick[]; resets: ResetEvent[]; notices: SocketNotice[] };
 
