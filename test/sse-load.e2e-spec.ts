@@ -62,8 +62,8 @@ describe('SSE slow subscribers', () => {
     const registry = t.app.get(ConnectionRegistry);
     const responses: ServerResponse[] = [];
     t.app.getHttpServer().on('request', (_req: unknown, res: ServerResponse) => responses.push(res));
-    // Other transports (the Socket.IO room feed) observe the channel too.
-    const otherObservers = t.stream.observerCount();
+    // The transports' per-pair feeds (SSE fan-out, Socket.IO rooms) observe the channel.
+    const feedObservers = t.stream.observerCount();
     const reader = await readingClient(`${t.url}/api/prices/stream?pairs=BTC-USD`);
     const stalled = Array.from({ length: STALLED }, () => stalledClient(t.port));
     await waitFor(() => registry.counts().sse === STALLED + 1);
@@ -93,7 +93,9 @@ describe('SSE slow subscribers', () => {
     // Every stalled subscriber was cut off; only the reader is left.
     expect(sse.stats().closed.slow).toBe(STALLED);
     expect(registry.counts()).toMatchObject({ total: 1, sse: 1 });
-    expect(t.stream.observerCount()).toBe(otherObservers + 1);
+    // The reader is in the SSE fan-out's set for BTC-USD; it holds no subscription of its own.
+    expect(sse.openCount).toBe(1);
+    expect(t.stream.observerCount()).toBe(feedObservers);
     // What the server held for one subscriber never passed its bound: the socket's high-water
     // mark (16 KiB) plus CLIENT_BUFFER_SIZE + 1 frames.
     expect(maxBuffered).toBeLessThanOrEqual(16 * 1024 + (BUFFER + 1) * maxFrame);

@@ -1,63 +1,80 @@
 import { Logger } from '@nestjs/common';
-import { Subject, finalize, type Observable } from 'rxjs';
 import { FakeResponse } from './fake-response.testing';
 import { loadConfig } from '../config/app-config';
+import type { ResumePoint } from '../common/resume';
 import type { Tick } from '../shared/wire';
 import { ConnectionRegistry } from '../stream/connection-registry';
-import type { PriceStreamService, StreamEvent } from '../stream/price-stream.service';
+import { MemoryTickLog } from '../stream/memory-tick-log';
+import { PriceStreamService } from '../stream/price-stream.service';
+import type { TickLog } from '../stream/tick-log';
 import { SseService } from './sse.service';
 
-const tick = (n: number): Tick => ({ id: `1763758800000-${n}`, pair: 'BTC-USD', price: 97000 + n, timestamp: '2026-11-21T21:00:00.000Z', source: 'simulated' });
+const flush = () => new Promise((r) => setImmediate(r));
+const idResume = (id: string): ResumePoint => {
+  const [ms, seq] = id.split('-').map(Number);
+  return { kind: 'id', id: { ms, seq }, raw: id };
+};
+const frameOf = (t: Tick) => `event: price\nid: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`;
 
-/** A price stream whose events the test pushes; counts live subscriptions. */
-class FakePrices {
-  readonly events = new Subject<StreamEvent>();
-  subscribers = 0;
-  subscribe(): Observable<StreamEvent> {
-    this.subscribers++;
-    return this.events.pipe(finalize(() => this.subscribers--));
-  }
-}
-
+/** The real price stream over the in-memory log; ticks are published as the poller would. */
 const setup = (env: Record<string, string> = {}) => {
-  const config = loadConfig({ HEARTBEAT_INTERVAL_MS: '1000', SSE_RETRY_MS: '1500', CLIENT_BUFFER_SIZE: '2', ...env });
-  const prices = new FakePrices();
+  const config = loadConfig({ PAIRS: 'BTC-USD,ETH-USD', HEARTBEAT_INTERVAL_MS: '1000', SSE_RETRY_MS: '1500', CLIENT_BUFFER_SIZE: '2', ...env });
+  const log = new MemoryTickLog(config);
+  const prices = new PriceStreamService(log, config);
   const registry = new ConnectionRegistry(config);
-  const service = new SseService(prices as unknown as PriceStreamService, config);
-  const open = (kind: 'price' | 'message' = 'price') => {
+  const service = new SseService(prices, config);
+  service.onApplicationBootstrap();
+  const base = prices.observerCount();
+  let price = 97000;
+  const publish = async (pair = 'BTC-USD') => (await prices.publish({ pair, price: ++price, source: 'simulated', timestamp: new Date().toISOString() }))!;
+  const open = (kind: 'price' | 'message' = 'price', resume?: ResumePoint) => {
     const res = new FakeResponse();
-    service.stream(res.asResponse(), { pairs: ['BTC-USD'], kind, lease: registry.acquire('sse', '10.0.0.1') });
+    service.stream(res.asResponse(), { pairs: ['BTC-USD'], kind, resume, lease: registry.acquire('sse', '10.0.0.1') });
     return res;
   };
-  return { service, prices, registry, open };
+  /** Subscriptions to the price channels beyond the service's own per-pair feeds. */
+  const extraObservers = () => prices.observerCount() - base;
+  return { service, prices, log, registry, open, publish, extraObservers };
 };
 
 describe(SseService.name, () => {
   beforeAll(() => Logger.overrideLogger(false));
   afterEach(() => jest.useRealTimers());
 
-  it('writes the retry hint, then each event as a frame shared by all subscribers', () => {
-    const { prices, open } = setup();
+  it('writes the retry hint, the latest tick, then live ticks as frames shared by all subscribers (replay, then the shared set)', async () => {
+    const { publish, open, extraObservers } = setup();
+    const first = await publish();
     const a = open();
     const b = open();
-    const t = tick(1);
-    prices.events.next({ type: 'ready', recovered: false, replayed: 0 });
-    prices.events.next({ type: 'reset', reset: { reason: 'history_gap', oldestId: null, oldestTimestamp: null } });
-    prices.events.next({ type: 'price', tick: t });
-    expect(a.writes).toEqual([
-      'retry: 1500\n\n',
-      'event: reset\ndata: {"reason":"history_gap","oldestId":null,"oldestTimestamp":null}\n\n',
-      `event: price\nid: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`,
-    ]);
+    expect(extraObservers()).toBe(2); // each replays on its own path ...
+    await flush();
+    expect(extraObservers()).toBe(0); // ... then joins the pair's set
+    const live = await publish();
+    await publish('ETH-USD');
+    expect(a.writes).toEqual(['retry: 1500\n\n', frameOf(first), frameOf(live)]);
     expect(b.writes).toEqual(a.writes);
     expect(b.writes[2]).toBe(a.writes[2]);
   });
 
-  it('writes unnamed frames for the legacy onmessage route', () => {
-    const { prices, open } = setup();
+  it('replays exactly the missed ticks on resume, and sends reset for an id it cannot recover', async () => {
+    const { publish, open } = setup();
+    const seen = await publish();
+    const missed = [await publish(), await publish()];
+    const resumed = open('price', idResume(seen.id));
+    const lost = open('price', idResume(`${Date.now() - 60_000}-0`));
+    await flush();
+    const live = await publish();
+    expect(resumed.writes.slice(1)).toEqual([...missed, live].map(frameOf));
+    expect(lost.writes[1]).toMatch(/^event: reset\ndata: \{"reason":"history_gap"/);
+    expect(lost.writes.slice(2)).toEqual([missed[1], live].map(frameOf));
+  });
+
+  it('writes unnamed frames for the legacy onmessage route', async () => {
+    const { publish, open } = setup();
     const res = open('message');
-    prices.events.next({ type: 'price', tick: tick(2) });
-    expect(res.writes[1]).toBe(`id: ${tick(2).id}\ndata: ${JSON.stringify(tick(2))}\n\n`);
+    await flush();
+    const t = await publish();
+    expect(res.writes[1]).toBe(`id: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`);
   });
 
   it('sends heartbeats every HEARTBEAT_INTERVAL_MS from one timer that stops with the last stream', () => {
@@ -79,37 +96,44 @@ describe(SseService.name, () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  it('releases the subscription and the lease when the client goes away', () => {
-    const { service, prices, registry, open } = setup();
+  it('releases the membership and the lease when the client goes away, during the replay or after it', async () => {
+    const { service, registry, open, publish, extraObservers } = setup();
+    const early = open();
+    early.emit('close');
+    expect(extraObservers()).toBe(0);
     const res = open();
-    expect(prices.subscribers).toBe(1);
+    await flush();
     expect(registry.counts()).toMatchObject({ total: 1, sse: 1 });
     res.emit('close');
-    expect(prices.subscribers).toBe(0);
+    await publish();
+    expect(res.writes).toEqual(['retry: 1500\n\n']);
     expect(registry.counts()).toMatchObject({ total: 0, sse: 0, ips: 0 });
-    expect(service.stats()).toMatchObject({ open: 0, opened: 1, closed: { client: 1 } });
+    expect(service.stats()).toMatchObject({ open: 0, opened: 2, closed: { client: 2 } });
   });
 
-  it('cuts off a subscriber that stops reading without slowing the others', () => {
-    const { service, prices, registry, open } = setup();
+  it('cuts off a subscriber that stops reading without slowing the others', async () => {
+    const { service, registry, open, publish } = setup();
     const slow = open();
     const fast = open();
+    await flush();
     slow.accepting = false;
-    for (let n = 0; n < 10; n++) prices.events.next({ type: 'price', tick: tick(n) });
+    for (let n = 0; n < 10; n++) await publish();
     // The write that filled the buffer, then CLIENT_BUFFER_SIZE (2) more; the next one cuts.
     expect(slow.writes).toHaveLength(1 + 1 + 2);
     expect(slow.destroyed).toBe(true);
     expect(fast.writes).toHaveLength(1 + 10);
-    expect(prices.subscribers).toBe(1);
     expect(registry.counts().total).toBe(1);
     expect(service.stats().closed.slow).toBe(1);
   });
 
-  it('ends every stream with a reconnect hint when the price stream completes (shutdown)', () => {
-    const { service, prices, registry, open } = setup();
-    const streams = [open(), open(), open()];
-    prices.events.complete();
-    for (const res of streams) {
+  it('ends every stream, live or still replaying, with a reconnect hint when the price stream completes (shutdown)', async () => {
+    const { service, prices, registry, open, publish } = setup();
+    const seen = await publish();
+    const live = [open(), open()];
+    await flush();
+    const replaying = open('price', idResume(seen.id));
+    prices.beforeApplicationShutdown();
+    for (const res of [...live, replaying]) {
       expect(res.writes.at(-1)).toBe(': server shutting down, reconnect\nretry: 1500\n\n');
       expect(res.writableEnded).toBe(true);
     }
@@ -119,27 +143,30 @@ describe(SseService.name, () => {
   });
 
   it('ends a stream at once when it starts after the price stream completed', () => {
-    const { service, prices, registry, open } = setup();
-    prices.events.complete();
+    const { service, prices, registry, open, extraObservers } = setup();
+    prices.beforeApplicationShutdown();
     const res = open();
     expect(res.writableEnded).toBe(true);
-    expect(prices.subscribers).toBe(0);
+    expect(extraObservers()).toBeLessThanOrEqual(0);
     expect(registry.counts().total).toBe(0);
     expect(service.openCount).toBe(0);
   });
 
-  it('closes the stream and releases everything when the price stream fails', () => {
-    const { service, prices, registry, open } = setup();
-    const res = open();
-    prices.events.error(new Error('redis down'));
+  it('closes the stream and releases everything when the resume read fails', async () => {
+    const { service, log, registry, open, publish } = setup();
+    const seen = await publish();
+    jest.spyOn(log as TickLog, 'readAfter').mockRejectedValue(new Error('redis down'));
+    const res = open('price', idResume(seen.id));
+    await flush();
     expect(res.destroyed).toBe(true);
     expect(registry.counts().total).toBe(0);
     expect(service.stats().closed.error).toBe(1);
   });
 
-  it('finishes streams left open at application shutdown', () => {
+  it('finishes streams left open at application shutdown', async () => {
     const { service, registry, open } = setup();
     const res = open();
+    await flush();
     service.onApplicationShutdown();
     expect(res.writableEnded).toBe(true);
     expect(registry.counts().total).toBe(0);
