@@ -4,6 +4,10 @@ import type { SseResponse } from './sse-connection';
 /** A response whose socket accepts writes while `accepting` is true, like write() returning false on a full buffer. */
 export class FakeResponse extends EventEmitter {
   accepting = true;
+  /** A response that owns its socket gets one (see SseConnection.open); this one never does. */
+  socket: FakeResponse | null = null;
+  writableLength = 0;
+  chunkedEncoding = false;
   writes: string[] = [];
   status: number | undefined;
   headers: Record<string, string> = {};
@@ -23,8 +27,8 @@ export class FakeResponse extends EventEmitter {
     this.corks--;
   }
 
-  write(chunk: string): boolean {
-    this.writes.push(chunk);
+  write(chunk: string | Buffer): boolean {
+    this.writes.push(chunk.toString());
     return this.accepting;
   }
   end(chunk?: string): this {

@@ -111,4 +111,46 @@ describe(SseConnection.name, () => {
     expect(reasons).toEqual(['error']);
     expect(res.destroyed).toBe(true);
   });
+
+  describe('once the response owns its socket', () => {
+    const direct = (held = 0) => {
+      const { res, conn, reasons } = setup(1);
+      const socket = new FakeResponse();
+      res.socket = socket;
+      res.chunkedEncoding = true;
+      res.writableLength = held; // bytes the response holds back (a pipelined request's response)
+      conn.open(1000);
+      return { res, socket, conn, reasons };
+    };
+
+    it('writes each frame to the socket as one whole HTTP chunk, and heartbeats too', () => {
+      const { res, socket, conn } = direct();
+      conn.send('data: é\n\n');
+      conn.heartbeat();
+      expect(res.writes).toEqual(['retry: 1000\n\n']);
+      expect(socket.writes).toEqual(['a\r\ndata: é\n\n\r\n', '3\r\n:\n\n\r\n']);
+      expect(conn.chunked).toBe(true);
+    });
+
+    it('watches the socket for drain and lets go of it on close', () => {
+      const { socket, conn, reasons } = direct();
+      socket.accepting = false;
+      conn.send('a');
+      conn.send('b');
+      expect(conn.backlogFrames).toBe(1);
+      socket.drain();
+      expect(conn.backlogFrames).toBe(0);
+      conn.close('client');
+      expect(socket.listenerCount('drain')).toBe(0);
+      expect(reasons).toEqual(['client']);
+    });
+
+    it('keeps writing through the response while it holds output back', () => {
+      const { res, socket, conn } = direct(42);
+      conn.send('a');
+      expect(socket.writes).toEqual([]);
+      expect(res.writes).toEqual(['retry: 1000\n\n', 'a']);
+      expect(conn.chunked).toBe(false);
+    });
+  });
 });

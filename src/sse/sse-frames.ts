@@ -28,6 +28,34 @@ export function tickFrame(tick: Tick, kind: FrameKind): string {
   return frame;
 }
 
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/**
+ * A frame as the bytes that go on the wire: written straight to the socket of a chunked
+ * response, it must be a whole HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`); otherwise
+ * (HTTP/1.0, or through `res.write`, which adds the chunk framing itself) the bare frame.
+ */
+export function frameBytes(frame: string, chunk: boolean): Buffer {
+  const body = Buffer.from(frame, 'utf8');
+  return chunk ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, CRLF]) : body;
+}
+
+/** The bytes of a tick's frame, built once per tick, kind and framing (see frameBytes). */
+const byteCache: Record<FrameKind, [WeakMap<Tick, Buffer>, WeakMap<Tick, Buffer>]> = {
+  price: [new WeakMap(), new WeakMap()],
+  message: [new WeakMap(), new WeakMap()],
+};
+
+export function tickBytes(tick: Tick, kind: FrameKind, chunk: boolean): Buffer {
+  const cache = byteCache[kind][chunk ? 1 : 0];
+  let bytes = cache.get(tick);
+  if (bytes === undefined) {
+    bytes = frameBytes(tickFrame(tick, kind), chunk);
+    cache.set(tick, bytes);
+  }
+  return bytes;
+}
+
 /** Named in every route: a legacy `onmessage` client must not mistake it for a tick. Carries no id. */
 export function resetFrame(reset: ResetEvent): string {
   return `event: reset\ndata: ${JSON.stringify(reset)}\n\n`;
