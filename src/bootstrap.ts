@@ -11,6 +11,7 @@ import { ApiError } from './common/api-error';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+import { SSE_ROUTES } from './shared/wire';
 import { PricesIoAdapter } from './socketio/prices-io.adapter';
 import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
 
@@ -56,7 +57,7 @@ function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void 
 }
 
 /**
- * helmet's headers with a Content-Security-Policy the web client works under (its own scripts
+ * helmet's headers (not on the SSE streams) with a Content-Security-Policy the web client works under (its own scripts
  * and styles, streams to the same origin). The OpenAPI UI needs inline styles and images.
  */
 function securityHeaders() {
@@ -81,7 +82,13 @@ function securityHeaders() {
       directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'", "'unsafe-inline'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], upgradeInsecureRequests: null },
     },
   });
-  return (req: Request, res: Response, next: NextFunction) => (req.path.startsWith('/docs') ? docs : strict)(req, res, next);
+  // An event stream is never rendered, framed or sniffed: the document headers would only cost
+  // each long-lived stream their ~1.5 KB of retained header state, so streams go without.
+  const streams = new Set(SSE_ROUTES);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (streams.has(req.path)) next();
+    else (req.path.startsWith('/docs') ? docs : strict)(req, res, next);
+  };
 }
 
 function setupOpenApi(app: NestExpressApplication): void {

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { startApp, type TestApp } from './support/app';
+import { waitFor } from './support/wait';
 
 /** Reads one sample of a Prometheus metric from /metrics text, 0 when absent. */
 export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -75,6 +76,22 @@ describe('operations', () => {
     expect(lines.join('\n')).not.toContain('very-secret-token');
     const generated = await fetch(`${t.url}/health/live`);
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('gives an SSE stream its request id and one log line when it closes (streams are outside the request logger), and a refusal one too', async () => {
+    const res = await fetch(`${t.url}/api/prices/stream`, { headers: { 'X-Request-Id': 'sse-e2e-7' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('sse-e2e-7');
+    // An event stream is not a document: no CSP or framing headers on it.
+    expect(res.headers.get('content-security-policy')).toBeNull();
+    await res.body!.cancel();
+    const refused = await fetch(`${t.url}/api/prices/stream?pairs=NOPE-USD`, { headers: { 'X-Request-Id': 'sse-e2e-8' } });
+    expect(refused.headers.get('x-request-id')).toBe('sse-e2e-8');
+    await waitFor(() => lines.some((l) => l.includes('sse-e2e-7')));
+    const closed = lines.filter((l) => l.includes('sse-e2e-7')).map((l) => JSON.parse(l));
+    expect(closed).toEqual([expect.objectContaining({ msg: 'stream closed', transport: 'sse', requestId: 'sse-e2e-7', reason: 'client', durationMs: expect.any(Number) })]);
+    const refusal = lines.find((l) => l.includes('sse-e2e-8'));
+    expect(JSON.parse(refusal!)).toMatchObject({ msg: 'stream refused', requestId: 'sse-e2e-8', status: 400, code: 'UNSUPPORTED_PAIR' });
   });
 
   it('sends security headers with a CSP the client works under, and no CORS headers for other origins by default', async () => {

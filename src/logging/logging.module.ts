@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, RequestMethod, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config';
+import { SSE_ROUTES } from '../shared/wire';
 
 /** A caller's X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -51,7 +52,15 @@ export class LoggingModule {
     };
     return {
       module: LoggingModule,
-      imports: [LoggerModule.forRoot({ pinoHttp: destination ? [options, destination] : options })],
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: destination ? [options, destination] : options,
+          // The SSE routes are left out: a stream lives for hours, and pino-http would keep two
+          // child loggers, their bindings and listeners for each one all that time (~2.5 KB per
+          // connection). SseController sets the request id and SseService logs open and close.
+          exclude: SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })),
+        }),
+      ],
     };
   }
 }

@@ -1,4 +1,4 @@
-import { Controller, Get, Req, Res } from '@nestjs/common';
+import { Controller, Get, Logger, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
@@ -8,6 +8,7 @@ import { queryString, requirePairList } from '../common/query';
 import { resolveResumePoint } from '../common/resume';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { requestId } from '../logging/logging.module';
 import { SSE_PATH } from '../shared/wire';
 import { ConnectionRegistry, clientIp } from '../stream/connection-registry';
 import type { FrameKind } from './sse-frames';
@@ -32,6 +33,8 @@ const LEGACY_PAIR = 'BTC-USD';
 @SkipThrottle()
 @Controller()
 export class SseController {
+  private readonly logger = new Logger(SseController.name);
+
   constructor(
     private readonly sse: SseService,
     private readonly registry: ConnectionRegistry,
@@ -58,6 +61,17 @@ export class SseController {
   }
 
   private open(req: Request, res: Response, kind: FrameKind, defaultPair: string | undefined): void {
+    // The SSE routes are outside the request logger (see LoggingModule): id and log lines are ours.
+    const id = requestId(req, res);
+    try {
+      this.start(req, res, kind, defaultPair, id);
+    } catch (err) {
+      if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: err.getStatus(), code: err.code, url: req.originalUrl });
+      throw err;
+    }
+  }
+
+  private start(req: Request, res: Response, kind: FrameKind, defaultPair: string | undefined, id: string): void {
     const rawPairs = queryString(req.query.pairs, 'pairs');
     let pairs: string[];
     if ((rawPairs === undefined || rawPairs.trim() === '') && defaultPair !== undefined) {
@@ -78,6 +92,6 @@ export class SseController {
     if (this.lifecycle.isShuttingDown) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect elsewhere');
     const lease = this.registry.acquire('sse', clientIp(req.headers, req.socket.remoteAddress, this.config.trustProxy));
     req.socket.setNoDelay(true);
-    this.sse.stream(res, { pairs, resume, kind, lease });
+    this.sse.stream(res, { pairs, resume, kind, lease, requestId: id });
   }
 }
