@@ -1,8 +1,17 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+
+/**
+ * Connections the kernel may queue before the event loop accepts them. Node's default (511) is
+ * met at once when thousands of subscribers reconnect together (a restart, a network blip) while
+ * a fan-out holds the loop: SYNs beyond it are dropped and clients wait 1 s, 3 s, ... to retry.
+ * The kernel caps it at net.core.somaxconn (4096 on current Linux).
+ */
+const LISTEN_BACKLOG = 4096;
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -15,7 +24,15 @@ async function main(): Promise<void> {
   }
   const app = await createApp(config);
   const logger = new Logger('Main');
-  await app.listen(config.port, config.host);
+  await app.init();
+  const server = app.getHttpServer() as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   logger.log({ msg: 'listening', url: `http://${config.host}:${config.port}`, pairs: config.pairs, sources: config.priceSources });
 
   let stopping = false;
