@@ -31,11 +31,14 @@ describe('WebSocket /api/ws', () => {
 
   it('streams the latest tick then live ticks as one JSON message each', async () => {
     const latest = await t.publish('BTC-USD', next());
+    const feeds = t.stream.observerCount();
     const c = await connect('pairs=BTC-USD,eth/usd');
     const live = [await t.publish('ETH-USD', next()), await t.publish('BTC-USD', next())];
     await until(() => c.messages.length === 3, 'three messages');
     expect(c.messages[0]).toEqual({ type: 'price', ...latest });
     expect(ids(c.ticks())).toEqual(ids([latest, ...live]));
+    // Live, the client is in the fan-out's sets: no subscription of its own to the channels.
+    expect(t.stream.observerCount()).toBe(feeds);
   });
 
   it('resumes with exactly the missed ticks after the client reconnects with lastEventId, which wins over since', async () => {

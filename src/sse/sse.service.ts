@@ -46,7 +46,7 @@ class SseStream extends SseConnection implements FanoutMember {
   }
 
   onReset(reset: ResetEvent): void {
-    this.send(resetFrame(reset));
+    if (this.send(resetFrame(reset))) this.owner.sent(undefined, 1);
   }
 
   onEnd(): void {
@@ -133,9 +133,9 @@ export class SseService implements OnApplicationBootstrap, OnApplicationShutdown
     if (reason === 'slow') this.logger.warn({ msg: 'disconnected a slow SSE subscriber', ip: conn.lease.ip, limit: this.maxBacklog });
   }
 
-  /** @internal */
-  sent(tick: Tick, count: number): void {
-    this.metrics?.sent('sse', idMs(tick.id), count);
+  /** @internal Counts messages sent (a tick's, with its delivery lag, or a reset). */
+  sent(tick: Tick | undefined, count: number): void {
+    this.metrics?.sent('sse', tick && idMs(tick.id), count);
   }
 
   /** @internal The stream's resume read failed. */

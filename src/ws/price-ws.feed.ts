@@ -2,7 +2,6 @@ import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnAp
 import { HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Subscription } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ApiError } from '../common/api-error';
 import { toErrorBody } from '../common/api-exception.filter';
@@ -14,17 +13,9 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { clientIp, ConnectionRegistry, type DisconnectReason, type Lease } from '../stream/connection-registry';
+import { LiveFanout, type FanoutMember } from '../stream/live-fanout';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { WS_CLOSE_SERVICE_RESTART, WS_PATH, type ErrorBody, type ResetEvent, type Tick, type WsMessage } from '../shared/wire';
-
-type Client = {
-  lease: Lease;
-  alive: boolean;
-  sub?: Subscription;
-  /** Bytes a replay queued in one go, allowed on top of the limit until the backlog drains. */
-  graceBytes: number;
-  endReason?: DisconnectReason;
-};
 
 /** Clients only ever send pongs; anything bigger than this closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -41,6 +32,38 @@ function priceFrame(tick: Tick): string {
 }
 const resetFrame = (reset: ResetEvent): string => JSON.stringify({ type: 'reset', ...reset } satisfies WsMessage);
 
+/** One connection: its socket, registry slot and liveness; ticks reach it through the feed's fan-out. */
+class WsClient implements FanoutMember {
+  alive = true;
+  /** Bytes its replay queued in one go, allowed on top of the limit until the backlog drains. */
+  graceBytes = 0;
+  endReason?: DisconnectReason;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly lease: Lease,
+    private readonly feed: PriceWsFeed,
+  ) {}
+
+  // Its own path (the replay, and what comes before it joins the sets) is written in one burst
+  // that may pass the limit at once: it counts as grace until the backlog drains.
+  onTick(tick: Tick): void {
+    if (this.feed.send(this, priceFrame(tick), true)) this.feed.sent(tick, 1);
+  }
+
+  onReset(reset: ResetEvent): void {
+    if (this.feed.send(this, resetFrame(reset), true)) this.feed.sent(undefined, 1);
+  }
+
+  onEnd(): void {
+    this.feed.restart(this);
+  }
+
+  onError(err: unknown): void {
+    this.feed.failed(this, err);
+  }
+}
+
 /**
  * Plain WebSocket feed `GET /api/ws?pairs=..&since=..&lastEventId=..` on the app's HTTP server,
  * beside Socket.IO: only upgrades for WS_PATH are taken, the rest (e.g. /socket.io/) are left
@@ -49,6 +72,8 @@ const resetFrame = (reset: ResetEvent): string => JSON.stringify({ type: 'reset'
  * Refusals (bad query, foreign Origin, too many connections, shutdown) happen before the upgrade:
  * an HTTP status and an ErrorBody, like SSE's 4xx, and no socket is spent on them. Browsers
  * cannot read that status (they see close 1006); the REST routes give the same errors to check.
+ *
+ * Ticks: a client replays on its own path, then joins the pairs' sets of a LiveFanout, like SSE.
  *
  * Slow consumers: `bufferedAmount` counts bytes the kernel has not taken yet; a client whose
  * backlog passes CLIENT_BUFFER_SIZE frames (bufferedAmount > CLIENT_BUFFER_SIZE × the frame
@@ -60,7 +85,8 @@ const resetFrame = (reset: ResetEvent): string => JSON.stringify({ type: 'reset'
 export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(PriceWsFeed.name);
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
-  private readonly clients = new Map<WebSocket, Client>();
+  private readonly clients = new Map<WebSocket, WsClient>();
+  private readonly fanout: LiveFanout<WsClient>;
   private server?: Server;
   private heartbeat?: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
@@ -72,9 +98,12 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly lifecycle: LifecycleService,
     private readonly config: AppConfig,
     @Optional() private readonly metrics?: MetricsService,
-  ) {}
+  ) {
+    this.fanout = new LiveFanout<WsClient>(stream, config.pairs, (tick, members) => this.broadcast(tick, members));
+  }
 
   onApplicationBootstrap(): void {
+    this.fanout.start();
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
     this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatIntervalMs);
@@ -88,7 +117,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
     if (this.clients.size === 0) return;
     this.logger.log({ msg: 'closing WebSocket clients with 1012', clients: this.clients.size });
     const closed = [...this.clients.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
-    for (const [ws, client] of this.clients) this.restart(ws, client);
+    for (const client of this.clients.values()) this.restart(client);
     const bound = Math.min(2000, this.config.shutdownTimeoutMs / 2);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, bound)))]);
@@ -130,58 +159,63 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private attach(ws: WebSocket, pairs: string[], resume: ResumePoint | undefined, lease: Lease): void {
-    const client: Client = { lease, alive: true, graceBytes: 0 };
+    const client = new WsClient(ws, lease, this);
     this.clients.set(ws, client);
     ws.on('pong', () => (client.alive = true));
     ws.on('error', (err) => this.logger.debug({ msg: 'WebSocket error', ip: lease.ip, err: err.message }));
     ws.on('close', (code) => {
-      client.sub?.unsubscribe();
+      this.fanout.leave(client);
       this.clients.delete(ws);
       lease.release(client.endReason ?? 'client');
       this.logger.debug({ msg: 'stream closed', transport: 'ws', ip: lease.ip, code, reason: client.endReason ?? 'client' });
     });
     this.logger.debug({ msg: 'stream opened', transport: 'ws', ip: lease.ip, pairs, resume: resume?.kind ?? 'none' });
-    // `ready` is followed synchronously by the whole replay (and the live ticks held back
-    // meanwhile): that burst may pass the limit at once and gets a grace until it drains.
-    let replaying = true;
-    client.sub = this.stream.subscribe(pairs, resume).subscribe({
-      next: (event) => {
-        if (event.type === 'ready') {
-          queueMicrotask(() => (replaying = false));
-          return;
-        }
-        const frame = event.type === 'price' ? priceFrame(event.tick) : resetFrame(event.reset);
-        this.send(ws, client, frame, replaying, event.type === 'price' ? idMs(event.tick.id) : undefined);
-      },
-      error: (err: unknown) => {
-        this.logger.error({ msg: 'WebSocket stream failed', ip: lease.ip, err });
-        client.endReason = 'error';
-        ws.close(1011, 'internal error');
-      },
-      complete: () => this.restart(ws, client),
-    });
+    this.fanout.join(client, pairs, resume);
   }
 
-  private send(ws: WebSocket, client: Client, frame: string, replaying: boolean, committedAtMs: number | undefined): void {
-    if (ws.readyState !== WebSocket.OPEN || client.endReason) return;
+  /** @internal Writes one frame, or terminates a client whose backlog passed its limit; returns whether it was sent. */
+  send(client: WsClient, frame: string, ownPath: boolean): boolean {
+    const ws = client.ws;
+    if (ws.readyState !== WebSocket.OPEN || client.endReason) return false;
     const limit = this.config.clientBufferSize * Buffer.byteLength(frame);
     const backlog = ws.bufferedAmount;
     if (backlog <= limit) client.graceBytes = 0;
-    else if (!replaying && backlog > limit + client.graceBytes) {
+    else if (!ownPath && backlog > limit + client.graceBytes) {
       client.endReason = 'slow';
       this.logger.warn({ msg: 'slow WebSocket consumer terminated', ip: client.lease.ip, bufferedBytes: backlog });
       ws.terminate();
-      return;
+      return false;
     }
-    if (replaying) client.graceBytes += frame.length;
+    if (ownPath) client.graceBytes += frame.length;
     ws.send(frame);
-    this.metrics?.sent('ws', committedAtMs);
+    return true;
   }
 
-  private restart(ws: WebSocket, client: Client): void {
+  /** @internal Counts messages sent (a tick's, with its delivery lag, or a reset). */
+  sent(tick: Tick | undefined, count: number): void {
+    this.metrics?.sent('ws', tick && idMs(tick.id), count);
+  }
+
+  /** @internal The client's resume read failed. */
+  failed(client: WsClient, err: unknown): void {
+    this.logger.error({ msg: 'WebSocket stream failed', ip: client.lease.ip, err });
+    client.endReason = 'error';
+    client.ws.close(1011, 'internal error');
+  }
+
+  /** @internal The price stream ended (shutdown): close with 1012 so the client reconnects and resumes. */
+  restart(client: WsClient): void {
     if (!client.endReason) client.endReason = 'shutdown';
-    client.sub?.unsubscribe();
-    if (ws.readyState === WebSocket.OPEN) ws.close(WS_CLOSE_SERVICE_RESTART, 'service restart; reconnect and resume');
+    this.fanout.leave(client);
+    if (client.ws.readyState === WebSocket.OPEN) client.ws.close(WS_CLOSE_SERVICE_RESTART, 'service restart; reconnect and resume');
+  }
+
+  /** Live ticks: one frame per tick for every client of the pair. */
+  private broadcast(tick: Tick, members: ReadonlySet<WsClient>): void {
+    const frame = priceFrame(tick);
+    let count = 0;
+    for (const client of members) if (this.send(client, frame, false)) count++;
+    this.sent(tick, count);
   }
 
   private beat(): void {
