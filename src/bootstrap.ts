@@ -57,8 +57,9 @@ function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void 
 }
 
 /**
- * helmet's headers (not on the SSE streams) with a Content-Security-Policy the web client works under (its own scripts
- * and styles, streams to the same origin). The OpenAPI UI needs inline styles and images.
+ * helmet's headers with a Content-Security-Policy the web client works under (its own scripts
+ * and styles, streams to the same origin); none on the SSE streams. The OpenAPI UI needs inline
+ * styles and images.
  */
 function securityHeaders() {
   const strict = helmet({
