@@ -1,5 +1,8 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { defer, type Observable } from 'rxjs';
+import type { Socket } from 'socket.io';
 import { originAllowed } from '../common/origin';
 import type { AppConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
@@ -40,5 +43,31 @@ export class PricesIoAdapter extends IoAdapter {
       },
     };
     return super.createIOServer(port, ours as IoServerOptions);
+  }
+
+  /**
+   * Nest's IoAdapter builds an RxJS pipeline per socket and handler (fromEvent, mergeMap,
+   * takeUntil a shared disconnect$): ~10 KB of closures and subscribers that every connection
+   * keeps for its whole life. Here each handler is one listener, and RxJS lives only while a
+   * message is handled. Same contract: the handler's result, when not null, is the
+   * acknowledgement (or an `{event, data}` to emit); an error is logged and the socket keeps
+   * its handlers. After a disconnect no message arrives, and an ack or emit is a no-op.
+   */
+  override bindMessageHandlers(socket: Socket, handlers: MessageMappingProperties[], transform: (data: unknown) => Observable<unknown>): void {
+    for (const { message, callback, isAckHandledManually } of handlers) {
+      socket.on(String(message), (...args: unknown[]) => {
+        // As fromEvent emits them: one argument alone, several as an array (the ack is last).
+        const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
+        defer(() => transform(callback(data, ack))).subscribe({
+          next: (response) => {
+            if (response === null || response === undefined) return;
+            const event = (response as { event?: unknown }).event;
+            if (typeof event === 'string') socket.emit(event, (response as { data?: unknown }).data);
+            else if (!isAckHandledManually && typeof ack === 'function') ack(response);
+          },
+          error: (err: unknown) => this.logger.error(err),
+        });
+      });
+    }
   }
 }
