@@ -1,5 +1,5 @@
 import type { Tick } from '../shared/wire';
-import { HEARTBEAT_FRAME, closingFrame, resetFrame, retryFrame, tickFrame } from './sse-frames';
+import { HEARTBEAT_FRAME, closingFrame, frameBytes, resetFrame, retryFrame, tickBytes, tickFrame } from './sse-frames';
 
 const tick = (id: string, price = 97000.5): Tick => ({ id, pair: 'BTC-USD', price, timestamp: '2026-11-21T21:00:00.123Z', source: 'simulated' });
 
@@ -16,14 +16,19 @@ describe('SSE frames', () => {
     expect(tickFrame(t, 'message')).toBe(`id: 1763758800123-1\ndata: ${JSON.stringify(t)}\n\n`);
   });
 
-  it('serialises a tick once per kind however many subscribers ask for it', () => {
+  it('serialises and encodes a tick once per kind and framing however many subscribers ask for it', () => {
     const stringify = jest.spyOn(JSON, 'stringify');
     const t = tick('1763758800123-2');
-    const frames = new Set<string>();
-    for (let i = 0; i < 1000; i++) frames.add(tickFrame(t, 'price'));
-    for (let i = 0; i < 1000; i++) frames.add(tickFrame(t, 'message'));
-    expect(stringify).toHaveBeenCalledTimes(2);
-    expect(frames.size).toBe(2);
+    const frames = new Set<Buffer>();
+    for (let i = 0; i < 1000; i++) for (const kind of ['price', 'message'] as const) for (const chunk of [true, false]) frames.add(tickBytes(t, kind, chunk));
+    expect(stringify).toHaveBeenCalledTimes(4);
+    expect(frames.size).toBe(4);
+    expect(tickBytes(t, 'price', false).toString()).toBe(tickFrame(t, 'price'));
+  });
+
+  it('frames bytes as one whole HTTP chunk, its length counted in bytes', () => {
+    expect(frameBytes('data: é\n\n', true).toString()).toBe('a\r\ndata: é\n\n\r\n');
+    expect(frameBytes('data: é\n\n', false).toString()).toBe('data: é\n\n');
   });
 
   it('keeps every payload on one data line even when a field holds a line break', () => {

@@ -12,35 +12,27 @@ const serialise: Record<FrameKind, (tick: Tick) => string> = {
   message: (tick) => `id: ${tick.id}\ndata: ${JSON.stringify(tick)}\n\n`,
 };
 
-/**
- * One frame per tick and kind, shared by every subscriber: fan-out to N subscribers costs one
- * serialisation, not N. Weak keys, so a frame lives exactly as long as its tick is referenced
- * (the history window and the latest-tick map), never longer.
- */
-const cache: Record<FrameKind, WeakMap<Tick, string>> = { price: new WeakMap(), message: new WeakMap() };
-
+/** A tick's frame as text (the streams send `tickBytes`, which caches). */
 export function tickFrame(tick: Tick, kind: FrameKind): string {
-  let frame = cache[kind].get(tick);
-  if (frame === undefined) {
-    frame = serialise[kind](tick);
-    cache[kind].set(tick, frame);
-  }
-  return frame;
+  return serialise[kind](tick);
 }
-
-const CRLF = Buffer.from('\r\n', 'latin1');
 
 /**
  * A frame as the bytes that go on the wire: written straight to the socket of a chunked
  * response, it must be a whole HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`); otherwise
  * (HTTP/1.0, or through `res.write`, which adds the chunk framing itself) the bare frame.
+ * One allocation either way.
  */
 export function frameBytes(frame: string, chunk: boolean): Buffer {
-  const body = Buffer.from(frame, 'utf8');
-  return chunk ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, CRLF]) : body;
+  return Buffer.from(chunk ? `${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n` : frame, 'utf8');
 }
 
-/** The bytes of a tick's frame, built once per tick, kind and framing (see frameBytes). */
+/**
+ * The bytes of a tick's frame, built once per tick, kind and framing (see frameBytes) and shared
+ * by every subscriber: fan-out to N subscribers serialises and encodes once, not N times. Weak
+ * keys, so the bytes live exactly as long as their tick is referenced (the history window and
+ * the latest-tick map), never longer.
+ */
 const byteCache: Record<FrameKind, [WeakMap<Tick, Buffer>, WeakMap<Tick, Buffer>]> = {
   price: [new WeakMap(), new WeakMap()],
   message: [new WeakMap(), new WeakMap()],
@@ -50,7 +42,7 @@ export function tickBytes(tick: Tick, kind: FrameKind, chunk: boolean): Buffer {
   const cache = byteCache[kind][chunk ? 1 : 0];
   let bytes = cache.get(tick);
   if (bytes === undefined) {
-    bytes = frameBytes(tickFrame(tick, kind), chunk);
+    bytes = frameBytes(serialise[kind](tick), chunk);
     cache.set(tick, bytes);
   }
   return bytes;
