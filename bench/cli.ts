@@ -67,11 +67,12 @@ export function formatResult(r: BenchResult): string {
   const sv = r.service;
   out.push(
     `service: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
-      `per connection ${sv.rssPerConnectionBytes === null ? '-' : `${(sv.rssPerConnectionBytes / 1024).toFixed(1)} KiB`}, max fds ${ms(sv.maxFds)} of ${ms(sv.fdLimit)}`,
+      `per connection ${sv.rssPerConnectionBytes === null ? '-' : `${(sv.rssPerConnectionBytes / 1024).toFixed(1)} KiB`}` +
+      `${sv.rssPerConnectionMinBytes === null ? '' : ` (${(sv.rssPerConnectionMinBytes / 1024).toFixed(1)} KiB at the window's lowest RSS)`}, max fds ${ms(sv.maxFds)} of ${ms(sv.fdLimit)}`,
   );
   for (const p of r.phases) {
     out.push(
-      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}, kernel TCP memory ${kb(p.tcpKernelMemKb)}`,
+      `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (min ${kb(p.serviceRssMinKb)}, max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}, kernel TCP memory ${kb(p.tcpKernelMemKb)}`,
     );
   }
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);

@@ -28,6 +28,7 @@ export type PhaseSummary = {
   serviceCpuPct: number | null;
   serviceRssKb: number | null;
   serviceRssMaxKb: number | null;
+  serviceRssMinKb: number | null;
   machineBusyPct: number | null;
   /** Machine-wide accept-queue overflows during the phase (other programs on the machine count too). */
   listenOverflows: number | null;
@@ -49,6 +50,8 @@ export type BenchResult = {
     idleRssKb: number | null;
     loadedRssKb: number | null;
     rssPerConnectionBytes: number | null;
+    /** The same from the lowest RSS in the load window: V8 lets garbage pile up between major GCs, so the end of the window may catch a peak. */
+    rssPerConnectionMinBytes: number | null;
     maxFds: number | null;
     fdLimit: number | null;
     exitCode: number | null;
@@ -272,6 +275,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         serviceCpuPct: cpu0 && cpu1 ? (100 * (cpu1.cpuMs - cpu0.cpuMs)) / (cpu1.atMs - cpu0.atMs) : null,
         serviceRssKb: cpu1?.rssKb ?? null,
         serviceRssMaxKb: inPhase.length ? Math.max(...inPhase.map((s) => s.rssKb)) : null,
+        serviceRssMinKb: inPhase.length ? Math.min(...inPhase.map((s) => s.rssKb)) : null,
         machineBusyPct: m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
         listenOverflows: tcp0 && tcp1 ? tcp1.listenOverflows - tcp0.listenOverflows : null,
         tcpKernelMemKb: tcpKernelMemKb(),
@@ -415,6 +419,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         idleRssKb: idle?.rssKb ?? null,
         loadedRssKb: loaded,
         rssPerConnectionBytes: idle && loaded !== null && held > 0 ? ((loaded - idle.rssKb) * 1024) / held : null,
+        rssPerConnectionMinBytes: idle && phases[0].serviceRssMinKb !== null && held > 0 ? ((phases[0].serviceRssMinKb - idle.rssKb) * 1024) / held : null,
         maxFds: samples.length ? Math.max(...samples.map((s) => s.fds ?? 0)) : null,
         fdLimit,
         exitCode,
