@@ -19,13 +19,6 @@ export class FakeResponse extends EventEmitter {
     this.headers = headers;
     return this;
   }
-  corks = 0;
-  cork(): void {
-    this.corks++;
-  }
-  uncork(): void {
-    this.corks--;
-  }
 
   write(chunk: string | Buffer): boolean {
     this.writes.push(chunk.toString());

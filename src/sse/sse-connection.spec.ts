@@ -9,6 +9,9 @@ const setup = (maxBacklog = 3) => {
   return { res, conn, reasons };
 };
 
+/** The end of this event-loop turn, when held frames are written. */
+const turn = () => new Promise((r) => setImmediate(r));
+
 describe(SseConnection.name, () => {
   it('sends the SSE headers and the retry hint on open', () => {
     const { res, conn } = setup();
@@ -18,42 +21,60 @@ describe(SseConnection.name, () => {
     expect(res.writes).toEqual(['retry: 2500\n\n']);
   });
 
-  it('writes each frame with exactly one write while the client keeps up', () => {
-    const { res, conn } = setup(1);
-    for (let i = 0; i < 100; i++) expect(conn.send(`f${i}`)).toBe(true);
-    expect(res.writes).toHaveLength(100);
-    expect(conn.backlogFrames).toBe(0);
-  });
-
-  it('holds the frames of one event-loop turn corked and uncorks them together in the next', async () => {
+  it('writes the frames of one event-loop turn together, in one write, when the turn ends', async () => {
     const { res, conn } = setup();
-    conn.send('tick of BTC-USD');
-    conn.send('tick of ETH-USD');
-    expect(res.corks).toBe(1);
-    await new Promise((r) => setImmediate(r));
-    expect(res.corks).toBe(0);
-    expect(res.writes).toEqual(['tick of BTC-USD', 'tick of ETH-USD']);
+    conn.send('tick of BTC-USD\n\n');
+    conn.send('tick of ETH-USD\n\n');
+    expect(res.writes).toEqual([]);
+    await turn();
+    expect(res.writes).toEqual(['tick of BTC-USD\n\ntick of ETH-USD\n\n']);
+    conn.send('next\n\n');
+    await turn();
+    expect(res.writes).toHaveLength(2);
   });
 
-  it('destroys the response and reports slow when the backlog passes the limit after write() returned false', () => {
+  it('shares the joined bytes between connections that got the same frames in a turn', async () => {
+    const writes: Buffer[] = [];
+    const conns = [0, 1, 2].map(() => {
+      const { res, conn } = setup();
+      res.write = (chunk: string | Buffer) => (writes.push(chunk as Buffer), true);
+      return conn;
+    });
+    const [a, b] = [Buffer.from('a\n\n'), Buffer.from('b\n\n')];
+    for (const conn of conns) {
+      conn.send(a);
+      conn.send(b);
+    }
+    await turn();
+    expect(writes).toHaveLength(3);
+    expect(writes[1]).toBe(writes[0]);
+    expect(writes[2]).toBe(writes[0]);
+    expect(writes[0].toString()).toBe('a\n\nb\n\n');
+  });
+
+  it('destroys the response and reports slow when the backlog passes the limit after write() returned false', async () => {
     const { res, conn, reasons } = setup(3);
     res.accepting = false;
-    expect(conn.send('a')).toBe(true); // the write that found the buffer full
+    expect(conn.send('a')).toBe(true);
+    await turn(); // the write that found the buffer full
     for (const f of ['b', 'c', 'd']) expect(conn.send(f)).toBe(true);
     expect(conn.backlogFrames).toBe(3);
     expect(conn.send('e')).toBe(false);
-    expect(res.writes).toEqual(['a', 'b', 'c', 'd']);
+    await turn();
+    expect(res.writes).toEqual(['a']);
     expect(res.destroyed).toBe(true);
     expect(reasons).toEqual(['slow']);
     expect(conn.send('f')).toBe(false);
-    expect(res.writes).toHaveLength(4);
   });
 
-  it('forgets the backlog when the socket drains, so a client that catches up stays connected', () => {
+  it('forgets the backlog when the socket drains, so a client that catches up stays connected', async () => {
     const { res, conn, reasons } = setup(2);
     for (let round = 0; round < 10; round++) {
       res.accepting = false;
-      for (let i = 0; i < 3; i++) expect(conn.send(`r${round}-${i}`)).toBe(true);
+      for (let i = 0; i < 3; i++) {
+        expect(conn.send(`r${round}-${i}`)).toBe(true);
+        await turn();
+      }
       res.drain();
       expect(conn.backlogFrames).toBe(0);
     }
@@ -61,46 +82,55 @@ describe(SseConnection.name, () => {
     expect(res.writes).toHaveLength(30);
   });
 
-  it('skips heartbeats while the buffer is full and sends them when it is not', () => {
+  it('skips heartbeats while the buffer is full and sends them when it is not', async () => {
     const { res, conn } = setup();
     conn.heartbeat();
+    await turn();
     res.accepting = false;
     conn.send('x');
+    await turn();
     conn.heartbeat();
     conn.heartbeat();
+    await turn();
     expect(res.writes).toEqual([':\n\n', 'x']);
     expect(conn.backlogFrames).toBe(0);
     res.drain();
     conn.heartbeat();
+    await turn();
     expect(res.writes).toEqual([':\n\n', 'x', ':\n\n']);
   });
 
-  it('ends with a reconnect hint on finish and releases once', () => {
+  it('writes what it holds, then ends with a reconnect hint on finish, and releases once', () => {
     const { res, conn, reasons } = setup();
+    conn.send('last\n\n');
     conn.finish(1000);
     conn.finish(1000);
     conn.close('client');
-    expect(res.writes).toEqual([': server shutting down, reconnect\nretry: 1000\n\n']);
+    expect(res.writes).toEqual(['last\n\n', ': server shutting down, reconnect\nretry: 1000\n\n']);
     expect(res.writableEnded).toBe(true);
     expect(res.destroyed).toBe(false);
     expect(reasons).toEqual(['shutdown']);
   });
 
-  it('cuts a congested response on finish instead of waiting for the client to read', () => {
+  it('cuts a congested response on finish instead of waiting for the client to read', async () => {
     const { res, conn, reasons } = setup();
     res.accepting = false;
     conn.send('x');
+    await turn();
     conn.finish(1000);
     expect(res.writableEnded).toBe(false);
     expect(res.destroyed).toBe(true);
     expect(reasons).toEqual(['shutdown']);
   });
 
-  it('reports client when the response closes, and removes its listeners', () => {
-    const { res, reasons } = setup();
+  it('drops what it holds when the client goes away, reports client, and removes its listeners', async () => {
+    const { res, conn, reasons } = setup();
     expect(res.listenerCount('close') + res.listenerCount('drain') + res.listenerCount('error')).toBe(3);
+    conn.send('never sent');
     res.emit('close');
     res.emit('close');
+    await turn();
+    expect(res.writes).toEqual([]);
     expect(reasons).toEqual(['client']);
     expect(res.listenerCount('close') + res.listenerCount('drain') + res.listenerCount('error')).toBe(0);
   });
@@ -123,19 +153,21 @@ describe(SseConnection.name, () => {
       return { res, socket, conn, reasons };
     };
 
-    it('writes each frame to the socket as one whole HTTP chunk, and heartbeats too', () => {
+    it('writes frames to the socket as whole HTTP chunks, heartbeats too', async () => {
       const { res, socket, conn } = direct();
       conn.send('data: é\n\n');
       conn.heartbeat();
+      await turn();
       expect(res.writes).toEqual(['retry: 1000\n\n']);
-      expect(socket.writes).toEqual(['a\r\ndata: é\n\n\r\n', '3\r\n:\n\n\r\n']);
+      expect(socket.writes).toEqual(['a\r\ndata: é\n\n\r\n3\r\n:\n\n\r\n']);
       expect(conn.chunked).toBe(true);
     });
 
-    it('watches the socket for drain and lets go of it on close', () => {
+    it('watches the socket for drain and lets go of it on close', async () => {
       const { socket, conn, reasons } = direct();
       socket.accepting = false;
       conn.send('a');
+      await turn();
       conn.send('b');
       expect(conn.backlogFrames).toBe(1);
       socket.drain();
@@ -145,9 +177,10 @@ describe(SseConnection.name, () => {
       expect(reasons).toEqual(['client']);
     });
 
-    it('keeps writing through the response while it holds output back', () => {
+    it('keeps writing through the response while it holds output back', async () => {
       const { res, socket, conn } = direct(42);
       conn.send('a');
+      await turn();
       expect(socket.writes).toEqual([]);
       expect(res.writes).toEqual(['retry: 1000\n\n', 'a']);
       expect(conn.chunked).toBe(false);

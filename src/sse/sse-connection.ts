@@ -5,29 +5,44 @@ import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, retryFrame } fr
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
   ServerResponse,
-  'writeHead' | 'write' | 'end' | 'destroy' | 'on' | 'off' | 'writableEnded' | 'destroyed' | 'cork' | 'uncork' | 'writableLength' | 'chunkedEncoding' | 'socket'
+  'writeHead' | 'write' | 'end' | 'destroy' | 'on' | 'off' | 'writableEnded' | 'destroyed' | 'writableLength' | 'chunkedEncoding' | 'socket'
 >;
 
 /** Where frames go: the response's socket, or the response itself (see SseConnection.open). */
 type Output = {
   write(chunk: Buffer): boolean;
-  cork(): void;
-  uncork(): void;
   on(event: 'drain', listener: () => void): unknown;
   off(event: 'drain', listener: () => void): unknown;
 };
 
 /**
- * Outputs written to in this turn of the event loop. They stay corked until the next one, so
- * that the ticks of one poll (one per pair, published one after another) leave in one write
- * system call per subscriber instead of one per tick. One setImmediate serves them all.
+ * Connections with frames waiting for the end of this event-loop turn. A poll publishes one
+ * tick per pair, one after another in the same turn; each connection's frames of the turn
+ * leave together in one write (one system call) when the turn ends. One setImmediate serves
+ * them all.
  */
-let corked: SseConnection[] = [];
+let waiting: SseConnection[] = [];
 
-function flushCorked(): void {
-  const batch = corked;
-  corked = [];
-  for (const conn of batch) conn.uncork();
+function flushWaiting(): void {
+  const batch = waiting;
+  waiting = [];
+  for (const conn of batch) conn.flush();
+  lastJoin = undefined;
+}
+
+/**
+ * Subscribers of the same pairs get the same frames of a turn in the same order: the bytes of
+ * the last join are reused while the parts are the same, so a turn costs one concatenation per
+ * distinct sequence of frames, not one per subscriber.
+ */
+let lastJoin: { parts: readonly Buffer[]; bytes: Buffer } | undefined;
+
+function join(parts: readonly Buffer[]): Buffer {
+  const memo = lastJoin;
+  if (memo && memo.parts.length === parts.length && memo.parts.every((part, i) => part === parts[i])) return memo.bytes;
+  const bytes = Buffer.concat(parts);
+  lastJoin = { parts, bytes };
+  return bytes;
 }
 
 const HEARTBEAT_BYTES = [frameBytes(HEARTBEAT_FRAME, false), frameBytes(HEARTBEAT_FRAME, true)] as const;
@@ -36,24 +51,27 @@ const HEARTBEAT_BYTES = [frameBytes(HEARTBEAT_FRAME, false), frameBytes(HEARTBEA
  * One open SSE response: writes frames, watches backpressure, and cleans up exactly once.
  *
  * Frames are bytes built once per tick for all subscribers (`tickBytes`). Once the headers are
- * out, they are written straight to the socket as whole HTTP chunks: one `socket.write` per
- * frame instead of the four that `res.write` makes of it (length, CRLF, data, CRLF). Should the
- * response not own its socket yet (a pipelined request behind another response: Node then
- * buffers the response's output), frames go through `res.write` instead, which keeps the order.
+ * out, they go straight to the socket as whole HTTP chunks: `res.write` would make four writes
+ * of each (length, CRLF, data, CRLF). The frames of one event-loop turn are held and leave in
+ * one write when it ends (a poll's ticks, one per pair, in one system call). Should the response
+ * not own its socket yet (a pipelined request behind another response: Node then buffers the
+ * response's output), frames go through `res.write` instead, which keeps the order.
  *
  * Slow-subscriber detection: `write()` returns false once the buffer the kernel has not
  * accepted passes its high-water mark (16 KiB), and 'drain' follows once it is empty again.
- * Frames written in between are this subscriber's unsent backlog. When it would pass
- * `maxBacklog` (CLIENT_BUFFER_SIZE) frames the response is destroyed: its buffer is dropped at
- * once, so what the server holds for one subscriber is bounded by 16 KiB + (CLIENT_BUFFER_SIZE
- * + 1) frames, and a stalled reader costs the others nothing. The client resumes from the last
- * id it did receive. Heartbeats are skipped while the buffer is full and are never counted.
+ * Frames sent in between are this subscriber's unsent backlog. When it would pass `maxBacklog`
+ * (CLIENT_BUFFER_SIZE) frames the response is destroyed: its buffer is dropped at once, so what
+ * the server holds for one subscriber is bounded by 16 KiB + the frames of one turn +
+ * CLIENT_BUFFER_SIZE frames, and a stalled reader costs the others nothing. The client resumes
+ * from the last id it did receive. Heartbeats are skipped while the buffer is full and are
+ * never counted.
  */
 export class SseConnection {
   private congested = false;
   private backlog = 0;
   private closed = false;
-  private isCorked = false;
+  /** This turn's frames, written when it ends. */
+  private pending: Buffer | Buffer[] | undefined;
   private out: Output;
   /** Whether frames must carry their own HTTP chunk framing (written to a chunked response's socket). */
   private chunk = false;
@@ -131,7 +149,7 @@ export class SseConnection {
       this.close('shutdown');
       return;
     }
-    this.uncork();
+    this.flush();
     this.res.end(closingFrame(retryMs));
     this.close('shutdown');
   }
@@ -147,20 +165,25 @@ export class SseConnection {
     this.onClosed(reason);
   }
 
-  /** @internal Ends this turn's cork (the flush, or before the response ends). */
-  uncork(): void {
-    if (!this.isCorked) return;
-    this.isCorked = false;
-    this.out.uncork();
+  /** @internal Writes this turn's frames in one write (at the end of the turn, or before the response ends). */
+  flush(): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    this.pending = undefined;
+    if (this.closed) return;
+    if (!this.out.write(Array.isArray(pending) ? join(pending) : pending)) this.congested = true;
   }
 
   private write(bytes: Buffer): void {
-    if (!this.isCorked) {
-      this.isCorked = true;
-      this.out.cork();
-      if (corked.length === 0) setImmediate(flushCorked);
-      corked.push(this);
+    const pending = this.pending;
+    if (pending === undefined) {
+      this.pending = bytes;
+      if (waiting.length === 0) setImmediate(flushWaiting);
+      waiting.push(this);
+    } else if (Array.isArray(pending)) {
+      pending.push(bytes);
+    } else {
+      this.pending = [pending, bytes];
     }
-    if (!this.out.write(bytes)) this.congested = true;
   }
 }

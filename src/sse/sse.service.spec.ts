@@ -14,6 +14,9 @@ const idResume = (id: string): ResumePoint => {
   const [ms, seq] = id.split('-').map(Number);
   return { kind: 'id', id: { ms, seq }, raw: id };
 };
+/** Everything a response got, whatever the write boundaries (a turn's frames leave together). */
+const text = (res: FakeResponse) => res.writes.join('');
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const frameOf = (t: Tick) => `event: price\nid: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`;
 
 /** The real price stream over the in-memory log; ticks are published as the poller would. */
@@ -51,9 +54,9 @@ describe(SseService.name, () => {
     expect(extraObservers()).toBe(0); // ... then joins the pair's set
     const live = await publish();
     await publish('ETH-USD');
-    expect(a.writes).toEqual(['retry: 1500\n\n', frameOf(first), frameOf(live)]);
-    expect(b.writes).toEqual(a.writes);
-    expect(b.writes[2]).toBe(a.writes[2]);
+    await flush();
+    expect(text(a)).toBe('retry: 1500\n\n' + frameOf(first) + frameOf(live));
+    expect(text(b)).toBe(text(a));
   });
 
   it('replays exactly the missed ticks on resume, and sends reset for an id it cannot recover', async () => {
@@ -64,9 +67,10 @@ describe(SseService.name, () => {
     const lost = open('price', idResume(`${Date.now() - 60_000}-0`));
     await flush();
     const live = await publish();
-    expect(resumed.writes.slice(1)).toEqual([...missed, live].map(frameOf));
-    expect(lost.writes[1]).toMatch(/^event: reset\ndata: \{"reason":"history_gap"/);
-    expect(lost.writes.slice(2)).toEqual([missed[1], live].map(frameOf));
+    await flush();
+    expect(text(resumed)).toBe('retry: 1500\n\n' + [...missed, live].map(frameOf).join(''));
+    expect(text(lost)).toMatch(/^retry: 1500\n\nevent: reset\ndata: \{"reason":"history_gap"[^\n]*\n\n/);
+    expect(text(lost)).toMatch(new RegExp(`\\}\\n\\n${escape(frameOf(missed[1]) + frameOf(live))}$`));
   });
 
   it('writes unnamed frames for the legacy onmessage route', async () => {
@@ -74,21 +78,25 @@ describe(SseService.name, () => {
     const res = open('message');
     await flush();
     const t = await publish();
-    expect(res.writes[1]).toBe(`id: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`);
+    await flush();
+    expect(text(res)).toBe(`retry: 1500\n\nid: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`);
   });
 
-  it('sends heartbeats every HEARTBEAT_INTERVAL_MS from one timer that stops with the last stream', () => {
-    jest.useFakeTimers();
+  it('sends heartbeats every HEARTBEAT_INTERVAL_MS from one timer that stops with the last stream', async () => {
+    // Fake intervals; held frames are written at the end of the turn by a real setImmediate.
+    jest.useFakeTimers({ doNotFake: ['setImmediate'] });
     const { service, open } = setup();
     const a = open();
     const b = open();
     expect(service.heartbeatActive).toBe(true);
+    const beats = (res: FakeResponse) => text(res).split(':\n\n').length - 1;
     jest.advanceTimersByTime(999);
-    expect(a.writes.filter((w) => w === ':\n\n')).toHaveLength(0);
-    jest.advanceTimersByTime(1);
-    jest.advanceTimersByTime(2000);
-    expect(a.writes.filter((w) => w === ':\n\n')).toHaveLength(3);
-    expect(b.writes.filter((w) => w === ':\n\n')).toHaveLength(3);
+    await flush();
+    expect(beats(a)).toBe(0);
+    jest.advanceTimersByTime(2001); // beats at 1000, 2000 and 3000 ms, held for the end of the turn
+    await flush();
+    expect(beats(a)).toBe(3);
+    expect(beats(b)).toBe(3);
     a.emit('close');
     expect(service.heartbeatActive).toBe(true);
     b.emit('close');
@@ -117,7 +125,10 @@ describe(SseService.name, () => {
     const fast = open();
     await flush();
     slow.accepting = false;
-    for (let n = 0; n < 10; n++) await publish();
+    for (let n = 0; n < 10; n++) {
+      await publish();
+      await flush(); // one poll per turn
+    }
     // The write that filled the buffer, then CLIENT_BUFFER_SIZE (2) more; the next one cuts.
     expect(slow.writes).toHaveLength(1 + 1 + 2);
     expect(slow.destroyed).toBe(true);
