@@ -9,14 +9,12 @@ import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { ApiError } from './common/api-error';
 import { ApiExceptionFilter } from './common/api-exception.filter';
+import { MAX_URL_LENGTH } from './common/query';
 import type { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { SSE_ROUTES } from './shared/wire';
 import { PricesIoAdapter } from './socketio/prices-io.adapter';
 import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
-
-/** Longer request targets are answered 414 before any routing. */
-export const MAX_URL_LENGTH = 8192;
 
 export type CreateAppOptions = {
   /** Where log lines go (tests capture them); standard output by default. */
@@ -51,6 +49,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   return app;
 }
 
+/** Longer request targets are answered 414 before any routing. */
 function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void {
   if (req.url.length > MAX_URL_LENGTH) next(new ApiError(414, 'URI_TOO_LONG', `request target longer than ${MAX_URL_LENGTH} characters`));
   else next();

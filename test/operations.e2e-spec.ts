@@ -123,6 +123,14 @@ describe('CORS', () => {
       expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
       const other = await fetch(`${t.url}/api/pairs`, { headers: { Origin: 'https://other.example' } });
       expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      // The SSE streams are served ahead of Express (SseEntry), with the same CORS answer.
+      const stream = await fetch(`${t.url}/api/prices/stream`, { headers: { Origin: 'https://app.example' } });
+      expect(stream.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(stream.headers.get('access-control-expose-headers')).toBe('X-Request-Id,Retry-After');
+      await stream.body!.cancel();
+      const otherStream = await fetch(`${t.url}/stream`, { headers: { Origin: 'https://other.example' } });
+      expect(otherStream.headers.get('access-control-allow-origin')).toBeNull();
+      await otherStream.body!.cancel();
     } finally {
       await t.close();
     }
@@ -130,12 +138,18 @@ describe('CORS', () => {
 });
 
 describe('request limits', () => {
-  it('answers 414 URI_TOO_LONG for an over-long request target', async () => {
+  it('answers 414 URI_TOO_LONG for an over-long request target, on the streams too, and HEAD on a stream with its headers only', async () => {
     const t = await startApp();
     try {
-      const res = await fetch(`${t.url}/api/prices?pairs=${'B'.repeat(9000)}`);
-      expect(res.status).toBe(414);
-      expect(await res.json()).toMatchObject({ code: 'URI_TOO_LONG' });
+      for (const path of ['/api/prices', '/api/prices/stream']) {
+        const res = await fetch(`${t.url}${path}?pairs=${'B'.repeat(9000)}`);
+        expect(res.status).toBe(414);
+        expect(await res.json()).toMatchObject({ code: 'URI_TOO_LONG' });
+      }
+      // HEAD on a stream route: the headers of a stream, no body, nothing held open.
+      const head = await fetch(`${t.url}/api/prices/stream`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     } finally {
       await t.close();
     }

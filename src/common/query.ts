@@ -3,6 +3,9 @@ import { checkPair, type PairCheck } from './pair';
 
 export const MAX_QUERY_VALUE_LENGTH = 1024;
 
+/** The longest request target served (longer: 414 URI_TOO_LONG). */
+export const MAX_URL_LENGTH = 8192;
+
 /**
  * Reads one query parameter that must be a single string: Express hands arrays for repeated
  * parameters, which are joined with commas; anything else is INVALID_QUERY.

@@ -1,0 +1,131 @@
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { ApiError } from '../common/api-error';
+import { toErrorBody } from '../common/api-exception.filter';
+import { MAX_URL_LENGTH, queryString, requirePairList } from '../common/query';
+import { resolveResumePoint } from '../common/resume';
+import { AppConfig } from '../config/app-config';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { requestId } from '../logging/logging.module';
+import { SSE_PATH } from '../shared/wire';
+import { ConnectionRegistry, clientIp } from '../stream/connection-registry';
+import type { FrameKind } from './sse-frames';
+import { SseService } from './sse.service';
+
+/** What a stream route serves: its frame kind, and the pair when the request names none. */
+export type SseRoute = { kind: FrameKind; defaultPair?: string };
+
+/** The pair of the legacy routes when the request names none (as the Bitcoin tracker had it). */
+const LEGACY_PAIR = 'BTC-USD';
+
+/** Our route, and the legacy ones (Bitcoin tracker): `price` events, or unnamed ones for `onmessage`. */
+export const SSE_ROUTE_TABLE: ReadonlyMap<string, SseRoute> = new Map([
+  [SSE_PATH, { kind: 'price' }],
+  ['/api/price/stream', { kind: 'price', defaultPair: LEGACY_PAIR }],
+  ['/stream', { kind: 'message', defaultPair: LEGACY_PAIR }],
+]);
+
+/**
+ * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.
+ *
+ * GET requests for the stream routes are taken off the HTTP server ahead of Express (the
+ * `request` listeners are wrapped, as engine.io does for /socket.io/). Express would give every
+ * request and response its own hidden class (it swaps their prototypes) and keep its router
+ * state, parsed URL and query on them; a request that is answered at once drops all that, but a
+ * stream keeps it for its whole life: ~5 KB per stream, measured. What the middleware does for
+ * these routes is done here: request id, CORS for CORS_ORIGINS, 414, JSON errors with stable
+ * codes. No helmet headers and no request logger (see LoggingModule): the stream logs its own
+ * refusal and close. SseController declares the routes for Nest (OpenAPI) and serves what
+ * Express still routes to them (HEAD) through `open` as well.
+ */
+@Injectable()
+export class SseEntry implements OnApplicationBootstrap {
+  private readonly logger = new Logger(SseEntry.name);
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly sse: SseService,
+    private readonly registry: ConnectionRegistry,
+    private readonly lifecycle: LifecycleService,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
+    if (!server) return;
+    const others = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const route = req.method === 'GET' ? SSE_ROUTE_TABLE.get(pathOf(req.url)) : undefined;
+      if (route) this.open(req, res, route);
+      else for (const listener of others) listener.call(server, req, res);
+    });
+  }
+
+  /** Starts a stream, or answers with a JSON error (logged as a refusal). */
+  open(req: IncomingMessage, res: ServerResponse, route: SseRoute): void {
+    const id = requestId(req, res);
+    this.cors(req, res);
+    try {
+      this.start(req, res, route, id);
+    } catch (err) {
+      const body = toErrorBody(err);
+      if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: body.statusCode, code: body.code, url: req.url?.slice(0, 200) });
+      else this.logger.error({ msg: 'stream failed to start', requestId: id, err });
+      if (res.headersSent) return void res.destroy();
+      const json = JSON.stringify(body);
+      res.writeHead(body.statusCode, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
+      res.end(req.method === 'HEAD' ? undefined : json);
+    }
+  }
+
+  private start(req: IncomingMessage, res: ServerResponse, route: SseRoute, id: string): void {
+    const target = req.url ?? '/';
+    if (target.length > MAX_URL_LENGTH) throw new ApiError(414, 'URI_TOO_LONG', `request target longer than ${MAX_URL_LENGTH} characters`);
+    const query = new URL(target, 'http://localhost').searchParams;
+    const param = (name: string) => {
+      const values = query.getAll(name);
+      return queryString(values.length === 0 ? undefined : values, name);
+    };
+    const rawPairs = param('pairs');
+    let pairs: string[];
+    if ((rawPairs === undefined || rawPairs.trim() === '') && route.defaultPair !== undefined) {
+      if (!this.config.pairSet.has(route.defaultPair)) throw new ApiError(404, 'UNSUPPORTED_PAIR', `${route.defaultPair} is not served here`);
+      pairs = [route.defaultPair];
+    } else {
+      pairs = requirePairList(rawPairs, this.config.pairSet, this.config.maxPairsPerRequest);
+    }
+    const header = req.headers['last-event-id'];
+    const resume = resolveResumePoint(
+      { header: Array.isArray(header) ? header.join(',') : header, lastEventId: param('lastEventId'), since: param('since') },
+      Date.now(),
+    );
+    if (this.lifecycle.isShuttingDown) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect elsewhere');
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform' });
+      res.end();
+      return;
+    }
+    const lease = this.registry.acquire('sse', clientIp(req.headers, req.socket.remoteAddress, this.config.trustProxy));
+    req.socket.setNoDelay(true);
+    this.sse.stream(res, { pairs, resume, kind: route.kind, lease, requestId: id });
+  }
+
+  /** What `app.enableCors` does for a simple GET: the origin echoed when CORS_ORIGINS allows it. */
+  private cors(req: IncomingMessage, res: ServerResponse): void {
+    const origin = req.headers.origin;
+    const allowed = this.config.corsOrigins;
+    if (!origin || allowed.length === 0 || !(allowed.includes(origin) || allowed.includes('*'))) return;
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Vary', 'Origin');
+    res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id,Retry-After');
+  }
+}
+
+/** The path of a request target, without the query. */
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
