@@ -3,15 +3,18 @@ import { Subscription } from 'rxjs';
 import type { Namespace, Socket } from 'socket.io';
 import type { AppConfig } from '../config/app-config';
 import type { DisconnectReason, Lease } from '../stream/connection-registry';
-import type { PriceStreamService } from '../stream/price-stream.service';
+import { seenBefore, type PriceStreamService } from '../stream/price-stream.service';
 import type { ClientToServerEvents, ServerToClientEvents, Tick } from '../shared/wire';
 import type { SubscribeCommand } from './prices-payload';
 import type { EventRateLimiter } from './event-rate-limiter';
-import { idMs } from '../common/tick-id';
+import { idAfter, idMs } from '../common/tick-id';
 import type { MetricsService } from '../metrics/metrics.service';
 
-/** A per-socket catch-up subscription; it hands its pairs over to the rooms once it is live. */
-type Replay = { sub?: Subscription; done: boolean };
+/**
+ * A per-socket catch-up subscription; it hands its pairs over to the rooms once it is live and
+ * the channels have delivered the last id it gave (`lastId`; `behind`: a hand-over waits for that).
+ */
+type Replay = { sub?: Subscription; done: boolean; lastId: string | null; behind: boolean };
 const LIVE = 'live';
 
 /** What the server keeps per socket (in `socket.data`). */
@@ -111,7 +114,7 @@ export class PriceRooms {
       onReady(command.resume !== undefined);
       return;
     }
-    const replay: Replay = { done: false };
+    const replay: Replay = { done: false, lastId: seenBefore(command.resume), behind: false };
     session.replays.add(replay);
     for (const pair of fresh) session.owners.set(pair, replay);
     replay.sub = this.stream.subscribe(fresh, command.resume).subscribe({
@@ -122,8 +125,14 @@ export class PriceRooms {
           queueMicrotask(() => this.goLive(socket, session, replay));
         } else if (event.type === 'reset') {
           socket.emit('reset', event.reset);
-        } else if (session.owners.get(event.tick.pair) === replay) {
-          this.send(socket, session, event.tick);
+          replay.lastId = null;
+        } else {
+          if (session.owners.get(event.tick.pair) === replay) this.send(socket, session, event.tick);
+          replay.lastId = event.tick.id;
+          if (replay.behind) {
+            replay.behind = false;
+            queueMicrotask(() => this.goLive(socket, session, replay));
+          }
         }
       },
       error: (err: unknown) => {
@@ -170,6 +179,13 @@ export class PriceRooms {
 
   private goLive(socket: PricesSocket, session: SocketSession, replay: Replay): void {
     if (replay.done || !socket.connected) return;
+    // A replay read from Redis can be ahead of the tail feeding the channels: until they have
+    // delivered its last id, those ticks would come again through the rooms (see LiveFanout).
+    const delivered = this.stream.lastDeliveredId;
+    if (replay.lastId !== null && (delivered === null || idAfter(replay.lastId, delivered))) {
+      replay.behind = true;
+      return;
+    }
     this.drop(session, replay);
     for (const [pair, owner] of session.owners) {
       if (owner !== replay) continue;

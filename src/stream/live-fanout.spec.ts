@@ -118,6 +118,41 @@ describe(LiveFanout.name, () => {
     expect(fanout.size).toBe(0);
   });
 
+  it('waits for the channels to catch up before handing over when the replay read ahead of them (Redis: read and tail on two connections)', async () => {
+    const config = loadConfig({ PAIRS: 'BTC-USD' });
+    /** A log whose tail (committed$) can fall behind what a read returns. */
+    const laggingLog = () => {
+      const base = new MemoryTickLog(config);
+      const tail = new Subject<Tick>();
+      const held: Tick[] = [];
+      const lag = { holding: false, release: () => ((lag.holding = false), held.splice(0).forEach((t) => tail.next(t))) };
+      base.committed$.subscribe((t) => (lag.holding ? held.push(t) : tail.next(t)));
+      const log = new Proxy(base, { get: (target, key) => (key === 'committed$' ? tail.asObservable() : Reflect.get(target, key, target)) });
+      return Object.assign(lag, { log });
+    };
+    for (const resumeAtLatest of [false, true]) {
+      const lagging = laggingLog();
+      const stream = new PriceStreamService(lagging.log, config);
+      const fanout = new LiveFanout<Member>(stream, config.pairs, (tick, members) => members.forEach((m) => m.onTick(tick)));
+      fanout.start();
+      let price = 1;
+      const publish = async () => (await stream.publish({ pair: 'BTC-USD', price: ++price, source: 'simulated', timestamp: new Date().toISOString() }))!;
+      const seen = await publish();
+      lagging.holding = true;
+      const ahead = await publish(); // in the window, not yet through the tail
+      const m = new Member();
+      // Resuming from `seen` replays `ahead`; resuming from `ahead` itself (a client that got it
+      // from another instance) replays nothing, but must not get it again either.
+      fanout.join(m, ['BTC-USD'], idResume(resumeAtLatest ? ahead.id : seen.id));
+      await flush();
+      lagging.release(); // the tail catches up: `ahead` reaches the channels
+      const after = [await publish(), await publish()];
+      await flush();
+      expect(m.ticks.map((t) => t.id)).toEqual(resumeAtLatest ? after.map((t) => t.id) : [ahead.id, ...after.map((t) => t.id)]);
+      expect(stream.observerCount()).toBe(1); // handed over: only the fan-out's own feed is left
+    }
+  });
+
   it('delivers each id exactly once and in order under random interleaving, with a slow log too', async () => {
     let seed = 7654321;
     const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);

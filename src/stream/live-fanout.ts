@@ -1,7 +1,8 @@
 import { Subscription } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
+import { idAfter } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
-import type { PriceStreamService } from './price-stream.service';
+import { seenBefore, type PriceStreamService } from './price-stream.service';
 
 /** What a subscriber of a LiveFanout must handle. */
 export interface FanoutMember {
@@ -15,8 +16,12 @@ export interface FanoutMember {
   onError(err: unknown): void;
 }
 
-/** Per member: its pairs, its own replay subscription, and whether it has joined the sets. */
-type Membership = { pairs: readonly string[]; replay?: Subscription; live: boolean };
+/**
+ * Per member: its pairs, its own replay subscription, whether it has joined the sets, the last
+ * id it has (from its own path, or its resume point), and whether a hand-over waits for the
+ * channels to catch up with it.
+ */
+type Membership = { pairs: readonly string[]; replay?: Subscription; live: boolean; lastId: string | null; behind: boolean };
 
 /**
  * Live fan-out through one set of members per pair, walked in one loop per tick, and the
@@ -30,8 +35,13 @@ type Membership = { pairs: readonly string[]; replay?: Subscription; live: boole
  * ticks held back meanwhile are out) the member joins the pairs' sets and drops its own
  * subscription in one synchronous step. Both subscriptions observe the same channel, which
  * calls its observers in one synchronous `next`, and the step never runs inside one: each tick
- * before it came by the member's own path, each one after it by the sets. No gap, no duplicate.
- * (`PriceRooms` does the same with Socket.IO rooms.)
+ * before it came by the member's own path, each one after it by the sets. No gap, no duplicate,
+ * provided the channels have delivered the last tick the member got: a replay read from Redis
+ * can be ahead of the tail that feeds the channels (two connections), and those ticks would
+ * then come again through the sets. So the hand-over waits until `lastDeliveredId` has reached
+ * the member's last id; meanwhile its own subscription, whose id filter drops the repeats,
+ * carries on, and each tick it brings retries the hand-over. (`PriceRooms` does the same with
+ * Socket.IO rooms.)
  */
 export class LiveFanout<M extends FanoutMember> {
   private readonly sets = new Map<string, Set<M>>();
@@ -40,7 +50,7 @@ export class LiveFanout<M extends FanoutMember> {
   private ended = false;
 
   constructor(
-    private readonly stream: Pick<PriceStreamService, 'subscribe' | 'gaps$'>,
+    private readonly stream: Pick<PriceStreamService, 'subscribe' | 'gaps$' | 'lastDeliveredId'>,
     pairs: readonly string[],
     /** Delivers a live tick to every member of its pair's set (which may shrink during the walk). */
     private readonly broadcast: (tick: Tick, members: ReadonlySet<M>) => void,
@@ -81,13 +91,23 @@ export class LiveFanout<M extends FanoutMember> {
   /** Adds a member: replay (or latest ticks) on its own path, then the shared sets. */
   join(member: M, pairs: readonly string[], resume?: ResumePoint): void {
     if (this.ended) return member.onEnd();
-    const m: Membership = { pairs, live: false };
+    const m: Membership = { pairs, live: false, lastId: seenBefore(resume), behind: false };
     this.members.set(member, m);
     const replay = this.stream.subscribe(pairs, resume).subscribe({
       next: (event) => {
-        if (event.type === 'price') member.onTick(event.tick);
-        else if (event.type === 'reset') member.onReset(event.reset);
-        else queueMicrotask(() => this.goLive(member, m));
+        if (event.type === 'price') {
+          member.onTick(event.tick);
+          m.lastId = event.tick.id;
+          if (m.behind) {
+            m.behind = false;
+            queueMicrotask(() => this.goLive(member, m));
+          }
+        } else if (event.type === 'reset') {
+          member.onReset(event.reset);
+          m.lastId = null; // what follows is the latest tick of each pair, whatever its id
+        } else {
+          queueMicrotask(() => this.goLive(member, m));
+        }
       },
       complete: () => this.endMember(member),
       error: (err: unknown) => {
@@ -111,6 +131,11 @@ export class LiveFanout<M extends FanoutMember> {
 
   private goLive(member: M, m: Membership): void {
     if (this.members.get(member) !== m || m.live) return;
+    const delivered = this.stream.lastDeliveredId;
+    if (m.lastId !== null && (delivered === null || idAfter(m.lastId, delivered))) {
+      m.behind = true; // the channels have not delivered what the replay read yet
+      return;
+    }
     m.replay?.unsubscribe();
     m.replay = undefined;
     m.live = true;

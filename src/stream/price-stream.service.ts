@@ -16,6 +16,13 @@ export type StreamEvent =
   | { type: 'reset'; reset: ResetEvent }
   | { type: 'price'; tick: Tick };
 
+/** The newest id a subscriber resuming from `resume` is taken to have seen (null: none). */
+export function seenBefore(resume: ResumePoint | undefined): string | null {
+  if (resume?.kind === 'id') return formatTickId(resume.id);
+  if (resume?.kind === 'time') return `${resume.ms - 1}-${Number.MAX_SAFE_INTEGER}`;
+  return null;
+}
+
 const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
 
 /**
@@ -31,6 +38,8 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   /** When each pair's price was last confirmed by an upstream (changed or not). */
   private readonly confirmedAt = new Map<string, number>();
   private readonly committed = new Subscription();
+  /** The newest id passed to the channels; everything they deliver from now on is newer. */
+  private lastDelivered: string | null = null;
   /** Gaps in the live stream reported by the log (see TickLog.gaps$). */
   readonly gaps$: Observable<ResetEvent>;
 
@@ -71,6 +80,15 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   /** Records that an upstream answered for a pair (used for freshness). */
   confirm(pair: string, atMs: number): void {
     if (atMs > (this.confirmedAt.get(pair) ?? 0)) this.confirmedAt.set(pair, atMs);
+  }
+
+  /**
+   * The newest id the channels delivered. A replay read from the log can be ahead of it (Redis:
+   * the read and the tail use different connections); a subscriber that leaves its own
+   * subscription for a shared one must wait until the channels have caught up with its last id.
+   */
+  get lastDeliveredId(): string | null {
+    return this.lastDelivered;
   }
 
   latest(pair: string): Tick | undefined {
@@ -115,8 +133,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   subscribe(pairs: readonly string[], resume?: ResumePoint): Observable<StreamEvent> {
     return new Observable<StreamEvent>((out) => {
       // The newest id this subscriber has (or is taken to have) seen; null: none yet.
-      let lastId: string | null =
-        resume?.kind === 'id' ? formatTickId(resume.id) : resume?.kind === 'time' ? `${resume.ms - 1}-${Number.MAX_SAFE_INTEGER}` : null;
+      let lastId = seenBefore(resume);
       let held: Tick[] | null = [];
       const emit = (tick: Tick): void => {
         if (lastId !== null && !idAfter(tick.id, lastId)) return;
@@ -177,6 +194,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     const prev = this.latestTicks.get(tick.pair);
     if (prev && !idAfter(tick.id, prev.id)) return;
     this.latestTicks.set(tick.pair, tick);
+    if (this.lastDelivered === null || idAfter(tick.id, this.lastDelivered)) this.lastDelivered = tick.id;
     this.metrics?.ticksPublished.inc({ pair: tick.pair });
     if (confirm) this.confirm(tick.pair, Date.parse(tick.timestamp));
     channel.next(tick);
