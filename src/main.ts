@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
@@ -24,15 +23,10 @@ async function main(): Promise<void> {
   }
   const app = await createApp(config);
   const logger = new Logger('Main');
-  await app.init();
-  const server = app.getHttpServer() as Server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // NestApplication.listen hands its arguments on to http.Server.listen(port, host, backlog);
+  // its typings stop at the host.
+  const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+  await listen(config.port, config.host, LISTEN_BACKLOG);
   logger.log({ msg: 'listening', url: `http://${config.host}:${config.port}`, pairs: config.pairs, sources: config.priceSources });
 
   let stopping = false;

@@ -56,8 +56,8 @@ export class PricesIoAdapter extends IoAdapter {
   override bindMessageHandlers(socket: Socket, handlers: MessageMappingProperties[], transform: (data: unknown) => Observable<unknown>): void {
     for (const { message, callback, isAckHandledManually } of handlers) {
       socket.on(String(message), (...args: unknown[]) => {
-        // As fromEvent emits them: one argument alone, several as an array (the ack is last).
-        const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
+        // As fromEvent emits them: none or one argument alone, several as an array (the ack is last).
+        const { data, ack } = this.mapPayload(args.length > 1 ? args : args[0]);
         defer(() => transform(callback(data, ack))).subscribe({
           next: (response) => {
             if (response === null || response === undefined) return;

@@ -26,8 +26,17 @@ let waiting: SseConnection[] = [];
 function flushWaiting(): void {
   const batch = waiting;
   waiting = [];
-  for (const conn of batch) conn.flush();
-  lastJoin = undefined;
+  try {
+    for (const conn of batch) {
+      try {
+        conn.flush();
+      } catch {
+        conn.close('error'); // one broken stream must not leave the rest of the batch unwritten
+      }
+    }
+  } finally {
+    lastJoin = undefined;
+  }
 }
 
 /**

@@ -112,13 +112,14 @@ export class SseEntry implements OnApplicationBootstrap {
     this.sse.stream(res, { pairs, resume, kind: route.kind, lease, requestId: id });
   }
 
-  /** What `app.enableCors` does for a simple GET: the origin echoed when CORS_ORIGINS allows it. */
+  /** What `app.enableCors` (the cors package, an origin list) does for a simple GET: the origin echoed when CORS_ORIGINS lists it. */
   private cors(req: IncomingMessage, res: ServerResponse): void {
-    const origin = req.headers.origin;
     const allowed = this.config.corsOrigins;
-    if (!origin || allowed.length === 0 || !(allowed.includes(origin) || allowed.includes('*'))) return;
-    res.setHeader('Access-Control-Allow-Origin', origin);
+    if (allowed.length === 0) return;
     res.setHeader('Vary', 'Origin');
+    const origin = req.headers.origin;
+    if (!origin || !allowed.includes(origin)) return;
+    res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id,Retry-After');
   }
 }

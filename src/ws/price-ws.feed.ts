@@ -51,8 +51,9 @@ class WsClient implements FanoutMember {
     if (this.feed.send(this, priceFrame(tick), true)) this.feed.sent(tick, 1);
   }
 
+  // One frame, checked for slowness like a live tick.
   onReset(reset: ResetEvent): void {
-    if (this.feed.send(this, resetFrame(reset), true)) this.feed.sent(undefined, 1);
+    if (this.feed.send(this, resetFrame(reset), false)) this.feed.sent(undefined, 1);
   }
 
   onEnd(): void {
