@@ -7,13 +7,12 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
-import { ApiError } from './common/api-error';
 import { ApiExceptionFilter } from './common/api-exception.filter';
-import { MAX_URL_LENGTH } from './common/query';
+import { checkTargetLength } from './common/query';
 import type { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
-import { SSE_ROUTES } from './shared/wire';
 import { PricesIoAdapter } from './socketio/prices-io.adapter';
+import { SSE_ROUTE_TABLE } from './sse/sse-routes';
 import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
 
 export type CreateAppOptions = {
@@ -51,8 +50,12 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
 
 /** Longer request targets are answered 414 before any routing. */
 function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void {
-  if (req.url.length > MAX_URL_LENGTH) next(new ApiError(414, 'URI_TOO_LONG', `request target longer than ${MAX_URL_LENGTH} characters`));
-  else next();
+  try {
+    checkTargetLength(req.url);
+    next();
+  } catch (err) {
+    next(err);
+  }
 }
 
 /**
@@ -84,9 +87,8 @@ function securityHeaders() {
   });
   // An event stream is never rendered, framed or sniffed: the document headers would only cost
   // each long-lived stream their ~1.5 KB of retained header state, so streams go without.
-  const streams = new Set(SSE_ROUTES);
   return (req: Request, res: Response, next: NextFunction) => {
-    if (streams.has(req.path)) next();
+    if (SSE_ROUTE_TABLE.has(req.path)) next();
     else (req.path.startsWith('/docs') ? docs : strict)(req, res, next);
   };
 }

@@ -6,6 +6,17 @@ export const MAX_QUERY_VALUE_LENGTH = 1024;
 /** The longest request target served (longer: 414 URI_TOO_LONG). */
 export const MAX_URL_LENGTH = 8192;
 
+/** Throws 414 URI_TOO_LONG for a request target longer than MAX_URL_LENGTH. */
+export function checkTargetLength(target: string): void {
+  if (target.length > MAX_URL_LENGTH) throw new ApiError(414, 'URI_TOO_LONG', `request target longer than ${MAX_URL_LENGTH} characters`);
+}
+
+/** One query parameter of a URL (repeats joined), checked like Express' query by queryString. */
+export function searchParam(params: URLSearchParams, name: string): string | undefined {
+  const values = params.getAll(name);
+  return queryString(values.length === 0 ? undefined : values, name);
+}
+
 /**
  * Reads one query parameter that must be a single string: Express hands arrays for repeated
  * parameters, which are joined with commas; anything else is INVALID_QUERY.

@@ -4,7 +4,7 @@ import { Module, RequestMethod, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config';
-import { SSE_ROUTES } from '../shared/wire';
+import { SSE_ROUTES } from '../sse/sse-routes';
 
 /** A caller's X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

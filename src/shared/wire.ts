@@ -121,7 +121,5 @@ export type PricesResponse = { prices: Tick[]; errors?: PairError[] };
 export type HistoryResponse = { pair: string; count: number; complete: boolean; updates: Tick[] };
 
 export const SSE_PATH = '/api/prices/stream';
-/** Every SSE route: ours and the two legacy ones (Bitcoin tracker). */
-export const SSE_ROUTES: readonly string[] = [SSE_PATH, '/api/price/stream', '/stream'];
 export const WS_PATH = '/api/ws';
 export const SOCKET_NAMESPACE = '/prices';

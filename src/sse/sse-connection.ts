@@ -102,10 +102,6 @@ export class SseConnection {
     res.on('error', this.onResError);
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /** Whether frames for this connection are whole HTTP chunks (pass to `tickBytes`). */
   get chunked(): boolean {
     return this.chunk;

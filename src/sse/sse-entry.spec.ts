@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { loadConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
 import type { ConnectionRegistry } from '../stream/connection-registry';
-import { SseEntry, type SseRoute } from './sse-entry';
+import { SseEntry } from './sse-entry';
+import type { SseRoute } from './sse-routes';
 import type { SseService } from './sse.service';
 
 /** An HTTP server with Express (here: a recording listener) already attached. */

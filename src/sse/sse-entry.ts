@@ -3,28 +3,14 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApiError } from '../common/api-error';
 import { toErrorBody } from '../common/api-exception.filter';
-import { MAX_URL_LENGTH, queryString, requirePairList } from '../common/query';
+import { checkTargetLength, requirePairList, searchParam } from '../common/query';
 import { resolveResumePoint } from '../common/resume';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { requestId } from '../logging/logging.module';
-import { SSE_PATH } from '../shared/wire';
 import { ConnectionRegistry, clientIp } from '../stream/connection-registry';
-import type { FrameKind } from './sse-frames';
+import { SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
 import { SseService } from './sse.service';
-
-/** What a stream route serves: its frame kind, and the pair when the request names none. */
-export type SseRoute = { kind: FrameKind; defaultPair?: string };
-
-/** The pair of the legacy routes when the request names none (as the Bitcoin tracker had it). */
-const LEGACY_PAIR = 'BTC-USD';
-
-/** Our route, and the legacy ones (Bitcoin tracker): `price` events, or unnamed ones for `onmessage`. */
-export const SSE_ROUTE_TABLE: ReadonlyMap<string, SseRoute> = new Map([
-  [SSE_PATH, { kind: 'price' }],
-  ['/api/price/stream', { kind: 'price', defaultPair: LEGACY_PAIR }],
-  ['/stream', { kind: 'message', defaultPair: LEGACY_PAIR }],
-]);
 
 /**
  * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.
@@ -82,12 +68,9 @@ export class SseEntry implements OnApplicationBootstrap {
 
   private start(req: IncomingMessage, res: ServerResponse, route: SseRoute, id: string): void {
     const target = req.url ?? '/';
-    if (target.length > MAX_URL_LENGTH) throw new ApiError(414, 'URI_TOO_LONG', `request target longer than ${MAX_URL_LENGTH} characters`);
+    checkTargetLength(target);
     const query = new URL(target, 'http://localhost').searchParams;
-    const param = (name: string) => {
-      const values = query.getAll(name);
-      return queryString(values.length === 0 ? undefined : values, name);
-    };
+    const param = (name: string) => searchParam(query, name);
     const rawPairs = param('pairs');
     let pairs: string[];
     if ((rawPairs === undefined || rawPairs.trim() === '') && route.defaultPair !== undefined) {

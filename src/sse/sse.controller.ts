@@ -4,7 +4,8 @@ import { SkipThrottle } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { ApiErrors } from '../common/openapi';
 import { SSE_PATH } from '../shared/wire';
-import { SSE_ROUTE_TABLE, SseEntry, type SseRoute } from './sse-entry';
+import { SseEntry } from './sse-entry';
+import { LEGACY_MESSAGE_STREAM_PATH, LEGACY_PRICE_STREAM_PATH, SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
 
 const route = (path: string): SseRoute => SSE_ROUTE_TABLE.get(path)!;
 
@@ -34,14 +35,14 @@ export class SseController {
   }
 
   /** Legacy (Bitcoin tracker): named `price` events, BTC-USD unless `pairs` says otherwise. */
-  @Get('api/price/stream')
+  @Get(LEGACY_PRICE_STREAM_PATH.slice(1))
   legacyPrice(@Req() req: Request, @Res() res: Response): void {
-    this.entry.open(req, res, route('/api/price/stream'));
+    this.entry.open(req, res, route(LEGACY_PRICE_STREAM_PATH));
   }
 
   /** Legacy: unnamed events (`onmessage`) whose data is the full tick, `{timestamp, price}` included. */
-  @Get('stream')
+  @Get(LEGACY_MESSAGE_STREAM_PATH.slice(1))
   legacyMessage(@Req() req: Request, @Res() res: Response): void {
-    this.entry.open(req, res, route('/stream'));
+    this.entry.open(req, res, route(LEGACY_MESSAGE_STREAM_PATH));
   }
 }

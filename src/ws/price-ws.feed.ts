@@ -6,7 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ApiError } from '../common/api-error';
 import { toErrorBody } from '../common/api-exception.filter';
 import { originAllowed } from '../common/origin';
-import { queryString, requirePairList } from '../common/query';
+import { requirePairList, searchParam } from '../common/query';
 import { resolveResumePoint, type ResumePoint } from '../common/resume';
 import { idMs } from '../common/tick-id';
 import { AppConfig } from '../config/app-config';
@@ -138,10 +138,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
       if (!originAllowed(req.headers.origin, req.headers.host, this.config.corsOrigins)) {
         throw new ApiError(403, 'FORBIDDEN_ORIGIN', 'this origin may not open streams here');
       }
-      const param = (name: string) => {
-        const values = url.searchParams.getAll(name);
-        return queryString(values.length === 0 ? undefined : values, name);
-      };
+      const param = (name: string) => searchParam(url.searchParams, name);
       pairs = requirePairList(param('pairs'), this.config.pairSet, this.config.maxPairsPerRequest);
       resume = resolveResumePoint({ lastEventId: param('lastEventId'), since: param('since') }, Date.now());
       lease = this.registry.acquire('ws', clientIp(req.headers, req.socket.remoteAddress, this.config.trustProxy));
