@@ -186,35 +186,31 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   }
 
   private async historyNow(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage> {
-    const ticks: Tick[] = [];
     if (sinceMs === undefined) {
-      let end = '+';
-      while (ticks.length < limit) {
-        const page = await this.range('XREVRANGE', end, '-', PAGE);
-        for (const entry of page) {
-          const tick = decode(entry);
-          if (tick?.pair === pair && ticks.length < limit) ticks.push(tick);
-        }
-        if (page.length < PAGE) break;
-        end = `(${page[page.length - 1][0]}`;
-      }
-      ticks.reverse();
+      const ticks = (await this.pairTicks('XREVRANGE', '+', '-', pair, limit)).reverse();
       const w = await this.window();
       // Like the memory log: complete while nothing has ever been trimmed.
       return { complete: w !== null && w.entriesAdded === w.length, ticks };
     }
-    let start = String(sinceMs);
+    const ticks = await this.pairTicks('XRANGE', String(sinceMs), '+', pair, limit);
+    const w = await this.window();
+    return { complete: w !== null && sinceMs > w.floor.ms, ticks };
+  }
+
+  /** Up to `limit` ticks of one pair, in the command's order, paging from `from` towards `to`. */
+  private async pairTicks(command: 'XRANGE' | 'XREVRANGE', from: string, to: string, pair: string, limit: number): Promise<Tick[]> {
+    const ticks: Tick[] = [];
+    let cursor = from;
     while (ticks.length < limit) {
-      const page = await this.range('XRANGE', start, '+', PAGE);
+      const page = await this.range(command, cursor, to, PAGE);
       for (const entry of page) {
         const tick = decode(entry);
         if (tick?.pair === pair && ticks.length < limit) ticks.push(tick);
       }
       if (page.length < PAGE) break;
-      start = `(${page[page.length - 1][0]}`;
+      cursor = `(${page[page.length - 1][0]}`;
     }
-    const w = await this.window();
-    return { complete: w !== null && sinceMs > w.floor.ms, ticks };
+    return ticks;
   }
 
   /** Reads the newest entry of each configured pair, and sets the tail's start if it has none. */
