@@ -7,7 +7,7 @@ import { seenBefore, type PriceStreamService } from '../stream/price-stream.serv
 import type { ClientToServerEvents, ServerToClientEvents, Tick } from '../shared/wire';
 import type { SubscribeCommand } from './prices-payload';
 import type { EventRateLimiter } from './event-rate-limiter';
-import { idAfter, idMs } from '../common/tick-id';
+import { idMs } from '../common/tick-id';
 import type { MetricsService } from '../metrics/metrics.service';
 
 /**
@@ -181,8 +181,7 @@ export class PriceRooms {
     if (replay.done || !socket.connected) return;
     // A replay read from Redis can be ahead of the tail feeding the channels: until they have
     // delivered its last id, those ticks would come again through the rooms (see LiveFanout).
-    const delivered = this.stream.lastDeliveredId;
-    if (replay.lastId !== null && (delivered === null || idAfter(replay.lastId, delivered))) {
+    if (!this.stream.hasDelivered(replay.lastId)) {
       replay.behind = true;
       return;
     }

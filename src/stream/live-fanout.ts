@@ -1,6 +1,5 @@
 import { Subscription } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
-import { idAfter } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import { seenBefore, type PriceStreamService } from './price-stream.service';
 
@@ -38,7 +37,7 @@ type Membership = { pairs: readonly string[]; replay?: Subscription; live: boole
  * before it came by the member's own path, each one after it by the sets. No gap, no duplicate,
  * provided the channels have delivered the last tick the member got: a replay read from Redis
  * can be ahead of the tail that feeds the channels (two connections), and those ticks would
- * then come again through the sets. So the hand-over waits until `lastDeliveredId` has reached
+ * then come again through the sets. So the hand-over waits until the channels have delivered
  * the member's last id; meanwhile its own subscription, whose id filter drops the repeats,
  * carries on, and each tick it brings retries the hand-over. (`PriceRooms` does the same with
  * Socket.IO rooms.)
@@ -50,7 +49,7 @@ export class LiveFanout<M extends FanoutMember> {
   private ended = false;
 
   constructor(
-    private readonly stream: Pick<PriceStreamService, 'subscribe' | 'gaps$' | 'lastDeliveredId'>,
+    private readonly stream: Pick<PriceStreamService, 'subscribe' | 'gaps$' | 'hasDelivered'>,
     pairs: readonly string[],
     /** Delivers a live tick to every member of its pair's set (which may shrink during the walk). */
     private readonly broadcast: (tick: Tick, members: ReadonlySet<M>) => void,
@@ -131,8 +130,7 @@ export class LiveFanout<M extends FanoutMember> {
 
   private goLive(member: M, m: Membership): void {
     if (this.members.get(member) !== m || m.live) return;
-    const delivered = this.stream.lastDeliveredId;
-    if (m.lastId !== null && (delivered === null || idAfter(m.lastId, delivered))) {
+    if (!this.stream.hasDelivered(m.lastId)) {
       m.behind = true; // the channels have not delivered what the replay read yet
       return;
     }

@@ -83,12 +83,13 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /**
-   * The newest id the channels delivered. A replay read from the log can be ahead of it (Redis:
-   * the read and the tail use different connections); a subscriber that leaves its own
-   * subscription for a shared one must wait until the channels have caught up with its last id.
+   * Whether the channels have delivered `id` (null: nothing to wait for), so that everything they
+   * deliver from now on is newer. A replay read from the log can be ahead of them (Redis: the
+   * read and the tail use different connections); a subscriber that leaves its own subscription
+   * for a shared one must wait until this holds for its last id.
    */
-  get lastDeliveredId(): string | null {
-    return this.lastDelivered;
+  hasDelivered(id: string | null): boolean {
+    return id === null || (this.lastDelivered !== null && !idAfter(id, this.lastDelivered));
   }
 
   latest(pair: string): Tick | undefined {
