@@ -2,7 +2,7 @@ import { loadConfig } from '../src/config/app-config';
 import { parseTickId } from '../src/common/tick-id';
 import { RedisTickLog } from '../src/redis/redis-tick-log';
 import { RedisClients } from '../src/redis/redis.clients';
-import type { Tick } from '../src/shared/wire';
+import type { ResetEvent, Tick } from '../src/shared/wire';
 import type { TickDraft } from '../src/stream/tick-log';
 import { deletePrefix, randomPrefix, REDIS_URL, testClient } from './support/redis';
 import { sleep, waitFor } from './support/sse';
@@ -131,6 +131,29 @@ describe(RedisTickLog.name, () => {
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: fresh.id, oldestTimestamp: fresh.timestamp } });
     // The new stream is complete from its first entry on.
     expect(await log.readAfter({ kind: 'id', id: idOf(fresh.id), raw: fresh.id }, pairs)).toEqual({ complete: true, ticks: [] });
+  });
+
+  it('tells of a gap once when its tail comes back below the floor (Redis came back empty), then delivers every tick the stream holds, in order', async () => {
+    const a = await open();
+    const writer = await open();
+    await a.log.latestPerPair();
+    await writer.log.latestPerPair();
+    const gaps: ResetEvent[] = [];
+    a.log.gaps$.subscribe((g) => gaps.push(g));
+    await writer.log.append(draft('BTC-USD', 1));
+    await waitFor(() => a.seen.length === 1, 5000);
+    a.clients.tail.disconnect();
+    const redis = testClient();
+    await redis.del(`${prefix}:ticks`);
+    redis.disconnect();
+    await sleep(5);
+    const after: Tick[] = [];
+    for (let i = 0; i < 3; i++) after.push(await writer.log.append(draft(i === 1 ? 'ETH-USD' : 'BTC-USD', 10 + i)));
+    await a.clients.tail.connect();
+    await waitFor(() => gaps.length > 0 && a.seen.length >= 1 + after.length, 5000, () => `gaps ${gaps.length}, seen ${a.seen.length}`);
+    await sleep(300);
+    expect(gaps).toHaveLength(1);
+    expect(a.seen.slice(1).map((t) => t.id)).toEqual(after.map((t) => t.id));
   });
 
   it('serves history pages of one pair: the newest ones, or the first ones from a time', async () => {

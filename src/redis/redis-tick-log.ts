@@ -267,20 +267,21 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     }
   }
 
-  /** After an outage: live subscribers here cannot have missed ticks unless the tail fell below the floor. */
+  /**
+   * After an outage: live subscribers here cannot have missed ticks unless the tail fell below the
+   * floor (the stream was trimmed past it, or Redis came back without its data). Then they are
+   * told of the gap, and the tail goes on from where it is: the XREAD that just answered read
+   * from its last id, i.e. from the start of what the window holds, so they get every tick the
+   * window still has, in order, then live ticks; every instance gives its subscribers the same ids.
+   */
   private async resumed(failures: number): Promise<void> {
     const w = await this.window().catch(() => null);
     const last = this.lastId === null ? null : parseTickId(this.lastId);
     const fellBehind = w !== null && last !== null && compareTickIds(last, w.floor) < 0;
     const fields = { msg: 'tail resumed', lastId: this.lastId, attempts: failures };
     if (fellBehind) {
-      this.logger.warn({ ...fields, msg: 'tail resumed below the window floor: live subscribers here get a reset', floor: formatTickId(w.floor) });
-      // Skip what the window still holds: the subscribers are told of the gap and get the latest
-      // tick of each pair, exactly as a resume that came too late.
-      this.lastId = formatTickId(w.lastGeneratedId);
+      this.logger.warn({ ...fields, msg: 'tail resumed below the window floor: live subscribers here get a reset, then the window', floor: formatTickId(w.floor) });
       this.gapSubject.next(resetEvent(w));
-      const latest = await this.snapshot().catch(() => []);
-      for (const tick of latest.sort((a, b) => (after(a.id, b.id) ? 1 : -1))) this.subject.next(tick);
     } else this.logger.log(fields);
   }
 
