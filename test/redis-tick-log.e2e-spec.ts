@@ -82,11 +82,11 @@ describe(RedisTickLog.name, () => {
       ticks.push(await log.append(draft(i % 2 ? 'ETH-USD' : 'BTC-USD', 10 + i)));
       await sleep(2);
     }
-    const afterId = await log.readAfter({ kind: 'id', id: idOf(ticks[3].id), raw: ticks[3].id }, new Set(['BTC-USD']));
+    const afterId = await log.readAfter({ kind: 'id', id: idOf(ticks[3].id) }, new Set(['BTC-USD']));
     expect(afterId).toEqual({ complete: true, ticks: ticks.slice(4).filter((t) => t.pair === 'BTC-USD') });
     const fromTime = await log.readAfter({ kind: 'time', ms: idOf(ticks[6].id).ms }, new Set(['BTC-USD', 'ETH-USD']));
     expect(fromTime).toEqual({ complete: true, ticks: ticks.filter((t) => idOf(t.id).ms >= idOf(ticks[6].id).ms) });
-    const fromLast = await log.readAfter({ kind: 'id', id: idOf(ticks[11].id), raw: ticks[11].id }, new Set(['BTC-USD']));
+    const fromLast = await log.readAfter({ kind: 'id', id: idOf(ticks[11].id) }, new Set(['BTC-USD']));
     expect(fromLast).toEqual({ complete: true, ticks: [] });
   });
 
@@ -101,7 +101,7 @@ describe(RedisTickLog.name, () => {
     expect(firstIndex).toBeGreaterThan(0); // `~` trimmed whole nodes
     expect(ticks.length - firstIndex).toBeLessThan(400);
     const pairs = new Set(['BTC-USD']);
-    const point = (t: Tick) => ({ kind: 'id' as const, id: idOf(t.id), raw: t.id });
+    const point = (t: Tick) => ({ kind: 'id' as const, id: idOf(t.id) });
 
     expect(await log.readAfter(point(ticks[firstIndex]), pairs)).toEqual({ complete: true, ticks: ticks.slice(firstIndex + 1) });
     const reset = { complete: false, reset: { reason: 'history_gap', oldestId: firstId, oldestTimestamp: ticks[firstIndex].timestamp } };
@@ -123,14 +123,14 @@ describe(RedisTickLog.name, () => {
     const old = await log.append(draft('BTC-USD', 1));
     const redis = testClient();
     await redis.del(`${prefix}:ticks`);
-    const point = { kind: 'id' as const, id: idOf(old.id), raw: old.id };
+    const point = { kind: 'id' as const, id: idOf(old.id) };
     const pairs = new Set(['BTC-USD']);
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: null, oldestTimestamp: null } });
     const fresh = await log.append(draft('BTC-USD', 2));
     redis.disconnect();
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: fresh.id, oldestTimestamp: fresh.timestamp } });
     // The new stream is complete from its first entry on.
-    expect(await log.readAfter({ kind: 'id', id: idOf(fresh.id), raw: fresh.id }, pairs)).toEqual({ complete: true, ticks: [] });
+    expect(await log.readAfter({ kind: 'id', id: idOf(fresh.id) }, pairs)).toEqual({ complete: true, ticks: [] });
   });
 
   it('tells of a gap once when its tail comes back below the floor (Redis came back empty), then delivers every tick the stream holds, in order', async () => {

@@ -148,10 +148,10 @@ describe('SSE over raw HTTP', () => {
 
   it('takes no lease and no subscription for a refused request', async () => {
     const registry = t.app.get(ConnectionRegistry);
-    const before = { leases: registry.counts().total, observers: t.stream.observerCount() };
+    const before = { leases: registry.counts().total, observers: t.hub.memberships() };
     expect((await getJson(`${t.url}/api/prices/stream?since=nope`)).status).toBe(400);
     expect((await getJson(`${t.url}/api/prices/stream?pad=${'x'.repeat(9000)}`)).status).toBe(414);
-    expect({ leases: registry.counts().total, observers: t.stream.observerCount() }).toEqual(before);
+    expect({ leases: registry.counts().total, observers: t.hub.memberships() }).toEqual(before);
   });
 });
 

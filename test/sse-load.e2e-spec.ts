@@ -64,8 +64,7 @@ describe('SSE slow subscribers', () => {
     const registry = t.app.get(ConnectionRegistry);
     const responses: ServerResponse[] = [];
     t.app.getHttpServer().on('request', (_req: unknown, res: ServerResponse) => responses.push(res));
-    // The transports' per-pair feeds (SSE fan-out, Socket.IO rooms) observe the channel.
-    const feedObservers = t.stream.observerCount();
+    const releases = t.recordDisconnects();
     const reader = await readingClient(`${t.url}/api/prices/stream?pairs=BTC-USD`);
     const stalled = Array.from({ length: STALLED }, () => stalledClient(t.port));
     await waitFor(() => registry.counts().sse === STALLED + 1);
@@ -93,11 +92,11 @@ describe('SSE slow subscribers', () => {
     expect(lag).toBeLessThan(1000);
 
     // Every stalled subscriber was cut off; only the reader is left.
-    expect(sse.stats().closed.slow).toBe(STALLED);
+    expect(releases.filter(([, reason]) => reason === 'slow')).toHaveLength(STALLED);
     expect(registry.counts()).toMatchObject({ total: 1, sse: 1 });
-    // The reader is in the SSE fan-out's set for BTC-USD; it holds no subscription of its own.
+    // The reader is the only member of BTC-USD's set in the hub.
     expect(sse.openCount).toBe(1);
-    expect(t.stream.observerCount()).toBe(feedObservers);
+    expect(t.hub.memberships()).toBe(1);
     // What the server held for one subscriber never passed its bound: the socket's high-water
     // mark (16 KiB), the frames of one event-loop turn (written together) and CLIENT_BUFFER_SIZE.
     expect(maxBuffered).toBeLessThanOrEqual(16 * 1024 + (PER_TURN + BUFFER) * maxFrame);
@@ -117,7 +116,8 @@ describe('SSE connect/disconnect churn', () => {
       const registry = t.app.get(ConnectionRegistry);
       await t.publish('BTC-USD', 1);
       const resources = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'TCPSocketWrap').length;
-      const before = { resources: resources(), observers: t.stream.observerCount() };
+      const before = { resources: resources(), members: t.hub.memberships() };
+      const releases = t.recordDisconnects();
       const server = t.app.getHttpServer();
       const serverListeners = () => server.listenerCount('request') + server.listenerCount('connection');
       const listenersBefore = serverListeners();
@@ -142,10 +142,11 @@ describe('SSE connect/disconnect churn', () => {
       }
 
       await waitFor(() => registry.counts().total === 0 && sse.openCount === 0, 5000, () => JSON.stringify(registry.counts()));
-      expect(registry.counts()).toEqual({ total: 0, ips: 0, sse: 0, socketio: 0, ws: 0 });
-      expect(t.stream.observerCount()).toBe(before.observers);
+      expect(registry.counts()).toEqual({ total: 0, ips: 0, sse: 0, socketio: 0, websocket: 0 });
+      expect(t.hub.memberships()).toBe(before.members);
       expect(sse.heartbeatActive).toBe(false);
-      expect(sse.stats()).toMatchObject({ open: 0, opened: 1000 });
+      expect(sse.openCount).toBe(0);
+      expect(releases).toHaveLength(1000);
       expect(serverListeners()).toBe(listenersBefore);
       await waitFor(() => resources() <= before.resources, 5000, () => `resources ${resources()} > ${before.resources}`);
     } finally {

@@ -1,7 +1,7 @@
 import type { Socket as NetSocket } from 'node:net';
 import WebSocket from 'ws';
 import { LifecycleService } from '../src/lifecycle/lifecycle.service';
-import { ConnectionRegistry, type DisconnectReason, type Transport } from '../src/stream/connection-registry';
+import { ConnectionRegistry } from '../src/stream/connection-registry';
 import { WS_PATH, type Tick } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
 import { publishUntil, until, wsClient, wsOpen, wsRefusal, type WsClient } from './support/sockets';
@@ -31,14 +31,14 @@ describe('WebSocket /api/ws', () => {
 
   it('streams the latest tick then live ticks as one JSON message each', async () => {
     const latest = await t.publish('BTC-USD', next());
-    const feeds = t.stream.observerCount();
+    const before = t.hub.memberships();
     const c = await connect('pairs=BTC-USD,eth/usd');
     const live = [await t.publish('ETH-USD', next()), await t.publish('BTC-USD', next())];
     await until(() => c.messages.length === 3, 'three messages');
     expect(c.messages[0]).toEqual({ type: 'price', ...latest });
     expect(ids(c.ticks())).toEqual(ids([latest, ...live]));
-    // Live, the client is in the fan-out's sets: no subscription of its own to the channels.
-    expect(t.stream.observerCount()).toBe(feeds);
+    // Live, the client is a member of its two pairs' sets in the hub, and nothing else.
+    expect(t.hub.memberships()).toBe(before + 2);
   });
 
   it('resumes with exactly the missed ticks after the client reconnects with lastEventId, which wins over since', async () => {
@@ -78,7 +78,7 @@ describe('WebSocket /api/ws', () => {
     expect(await refusal('pairs=BTC-USD&since=tomorrow')).toEqual({ status: 400, code: 'INVALID_RESUME_POINT' });
     expect(await refusal(`pairs=BTC-USD&lastEventId=${Date.now() + 3_600_000}-0`)).toEqual({ status: 400, code: 'RESUME_POINT_IN_FUTURE' });
     expect(await refusal('pairs=BTC-USD', { Origin: 'http://evil.example' })).toEqual({ status: 403, code: 'FORBIDDEN_ORIGIN' });
-    expect(t.app.get(ConnectionRegistry).counts().ws).toBe(0);
+    expect(t.app.get(ConnectionRegistry).counts().websocket).toBe(0);
 
     const c = await connect('pairs=BTC-USD');
     const tick = await t.publish('BTC-USD', next());
@@ -138,8 +138,7 @@ describe('WebSocket /api/ws history gap, limits and liveness', () => {
 
   it('terminates a peer that stops answering pings, which then resumes from its last id', async () => {
     const t = await startApp({ HEARTBEAT_INTERVAL_MS: '100' });
-    const releases: [Transport, DisconnectReason][] = [];
-    t.app.get(ConnectionRegistry).onRelease((transport, reason) => releases.push([transport, reason]));
+    const releases = t.recordDisconnects();
     const deaf = new WebSocket(`ws://127.0.0.1:${t.port}${WS_PATH}?pairs=BTC-USD`, { autoPong: false });
     const healthy = wsClient(t.port, 'pairs=BTC-USD');
     let again: WsClient | undefined;
@@ -152,7 +151,7 @@ describe('WebSocket /api/ws history gap, limits and liveness', () => {
       await until(() => got.length === 1, 'a tick for the deaf client');
       expect(await closed).toBe(1006);
       await until(() => releases.length > 0, 'the server to release the slot');
-      expect(releases).toEqual([['ws', 'error']]);
+      expect(releases).toEqual([['websocket', 'error']]);
       await new Promise((r) => setTimeout(r, 250));
       expect(healthy.ws.readyState).toBe(WebSocket.OPEN);
 
@@ -171,15 +170,14 @@ describe('WebSocket /api/ws history gap, limits and liveness', () => {
 
   it('terminates a client that stops reading at CLIENT_BUFFER_SIZE messages, while others keep receiving', async () => {
     const t = await startApp({ CLIENT_BUFFER_SIZE: '50' });
-    const releases: [Transport, DisconnectReason][] = [];
-    t.app.get(ConnectionRegistry).onRelease((transport, reason) => releases.push([transport, reason]));
+    const releases = t.recordDisconnects();
     const stalled = wsClient(t.port, 'pairs=BTC-USD');
     const calm = wsClient(t.port, 'pairs=BTC-USD');
     try {
       await Promise.all([wsOpen(stalled), wsOpen(calm)]);
       (stalled.ws as unknown as { _socket: NetSocket })._socket.pause();
       const { last } = await publishUntil(t.publish, 'BTC-USD', () => releases.some(([, reason]) => reason === 'slow'));
-      expect(releases).toEqual([['ws', 'slow']]);
+      expect(releases).toEqual([['websocket', 'slow']]);
       await until(() => calm.ticks().some((x) => x.id === last?.id), 'the calm client to catch up', 20_000);
       expect(calm.ws.readyState).toBe(WebSocket.OPEN);
     } finally {

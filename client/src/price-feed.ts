@@ -1,6 +1,7 @@
-import type { ResetEvent, Tick } from '../../src/shared/wire';
+import type { ResetEvent, Tick, Transport } from '../../src/shared/wire';
 
-export type TransportKind = 'sse' | 'socketio' | 'websocket';
+/** The transports' names are the wire contract's, the same as the server's metrics and logs. */
+export type TransportKind = Transport;
 
 export const TRANSPORTS: readonly { kind: TransportKind; label: string }[] = [
   { kind: 'sse', label: 'Server-Sent Events' },

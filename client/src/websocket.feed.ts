@@ -33,7 +33,7 @@ export const createWebSocketFeed: FeedFactory = (request) => {
         } else if (msg.type === 'reset') {
           const { type: _type, ...reset } = msg;
           handlers.reset(reset);
-        } else {
+        } else if (msg.type === 'error') {
           close(`${msg.code}: ${msg.message}`);
         }
       });

@@ -29,8 +29,8 @@ describe('resume points', () => {
   });
 
   it('prefers the Last-Event-ID header, then lastEventId, then since', () => {
-    expect(resolveResumePoint({ header: '5-1', lastEventId: '4-0', since: '1' }, NOW)).toEqual({ kind: 'id', id: { ms: 5, seq: 1 }, raw: '5-1' });
-    expect(resolveResumePoint({ header: ' ', lastEventId: '4-0', since: '1' }, NOW)).toMatchObject({ kind: 'id', raw: '4-0' });
+    expect(resolveResumePoint({ header: '5-1', lastEventId: '4-0', since: '1' }, NOW)).toEqual({ kind: 'id', id: { ms: 5, seq: 1 } });
+    expect(resolveResumePoint({ header: ' ', lastEventId: '4-0', since: '1' }, NOW)).toEqual({ kind: 'id', id: { ms: 4, seq: 0 } });
     expect(resolveResumePoint({ since: '1763758800' }, NOW)).toEqual({ kind: 'time', ms: 1763758800000 });
     expect(resolveResumePoint({}, NOW)).toBeUndefined();
   });

@@ -3,7 +3,7 @@ import { clip } from './pair';
 import { parseTickId, type TickId } from './tick-id';
 
 /** Where a subscriber wants to resume: after an event id, or from a time (inclusive, in ms). */
-export type ResumePoint = { kind: 'id'; id: TickId; raw: string } | { kind: 'time'; ms: number };
+export type ResumePoint = { kind: 'id'; id: TickId } | { kind: 'time'; ms: number };
 
 /** How far a client clock may run ahead before its `since` counts as "in the future". */
 export const CLOCK_SKEW_MS = 5_000;
@@ -53,7 +53,7 @@ export function resolveResumePoint(
   nowMs: number,
 ): ResumePoint | undefined {
   const id = [input.header, input.lastEventId].find((v) => v !== undefined && v.trim() !== '');
-  if (id !== undefined) return { kind: 'id', id: parseLastEventId(id, nowMs), raw: id.trim() };
+  if (id !== undefined) return { kind: 'id', id: parseLastEventId(id, nowMs) };
   if (input.since !== undefined && String(input.since).trim() !== '') {
     return { kind: 'time', ms: parseSince(input.since, nowMs) };
   }

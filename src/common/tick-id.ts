@@ -23,12 +23,6 @@ export function compareTickIds(a: TickId, b: TickId): number {
   return a.ms !== b.ms ? a.ms - b.ms : a.seq - b.seq;
 }
 
-/** Compares two well-formed id strings. */
-export function compareIdStrings(a: string, b: string): number {
-  if (a === b) return 0;
-  return compareTickIds(parseTickId(a)!, parseTickId(b)!);
-}
-
 /** Hands out strictly increasing ids, taking the clock when it moves forward and a sequence otherwise. */
 export class TickIdGenerator {
   constructor(private last: TickId) {}

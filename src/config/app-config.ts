@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
-import type { SourceName } from '../shared/wire';
+import { CONFLATE_MAX_MS, type SourceName } from '../shared/wire';
 
 export const SOURCE_NAMES = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] as const satisfies readonly SourceName[];
 
@@ -58,6 +58,8 @@ const schema = z.object({
   HEARTBEAT_INTERVAL_MS: int(100, 3_600_000).default(15_000),
   SSE_RETRY_MS: int(0, 3_600_000).default(2000),
   CLIENT_BUFFER_SIZE: int(1, 100_000).default(50),
+  // 0: a slow subscriber is disconnected; else it is switched to conflated delivery at this interval.
+  CONFLATE_SLOW_MS: int(0, CONFLATE_MAX_MS).default(0),
   STALE_AFTER_MS: int(100, 24 * 3_600_000).optional(),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
@@ -99,6 +101,7 @@ export class AppConfig {
   readonly heartbeatIntervalMs: number;
   readonly sseRetryMs: number;
   readonly clientBufferSize: number;
+  readonly conflateSlowMs: number;
   readonly staleAfterMs: number;
   readonly shutdownTimeoutMs: number;
   readonly maxPairsPerRequest: number;
@@ -133,6 +136,7 @@ export class AppConfig {
     this.heartbeatIntervalMs = p.HEARTBEAT_INTERVAL_MS;
     this.sseRetryMs = p.SSE_RETRY_MS;
     this.clientBufferSize = p.CLIENT_BUFFER_SIZE;
+    this.conflateSlowMs = p.CONFLATE_SLOW_MS;
     // Three missed polls (and at least 30 s) before a price counts as stale, unless set.
     this.staleAfterMs = p.STALE_AFTER_MS ?? Math.max(30_000, 3 * p.POLL_INTERVAL_MS);
     this.shutdownTimeoutMs = p.SHUTDOWN_TIMEOUT_MS;

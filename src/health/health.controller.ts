@@ -1,3 +1,4 @@
+import { withDeadline } from '../common/deadline';
 import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -44,9 +45,9 @@ export class HealthController {
             return { state: 'running' };
           })
           .withTimeout(CHECK_TIMEOUT_MS),
-      () => withTimeout(Promise.resolve(this.prices.check('prices')), CHECK_TIMEOUT_MS, 'prices'),
-      () => withTimeout(Promise.resolve(this.sources.check('sources')), CHECK_TIMEOUT_MS, 'sources'),
-      ...(this.redis ? [() => withTimeout(this.redis!.check('redis'), CHECK_TIMEOUT_MS, 'redis')] : []),
+      () => withDeadline(Promise.resolve(this.prices.check('prices')), CHECK_TIMEOUT_MS, 'the prices check'),
+      () => withDeadline(Promise.resolve(this.sources.check('sources')), CHECK_TIMEOUT_MS, 'the sources check'),
+      ...(this.redis ? [() => withDeadline(this.redis!.check('redis'), CHECK_TIMEOUT_MS, 'the redis check')] : []),
     ]);
   }
 
@@ -58,18 +59,5 @@ export class HealthController {
       if (err instanceof ServiceUnavailableException) throw new PassthroughException(err.getResponse(), 503);
       throw err;
     }
-  }
-}
-
-/** Runs a check that reports its own up/down, and counts it as down when it overruns. */
-export async function withTimeout<T>(check: Promise<T>, ms: number, key: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${key} check timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([check, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Module, RequestMethod, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { requestId } from '../common/request-id';
 import { AppConfig } from '../config/app-config';
 import { SSE_ROUTES } from '../sse/sse-routes';
-
-/** A caller's X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Paths whose request/response lines would only be noise (probes and scrapes). */
 const QUIET_PATHS = /^\/(health\/|metrics)/;
@@ -22,13 +19,6 @@ export const REDACTED_PATHS = [
   'apiKey',
   'token',
 ];
-
-export function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const sent = req.headers['x-request-id'];
-  const id = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
-  res.setHeader('X-Request-Id', id);
-  return id;
-}
 
 /** Structured logs with nestjs-pino: JSON by default, `LOG_FORMAT=pretty` for development. */
 @Module({})
@@ -57,7 +47,7 @@ export class LoggingModule {
           pinoHttp: destination ? [options, destination] : options,
           // The SSE routes are left out: a stream lives for hours, and pino-http would keep two
           // child loggers, their bindings and listeners for each one all that time (~2.5 KB per
-          // connection). SseController sets the request id and SseService logs open and close.
+          // connection). SseEntry sets the request id and StreamHub logs each close.
           exclude: SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })),
         }),
       ],

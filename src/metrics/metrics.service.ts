@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DisconnectReason, Transport } from '../stream/connection-registry';
+import { TRANSPORTS, type DisconnectReason, type ErrorCode, type Transport } from '../shared/wire';
 
 /**
  * Every metric the service exports, on its own registry. Labels are bounded sets (transport,
@@ -27,6 +27,12 @@ export class MetricsService {
   readonly tickAge = new Gauge({ name: 'price_stream_latest_tick_age_seconds', help: 'Age of the latest tick of each pair', labelNames: ['pair'] as const, registers: [this.registry] });
   readonly historySize = new Gauge({ name: 'price_stream_history_size', help: 'Ticks in the history window', registers: [this.registry] });
   readonly ticksPublished = new Counter({ name: 'price_stream_ticks_published_total', help: 'Ticks committed to the stream', labelNames: ['pair'] as const, registers: [this.registry] });
+  readonly slowSubscribers = new Counter({
+    name: 'price_stream_slow_subscribers_total',
+    help: 'Subscribers whose backlog passed CLIENT_BUFFER_SIZE: switched to conflated delivery (CONFLATE_SLOW_MS) or disconnected',
+    labelNames: ['transport', 'action'] as const,
+    registers: [this.registry],
+  });
   readonly deliveryLag = new Histogram({
     name: 'price_stream_delivery_lag_seconds',
     help: "Time from a tick's commit to its write to a subscriber",
@@ -52,20 +58,12 @@ export class MetricsService {
   }
 
   // Bound label children: this sits on the per-subscriber, per-tick path.
-  private readonly sentBy = {
-    sse: this.messagesSent.labels('sse'),
-    socketio: this.messagesSent.labels('socketio'),
-    ws: this.messagesSent.labels('ws'),
-  } satisfies Record<Transport, unknown>;
-  private readonly lagBy = {
-    sse: this.deliveryLag.labels('sse'),
-    socketio: this.deliveryLag.labels('socketio'),
-    ws: this.deliveryLag.labels('ws'),
-  } satisfies Record<Transport, unknown>;
+  private readonly sentBy = Object.fromEntries(TRANSPORTS.map((t) => [t, this.messagesSent.labels(t)])) as Record<Transport, ReturnType<Counter['labels']>>;
+  private readonly lagBy = Object.fromEntries(TRANSPORTS.map((t) => [t, this.deliveryLag.labels(t)])) as Record<Transport, ReturnType<Histogram['labels']>>;
 
   /**
-   * Records events written to `count` subscribers at once (one for SSE and WebSocket, a whole
-   * room for Socket.IO), with the lag since the tick was committed (its id's millisecond).
+   * Records messages handed to `count` subscribers of one transport at once, with the lag since
+   * the tick was committed (its id's millisecond); a reset has none.
    */
   sent(transport: Transport, committedAtMs: number | undefined, count = 1): void {
     if (count <= 0) return;
@@ -75,5 +73,17 @@ export class MetricsService {
 
   disconnected(transport: Transport, reason: DisconnectReason): void {
     this.disconnects.inc({ transport, reason });
+  }
+
+  refused(transport: Transport, code: ErrorCode): void {
+    this.rejected.inc({ transport, code });
+  }
+
+  resumed(outcome: 'recovered' | 'reset'): void {
+    this.resumes.inc({ outcome });
+  }
+
+  slow(transport: Transport, action: 'conflated' | 'disconnected'): void {
+    this.slowSubscribers.inc({ transport, action });
   }
 }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { loadConfig, type AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import type { SourceName } from '../shared/wire';
 import { SourceError, type PriceSource, type SourceErrorKind, type SourceResult } from '../sources/price-source';
 import { SourceRegistry } from '../sources/source-registry';
@@ -71,7 +72,7 @@ describe(PricePollerService.name, () => {
       SOURCE_BACKOFF_MAX_MS: '60000',
       ...env,
     });
-    stream = new PriceStreamService(new MemoryTickLog(config), config);
+    stream = new PriceStreamService(new MemoryTickLog(config), config, new MetricsService());
     scheduler = new SchedulerRegistry();
     poller = new PricePollerService(new SourceRegistry(sources), stream, config, scheduler);
     return poller;

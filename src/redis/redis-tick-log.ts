@@ -1,3 +1,4 @@
+import { withDeadline } from '../common/deadline';
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Subject } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
@@ -95,7 +96,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
    */
   async latestPerPair(): Promise<Tick[]> {
     try {
-      const ticks = await withDeadline(this.snapshot(), READ_TIMEOUT_MS, 'reading the latest ticks');
+      const ticks = await withDeadline(this.snapshot(), READ_TIMEOUT_MS, 'Redis: reading the latest ticks');
       this.restored = true;
       return ticks;
     } catch (err) {
@@ -107,11 +108,11 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   }
 
   readAfter(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
-    return withDeadline(this.readAfterNow(point, pairs), READ_TIMEOUT_MS, 'reading the history window');
+    return withDeadline(this.readAfterNow(point, pairs), READ_TIMEOUT_MS, 'Redis: reading the history window');
   }
 
   history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage> {
-    return withDeadline(this.historyNow(pair, sinceMs, limit), READ_TIMEOUT_MS, 'reading history');
+    return withDeadline(this.historyNow(pair, sinceMs, limit), READ_TIMEOUT_MS, 'Redis: reading history');
   }
 
   stats(): LogStats {
@@ -390,12 +391,3 @@ function message(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Rejects when the work overruns `ms` (the work itself is left to end on its own). */
-export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis: ${what} took longer than ${ms} ms`)), ms);
-  });
-  work.catch(() => undefined);
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}

@@ -18,6 +18,11 @@ export type Tick = {
   /** ISO-8601: the upstream's own time for the price, when it gives one. */
   sourceTimestamp?: string;
   source: SourceName;
+  /**
+   * Only on a conflated delivery (`conflate`, or a slow subscriber under CONFLATE_SLOW_MS): how
+   * many earlier ticks of this pair this one replaces, which the subscriber never got.
+   */
+  skipped?: number;
 };
 
 /** Sent instead of the missed ticks when a resume point is older than the history window. */
@@ -46,6 +51,8 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'SHUTTING_DOWN'
   | 'FORBIDDEN_ORIGIN'
+  | 'INVALID_CONFLATE'
+  | 'INVALID_NAMESPACE'
   | 'INTERNAL_ERROR';
 
 /** The body of every error answer, REST or stream. */
@@ -54,10 +61,23 @@ export type ErrorBody = { statusCode: number; code: ErrorCode; message: string }
 /** A resume point as clients send it: an event id, or a time (Unix s, Unix ms or ISO-8601). */
 export type ResumeRequest = { lastEventId?: string; since?: string | number };
 
-// ---- Socket.IO (namespace /prices) ----
+/** The stream transports, one name each on server and client (metrics labels, logs, the client's switch). */
+export const TRANSPORTS = ['sse', 'socketio', 'websocket'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
-export type SubscribeRequest = ResumeRequest & { pairs?: string[] | string };
+/** Why a stream connection ended (a bounded set: a metrics label). */
+export const DISCONNECT_REASONS = ['client', 'slow', 'limit', 'shutdown', 'error'] as const;
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
+
+/** Conflation intervals a subscriber may ask for (`conflate=<ms>`; 0 or absent: every tick). */
+export const CONFLATE_MIN_MS = 10;
+export const CONFLATE_MAX_MS = 60_000;
+
+/** What a subscription asks for, on every transport (Socket.IO `subscribe`, WebSocket `subscribe` message). */
+export type SubscribeRequest = ResumeRequest & { pairs?: string[] | string; conflate?: number | string };
 export type UnsubscribeRequest = { pairs?: string[] | string };
+
+// ---- Socket.IO (namespace /prices) ----
 
 /**
  * `pairs`: every pair the socket is subscribed to after the call. `recovered`: the resume point
@@ -75,12 +95,12 @@ export type UnsubscribeAck =
  * (pass a callback as `auth` so that each reconnect sends the newest `lastEventId`). A bad value
  * refuses the connection with a `connect_error` whose `data` is `{code, message}`.
  */
-export type HandshakeAuth = { pairs?: string[] | string; lastEventId?: string; since?: string | number };
+export type HandshakeAuth = SubscribeRequest;
 
 /**
- * Something the server tells a socket outside an acknowledgement: a request that came without
- * an ack callback (`event` names it), or `SHUTTING_DOWN` just before the server closes the
- * transport (the client then reconnects by itself and resumes).
+ * Something the server tells a socket outside an acknowledgement: the error of a request that
+ * came without an ack callback (`event` names it), or `SHUTTING_DOWN` just before the server
+ * closes the transport (the client then reconnects by itself and resumes).
  */
 export type SocketNotice = { code: ErrorCode; message: string; event?: string };
 
@@ -93,9 +113,10 @@ export interface ServerToClientEvents {
   notice: (notice: SocketNotice) => void;
 }
 
+/** The acknowledgement callback is optional: without one, errors arrive as a `notice`. */
 export interface ClientToServerEvents {
-  subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck) => void) => void;
-  unsubscribe: (req: UnsubscribeRequest, ack: (res: UnsubscribeAck) => void) => void;
+  subscribe: (req: SubscribeRequest, ack?: (res: SubscribeAck) => void) => void;
+  unsubscribe: (req: UnsubscribeRequest, ack?: (res: UnsubscribeAck) => void) => void;
 }
 
 // ---- Plain WebSocket (/api/ws) ----
@@ -110,7 +131,14 @@ export const WS_CLOSE_SERVICE_RESTART = 1012;
 export type WsMessage =
   | ({ type: 'price' } & Tick)
   | ({ type: 'reset' } & ResetEvent)
-  | { type: 'error'; code: ErrorCode; message: string };
+  /** The answer to a `subscribe` message: every pair the connection has now. */
+  | { type: 'subscribed'; pairs: string[]; recovered: boolean }
+  | { type: 'unsubscribed'; pairs: string[] }
+  /** A message the server refused (`request` names its type when it had one). */
+  | { type: 'error'; code: ErrorCode; message: string; request?: string };
+
+/** What a WebSocket client may send on an open connection (the query string still subscribes at connect). */
+export type WsClientMessage = ({ type: 'subscribe' } & SubscribeRequest) | ({ type: 'unsubscribe' } & UnsubscribeRequest);
 
 // ---- REST ----
 

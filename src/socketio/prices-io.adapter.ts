@@ -11,6 +11,7 @@ type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
 
 /** Subscribe requests are small; a client cannot make the server buffer more than this per packet. */
 export const SOCKET_MAX_PACKET_BYTES = 16 * 1024;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * The Socket.IO server with settings that only exist at run time: CORS from CORS_ORIGINS, an
@@ -35,6 +36,8 @@ export class PricesIoAdapter extends IoAdapter {
       ...options,
       serveClient: false,
       maxHttpBufferSize: SOCKET_MAX_PACKET_BYTES,
+      // A connection holds a slot from its handshake; one that joins no namespace is closed after this.
+      connectTimeout: CONNECT_TIMEOUT_MS,
       cors: origins.length === 0 ? undefined : { origin: origins.includes('*') ? true : [...origins], credentials: false },
       allowRequest: (req, callback) => {
         if (this.lifecycle.isShuttingDown) return callback('SHUTTING_DOWN', false);

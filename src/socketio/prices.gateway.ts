@@ -1,4 +1,4 @@
-import { Logger, Optional, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import {
   Ack,
   ConnectedSocket,
@@ -12,16 +12,17 @@ import {
 import { SkipThrottle } from '@nestjs/throttler';
 import { toErrorBody } from '../common/api-exception.filter';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../metrics/metrics.service';
-import { LifecycleService } from '../lifecycle/lifecycle.service';
-import { clientIp, ConnectionRegistry } from '../stream/connection-registry';
-import { PriceStreamService } from '../stream/price-stream.service';
+import { StreamGate, type Lease } from '../stream/connection-registry';
+import { EventRateLimiter } from '../stream/event-rate-limiter';
+import { StreamHub } from '../stream/stream-hub';
+import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
 import { SOCKET_NAMESPACE, type ConnectErrorData, type ErrorBody, type SubscribeAck, type UnsubscribeAck } from '../shared/wire';
-import { EventRateLimiter } from './event-rate-limiter';
-import { PriceRooms, type PricesNamespace, type PricesSocket, type SocketSession } from './price-rooms';
-import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe, type PayloadLimits, type SubscribeCommand } from './prices-payload';
+import { PacketEncoder, SocketSink, type PricesNamespace, type PricesSocket } from './socket-sink';
 
 const EVENTS = new Set(['subscribe', 'unsubscribe']);
+
+/** An engine.io connection (what a socket of any namespace runs on). */
+type EngineSocket = PricesSocket['conn'];
 
 type AckFn<T> = (res: T) => void;
 const isAck = <T>(ack: unknown): ack is AckFn<T> => typeof ack === 'function';
@@ -36,33 +37,35 @@ function connectError(code: ConnectErrorData['code'], message: string): Error {
 }
 
 /**
- * Socket.IO namespace /prices. Thin: it validates what clients send, takes the connection
- * slot, and hands subscriptions to PriceRooms, which owns fan-out and resume hand-over.
+ * Socket.IO namespace /prices. Thin: it validates what clients send and hands subscriptions to
+ * the StreamHub through a SocketSink; fan-out, resume, slow clients, conflation and the close on
+ * shutdown are the hub's.
  *
- * Server-side endings: shutdown emits a `notice` {code:SHUTTING_DOWN} and closes the transport
- * (socket.io-client reconnects by itself on "transport close" and resumes through its auth
- * callback, whereas `disconnect(true)` would stop it from reconnecting); a slow consumer's
- * transport is closed without flushing (it reconnects and resumes the same way); a client that
- * floods events past twice SOCKET_EVENTS_PER_SECOND is disconnected for good (`disconnect(true)`).
+ * Every engine.io connection takes a connection slot as it opens, whatever namespace it asks
+ * for, and holds it until it closes: the caps and the subscribers gauge see them all. The root
+ * namespace `/` is refused (`connect_error` INVALID_NAMESPACE) and its connection closed.
+ *
+ * `subscribe` and `unsubscribe` answer through the acknowledgement callback when there is one;
+ * without one, errors arrive as a `notice` naming the event. A client that floods events past
+ * twice SOCKET_EVENTS_PER_SECOND is disconnected for good.
  */
 // The REST throttler guard only knows HTTP; sockets have their own event rate limit.
 @SkipThrottle()
 @WebSocketGateway({ namespace: SOCKET_NAMESPACE })
-export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayConnection<PricesSocket>, OnGatewayDisconnect<PricesSocket>, BeforeApplicationShutdown {
+export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayConnection<PricesSocket>, OnGatewayDisconnect<PricesSocket> {
   private readonly logger = new Logger(PricesGateway.name);
-  private readonly limits: PayloadLimits;
+  /** Each engine.io connection's slot, or why it got none. */
+  private readonly slots = new WeakMap<EngineSocket, Lease | ErrorBody>();
+  /** Connections with a /prices socket (a refused root namespace must not close them). */
+  private readonly serving = new WeakSet<EngineSocket>();
+  private encoder?: PacketEncoder;
   private ns?: PricesNamespace;
-  private rooms?: PriceRooms;
 
   constructor(
-    private readonly stream: PriceStreamService,
-    private readonly registry: ConnectionRegistry,
-    private readonly lifecycle: LifecycleService,
+    private readonly hub: StreamHub,
+    private readonly gate: StreamGate,
     private readonly config: AppConfig,
-    @Optional() private readonly metrics?: MetricsService,
-  ) {
-    this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest };
-  }
+  ) {}
 
   /** The namespace (for operations and tests); undefined before the gateway is initialised. */
   get namespace(): PricesNamespace | undefined {
@@ -71,151 +74,136 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
 
   afterInit(ns: PricesNamespace): void {
     this.ns = ns;
-    this.rooms = new PriceRooms(ns, this.stream, this.config, () => void this.closeAll('the price stream ended'), this.metrics);
-    this.rooms.start();
+    this.encoder = new PacketEncoder(ns.server.encoder, ns.name);
+    ns.server.engine.on('connection', (conn: EngineSocket) => this.admit(conn));
+    ns.server.of('/').use((socket, next) => {
+      next(connectError('INVALID_NAMESPACE', `connect to the ${SOCKET_NAMESPACE} namespace`));
+      this.closeSoon(socket.conn);
+    });
     ns.use((socket, next) => {
-      if (this.lifecycle.isShuttingDown) return next(connectError('SHUTTING_DOWN', 'the server is shutting down; reconnect shortly'));
-      let auto: SubscribeCommand | null;
+      const slot = this.slots.get(socket.conn);
+      if (slot === undefined || !('release' in slot)) {
+        const { code, message } = slot ?? { code: 'SHUTTING_DOWN' as const, message: 'the server is shutting down; reconnect shortly' };
+        next(connectError(code, message));
+        return this.closeSoon(socket.conn);
+      }
       try {
-        auto = parseHandshakeAuth(socket.handshake.auth, this.limits, Date.now());
+        socket.data.auto = parseHandshakeAuth(socket.handshake.auth, this.gate.limits, Date.now());
       } catch (err) {
         const { code, message } = toErrorBody(err);
         return next(connectError(code, message));
       }
-      const ip = clientIp(socket.handshake.headers, socket.conn.remoteAddress, this.config.trustProxy);
-      let session: SocketSession;
-      try {
-        session = { lease: this.registry.acquire('socketio', ip), limiter: new EventRateLimiter(this.config.socketEventsPerSecond), owners: new Map(), replays: new Set(), grace: 0 };
-      } catch (err) {
-        const { code, message } = toErrorBody(err);
-        return next(connectError(code, message));
-      }
-      socket.data.session = session;
-      // A client gone between this middleware and the connection never gets 'disconnect'.
-      socket.conn.once('close', () => session.lease.release(session.endReason ?? 'client'));
-      socket.use((packet, pass) => this.screen(socket, session, packet, pass));
-      socket.data.auto = auto;
+      socket.data.limiter = new EventRateLimiter(this.config.socketEventsPerSecond);
+      socket.use((packet, pass) => this.screen(socket, packet, pass));
       next();
     });
   }
 
   handleConnection(socket: PricesSocket): void {
-    const { session, auto } = socket.data;
-    if (!session) {
+    const slot = this.slots.get(socket.conn);
+    if (!this.encoder || slot === undefined || !('release' in slot)) {
       socket.disconnect(true);
       return;
     }
-    this.logger.debug({ msg: 'stream opened', transport: 'socketio', socket: socket.id, ip: session.lease.ip, engine: socket.conn.transport.name });
+    this.serving.add(socket.conn);
+    const sink = new SocketSink(socket, this.encoder);
+    this.hub.open(sink, slot, { requestId: socket.id });
+    socket.data.sink = sink;
+    this.logger.debug({ msg: 'stream opened', transport: 'socketio', socket: socket.id, ip: slot.ip, engine: socket.conn.transport.name });
+    const auto = socket.data.auto;
     socket.data.auto = undefined;
-    if (auto) {
-      this.rooms?.subscribe(
-        socket,
-        session,
-        auto,
-        () => undefined,
-        (err) => socket.emit('notice', { ...failure(err).error, event: 'auth' }),
-      );
-    }
+    if (auto) this.subscribe(socket, sink, auto, undefined, 'auth');
   }
 
-  handleDisconnect(socket: PricesSocket, reason?: string): void {
-    const session = socket.data.session;
-    if (!session) return;
-    this.rooms?.release(session);
-    session.lease.release(session.endReason ?? 'client');
-    this.logger.debug({ msg: 'stream closed', transport: 'socketio', socket: socket.id, reason: session.endReason ?? 'client', detail: reason });
+  handleDisconnect(socket: PricesSocket): void {
+    const sink = socket.data.sink;
+    if (!sink) return;
+    sink.release();
+    sink.subscriber.closed('client');
   }
 
   @SubscribeMessage('subscribe')
   onSubscribe(@ConnectedSocket() socket: PricesSocket, @MessageBody() body: unknown, @Ack() ack: unknown): void {
-    const session = socket.data.session;
-    if (!session || !this.rooms) return;
-    if (!isAck<SubscribeAck>(ack)) return this.noAck(socket, 'subscribe');
+    const sink = socket.data.sink;
+    if (!sink) return;
     let command: SubscribeCommand;
     try {
-      command = parseSubscribe(body, this.limits, Date.now());
+      command = parseSubscribe(body, this.gate.limits, Date.now());
     } catch (err) {
-      return ack(failure(err));
+      return this.reply(socket, ack, failure(err), 'subscribe');
     }
-    const rooms = this.rooms;
-    rooms.subscribe(
-      socket,
-      session,
-      command,
-      (recovered) => ack({ ok: true, pairs: rooms.subscribedPairs(session), recovered }),
-      (err) => {
-        this.logger.error({ msg: 'subscription failed', socket: socket.id, err });
-        ack(failure(err));
-      },
-    );
+    this.subscribe(socket, sink, command, ack, 'subscribe');
   }
 
   @SubscribeMessage('unsubscribe')
   onUnsubscribe(@ConnectedSocket() socket: PricesSocket, @MessageBody() body: unknown, @Ack() ack: unknown): void {
-    const session = socket.data.session;
-    if (!session || !this.rooms) return;
-    if (!isAck<UnsubscribeAck>(ack)) return this.noAck(socket, 'unsubscribe');
+    const sink = socket.data.sink;
+    if (!sink) return;
+    let res: UnsubscribeAck;
     try {
-      const pairs = parseUnsubscribe(body, this.limits);
-      ack({ ok: true, pairs: this.rooms.unsubscribe(socket, session, pairs) });
+      res = { ok: true, pairs: sink.subscriber.unsubscribe(parseUnsubscribe(body, this.gate.limits)) };
     } catch (err) {
-      ack(failure(err));
+      res = failure(err);
+    }
+    this.reply(socket, ack, res, 'unsubscribe');
+  }
+
+  /** Closes a refused connection that has no /prices socket, once its refusal packet is out. */
+  private closeSoon(conn: EngineSocket): void {
+    setImmediate(() => {
+      if (conn.readyState === 'open' && !this.serving.has(conn)) conn.close();
+    });
+  }
+
+  /** A connection slot as each engine.io connection opens (the namespace middleware reports a refusal). */
+  private admit(conn: EngineSocket): void {
+    try {
+      const lease = this.gate.admit('socketio', this.gate.clientIp(conn.request.headers, conn.remoteAddress));
+      this.slots.set(conn, lease);
+      // After socket.io's own close handling, which closes the subscriber with its reason first.
+      conn.once('close', () => lease.release('client'));
+    } catch (err) {
+      this.slots.set(conn, toErrorBody(err));
+      // A client that never asks for a namespace is closed by socket.io's connectTimeout.
     }
   }
 
-  /** Closes every socket with a reconnect hint; resolves when they are closed or after a bound. */
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.closeAll('shutdown');
-    this.rooms?.stop();
+  private subscribe(socket: PricesSocket, sink: SocketSink, command: SubscribeCommand, ack: unknown, event: 'subscribe' | 'auth'): void {
+    const sub = sink.subscriber;
+    sub.subscribe(command.pairs, command.resume, command.conflateMs, {
+      ready: (recovered) => this.reply(socket, ack, { ok: true, pairs: sub.pairList(), recovered }, event),
+      failed: (err) => {
+        this.logger.error({ msg: 'subscription failed', socket: socket.id, err });
+        this.reply(socket, ack, failure(err), event);
+      },
+    });
+  }
+
+  /** The answer goes to the acknowledgement callback when there is one; without one, only an error is said, as a notice. */
+  private reply(socket: PricesSocket, ack: unknown, res: SubscribeAck | UnsubscribeAck, event: string): void {
+    if (isAck<SubscribeAck | UnsubscribeAck>(ack)) return ack(res);
+    if (!res.ok) socket.emit('notice', { ...res.error, event });
   }
 
   /**
-   * Per-socket packet middleware: rate limit, and an error ack for events nobody handles. A
+   * Per-socket packet middleware: rate limit, and an error for events nobody handles. A
    * refused packet is dropped here (never `pass(err)`, which would only raise a server-side error).
    */
-  private screen(socket: PricesSocket, session: SocketSession, packet: unknown[], pass: (err?: Error) => void): void {
+  private screen(socket: PricesSocket, packet: unknown[], pass: (err?: Error) => void): void {
+    const event = typeof packet[0] === 'string' ? packet[0].slice(0, 32) : 'unknown';
     const ack = packet.length > 1 ? packet[packet.length - 1] : undefined;
-    const verdict = session.limiter.hit(Date.now());
+    const verdict = socket.data.limiter?.hit(Date.now()) ?? 'ok';
     if (verdict === 'disconnect') {
-      if (!session.endReason) {
-        session.endReason = 'limit';
-        this.logger.warn({ msg: 'socket flooding events, disconnected', socket: socket.id, ip: session.lease.ip });
-        socket.emit('notice', { code: 'RATE_LIMITED', message: 'too many events; disconnected' });
-        socket.disconnect(true);
-      }
+      this.logger.warn({ msg: 'socket flooding events, disconnected', socket: socket.id });
+      socket.data.sink?.subscriber.end('limit');
       return;
     }
     if (verdict === 'limited') {
-      if (isAck<SubscribeAck>(ack)) ack({ ok: false, error: { code: 'RATE_LIMITED', message: `at most ${this.config.socketEventsPerSecond} events per second` } });
-      return;
+      return this.reply(socket, ack, { ok: false, error: { code: 'RATE_LIMITED', message: `at most ${this.config.socketEventsPerSecond} events per second` } }, event);
     }
-    const event = packet[0];
-    if (typeof event !== 'string' || !EVENTS.has(event)) {
-      if (isAck<SubscribeAck>(ack)) ack({ ok: false, error: { code: 'INVALID_PAYLOAD', message: `unknown event; known: ${[...EVENTS].join(', ')}` } });
-      return;
+    if (!EVENTS.has(event)) {
+      return this.reply(socket, ack, { ok: false, error: { code: 'INVALID_PAYLOAD', message: `unknown event; known: ${[...EVENTS].join(', ')}` } }, event);
     }
     pass();
-  }
-
-  private noAck(socket: PricesSocket, event: string): void {
-    socket.emit('notice', { code: 'INVALID_PAYLOAD', message: `${event} needs an acknowledgement callback`, event });
-  }
-
-  private async closeAll(why: string): Promise<void> {
-    const ns = this.ns;
-    if (!ns || ns.sockets.size === 0) return;
-    this.logger.log({ msg: 'closing sockets with a reconnect hint', why, sockets: ns.sockets.size });
-    const closed: Promise<void>[] = [];
-    for (const socket of ns.sockets.values()) {
-      const session = socket.data.session;
-      if (session && !session.endReason) session.endReason = 'shutdown';
-      socket.emit('notice', { code: 'SHUTTING_DOWN', message: 'the server is restarting; reconnect and resume' });
-      closed.push(new Promise((resolve) => socket.conn.once('close', () => resolve())));
-      socket.conn.close();
-    }
-    const bound = Math.min(2000, this.config.shutdownTimeoutMs / 2);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, bound)))]);
-    clearTimeout(timer);
   }
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'events';
-import type { SseResponse } from './sse-connection';
+import type { SseResponse } from './sse-sink';
 
 /** A response whose socket accepts writes while `accepting` is true, like write() returning false on a full buffer. */
 export class FakeResponse extends EventEmitter {

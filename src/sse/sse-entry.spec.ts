@@ -2,8 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { loadConfig } from '../config/app-config';
-import type { LifecycleService } from '../lifecycle/lifecycle.service';
-import type { ConnectionRegistry } from '../stream/connection-registry';
+import type { StreamGate } from '../stream/connection-registry';
 import { SseEntry } from './sse-entry';
 import type { SseRoute } from './sse-routes';
 import type { SseService } from './sse.service';
@@ -14,7 +13,7 @@ function setup() {
   const toExpress: string[] = [];
   server.on('request', (req: IncomingMessage) => toExpress.push(`${req.method} ${req.url}`));
   const host = { httpAdapter: { getHttpServer: () => server } } as unknown as HttpAdapterHost;
-  const entry = new SseEntry(host, {} as SseService, {} as ConnectionRegistry, {} as LifecycleService, loadConfig({}));
+  const entry = new SseEntry(host, {} as SseService, {} as StreamGate, loadConfig({}));
   const opened: [string, SseRoute][] = [];
   jest.spyOn(entry, 'open').mockImplementation((req, _res, route) => void opened.push([req.url!, route]));
   entry.onApplicationBootstrap();

@@ -3,12 +3,10 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApiError } from '../common/api-error';
 import { toErrorBody } from '../common/api-exception.filter';
-import { checkTargetLength, requirePairList, searchParam } from '../common/query';
-import { resolveResumePoint } from '../common/resume';
+import { checkTargetLength, searchParam } from '../common/query';
+import { requestId } from '../common/request-id';
 import { AppConfig } from '../config/app-config';
-import { LifecycleService } from '../lifecycle/lifecycle.service';
-import { requestId } from '../logging/logging.module';
-import { ConnectionRegistry, clientIp } from '../stream/connection-registry';
+import { StreamGate } from '../stream/connection-registry';
 import { SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
 import { SseService } from './sse.service';
 
@@ -32,8 +30,7 @@ export class SseEntry implements OnApplicationBootstrap {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly sse: SseService,
-    private readonly registry: ConnectionRegistry,
-    private readonly lifecycle: LifecycleService,
+    private readonly gate: StreamGate,
     private readonly config: AppConfig,
   ) {}
 
@@ -71,28 +68,23 @@ export class SseEntry implements OnApplicationBootstrap {
     checkTargetLength(target);
     const query = new URL(target, 'http://localhost').searchParams;
     const param = (name: string) => searchParam(query, name);
-    const rawPairs = param('pairs');
-    let pairs: string[];
-    if ((rawPairs === undefined || rawPairs.trim() === '') && route.defaultPair !== undefined) {
-      if (!this.config.pairSet.has(route.defaultPair)) throw new ApiError(404, 'UNSUPPORTED_PAIR', `${route.defaultPair} is not served here`);
-      pairs = [route.defaultPair];
-    } else {
-      pairs = requirePairList(rawPairs, this.config.pairSet, this.config.maxPairsPerRequest);
-    }
     const header = req.headers['last-event-id'];
-    const resume = resolveResumePoint(
-      { header: Array.isArray(header) ? header.join(',') : header, lastEventId: param('lastEventId'), since: param('since') },
-      Date.now(),
-    );
-    if (this.lifecycle.isShuttingDown) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect elsewhere');
+    const streamQuery = {
+      pairs: param('pairs'),
+      header: Array.isArray(header) ? header.join(',') : header,
+      lastEventId: param('lastEventId'),
+      since: param('since'),
+      conflate: param('conflate'),
+    };
     if (req.method === 'HEAD') {
+      this.gate.check('sse', streamQuery, route.defaultPair);
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform' });
       res.end();
       return;
     }
-    const lease = this.registry.acquire('sse', clientIp(req.headers, req.socket.remoteAddress, this.config.trustProxy));
+    const { command, lease } = this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair);
     req.socket.setNoDelay(true);
-    this.sse.stream(res, { pairs, resume, kind: route.kind, lease, requestId: id });
+    this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
   }
 
   /** What `app.enableCors` (the cors package, an origin list) does for a simple GET: the origin echoed when CORS_ORIGINS lists it. */

@@ -2,18 +2,16 @@ import { Logger } from '@nestjs/common';
 import { FakeResponse } from './fake-response.testing';
 import { loadConfig } from '../config/app-config';
 import type { ResumePoint } from '../common/resume';
+import { MetricsService } from '../metrics/metrics.service';
 import type { Tick } from '../shared/wire';
 import { ConnectionRegistry } from '../stream/connection-registry';
 import { MemoryTickLog } from '../stream/memory-tick-log';
 import { PriceStreamService } from '../stream/price-stream.service';
+import { StreamHub } from '../stream/stream-hub';
+import { flush, idResume } from '../stream/stream.testing';
 import type { TickLog } from '../stream/tick-log';
 import { SseService } from './sse.service';
 
-const flush = () => new Promise((r) => setImmediate(r));
-const idResume = (id: string): ResumePoint => {
-  const [ms, seq] = id.split('-').map(Number);
-  return { kind: 'id', id: { ms, seq }, raw: id };
-};
 /** Everything a response got, whatever the write boundaries (a turn's frames leave together). */
 const text = (res: FakeResponse) => res.writes.join('');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -23,35 +21,35 @@ const frameOf = (t: Tick) => `event: price\nid: ${t.id}\ndata: ${JSON.stringify(
 const setup = (env: Record<string, string> = {}) => {
   const config = loadConfig({ PAIRS: 'BTC-USD,ETH-USD', HEARTBEAT_INTERVAL_MS: '1000', SSE_RETRY_MS: '1500', CLIENT_BUFFER_SIZE: '2', ...env });
   const log = new MemoryTickLog(config);
-  const prices = new PriceStreamService(log, config);
-  const registry = new ConnectionRegistry(config);
-  const service = new SseService(prices, config);
-  service.onApplicationBootstrap();
-  const base = prices.observerCount();
+  const metrics = new MetricsService();
+  const prices = new PriceStreamService(log, config, metrics);
+  const registry = new ConnectionRegistry(config, metrics);
+  const hub = new StreamHub(prices, config, metrics);
+  hub.start();
+  const service = new SseService(hub, config);
+  const closed = jest.spyOn(metrics, 'disconnected');
   let price = 97000;
   const publish = async (pair = 'BTC-USD') => (await prices.publish({ pair, price: ++price, source: 'simulated', timestamp: new Date().toISOString() }))!;
   const open = (kind: 'price' | 'message' = 'price', resume?: ResumePoint) => {
     const res = new FakeResponse();
-    service.stream(res.asResponse(), { pairs: ['BTC-USD'], kind, resume, lease: registry.acquire('sse', '10.0.0.1') });
+    service.stream(res.asResponse(), { command: { pairs: ['BTC-USD'], resume, conflateMs: undefined }, kind, lease: registry.acquire('sse', '10.0.0.1') });
     return res;
   };
-  /** Subscriptions to the price channels beyond the service's own per-pair feeds. */
-  const extraObservers = () => prices.observerCount() - base;
-  return { service, prices, log, registry, open, publish, extraObservers };
+  const closedBy = (reason: string) => closed.mock.calls.filter(([, r]) => r === reason).length;
+  return { service, prices, hub, log, registry, open, publish, closedBy };
 };
 
 describe(SseService.name, () => {
   beforeAll(() => Logger.overrideLogger(false));
   afterEach(() => jest.useRealTimers());
 
-  it('writes the retry hint, the latest tick, then live ticks as frames shared by all subscribers (replay, then the shared set)', async () => {
-    const { publish, open, extraObservers } = setup();
+  it('writes the retry hint, the latest tick, then live ticks as frames shared by all subscribers', async () => {
+    const { publish, open, hub } = setup();
     const first = await publish();
     const a = open();
     const b = open();
-    expect(extraObservers()).toBe(2); // each replays on its own path ...
+    expect(hub.memberships()).toBe(2);
     await flush();
-    expect(extraObservers()).toBe(0); // ... then joins the pair's set
     const live = await publish();
     await publish('ETH-USD');
     await flush();
@@ -105,10 +103,10 @@ describe(SseService.name, () => {
   });
 
   it('releases the membership and the lease when the client goes away, during the replay or after it', async () => {
-    const { service, registry, open, publish, extraObservers } = setup();
+    const { service, registry, open, publish, hub, closedBy } = setup();
     const early = open();
     early.emit('close');
-    expect(extraObservers()).toBe(0);
+    expect(hub.memberships()).toBe(0);
     const res = open();
     await flush();
     expect(registry.counts()).toMatchObject({ total: 1, sse: 1 });
@@ -116,11 +114,12 @@ describe(SseService.name, () => {
     await publish();
     expect(res.writes).toEqual(['retry: 1500\n\n']);
     expect(registry.counts()).toMatchObject({ total: 0, sse: 0, ips: 0 });
-    expect(service.stats()).toMatchObject({ open: 0, opened: 2, closed: { client: 2 } });
+    expect(service.openCount).toBe(0);
+    expect(closedBy('client')).toBe(2);
   });
 
   it('cuts off a subscriber that stops reading without slowing the others', async () => {
-    const { service, registry, open, publish } = setup();
+    const { registry, open, publish, closedBy } = setup();
     const slow = open();
     const fast = open();
     await flush();
@@ -129,57 +128,52 @@ describe(SseService.name, () => {
       await publish();
       await flush(); // one poll per turn
     }
-    // The write that filled the buffer, then CLIENT_BUFFER_SIZE (2) more; the next one cuts.
-    expect(slow.writes).toHaveLength(1 + 1 + 2);
+    // The write that found the buffer full and the one after it (the sink said "full" then);
+    // the hub holds CLIENT_BUFFER_SIZE (2) more; the next one cuts.
+    expect(slow.writes).toHaveLength(1 + 2);
     expect(slow.destroyed).toBe(true);
     expect(fast.writes).toHaveLength(1 + 10);
     expect(registry.counts().total).toBe(1);
-    expect(service.stats().closed.slow).toBe(1);
+    expect(closedBy('slow')).toBe(1);
   });
 
   it('ends every stream, live or still replaying, with a reconnect hint when the price stream completes (shutdown)', async () => {
-    const { service, prices, registry, open, publish } = setup();
+    const { service, prices, hub, registry, open, publish, closedBy } = setup();
     const seen = await publish();
     const live = [open(), open()];
     await flush();
     const replaying = open('price', idResume(seen.id));
     prices.beforeApplicationShutdown();
+    await hub.shutdown();
     for (const res of [...live, replaying]) {
       expect(res.writes.at(-1)).toBe(': server shutting down, reconnect\nretry: 1500\n\n');
       expect(res.writableEnded).toBe(true);
     }
     expect(registry.counts().total).toBe(0);
-    expect(service.stats()).toMatchObject({ open: 0, closed: { shutdown: 3 } });
+    expect(service.openCount).toBe(0);
+    expect(closedBy('shutdown')).toBe(3);
     expect(service.heartbeatActive).toBe(false);
   });
 
-  it('ends a stream at once when it starts after the price stream completed', () => {
-    const { service, prices, registry, open, extraObservers } = setup();
+  it('ends a stream at once when it starts after the price stream completed', async () => {
+    const { service, prices, hub, registry, open } = setup();
     prices.beforeApplicationShutdown();
+    await hub.shutdown();
     const res = open();
     expect(res.writableEnded).toBe(true);
-    expect(extraObservers()).toBeLessThanOrEqual(0);
+    expect(hub.memberships()).toBe(0);
     expect(registry.counts().total).toBe(0);
     expect(service.openCount).toBe(0);
   });
 
   it('closes the stream and releases everything when the resume read fails', async () => {
-    const { service, log, registry, open, publish } = setup();
+    const { log, registry, open, publish, closedBy } = setup();
     const seen = await publish();
     jest.spyOn(log as TickLog, 'readAfter').mockRejectedValue(new Error('redis down'));
     const res = open('price', idResume(seen.id));
     await flush();
     expect(res.destroyed).toBe(true);
     expect(registry.counts().total).toBe(0);
-    expect(service.stats().closed.error).toBe(1);
-  });
-
-  it('finishes streams left open at application shutdown', async () => {
-    const { service, registry, open } = setup();
-    const res = open();
-    await flush();
-    service.onApplicationShutdown();
-    expect(res.writableEnded).toBe(true);
-    expect(registry.counts().total).toBe(0);
+    expect(closedBy('error')).toBe(1);
   });
 });

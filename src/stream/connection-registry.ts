@@ -1,45 +1,42 @@
-import { Injectable, Optional } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
-
-export type Transport = 'sse' | 'socketio' | 'ws';
-
-/** Why a stream connection ended (bounded set: used as a metrics label). */
-export type DisconnectReason = 'client' | 'slow' | 'limit' | 'shutdown' | 'error';
+import { TRANSPORTS, type DisconnectReason, type Transport } from '../shared/wire';
+import { parseStreamQuery, type RequestLimits, type StreamQuery, type SubscribeCommand } from './subscribe-request';
 
 export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void };
 
 /**
  * Counts open stream connections of every transport against MAX_STREAM_CONNECTIONS and
- * MAX_STREAM_CONNECTIONS_PER_IP: one budget shared by SSE, Socket.IO and WebSocket.
+ * MAX_STREAM_CONNECTIONS_PER_IP: one budget shared by SSE, Socket.IO (every engine.io
+ * connection, whatever namespace it asks for) and WebSocket.
  */
 @Injectable()
 export class ConnectionRegistry {
   private total = 0;
   private readonly perIp = new Map<string, number>();
-  private readonly perTransport: Record<Transport, number> = { sse: 0, socketio: 0, ws: 0 };
-  private readonly listeners: ((transport: Transport, reason: DisconnectReason) => void)[] = [];
+  private readonly perTransport = Object.fromEntries(TRANSPORTS.map((t) => [t, 0])) as Record<Transport, number>;
 
   constructor(
     private readonly config: AppConfig,
-    @Optional() private readonly metrics?: MetricsService,
+    private readonly metrics: MetricsService,
   ) {
-    metrics?.onScrape(() => {
-      for (const transport of Object.keys(this.perTransport) as Transport[]) metrics.subscribers.set({ transport }, this.perTransport[transport]);
+    metrics.onScrape(() => {
+      for (const transport of TRANSPORTS) metrics.subscribers.set({ transport }, this.perTransport[transport]);
     });
-    if (metrics) this.onRelease((transport, reason) => metrics.disconnected(transport, reason));
   }
 
   /** Takes a connection slot, or throws 429 TOO_MANY_CONNECTIONS. */
   acquire(transport: Transport, ip: string): Lease {
     if (this.total >= this.config.maxStreamConnections) {
-      this.metrics?.rejected.inc({ transport, code: 'TOO_MANY_CONNECTIONS' });
+      this.metrics.refused(transport, 'TOO_MANY_CONNECTIONS');
       throw new ApiError(429, 'TOO_MANY_CONNECTIONS', 'the server holds as many streams as it may; try again later or elsewhere');
     }
     const mine = this.perIp.get(ip) ?? 0;
     if (mine >= this.config.maxStreamConnectionsPerIp) {
-      this.metrics?.rejected.inc({ transport, code: 'TOO_MANY_CONNECTIONS' });
+      this.metrics.refused(transport, 'TOO_MANY_CONNECTIONS');
       throw new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${this.config.maxStreamConnectionsPerIp} streams per client address`);
     }
     this.total++;
@@ -57,14 +54,9 @@ export class ConnectionRegistry {
         const left = (this.perIp.get(ip) ?? 1) - 1;
         if (left > 0) this.perIp.set(ip, left);
         else this.perIp.delete(ip);
-        for (const l of this.listeners) l(transport, reason);
+        this.metrics.disconnected(transport, reason);
       },
     };
-  }
-
-  /** Called on every release (metrics). */
-  onRelease(listener: (transport: Transport, reason: DisconnectReason) => void): void {
-    this.listeners.push(listener);
   }
 
   counts(): { total: number; ips: number } & Record<Transport, number> {
@@ -73,14 +65,56 @@ export class ConnectionRegistry {
 }
 
 /**
- * The client's address: the socket's own, or the left-most `X-Forwarded-For` entry when
- * TRUST_PROXY says a proxy in front sets it (otherwise anyone could spoof it).
+ * The one way into a stream, for every transport: the shutdown check, then a connection slot;
+ * for the transports that subscribe in their URL (SSE, WebSocket), the request parsed first.
  */
-export function clientIp(headers: Record<string, string | string[] | undefined>, remoteAddress: string | undefined, trustProxy: boolean): string {
-  if (trustProxy) {
-    const xff = headers['x-forwarded-for'];
-    const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-    if (first) return first;
+@Injectable()
+export class StreamGate {
+  readonly limits: RequestLimits;
+
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly lifecycle: LifecycleService,
+    private readonly metrics: MetricsService,
+    private readonly config: AppConfig,
+  ) {
+    this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest };
   }
-  return remoteAddress ?? 'unknown';
+
+  /** Throws 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap. */
+  admit(transport: Transport, ip: string): Lease {
+    if (this.lifecycle.isShuttingDown) {
+      this.metrics.refused(transport, 'SHUTTING_DOWN');
+      throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect shortly');
+    }
+    return this.registry.acquire(transport, ip);
+  }
+
+  /** Validates a stream URL's query (4xx with a stable code), then `admit`. */
+  open(transport: Transport, query: StreamQuery, ip: string, defaultPair?: string): { command: SubscribeCommand; lease: Lease } {
+    const command = parseStreamQuery(query, this.limits, Date.now(), defaultPair);
+    return { command, lease: this.admit(transport, ip) };
+  }
+
+  /** What `open` checks, without taking a slot (HEAD on a stream route). */
+  check(transport: Transport, query: StreamQuery, defaultPair?: string): void {
+    parseStreamQuery(query, this.limits, Date.now(), defaultPair);
+    if (this.lifecycle.isShuttingDown) {
+      this.metrics.refused(transport, 'SHUTTING_DOWN');
+      throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect shortly');
+    }
+  }
+
+  /**
+   * The client's address: the socket's own, or the left-most `X-Forwarded-For` entry when
+   * TRUST_PROXY says a proxy in front sets it (otherwise anyone could spoof it).
+   */
+  clientIp(headers: Record<string, string | string[] | undefined>, remoteAddress: string | undefined): string {
+    if (this.config.trustProxy) {
+      const xff = headers['x-forwarded-for'];
+      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
+      if (first) return first;
+    }
+    return remoteAddress ?? 'unknown';
+  }
 }

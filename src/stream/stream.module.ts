@@ -3,10 +3,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { RedisTickLog } from '../redis/redis-tick-log';
 import { RedisClients } from '../redis/redis.clients';
-import { ConnectionRegistry } from './connection-registry';
+import { ConnectionRegistry, StreamGate } from './connection-registry';
 import { MemoryTickLog } from './memory-tick-log';
 import { PriceStreamService } from './price-stream.service';
 import { PriceHealthIndicator } from './price.health';
+import { StreamHub } from './stream-hub';
 import { TickLog } from './tick-log';
 
 @Module({
@@ -25,7 +26,9 @@ import { TickLog } from './tick-log';
       inject: [AppConfig, { token: RedisClients, optional: true }],
     },
     PriceStreamService,
+    StreamHub,
+    StreamGate,
   ],
-  exports: [PriceStreamService, PriceHealthIndicator, ConnectionRegistry, TickLog],
+  exports: [PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub, TickLog],
 })
 export class StreamModule {}

@@ -1,147 +1,162 @@
-import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
-import { ApiError } from '../common/api-error';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../common/api-exception.filter';
+import { ApiError } from '../common/api-error';
 import { originAllowed } from '../common/origin';
-import { requirePairList, searchParam } from '../common/query';
-import { resolveResumePoint, type ResumePoint } from '../common/resume';
-import { idMs } from '../common/tick-id';
+import { searchParam } from '../common/query';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../metrics/metrics.service';
-import { LifecycleService } from '../lifecycle/lifecycle.service';
-import { clientIp, ConnectionRegistry, type DisconnectReason, type Lease } from '../stream/connection-registry';
-import { LiveFanout, type FanoutMember } from '../stream/live-fanout';
-import { PriceStreamService } from '../stream/price-stream.service';
-import { WS_CLOSE_SERVICE_RESTART, WS_PATH, type ErrorBody, type ResetEvent, type Tick, type WsMessage } from '../shared/wire';
+import { StreamGate, type Lease } from '../stream/connection-registry';
+import { EventRateLimiter } from '../stream/event-rate-limiter';
+import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
+import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
+import { WS_CLOSE_SERVICE_RESTART, WS_PATH, type DisconnectReason, type ErrorBody, type Tick, type WsMessage } from '../shared/wire';
 
-/** Clients only ever send pongs; anything bigger than this closes the connection (1009). */
+/** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
 
-/** Each tick is serialised once, whatever the number of WebSocket clients. */
-const frames = new WeakMap<Tick, string>();
-function priceFrame(tick: Tick): string {
+/** What the hub may have handed to `ws` and the kernel has not taken yet, before the hub holds the rest (Node's high-water mark). */
+const BUFFERED_BYTES = 16 * 1024;
+
+/** Each tick is encoded once, whatever the number of WebSocket clients (`ws` frames a Buffer without copying it). */
+const frames = new WeakMap<Tick, Buffer>();
+function priceFrame(tick: Tick): Buffer {
   let frame = frames.get(tick);
   if (frame === undefined) {
-    frame = JSON.stringify({ type: 'price', ...tick } satisfies WsMessage);
+    frame = Buffer.from(JSON.stringify({ type: 'price', ...tick } satisfies WsMessage));
     frames.set(tick, frame);
   }
   return frame;
 }
-const resetFrame = (reset: ResetEvent): string => JSON.stringify({ type: 'reset', ...reset } satisfies WsMessage);
 
-/** One connection: its socket, registry slot and liveness; ticks reach it through the feed's fan-out. */
-class WsClient implements FanoutMember {
+function frameOf(message: StreamMessage): Buffer {
+  if (message.type === 'reset') return Buffer.from(JSON.stringify({ type: 'reset', ...message.reset } satisfies WsMessage));
+  if (message.skipped === 0) return priceFrame(message.tick);
+  return Buffer.from(JSON.stringify({ type: 'price', ...message.tick, skipped: message.skipped } satisfies WsMessage));
+}
+
+/** Close codes by why the server ends a connection. */
+const CLOSE_CODES: Record<Exclude<DisconnectReason, 'slow'>, [number, string]> = {
+  shutdown: [WS_CLOSE_SERVICE_RESTART, 'service restart; reconnect and resume'],
+  limit: [1008, 'too many messages'],
+  error: [1011, 'internal error'],
+  client: [1000, 'closed'],
+};
+
+/** One connection as a hub Sink: `bufferedAmount` is its backlog in bytes, the write callback its drain. */
+class WsSink implements Sink {
+  readonly transport = 'websocket' as const;
+  subscriber!: Subscriber;
+
+  bind(subscriber: Subscriber): void {
+    this.subscriber = subscriber;
+  }
   alive = true;
-  /** Bytes its replay queued in one go, allowed on top of the limit until the backlog drains. */
-  graceBytes = 0;
-  endReason?: DisconnectReason;
+  /** Why the server dropped the connection itself (a dead peer), for the close that follows. */
+  droppedFor: DisconnectReason | undefined;
+  readonly limiter: EventRateLimiter;
+  private readonly onFlushed = (err?: Error): void => {
+    if (!err) this.subscriber.drained();
+  };
 
   constructor(
     readonly ws: WebSocket,
-    readonly lease: Lease,
-    private readonly feed: PriceWsFeed,
-  ) {}
-
-  // Its own path (the replay, and what comes before it joins the sets) is written in one burst
-  // that may pass the limit at once: it counts as grace until the backlog drains.
-  onTick(tick: Tick): void {
-    if (this.feed.send(this, priceFrame(tick), true)) this.feed.sent(tick, 1);
+    eventsPerSecond: number,
+  ) {
+    this.limiter = new EventRateLimiter(eventsPerSecond);
   }
 
-  // One frame, checked for slowness like a live tick.
-  onReset(reset: ResetEvent): void {
-    if (this.feed.send(this, resetFrame(reset), false)) this.feed.sent(undefined, 1);
+  write(message: StreamMessage): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    const frame = frameOf(message);
+    if (this.ws.bufferedAmount + frame.length < BUFFERED_BYTES) {
+      this.ws.send(frame, { binary: false });
+      return true;
+    }
+    // This frame fills the buffer: once it is written, everything before it is too.
+    this.ws.send(frame, { binary: false }, this.onFlushed);
+    return false;
   }
 
-  onEnd(): void {
-    this.feed.restart(this);
+  /** A slow client is terminated (a close frame would queue behind its backlog); the others get a close code. */
+  end(reason: DisconnectReason): void {
+    if (reason === 'slow') return this.ws.terminate();
+    if (this.ws.readyState !== WebSocket.OPEN) return this.ws.terminate();
+    const [code, text] = CLOSE_CODES[reason];
+    this.ws.close(code, text);
   }
 
-  onError(err: unknown): void {
-    this.feed.failed(this, err);
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  send(message: WsMessage): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 }
 
 /**
- * Plain WebSocket feed `GET /api/ws?pairs=..&since=..&lastEventId=..` on the app's HTTP server,
- * beside Socket.IO: only upgrades for WS_PATH are taken, the rest (e.g. /socket.io/) are left
- * to their owners.
+ * Plain WebSocket feed `GET /api/ws?pairs=..&since=..&lastEventId=..&conflate=..` on the app's
+ * HTTP server, beside Socket.IO: only upgrades for WS_PATH are taken, the rest (e.g. /socket.io/)
+ * are left to their owners. On an open connection the client may send
+ * `{"type":"subscribe","pairs":[..],"lastEventId"?,"since"?,"conflate"?}` and
+ * `{"type":"unsubscribe","pairs":[..]}`, answered with `subscribed` / `unsubscribed` or `error`.
  *
  * Refusals (bad query, foreign Origin, too many connections, shutdown) happen before the upgrade:
  * an HTTP status and an ErrorBody, like SSE's 4xx, and no socket is spent on them. Browsers
  * cannot read that status (they see close 1006); the REST routes give the same errors to check.
  *
- * Ticks: a client replays on its own path, then joins the pairs' sets of a LiveFanout, like SSE.
- *
- * Slow consumers: `bufferedAmount` counts bytes the kernel has not taken yet; a client whose
- * backlog passes CLIENT_BUFFER_SIZE frames (bufferedAmount > CLIENT_BUFFER_SIZE × the frame
- * being sent) is terminated at once (a close frame would queue behind the backlog) and resumes
- * from its last id. Dead peers: a ping every HEARTBEAT_INTERVAL_MS, terminated when the
- * previous one got no pong. Shutdown: close 1012 (service restart), clients reconnect.
+ * Ticks, resume, slow clients, conflation and shutdown are the hub's (StreamHub); a slow client
+ * is terminated and resumes from its last id. Dead peers: a ping every HEARTBEAT_INTERVAL_MS,
+ * terminated when the previous one got no pong. Shutdown: close 1012 (service restart).
  */
 @Injectable()
-export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(PriceWsFeed.name);
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
-  private readonly clients = new Map<WebSocket, WsClient>();
-  private readonly fanout: LiveFanout<WsClient>;
+  private readonly sinks = new Set<WsSink>();
   private server?: Server;
   private heartbeat?: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly stream: PriceStreamService,
-    private readonly registry: ConnectionRegistry,
-    private readonly lifecycle: LifecycleService,
+    private readonly hub: StreamHub,
+    private readonly gate: StreamGate,
     private readonly config: AppConfig,
-    @Optional() private readonly metrics?: MetricsService,
-  ) {
-    this.fanout = new LiveFanout<WsClient>(stream, config.pairs, (tick, members) => this.broadcast(tick, members));
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
-    this.fanout.start();
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
     this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
 
-  /** Closes every connection with 1012; waits for them (bounded), then terminates the rest. */
-  async beforeApplicationShutdown(): Promise<void> {
+  /** The hub has closed the streams by now (its shutdown hook); this stops taking new ones. */
+  onApplicationShutdown(): void {
     clearInterval(this.heartbeat);
     this.server?.off('upgrade', this.onUpgrade);
-    if (this.clients.size === 0) return;
-    this.logger.log({ msg: 'closing WebSocket clients with 1012', clients: this.clients.size });
-    const closed = [...this.clients.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
-    for (const client of this.clients.values()) this.restart(client);
-    const bound = Math.min(2000, this.config.shutdownTimeoutMs / 2);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, bound)))]);
-    clearTimeout(timer);
-    for (const ws of this.clients.keys()) ws.terminate();
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== WS_PATH) return;
     socket.on('error', () => socket.destroy());
-    let pairs: string[];
-    let resume: ResumePoint | undefined;
+    let command: SubscribeCommand;
     let lease: Lease;
     try {
-      if (this.lifecycle.isShuttingDown) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect shortly');
       if (!originAllowed(req.headers.origin, req.headers.host, this.config.corsOrigins)) {
         throw new ApiError(403, 'FORBIDDEN_ORIGIN', 'this origin may not open streams here');
       }
       const param = (name: string) => searchParam(url.searchParams, name);
-      pairs = requirePairList(param('pairs'), this.config.pairSet, this.config.maxPairsPerRequest);
-      resume = resolveResumePoint({ lastEventId: param('lastEventId'), since: param('since') }, Date.now());
-      lease = this.registry.acquire('ws', clientIp(req.headers, req.socket.remoteAddress, this.config.trustProxy));
+      ({ command, lease } = this.gate.open(
+        'websocket',
+        { pairs: param('pairs'), lastEventId: param('lastEventId'), since: param('since'), conflate: param('conflate') },
+        this.gate.clientIp(req.headers, req.socket.remoteAddress),
+      ));
     } catch (err) {
       return refuse(socket, toErrorBody(err));
     }
@@ -152,82 +167,79 @@ export class PriceWsFeed implements OnApplicationBootstrap, BeforeApplicationShu
     });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       attached = true;
-      this.attach(ws, pairs, resume, lease);
+      this.attach(ws, command, lease);
     });
   }
 
-  private attach(ws: WebSocket, pairs: string[], resume: ResumePoint | undefined, lease: Lease): void {
-    const client = new WsClient(ws, lease, this);
-    this.clients.set(ws, client);
-    ws.on('pong', () => (client.alive = true));
+  private attach(ws: WebSocket, command: SubscribeCommand, lease: Lease): void {
+    const sink = new WsSink(ws, this.config.socketEventsPerSecond);
+    const sub = this.hub.open(sink, lease);
+    this.sinks.add(sink);
+    ws.on('pong', () => (sink.alive = true));
     ws.on('error', (err) => this.logger.debug({ msg: 'WebSocket error', ip: lease.ip, err: err.message }));
-    ws.on('close', (code) => {
-      this.fanout.leave(client);
-      this.clients.delete(ws);
-      lease.release(client.endReason ?? 'client');
-      this.logger.debug({ msg: 'stream closed', transport: 'ws', ip: lease.ip, code, reason: client.endReason ?? 'client' });
+    ws.on('message', (data, isBinary) => this.onMessage(sink, data, isBinary));
+    ws.on('close', () => {
+      this.sinks.delete(sink);
+      sub.closed(sink.droppedFor ?? 'client');
     });
-    this.logger.debug({ msg: 'stream opened', transport: 'ws', ip: lease.ip, pairs, resume: resume?.kind ?? 'none' });
-    this.fanout.join(client, pairs, resume);
+    this.logger.debug({ msg: 'stream opened', transport: 'websocket', ip: lease.ip, pairs: command.pairs, resume: command.resume?.kind ?? 'none', conflateMs: command.conflateMs });
+    sub.subscribe(command.pairs, command.resume, command.conflateMs, {
+      failed: (err) => {
+        this.logger.error({ msg: 'WebSocket stream failed to resume', ip: lease.ip, err });
+        sub.end('error');
+      },
+    });
   }
 
-  /** @internal Writes one frame, or terminates a client whose backlog passed its limit; returns whether it was sent. */
-  send(client: WsClient, frame: string, ownPath: boolean): boolean {
-    const ws = client.ws;
-    if (ws.readyState !== WebSocket.OPEN || client.endReason) return false;
-    const limit = this.config.clientBufferSize * Buffer.byteLength(frame);
-    const backlog = ws.bufferedAmount;
-    if (backlog <= limit) client.graceBytes = 0;
-    else if (!ownPath && backlog > limit + client.graceBytes) {
-      client.endReason = 'slow';
-      this.logger.warn({ msg: 'slow WebSocket consumer terminated', ip: client.lease.ip, bufferedBytes: backlog });
-      ws.terminate();
-      return false;
+  /** `subscribe` / `unsubscribe` messages on an open connection; every refusal is an `error` message. */
+  private onMessage(sink: WsSink, data: RawData, isBinary: boolean): void {
+    const sub = sink.subscriber;
+    const verdict = sink.limiter.hit(Date.now());
+    if (verdict === 'disconnect') return sub.end('limit');
+    let type: string | undefined;
+    try {
+      if (verdict === 'limited') throw new ApiError(429, 'RATE_LIMITED', `at most ${this.config.socketEventsPerSecond} messages per second`);
+      let body: unknown;
+      try {
+        body = isBinary ? undefined : JSON.parse(String(data));
+      } catch {
+        body = undefined;
+      }
+      const t = typeof body === 'object' && body !== null ? (body as { type?: unknown }).type : undefined;
+      type = typeof t === 'string' ? t.slice(0, 32) : undefined;
+      if (type === 'subscribe') {
+        const command = parseSubscribe(body, this.gate.limits, Date.now(), ['type']);
+        sub.subscribe(command.pairs, command.resume, command.conflateMs, {
+          ready: (recovered) => sink.send({ type: 'subscribed', pairs: sub.pairList(), recovered }),
+          failed: (err) => sink.send(errorMessage(err, 'subscribe')),
+        });
+      } else if (type === 'unsubscribe') {
+        sink.send({ type: 'unsubscribed', pairs: sub.unsubscribe(parseUnsubscribe(body, this.gate.limits, ['type'])) });
+      } else {
+        throw new ApiError(400, 'INVALID_PAYLOAD', 'a message is JSON {"type":"subscribe"|"unsubscribe", "pairs": [...]}');
+      }
+    } catch (err) {
+      sink.send(errorMessage(err, type));
     }
-    if (ownPath) client.graceBytes += frame.length;
-    ws.send(frame);
-    return true;
-  }
-
-  /** @internal Counts messages sent (a tick's, with its delivery lag, or a reset). */
-  sent(tick: Tick | undefined, count: number): void {
-    this.metrics?.sent('ws', tick && idMs(tick.id), count);
-  }
-
-  /** @internal The client's resume read failed. */
-  failed(client: WsClient, err: unknown): void {
-    this.logger.error({ msg: 'WebSocket stream failed', ip: client.lease.ip, err });
-    client.endReason = 'error';
-    client.ws.close(1011, 'internal error');
-  }
-
-  /** @internal The price stream ended (shutdown): close with 1012 so the client reconnects and resumes. */
-  restart(client: WsClient): void {
-    if (!client.endReason) client.endReason = 'shutdown';
-    this.fanout.leave(client);
-    if (client.ws.readyState === WebSocket.OPEN) client.ws.close(WS_CLOSE_SERVICE_RESTART, 'service restart; reconnect and resume');
-  }
-
-  /** Live ticks: one frame per tick for every client of the pair. */
-  private broadcast(tick: Tick, members: ReadonlySet<WsClient>): void {
-    const frame = priceFrame(tick);
-    let count = 0;
-    for (const client of members) if (this.send(client, frame, false)) count++;
-    this.sent(tick, count);
   }
 
   private beat(): void {
-    for (const [ws, client] of this.clients) {
-      if (!client.alive) {
-        client.endReason = 'error';
-        this.logger.debug({ msg: 'WebSocket peer missed a pong, terminated', ip: client.lease.ip });
-        ws.terminate();
+    for (const sink of this.sinks) {
+      if (!sink.alive) {
+        this.logger.debug({ msg: 'WebSocket peer missed a pong, terminated', ip: sink.subscriber.lease.ip });
+        sink.droppedFor = 'error';
+        sink.destroy();
         continue;
       }
-      client.alive = false;
-      ws.ping();
+      sink.alive = false;
+      sink.ws.ping();
     }
   }
+}
+
+function errorMessage(err: unknown, request: string | undefined): WsMessage {
+  const { code, message } = toErrorBody(err);
+  return request === undefined ? { type: 'error', code, message } : { type: 'error', code, message, request };
 }
 
 function refuse(socket: Duplex, body: ErrorBody): void {

@@ -2,8 +2,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApp, type CreateAppOptions } from '../../src/bootstrap';
 import { loadConfig, type AppConfig } from '../../src/config/app-config';
 import { PricePollerService } from '../../src/poller/price-poller.service';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { PriceStreamService } from '../../src/stream/price-stream.service';
-import type { SourceName, Tick } from '../../src/shared/wire';
+import { StreamHub } from '../../src/stream/stream-hub';
+import type { DisconnectReason, SourceName, Tick, Transport } from '../../src/shared/wire';
 
 export type TestApp = {
   app: NestExpressApplication;
@@ -12,6 +14,10 @@ export type TestApp = {
   url: string;
   port: number;
   stream: PriceStreamService;
+  /** The subscription core every transport goes through. */
+  hub: StreamHub;
+  /** Every stream connection ended from now on, with its transport and reason. */
+  recordDisconnects(): [Transport, DisconnectReason][];
   /** Publishes a price as if a source had fetched it; resolves to the tick (null if unchanged). */
   publish(pair: string, price: number, source?: SourceName): Promise<Tick | null>;
   /** Publishes each price in turn; every one must change the price. */
@@ -45,6 +51,17 @@ export async function startApp(env: Record<string, string> = {}, options: Create
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
     stream,
+    hub: app.get(StreamHub),
+    recordDisconnects: () => {
+      const seen: [Transport, DisconnectReason][] = [];
+      const metrics = app.get(MetricsService);
+      const original = metrics.disconnected.bind(metrics);
+      jest.spyOn(metrics, 'disconnected').mockImplementation((transport, reason) => {
+        seen.push([transport, reason]);
+        original(transport, reason);
+      });
+      return seen;
+    },
     publish,
     publishAll: async (pair, prices) => {
       const out: Tick[] = [];

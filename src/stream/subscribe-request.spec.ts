@@ -1,5 +1,5 @@
 import { ApiError } from '../common/api-error';
-import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe } from './prices-payload';
+import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe } from './subscribe-request';
 
 const limits = { pairs: new Set(['BTC-USD', 'ETH-USD']), maxPairs: 3 };
 const NOW = Date.parse('2026-11-21T21:00:00Z');
@@ -27,7 +27,7 @@ describe(parseSubscribe.name, () => {
 
   it('prefers lastEventId over since', () => {
     const cmd = parseSubscribe({ pairs: ['BTC-USD'], lastEventId: '1763758800000-2', since: 1763758700 }, limits, NOW);
-    expect(cmd.resume).toEqual({ kind: 'id', id: { ms: 1763758800000, seq: 2 }, raw: '1763758800000-2' });
+    expect(cmd.resume).toEqual({ kind: 'id', id: { ms: 1763758800000, seq: 2 }});
     expect(parseSubscribe({ since: 1763758700 }, limits, NOW).resume).toEqual({ kind: 'time', ms: 1763758700000 });
   });
 
@@ -80,7 +80,7 @@ describe(parseHandshakeAuth.name, () => {
   it('subscribes all pairs when auth only carries a lastEventId', () => {
     expect(parseHandshakeAuth({ lastEventId: '1763758800000-0', token: 'abc' }, limits, NOW)).toEqual({
       pairs: ['BTC-USD', 'ETH-USD'],
-      resume: { kind: 'id', id: { ms: 1763758800000, seq: 0 }, raw: '1763758800000-0' },
+      resume: { kind: 'id', id: { ms: 1763758800000, seq: 0 } },
     });
   });
 

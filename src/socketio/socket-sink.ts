@@ -1,0 +1,155 @@
+import type { Namespace, Socket } from 'socket.io';
+import WebSocket from 'ws';
+import type { ClientToServerEvents, DisconnectReason, ServerToClientEvents, Tick } from '../shared/wire';
+import type { EventRateLimiter } from '../stream/event-rate-limiter';
+import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
+import type { SubscribeCommand } from '../stream/subscribe-request';
+
+/** What the server keeps per socket (in `socket.data`). */
+export type SocketData = {
+  sink?: SocketSink;
+  limiter?: EventRateLimiter;
+  /** The subscription asked for in the handshake auth, run once the socket is connected. */
+  auto?: SubscribeCommand | null;
+};
+export type PricesSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type PricesNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+type Encoded = { packet: string; options: { wsPreEncodedFrame?: unknown } };
+type Encoder = PricesNamespace['server']['encoder'];
+type Packet = Parameters<Encoder['encode']>[0];
+
+/** Socket.IO packet type EVENT (socket.io-parser's PacketType.EVENT; the protocol's `2`). */
+const EVENT = 2 as Packet['type'];
+
+// ws's Sender.frame builds a WebSocket frame once for every socket, as Socket.IO's own broadcast
+// does (ws issue 617); absent in some ws version, each socket frames the packet itself.
+const frameOnce = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: object) => unknown } }).Sender?.frame;
+
+/**
+ * A tick's packet, encoded once for every socket of the namespace: the Socket.IO encoding of the
+ * event and, for the WebSocket transport, the frame itself ("4" is engine.io's message type).
+ */
+export class PacketEncoder {
+  private readonly cache = new WeakMap<Tick, Encoded>();
+
+  constructor(
+    private readonly encoder: Encoder,
+    private readonly nsp: string,
+  ) {}
+
+  encode(message: StreamMessage): Encoded {
+    if (message.type === 'price' && message.skipped === 0) {
+      let encoded = this.cache.get(message.tick);
+      if (encoded === undefined) {
+        encoded = this.build('price', message.tick);
+        this.cache.set(message.tick, encoded);
+      }
+      return encoded;
+    }
+    return message.type === 'price' ? this.build('price', { ...message.tick, skipped: message.skipped }) : this.build('reset', message.reset);
+  }
+
+  private build(event: string, data: unknown): Encoded {
+    const [packet] = this.encoder.encode({ type: EVENT, nsp: this.nsp, data: [event, data] } as Packet) as string[];
+    const options: Encoded['options'] = {};
+    if (frameOnce) options.wsPreEncodedFrame = frameOnce(Buffer.from(`4${packet}`), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
+    return { packet, options };
+  }
+}
+
+/** Event-loop turns, counted only while someone asks (a setImmediate per turn that has a write). */
+let turn = 0;
+let counting = false;
+function currentTurn(): number {
+  if (!counting) {
+    counting = true;
+    setImmediate(() => {
+      turn++;
+      counting = false;
+    });
+  }
+  return turn;
+}
+
+/**
+ * One socket as a hub Sink. Messages go to engine.io as pre-encoded packets (`conn.write`, its
+ * public API). engine.io hands a packet to the transport at once while the transport is
+ * writable, and keeps it in its write buffer otherwise (the previous batch not yet written to
+ * the kernel, or no poll pending). Its public `packetCreate` and `flush` events count what
+ * waits there: while anything does, the sink says "full" and the hub holds the rest; the
+ * `flush` that empties it hands control back to the hub.
+ */
+export class SocketSink implements Sink {
+  readonly transport = 'socketio' as const;
+  subscriber!: Subscriber;
+
+  bind(subscriber: Subscriber): void {
+    this.subscriber = subscriber;
+  }
+  /** Packets in engine.io's write buffer, not yet handed to the transport. */
+  private waiting = 0;
+  /** The turn in which packets started waiting there. */
+  private waitingSince: number | undefined;
+  private told = false;
+  private readonly onCreate = (): void => {
+    this.waiting++;
+  };
+  private readonly onFlush = (buffer: readonly unknown[]): void => {
+    this.waiting = Math.max(0, this.waiting - buffer.length);
+    if (this.waiting === 0) this.waitingSince = undefined;
+    if (this.waiting === 0 && this.told) {
+      this.told = false;
+      // Not inside engine.io's flush: a packet written there would join the batch being sent.
+      queueMicrotask(() => this.subscriber.drained());
+    }
+  };
+
+  constructor(
+    readonly socket: PricesSocket,
+    private readonly encoder: PacketEncoder,
+  ) {
+    socket.conn.on('packetCreate', this.onCreate);
+    socket.conn.on('flush', this.onFlush);
+  }
+
+  write(message: StreamMessage): boolean {
+    if (!this.socket.connected) return false;
+    const { packet, options } = this.encoder.encode(message);
+    this.socket.conn.write(packet, options as { compress?: boolean });
+    if (this.waiting === 0) return true;
+    const now = currentTurn();
+    this.waitingSince ??= now;
+    if (this.waitingSince === now) return true;
+    this.told = true;
+    return false;
+  }
+
+  /**
+   * shutdown: a notice, then the transport closes (socket.io-client reconnects by itself on
+   * "transport close" and resumes through its auth callback, whereas `disconnect(true)` would
+   * stop it). slow: the transport closes without flushing, with the same reconnect. limit (a
+   * client flooding events): a notice and `disconnect(true)`, for good.
+   */
+  end(reason: DisconnectReason): void {
+    if (reason === 'shutdown') {
+      this.socket.emit('notice', { code: 'SHUTTING_DOWN', message: 'the server is restarting; reconnect and resume' });
+      this.socket.conn.close();
+    } else if (reason === 'limit') {
+      this.socket.emit('notice', { code: 'RATE_LIMITED', message: 'too many events; disconnected' });
+      this.socket.disconnect(true);
+    } else {
+      this.socket.conn.close(true);
+    }
+  }
+
+  destroy(): void {
+    this.socket.conn.close(true);
+  }
+
+  /** The socket is gone (socket.io's disconnect). */
+  release(): void {
+    this.socket.conn.off('packetCreate', this.onCreate);
+    this.socket.conn.off('flush', this.onFlush);
+  }
+}
