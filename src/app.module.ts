@@ -15,6 +15,7 @@ import { PricesModule } from './prices/prices.module';
 import { RedisModule } from './redis/redis.module';
 import { SocketIoModule } from './socketio/socketio.module';
 import { SseModule } from './sse/sse.module';
+import { MemoryTickLogModule } from './stream/memory-tick-log.module';
 import { StreamModule } from './stream/stream.module';
 import { WsModule } from './ws/ws.module';
 
@@ -39,7 +40,7 @@ export class AppModule {
         AdminModule,
         SocketIoModule,
         WsModule,
-        ...(config.redisUrl ? [RedisModule.forRoot()] : []),
+        config.redisUrl ? RedisModule.forRoot() : MemoryTickLogModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };

@@ -5,6 +5,7 @@ import { FakeUpstream } from '../../test/support/fake-upstream';
 import { AppConfig, loadConfig } from '../config/app-config';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { MemoryTickLogModule } from '../stream/memory-tick-log.module';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { PollerModule } from './poller.module';
 import { PricePollerService } from './price-poller.service';
@@ -14,7 +15,7 @@ async function createContext(env: Record<string, string>): Promise<INestApplicat
   @Global()
   @Module({ providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] })
   class TestConfigModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [TestConfigModule, MetricsModule, LifecycleModule, ScheduleModule.forRoot(), PollerModule] }).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [TestConfigModule, MetricsModule, LifecycleModule, MemoryTickLogModule, ScheduleModule.forRoot(), PollerModule] }).compile();
   return moduleRef.init();
 }
 

@@ -7,7 +7,7 @@ import { checkPair } from '../common/pair';
 import { parseLimit, queryString } from '../common/query';
 import { parseSince } from '../common/resume';
 import { AppConfig } from '../config/app-config';
-import type { Tick } from '../shared/wire';
+import { LEGACY_PAIR, type Tick } from '../shared/wire';
 import { PricesService } from './prices.service';
 
 const NAMES: Record<string, string> = {
@@ -20,8 +20,6 @@ const NAMES: Record<string, string> = {
   LTC: 'Litecoin',
   DOT: 'Polkadot',
 };
-
-const LEGACY_PAIR = 'BTC-USD';
 
 /**
  * The routes of the projects this service replaces, kept so that their clients work unchanged:

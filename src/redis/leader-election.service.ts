@@ -5,7 +5,6 @@ import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { PricePollerService } from '../poller/price-poller.service';
 import { TickLog } from '../stream/tick-log';
 import { LeaderLease } from './leader-lease';
-import { RedisTickLog } from './redis-tick-log';
 import { RedisClients } from './redis.clients';
 
 const FOLLOWER_RETRY_MS = 1000;
@@ -112,7 +111,7 @@ export class LeaderElection implements OnModuleInit, OnApplicationBootstrap, Bef
   private async promote(): Promise<void> {
     // The price dedup compares with the latest ticks, which come with the tail: let it reach
     // the newest entry first, so a price the previous leader already wrote is not written again.
-    if (this.log instanceof RedisTickLog && !(await this.log.catchUp())) {
+    if (!(await this.log.catchUp())) {
       this.logger.warn({ msg: 'tail not caught up before polling; a price may repeat once' });
     }
     if (this.stopped || Date.now() >= this.validUntil) return;

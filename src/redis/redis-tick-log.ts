@@ -139,7 +139,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
    * Resolves true once the tail has delivered the newest entry there was when called (a new
    * leader calls it so that its price dedup starts from the stream's latest ticks).
    */
-  async catchUp(timeoutMs = CATCH_UP_TIMEOUT_MS): Promise<boolean> {
+  override async catchUp(timeoutMs = CATCH_UP_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     try {
       const w = await this.window();

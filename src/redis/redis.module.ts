@@ -2,15 +2,16 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { PollerModule } from '../poller/poller.module';
-import { StreamModule } from '../stream/stream.module';
+import { TickLog } from '../stream/tick-log';
 import { LeaderElection } from './leader-election.service';
+import { RedisTickLog } from './redis-tick-log';
 import { RedisClients } from './redis.clients';
 import { RedisHealthIndicator } from './redis.health';
 
 /**
- * Several instances through Redis (registered only when REDIS_URL is set): the connections, the
- * leader election that turns the poller on and off, and the readiness check. StreamModule picks
- * the Redis tick log when RedisClients is there.
+ * Several instances through Redis (registered only when REDIS_URL is set, instead of
+ * MemoryTickLogModule): the connections, the tick log as a Redis Stream, the leader election that
+ * turns the poller on and off, and the readiness check.
  */
 @Global()
 @Module({})
@@ -18,7 +19,7 @@ export class RedisModule {
   static forRoot(): DynamicModule {
     return {
       module: RedisModule,
-      imports: [TerminusModule, PollerModule, StreamModule],
+      imports: [TerminusModule, PollerModule],
       providers: [
         {
           provide: RedisClients,
@@ -29,10 +30,11 @@ export class RedisModule {
           },
           inject: [AppConfig],
         },
+        { provide: TickLog, useFactory: (redis: RedisClients, config: AppConfig) => new RedisTickLog(redis, config), inject: [RedisClients, AppConfig] },
         LeaderElection,
         RedisHealthIndicator,
       ],
-      exports: [RedisClients, LeaderElection, RedisHealthIndicator],
+      exports: [RedisClients, TickLog, LeaderElection, RedisHealthIndicator],
     };
   }
 }

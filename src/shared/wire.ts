@@ -148,6 +148,9 @@ export type PairError = { pair: string; code: ErrorCode; message: string };
 export type PricesResponse = { prices: Tick[]; errors?: PairError[] };
 export type HistoryResponse = { pair: string; count: number; complete: boolean; updates: Tick[] };
 
+/** The pair of the seed projects' routes (the Bitcoin tracker's, the LTP service's) when a request names none. */
+export const LEGACY_PAIR = 'BTC-USD';
+
 export const SSE_PATH = '/api/prices/stream';
 export const WS_PATH = '/api/ws';
 export const SOCKET_NAMESPACE = '/prices';

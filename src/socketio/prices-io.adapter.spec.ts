@@ -5,11 +5,11 @@ import { from, mergeAll, of, type Observable } from 'rxjs';
 import type { Socket } from 'socket.io';
 import { loadConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
+import { flush } from '../stream/stream.testing';
 import { PricesIoAdapter } from './prices-io.adapter';
 
 /** What Nest passes as `transform` (WebSocketsController.pickResult): the handler's result, a value or a promise, as an Observable. */
 const transform = (result: unknown): Observable<unknown> => from((async () => (result instanceof Promise ? from(result) : of(result)))()).pipe(mergeAll());
-const flush = () => new Promise((r) => setImmediate(r));
 
 class FakeSocket extends EventEmitter {
   emitted: unknown[][] = [];

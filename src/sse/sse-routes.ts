@@ -1,11 +1,8 @@
-import { SSE_PATH } from '../shared/wire';
+import { LEGACY_PAIR, SSE_PATH } from '../shared/wire';
 import type { FrameKind } from './sse-frames';
 
 /** What a stream route serves: its frame kind, and the pair when the request names none. */
 export type SseRoute = { kind: FrameKind; defaultPair?: string };
-
-/** The pair of the legacy routes when the request names none (as the Bitcoin tracker had it). */
-const LEGACY_PAIR = 'BTC-USD';
 
 /** The legacy routes (Bitcoin tracker): named `price` events, and unnamed ones for `onmessage`. */
 export const LEGACY_PRICE_STREAM_PATH = '/api/price/stream';

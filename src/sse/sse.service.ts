@@ -24,6 +24,7 @@ export class SseService implements OnApplicationShutdown {
   private readonly logger = new Logger(SseService.name);
   private readonly sinks = new Set<SseSink>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly onGone = (sink: SseSink): void => this.gone(sink);
 
   constructor(
     private readonly hub: StreamHub,
@@ -32,7 +33,7 @@ export class SseService implements OnApplicationShutdown {
 
   /** Starts a stream on a response whose request was already validated and leased. */
   stream(res: SseResponse, req: SseStreamRequest): void {
-    const sink = new SseSink(res, req.kind, this.config.sseRetryMs, (s) => this.gone(s));
+    const sink = new SseSink(res, req.kind, this.config.sseRetryMs, this.onGone);
     this.sinks.add(sink);
     this.startHeartbeat();
     sink.open();

@@ -57,42 +57,6 @@ export function seenBefore(resume: ResumePoint | undefined): string | null {
 
 const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
 
-/** A FIFO of messages with O(1) push and shift. */
-class MessageQueue {
-  private items: StreamMessage[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(m: StreamMessage): void {
-    this.items.push(m);
-  }
-  shift(): StreamMessage | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const m = this.items[this.head++];
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return m;
-  }
-  /** Removes and returns every message (for a switch to conflation). */
-  drain(): StreamMessage[] {
-    const all = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return all;
-  }
-  /** Keeps the messages that pass. */
-  filter(keep: (m: StreamMessage) => boolean): void {
-    this.items = this.items.slice(this.head).filter(keep);
-    this.head = 0;
-  }
-}
-
 /** The latest tick of a pair waiting for its conflation slot, and how many ticks it replaces. */
 type Pending = { tick: Tick; skipped: number };
 
@@ -107,14 +71,16 @@ type Pending = { tick: Tick; skipped: number };
  * has passed and the sink takes it.
  */
 export class Subscriber {
-  readonly pairs = new Set<string>();
+  /** The subscribed pairs (an array: a connection has a handful, and thousands of connections cost less this way). */
+  private readonly pairs: string[] = [];
   readonly openedAt = Date.now();
   /** Joins in progress, by pair. */
   private holding: Map<string, Join> | null = null;
   /** Per pair: live ticks up to this id were already written (a replay read ahead of the live feed). */
   private after: Map<string, string> | null = null;
-  private readonly catchUp = new MessageQueue();
-  private readonly queue = new MessageQueue();
+  /** Allocated while something waits (most subscribers never have a backlog). */
+  private catchUp: StreamMessage[] | null = null;
+  private queue: StreamMessage[] | null = null;
   /** The sink said it holds enough; nothing is written until `drained()`. */
   private full = false;
   /** `conflate=<ms>` asked for (0: every tick). */
@@ -133,7 +99,7 @@ export class Subscriber {
     private readonly hub: StreamHub,
     readonly sink: Sink,
     readonly lease: Lease,
-    readonly info: SubscriberInfo,
+    readonly requestId: string | undefined,
   ) {}
 
   get transport(): Transport {
@@ -142,7 +108,7 @@ export class Subscriber {
 
   /** Live messages waiting for the sink (what CLIENT_BUFFER_SIZE bounds). */
   get backlog(): number {
-    return this.queue.length;
+    return this.queue?.length ?? 0;
   }
 
   get isClosed(): boolean {
@@ -151,8 +117,9 @@ export class Subscriber {
 
   /** The subscribed pairs, in configured order. */
   pairList(): string[] {
-    return this.hub.pairs.filter((p) => this.pairs.has(p));
+    return this.hub.pairs.filter((p) => this.pairs.includes(p));
   }
+
 
   /**
    * Adds pairs (those it has are left alone, so a repeated call never duplicates a tick):
@@ -163,12 +130,12 @@ export class Subscriber {
   subscribe(pairs: readonly string[], resume: ResumePoint | undefined, conflateMs: number | undefined, callbacks: JoinCallbacks = {}): void {
     if (this.gone || this.endReason) return;
     if (conflateMs !== undefined) this.setConflation(conflateMs);
-    const fresh = pairs.filter((p) => !this.pairs.has(p));
+    const fresh = pairs.filter((p, i) => !this.pairs.includes(p) && pairs.indexOf(p) === i);
     if (fresh.length === 0) return callbacks.ready?.(resume !== undefined);
     const join: Join = { pairs: fresh, held: [], gap: null };
     this.holding ??= new Map();
     for (const pair of fresh) {
-      this.pairs.add(pair);
+      this.pairs.push(pair);
       this.holding.set(pair, join);
     }
     this.hub.attach(this, fresh);
@@ -184,18 +151,22 @@ export class Subscriber {
 
   /** Removes pairs (joined or joining); returns the pairs it still has. */
   unsubscribe(pairs: readonly string[]): string[] {
-    const gone = new Set(pairs.filter((p) => this.pairs.has(p)));
+    const gone = new Set(pairs.filter((p) => this.pairs.includes(p)));
     if (gone.size === 0) return this.pairList();
     for (const pair of gone) {
-      this.pairs.delete(pair);
+      this.pairs.splice(this.pairs.indexOf(pair), 1);
       this.holding?.delete(pair);
       this.after?.delete(pair);
       this.pending?.delete(pair);
     }
     this.hub.detach(this, [...gone]);
     const keep = (m: StreamMessage) => m.type !== 'price' || !gone.has(m.tick.pair);
-    this.queue.filter(keep);
-    this.catchUp.filter(keep);
+    const kept = (q: StreamMessage[] | null) => {
+      const rest = q?.filter(keep) ?? [];
+      return rest.length > 0 ? rest : null;
+    };
+    this.queue = kept(this.queue);
+    this.catchUp = kept(this.catchUp);
     return this.pairList();
   }
 
@@ -249,7 +220,7 @@ export class Subscriber {
     if (this.gone) return;
     this.after = null; // what follows the reset is the latest of each pair, whatever its id
     if (this.holding !== null) for (const join of this.holding.values()) join.gap = reset;
-    if ([...this.pairs].some((p) => !this.holding?.has(p))) this.deliver({ type: 'reset', reset });
+    if (this.pairs.some((p) => !this.holding?.has(p))) this.deliver({ type: 'reset', reset });
   }
 
   private get conflateInterval(): number {
@@ -263,7 +234,7 @@ export class Subscriber {
       const waiting = [...this.pending.values()].sort((a, b) => byId(a.tick, b.tick));
       this.pending = null;
       this.clearTimer();
-      for (const p of waiting) this.queue.push({ type: 'price', tick: p.tick, skipped: p.skipped });
+      for (const p of waiting) this.enqueue({ type: 'price', tick: p.tick, skipped: p.skipped });
       this.flush();
     }
   }
@@ -272,15 +243,19 @@ export class Subscriber {
   private deliver(message: StreamMessage): boolean {
     if (this.gone || this.endReason) return false;
     if (message.type === 'price' && this.conflateInterval > 0) return this.conflate(message);
-    if (!this.full && this.catchUp.length === 0 && this.queue.length === 0) {
+    if (!this.full && this.catchUp === null && this.queue === null) {
       this.write(message);
       return true;
     }
-    this.queue.push(message);
+    const length = this.enqueue(message);
     // Behind a catch-up that still drains, live ticks wait longer: as many as a whole window more.
-    const limit = this.hub.config.clientBufferSize + (this.catchUp.length > 0 ? this.hub.config.historySize : 0);
-    if (this.queue.length > limit) this.hub.slow(this);
+    const limit = this.hub.config.clientBufferSize + (this.catchUp !== null ? this.hub.config.historySize : 0);
+    if (length > limit) this.hub.slow(this);
     return false;
+  }
+
+  private enqueue(message: StreamMessage): number {
+    return (this.queue ??= []).push(message);
   }
 
   private write(message: StreamMessage): void {
@@ -290,9 +265,11 @@ export class Subscriber {
   /** @internal The policy's second chance: the live backlog becomes the latest tick per pair, delivered at CONFLATE_SLOW_MS. */
   degrade(): void {
     this.degraded = true;
-    for (const m of this.queue.drain()) {
+    const backlog = this.queue ?? [];
+    this.queue = null;
+    for (const m of backlog) {
       if (m.type === 'price') this.conflate(m);
-      else this.catchUp.push(m); // a reset keeps its place before the ticks that follow it
+      else (this.catchUp ??= []).push(m); // a reset keeps its place before the ticks that follow it
     }
   }
 
@@ -308,7 +285,7 @@ export class Subscriber {
     }
     const now = Date.now();
     const last = this.sentAt.get(tick.pair);
-    if (!this.full && this.catchUp.length === 0 && this.queue.length === 0 && (last === undefined || now - last >= this.conflateInterval)) {
+    if (!this.full && this.catchUp === null && this.queue === null && (last === undefined || now - last >= this.conflateInterval)) {
       this.sentAt.set(tick.pair, now);
       this.write(message);
       return true;
@@ -321,7 +298,7 @@ export class Subscriber {
   /** Writes what the sink takes: catch-up first, then the backlog, then conflated ticks whose slot has come. */
   private flush(): void {
     while (!this.full && !this.gone && !this.endReason) {
-      const m = this.catchUp.shift() ?? this.queue.shift();
+      const m = this.next();
       if (m === undefined) break;
       this.write(m);
       if (m.type === 'price') this.hub.countSent(this.transport, m.tick);
@@ -332,6 +309,21 @@ export class Subscriber {
       this.degraded = false; // drained: every tick again
       this.pending = null;
     }
+  }
+
+  /** The next held message: catch-up first; an emptied queue is dropped. */
+  private next(): StreamMessage | undefined {
+    if (this.catchUp !== null) {
+      const m = this.catchUp.shift();
+      if (this.catchUp.length === 0) this.catchUp = null;
+      if (m !== undefined) return m;
+    }
+    if (this.queue !== null) {
+      const m = this.queue.shift();
+      if (this.queue.length === 0) this.queue = null;
+      return m;
+    }
+    return undefined;
   }
 
   private flushPending(now: number): void {
@@ -362,7 +354,7 @@ export class Subscriber {
   private onSlot(): void {
     this.timer = undefined;
     if (this.gone || this.endReason) return;
-    if (this.full || this.catchUp.length > 0 || this.queue.length > 0) {
+    if (this.full || this.catchUp !== null || this.queue !== null) {
       // Conflated and still not draining: cut once it has missed CLIENT_BUFFER_SIZE slots in a row.
       if (++this.stalls > this.hub.config.clientBufferSize) return this.hub.slow(this, true);
       this.timer = setTimeout(() => this.onSlot(), Math.max(1, this.conflateInterval));
@@ -431,7 +423,7 @@ export class Subscriber {
     } else {
       for (const t of ticks) messages.push(this.hub.messageOf(t));
     }
-    for (const m of messages) this.catchUp.push(m);
+    if (messages.length > 0) this.catchUp = this.catchUp === null ? messages : this.catchUp.concat(messages);
     this.flush();
   }
 
@@ -509,7 +501,7 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   /** A new subscriber on a transport's connection; it holds `lease` until it is closed. */
   open(sink: Sink, lease: Lease, info: SubscriberInfo = {}): Subscriber {
     this.start();
-    const sub = new Subscriber(this, sink, lease, info);
+    const sub = new Subscriber(this, sink, lease, info.requestId);
     sink.bind(sub);
     this.subscribers.add(sub);
     if (this.ending) sub.end('shutdown');
@@ -570,9 +562,9 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   /** @internal */
   remove(sub: Subscriber, reason: DisconnectReason): void {
     if (!this.subscribers.delete(sub)) return;
-    this.detach(sub, [...sub.pairs]);
+    this.detach(sub, sub.pairList());
     sub.lease.release(reason);
-    this.logger.log({ msg: 'stream closed', transport: sub.transport, requestId: sub.info.requestId, ip: sub.lease.ip, reason, durationMs: Date.now() - sub.openedAt });
+    this.logger.log({ msg: 'stream closed', transport: sub.transport, requestId: sub.requestId, ip: sub.lease.ip, reason, durationMs: Date.now() - sub.openedAt });
     if (this.subscribers.size === 0) this.allClosed?.();
   }
 

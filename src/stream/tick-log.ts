@@ -55,4 +55,12 @@ export abstract class TickLog {
 
   /** Shares a confirmation with the other instances (see confirmations$); nothing to do alone. */
   shareConfirmation(_confirmation: Confirmation): void {}
+
+  /**
+   * Resolves true once committed$ has delivered everything the log held when called (a new
+   * leader waits for it, so that its price dedup starts from the latest ticks). Alone: at once.
+   */
+  catchUp(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
 }
