@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse, type SchemaObject } from '@nestjs/swagger';
-import type { ErrorCode } from '../shared/wire';
+import { TICK_SOURCES, type ErrorCode } from '../shared/wire';
 
 /** OpenAPI schemas of the wire types in src/shared/wire.ts (kept beside each other on purpose). */
 export const TickSchema: SchemaObject & { properties: Record<string, SchemaObject> } = {
@@ -12,7 +12,7 @@ export const TickSchema: SchemaObject & { properties: Record<string, SchemaObjec
     price: { type: 'number', example: 97123.45, minimum: 0, exclusiveMinimum: true },
     timestamp: { type: 'string', format: 'date-time', description: 'when this service retrieved the price' },
     sourceTimestamp: { type: 'string', format: 'date-time', description: "the upstream's own time, when it gives one" },
-    source: { type: 'string', enum: ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] },
+    source: { type: 'string', enum: [...TICK_SOURCES] },
   },
 };
 

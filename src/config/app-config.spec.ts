@@ -32,6 +32,19 @@ describe('loadConfig', () => {
     expect(message).toContain('PAIRS="BTCUSD": "BTCUSD" is not a pair');
   });
 
+  it('reads one <SOURCE>_URL per HTTP upstream of the source list, without a trailing slash', () => {
+    expect(loadConfig({}).sourceUrls).toEqual({
+      kraken: 'https://api.kraken.com',
+      coinbase: 'https://api.coinbase.com',
+      coingecko: 'https://api.coingecko.com',
+      coindesk: 'https://data-api.coindesk.com',
+    });
+    expect(loadConfig({ COINGECKO_URL: 'http://127.0.0.1:9/', KRAKEN_URL: 'http://k.test' }).sourceUrls).toMatchObject({
+      coingecko: 'http://127.0.0.1:9',
+      kraken: 'http://k.test',
+    });
+  });
+
   it('rejects a number out of range', () => {
     expect(() => loadConfig({ POLL_INTERVAL_MS: '5' })).toThrow(/POLL_INTERVAL_MS="5": at least 100/);
   });

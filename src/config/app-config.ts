@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
-import type { SourceName } from '../shared/wire';
-
-export const SOURCE_NAMES = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] as const satisfies readonly SourceName[];
+import { SOURCE_NAMES, type SourceName } from '../shared/wire';
 
 const int = (min: number, max: number) =>
   z
@@ -41,6 +39,21 @@ const pairs = list.transform((items, ctx) => {
   return out;
 });
 
+/** The HTTP upstreams' public origins; each is overridden by `<SOURCE>_URL` (e.g. KRAKEN_URL). */
+const SOURCE_URL_DEFAULTS = {
+  kraken: 'https://api.kraken.com',
+  coinbase: 'https://api.coinbase.com',
+  coingecko: 'https://api.coingecko.com',
+  coindesk: 'https://data-api.coindesk.com',
+} as const satisfies Record<Exclude<SourceName, 'simulated'>, string>;
+type UrlSource = keyof typeof SOURCE_URL_DEFAULTS;
+type UrlVariable<S extends UrlSource> = `${Uppercase<S>}_URL`;
+const urlVariable = <S extends UrlSource>(source: S): UrlVariable<S> => `${source.toUpperCase()}_URL` as UrlVariable<S>;
+const URL_SOURCES = Object.keys(SOURCE_URL_DEFAULTS) as UrlSource[];
+const urlSchemas = Object.fromEntries(URL_SOURCES.map((s) => [urlVariable(s), url.default(SOURCE_URL_DEFAULTS[s])])) as {
+  [S in UrlSource as UrlVariable<S>]: ReturnType<typeof url.default>;
+};
+
 const sources = list.pipe(z.array(z.enum(SOURCE_NAMES, `one of ${SOURCE_NAMES.join(', ')}`)).min(1, 'at least one source'));
 
 /** Every variable the service reads, with its default. Nothing outside this file reads process.env. */
@@ -74,10 +87,7 @@ const schema = z.object({
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   CORS_ORIGINS: list.default([]),
   COINDESK_API_KEY: z.string().trim().min(1).optional(),
-  KRAKEN_URL: url.default('https://api.kraken.com'),
-  COINBASE_URL: url.default('https://api.coinbase.com'),
-  COINGECKO_URL: url.default('https://api.coingecko.com'),
-  COINDESK_URL: url.default('https://data-api.coindesk.com'),
+  ...urlSchemas,
   SIMULATED_SEED: int(0, 2 ** 31 - 1).default(42),
 });
 
@@ -115,7 +125,7 @@ export class AppConfig {
   readonly logFormat: Parsed['LOG_FORMAT'];
   readonly corsOrigins: readonly string[];
   readonly coindeskApiKey: string | undefined;
-  readonly sourceUrls: Readonly<Record<Exclude<SourceName, 'simulated'>, string>>;
+  readonly sourceUrls: Readonly<Record<UrlSource, string>>;
   readonly simulatedSeed: number;
 
   constructor(p: Parsed) {
@@ -150,7 +160,7 @@ export class AppConfig {
     this.logFormat = p.LOG_FORMAT;
     this.corsOrigins = p.CORS_ORIGINS;
     this.coindeskApiKey = p.COINDESK_API_KEY;
-    this.sourceUrls = { kraken: p.KRAKEN_URL, coinbase: p.COINBASE_URL, coingecko: p.COINGECKO_URL, coindesk: p.COINDESK_URL };
+    this.sourceUrls = Object.fromEntries(URL_SOURCES.map((s) => [s, p[urlVariable(s)]])) as Record<UrlSource, string>;
     this.simulatedSeed = p.SIMULATED_SEED;
   }
 }

@@ -1,11 +1,32 @@
 import { Logger } from '@nestjs/common';
 import { AppConfig, ConfigError } from '../config/app-config';
+import type { SourceName } from '../shared/wire';
 import { CoinbaseSource } from './coinbase.source';
 import { CoinDeskSource } from './coindesk.source';
 import { CoinGeckoSource } from './coingecko.source';
 import { KrakenSource } from './kraken.source';
 import type { PriceSource } from './price-source';
 import { SimulatedSource } from './simulated.source';
+import type { HttpSourceOptions } from './source-helpers';
+
+/** Builds one source from the configuration, or says why it is left out. */
+type SourceFactory = (config: AppConfig, http: Omit<HttpSourceOptions, 'baseUrl'>) => PriceSource | { leftOut: string };
+
+/**
+ * One factory per name in SOURCE_NAMES (src/shared/wire.ts); the compiler refuses a name
+ * without one. Adding a source: its file, its name in the list, its entry here (and its URL
+ * default in app-config.ts when it is an HTTP upstream).
+ */
+const FACTORIES = {
+  kraken: (config, http) => new KrakenSource({ ...http, baseUrl: config.sourceUrls.kraken }),
+  coinbase: (config, http) => new CoinbaseSource({ ...http, baseUrl: config.sourceUrls.coinbase }),
+  coingecko: (config, http) => new CoinGeckoSource({ ...http, baseUrl: config.sourceUrls.coingecko }),
+  coindesk: (config, http) =>
+    config.coindeskApiKey === undefined
+      ? { leftOut: 'COINDESK_API_KEY is not set' }
+      : new CoinDeskSource({ ...http, baseUrl: config.sourceUrls.coindesk, apiKey: config.coindeskApiKey }),
+  simulated: (config) => new SimulatedSource(config.simulatedSeed),
+} satisfies Record<SourceName, SourceFactory>;
 
 /** The enabled price sources, in PRICE_SOURCES order (the failover order). */
 export class SourceRegistry {
@@ -18,30 +39,12 @@ export class SourceRegistry {
    * left out with one warning; when nothing is left, start-up fails naming both variables.
    */
   static fromConfig(config: AppConfig): SourceRegistry {
+    const http = { timeoutMs: config.sourceTimeoutMs, maxBytes: config.sourceMaxBodyBytes };
     const sources: PriceSource[] = [];
     for (const name of config.priceSources) {
-      const http = { timeoutMs: config.sourceTimeoutMs, maxBytes: config.sourceMaxBodyBytes };
-      switch (name) {
-        case 'kraken':
-          sources.push(new KrakenSource({ ...http, baseUrl: config.sourceUrls.kraken }));
-          break;
-        case 'coinbase':
-          sources.push(new CoinbaseSource({ ...http, baseUrl: config.sourceUrls.coinbase }));
-          break;
-        case 'coingecko':
-          sources.push(new CoinGeckoSource({ ...http, baseUrl: config.sourceUrls.coingecko }));
-          break;
-        case 'coindesk':
-          if (config.coindeskApiKey === undefined) {
-            SourceRegistry.logger.warn({ msg: 'coindesk is left out of PRICE_SOURCES: COINDESK_API_KEY is not set', source: 'coindesk' });
-          } else {
-            sources.push(new CoinDeskSource({ ...http, baseUrl: config.sourceUrls.coindesk, apiKey: config.coindeskApiKey }));
-          }
-          break;
-        case 'simulated':
-          sources.push(new SimulatedSource(config.simulatedSeed));
-          break;
-      }
+      const built = FACTORIES[name](config, http);
+      if ('leftOut' in built) SourceRegistry.logger.warn({ msg: `${name} is left out of PRICE_SOURCES: ${built.leftOut}`, source: name });
+      else sources.push(built);
     }
     if (sources.length === 0) {
       throw new ConfigError(
