@@ -45,6 +45,22 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the price-truth settings with failover, 10 %, 3 answers, 3 % and no tick bound as defaults', () => {
+    expect(loadConfig({})).toMatchObject({ priceMode: 'failover', maxJumpPct: 10, jumpConfirmations: 3, maxDeviationPct: 3, minTickIntervalMs: 0 });
+    expect(loadConfig({ PRICE_MODE: 'median', MAX_JUMP_PCT: '12.5', MAX_DEVIATION_PCT: '0.5', MIN_TICK_INTERVAL_MS: '250' })).toMatchObject({
+      priceMode: 'median',
+      maxJumpPct: 12.5,
+      maxDeviationPct: 0.5,
+      minTickIntervalMs: 250,
+    });
+  });
+
+  it('names PRICE_MODE, MAX_JUMP_PCT and JUMP_CONFIRMATIONS when they are invalid', () => {
+    expect(() => loadConfig({ PRICE_MODE: 'mean' })).toThrow(/PRICE_MODE="mean": failover or median/);
+    expect(() => loadConfig({ MAX_JUMP_PCT: '-1' })).toThrow(/MAX_JUMP_PCT="-1": a number from 0.1 to 1000/);
+    expect(() => loadConfig({ JUMP_CONFIRMATIONS: '0' })).toThrow(/JUMP_CONFIRMATIONS="0": at least 1/);
+  });
+
   it('rejects a number out of range', () => {
     expect(() => loadConfig({ POLL_INTERVAL_MS: '5' })).toThrow(/POLL_INTERVAL_MS="5": at least 100/);
   });

@@ -10,6 +10,14 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `at least ${min}`).max(max, `at most ${max}`));
 
+const decimal = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `a number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `at least ${min}`).max(max, `at most ${max}`));
+
 const bool = z
   .string()
   .trim()
@@ -89,6 +97,11 @@ const schema = z.object({
   COINDESK_API_KEY: z.string().trim().min(1).optional(),
   ...urlSchemas,
   SIMULATED_SEED: int(0, 2 ** 31 - 1).default(42),
+  PRICE_MODE: z.enum(['failover', 'median'], 'failover or median').default('failover'),
+  MAX_JUMP_PCT: decimal(0.1, 1000).default(10),
+  JUMP_CONFIRMATIONS: int(1, 100).default(3),
+  MAX_DEVIATION_PCT: decimal(0.01, 100).default(3),
+  MIN_TICK_INTERVAL_MS: int(0, 3_600_000).default(0),
 });
 
 type Parsed = z.output<typeof schema>;
@@ -127,6 +140,11 @@ export class AppConfig {
   readonly coindeskApiKey: string | undefined;
   readonly sourceUrls: Readonly<Record<UrlSource, string>>;
   readonly simulatedSeed: number;
+  readonly priceMode: Parsed['PRICE_MODE'];
+  readonly maxJumpPct: number;
+  readonly jumpConfirmations: number;
+  readonly maxDeviationPct: number;
+  readonly minTickIntervalMs: number;
 
   constructor(p: Parsed) {
     this.port = p.PORT;
@@ -162,6 +180,11 @@ export class AppConfig {
     this.coindeskApiKey = p.COINDESK_API_KEY;
     this.sourceUrls = Object.fromEntries(URL_SOURCES.map((s) => [s, p[urlVariable(s)]])) as Record<UrlSource, string>;
     this.simulatedSeed = p.SIMULATED_SEED;
+    this.priceMode = p.PRICE_MODE;
+    this.maxJumpPct = p.MAX_JUMP_PCT;
+    this.jumpConfirmations = p.JUMP_CONFIRMATIONS;
+    this.maxDeviationPct = p.MAX_DEVIATION_PCT;
+    this.minTickIntervalMs = p.MIN_TICK_INTERVAL_MS;
   }
 }
 

@@ -23,7 +23,14 @@ describe(CoinDeskSource.name, () => {
   it('prices BTC-USD from VALUE with VALUE_LAST_UPDATE_TS as sourceTimestamp and sends the API key', async () => {
     serve(() => ({ json: HEAD }));
     await expect(source.fetch(['BTC-USD'], signal)).resolves.toEqual({
-      quotes: [{ pair: 'BTC-USD', price: 96353.9044445288, sourceTimestamp: new Date(1740304364 * 1000).toISOString() }],
+      quotes: [
+        {
+          pair: 'BTC-USD',
+          price: 96353.9044445288,
+          sourceTimestamp: new Date(1740304364 * 1000).toISOString(),
+          open24h: 96353.9044445288 - -150.1372301191, // VALUE less MOVING_24_HOUR_CHANGE
+        },
+      ],
       failed: [],
     });
     const call = stub?.calls[0];
