@@ -46,6 +46,13 @@ describe(CoinDeskSource.name, () => {
     expect(result.quotes).toEqual([{ pair: 'BTC-EUR', price: 70009.4455389552, sourceTimestamp: new Date(1744212053 * 1000).toISOString() }]);
   });
 
+  it('reports bad_shape and no quote when the answer holds only another instrument', async () => {
+    serve(() => ({ json: { Data: { 'ETH-USD': { VALUE: 3000.5 } }, Err: {} } }));
+    const result = await source.fetch(['BTC-USD'], signal);
+    expect(result.quotes).toEqual([]);
+    expect(result.failed[0].error).toMatchObject({ kind: 'bad_shape', message: 'coindesk: BTC-USD: the answer is for ETH-USD' });
+  });
+
   it('asks for all instruments in one request', async () => {
     serve(() => ({ json: { Data: { 'BTC-USD': { VALUE: 97000 }, 'ETH-USD': { VALUE: 3500 } }, Err: {} } }));
     const result = await source.fetch(['BTC-USD', 'ETH-USD'], signal);

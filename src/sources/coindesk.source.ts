@@ -52,9 +52,12 @@ export class CoinDeskSource implements PriceSource {
     }
 
     const out = new ResultBuilder(this.name);
+    const strangers = Object.keys(data).filter((instrument) => !pairs.includes(instrument));
     for (const pair of pairs) {
       const entry = data[pair];
-      if (entry === undefined || notFound.has(pair)) out.unknown(pair, `no CADLI index for ${pair}`);
+      if (entry === undefined && !notFound.has(pair) && strangers.length > 0) {
+        out.fail(pair, new SourceError(this.name, 'bad_shape', `${pair}: the answer is for ${strangers.slice(0, 3).join(', ')}`));
+      } else if (entry === undefined || notFound.has(pair)) out.unknown(pair, `no CADLI index for ${pair}`);
       else if (!isRecord(entry)) out.fail(pair, new SourceError(this.name, 'bad_shape', `${pair}: the entry is not an object`));
       else out.price(pair, entry.VALUE, unixSecondsToIso(entry.VALUE_LAST_UPDATE_TS), { open24h: openOf(entry) });
     }

@@ -45,6 +45,13 @@ describe(CoinGeckoSource.name, () => {
     });
   });
 
+  it('reports bad_shape and no quote when the answer holds only another coin', async () => {
+    serve(() => ({ json: { ethereum: { usd: 3000.5, last_updated_at: 1747407859 } } }));
+    const result = await source.fetch(['BTC-USD'], signal);
+    expect(result.quotes).toEqual([]);
+    expect(result.failed[0].error).toMatchObject({ kind: 'bad_shape', message: 'coingecko: BTC-USD: the answer is for ethereum' });
+  });
+
   it('asks for all ids and currencies in one request and maps each pair back', async () => {
     serve(() => ({ json: { bitcoin: { usd: 97000, eur: 90000, last_updated_at: 1 }, ethereum: { usd: 3500, eur: 3200 } } }));
     const result = await source.fetch(['BTC-USD', 'ETH-USD', 'BTC-EUR'], signal);

@@ -70,10 +70,14 @@ export class CoinGeckoSource implements PriceSource {
       throw new SourceError(this.name, 'upstream_error', `error ${String(body.status.error_code)}: ${String(body.status.error_message)}`);
     }
 
+    // Ids nobody asked for: the answer is about other coins, not silence about ours.
+    const strangers = Object.keys(body).filter((id) => !ids.includes(id));
     for (const pair of asked) {
       const { base, quote } = splitPair(pair);
       const entry = body[COINGECKO_IDS[base]];
-      if (entry === undefined) {
+      if (entry === undefined && strangers.length > 0) {
+        out.fail(pair, new SourceError(this.name, 'bad_shape', `${pair}: the answer is for ${strangers.slice(0, 3).join(', ')}`));
+      } else if (entry === undefined) {
         out.unknown(pair, `no entry for ${COINGECKO_IDS[base]}`);
       } else if (!isRecord(entry)) {
         out.fail(pair, new SourceError(this.name, 'bad_shape', `${pair}: the entry for ${COINGECKO_IDS[base]} is not an object`));
