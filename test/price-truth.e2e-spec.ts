@@ -75,7 +75,7 @@ describe('price truth against the HTTP fake upstream', () => {
   });
 
   it('holds back a 50 %-off primary in failover mode: the second source contradicts it and it backs off', async () => {
-    await start({ PRICE_SOURCES: 'kraken,coinbase' });
+    await start({ PRICE_SOURCES: 'kraken,coinbase', SOURCE_BACKOFF_MAX_MS: '1000' });
     await waitFor(async () => (await latest())?.source === 'kraken', 3000);
     fake.fail('kraken', 'half_price');
     const before = fake.requestCount('kraken');
@@ -92,7 +92,7 @@ describe('price truth against the HTTP fake upstream', () => {
 
   it('leaves a 50 %-off primary out of the composite in median mode', async () => {
     fake.fail('kraken', 'half_price');
-    await start({ PRICE_SOURCES: 'kraken,coinbase,coingecko', PRICE_MODE: 'median' });
+    await start({ PRICE_SOURCES: 'kraken,coinbase,coingecko', PRICE_MODE: 'median', SOURCE_BACKOFF_MAX_MS: '1000' });
     await waitFor(async () => (await latest()) !== null, 3000);
     await waitFor(() => fake.requestCount('coingecko') >= 3, 5000);
     expect(await latest()).toMatchObject({ price: GOOD, source: 'composite', sources: ['coinbase', 'coingecko'] });
