@@ -61,6 +61,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ JUMP_CONFIRMATIONS: '0' })).toThrow(/JUMP_CONFIRMATIONS="0": at least 1/);
   });
 
+  it('reads the push feed URLs, with off for poll only, and names a bad one', () => {
+    expect(loadConfig({})).toMatchObject({ pushUrls: { kraken: 'wss://ws.kraken.com/v2', coinbase: 'wss://ws-feed.exchange.coinbase.com' }, pushStaleMs: 10_000 });
+    expect(loadConfig({ KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'ws://127.0.0.1:9/feed' }).pushUrls).toEqual({ kraken: null, coinbase: 'ws://127.0.0.1:9/feed' });
+    expect(() => loadConfig({ KRAKEN_WS_URL: 'https://ws.kraken.com' })).toThrow(/KRAKEN_WS_URL="https:\/\/ws.kraken.com": a ws:\/\/ or wss:\/\/ URL, or off/);
+  });
+
   it('rejects a number out of range', () => {
     expect(() => loadConfig({ POLL_INTERVAL_MS: '5' })).toThrow(/POLL_INTERVAL_MS="5": at least 100/);
   });

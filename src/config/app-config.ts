@@ -36,6 +36,13 @@ const url = z
   .refine((v) => /^https?:\/\//.test(v), 'an http or https URL')
   .transform((v) => v.replace(/\/+$/, ''));
 
+/** A push feed's WebSocket URL, or `off` (poll only). */
+const wsUrl = z
+  .string()
+  .trim()
+  .refine((v) => v === 'off' || /^wss?:\/\/[^\s/]+/.test(v), 'a ws:// or wss:// URL, or off')
+  .transform((v) => (v === 'off' ? null : v));
+
 const pairs = list.transform((items, ctx) => {
   const out: string[] = [];
   for (const item of items) {
@@ -102,6 +109,9 @@ const schema = z.object({
   JUMP_CONFIRMATIONS: int(1, 100).default(3),
   MAX_DEVIATION_PCT: decimal(0.01, 100).default(3),
   MIN_TICK_INTERVAL_MS: int(0, 3_600_000).default(0),
+  KRAKEN_WS_URL: wsUrl.default('wss://ws.kraken.com/v2'),
+  COINBASE_WS_URL: wsUrl.default('wss://ws-feed.exchange.coinbase.com'),
+  PUSH_STALE_MS: int(100, 600_000).default(10_000),
 });
 
 type Parsed = z.output<typeof schema>;
@@ -145,6 +155,9 @@ export class AppConfig {
   readonly jumpConfirmations: number;
   readonly maxDeviationPct: number;
   readonly minTickIntervalMs: number;
+  /** The push feeds' URLs; null: that source polls only (`off`). */
+  readonly pushUrls: Readonly<Record<'kraken' | 'coinbase', string | null>>;
+  readonly pushStaleMs: number;
 
   constructor(p: Parsed) {
     this.port = p.PORT;
@@ -185,6 +198,8 @@ export class AppConfig {
     this.jumpConfirmations = p.JUMP_CONFIRMATIONS;
     this.maxDeviationPct = p.MAX_DEVIATION_PCT;
     this.minTickIntervalMs = p.MIN_TICK_INTERVAL_MS;
+    this.pushUrls = { kraken: p.KRAKEN_WS_URL, coinbase: p.COINBASE_WS_URL };
+    this.pushStaleMs = p.PUSH_STALE_MS;
   }
 }
 

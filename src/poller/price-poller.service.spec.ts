@@ -3,7 +3,8 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { loadConfig, type AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { SourceName } from '../shared/wire';
-import { SourceError, type PriceSource, type SourceErrorKind, type SourceResult } from '../sources/price-source';
+import { SourceError, type PriceSource, type Quote, type SourceErrorKind, type SourceResult } from '../sources/price-source';
+import type { PushFeed, PushFeedStatus } from '../sources/push-feed';
 import { SourceRegistry } from '../sources/source-registry';
 import { MemoryTickLog } from '../stream/memory-tick-log';
 import { PriceStreamService } from '../stream/price-stream.service';
@@ -583,5 +584,98 @@ describe(`${PricePollerService.name} in PRICE_MODE=median`, () => {
     build([new FakeSource('coingecko', answers(97000, new Date(START - 3_600_000).toISOString())), new FakeSource('coindesk', answers(97100, fresh)), new FakeSource('kraken', answers(97200))]);
     await start();
     expect(stream.latest('BTC-USD')).toMatchObject({ price: 97150, sources: ['coindesk', 'kraken'], sourceTimestamp: fresh });
+  });
+});
+
+/** A push feed a test drives: what it serves now, and trades it pushes. */
+class FakeFeed implements PushFeed {
+  onQuote: ((quote: Quote) => void) | undefined;
+  readonly serving = new Map<string, Quote>();
+  running = false;
+
+  constructor(readonly name: 'kraken' | 'coinbase') {}
+
+  start(): void {
+    this.running = true;
+  }
+
+  stop(): void {
+    this.running = false;
+  }
+
+  current(pair: string): Quote | undefined {
+    return this.running ? this.serving.get(pair) : undefined;
+  }
+
+  status(): PushFeedStatus {
+    return { source: this.name, connected: this.running, up: [...this.serving.keys()], refused: [], lastFrameAt: null, reconnects: 0 };
+  }
+
+  trade(quote: Quote): void {
+    this.serving.set(quote.pair, quote);
+    this.onQuote?.(quote);
+  }
+}
+
+describe(`${PricePollerService.name} with a push feed`, () => {
+  let stream: PriceStreamService;
+  let poller: PricePollerService;
+  let feed: FakeFeed;
+  let kraken: FakeSource;
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: START });
+    for (const level of ['warn', 'log', 'debug', 'error'] as const) jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+    const config = loadConfig({ PAIRS: PAIRS.join(','), POLL_INTERVAL_MS: String(INTERVAL_MS) });
+    stream = new PriceStreamService(new MemoryTickLog(config), config);
+    feed = new FakeFeed('kraken');
+    kraken = new FakeSource('kraken', answers(3500));
+    poller = new PricePollerService(new SourceRegistry([kraken], new Map([['kraken', feed]])), stream, config, new SchedulerRegistry());
+  });
+  afterEach(async () => {
+    await poller.beforeApplicationShutdown();
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  const start = async (): Promise<void> => {
+    poller.onApplicationBootstrap();
+    await jest.advanceTimersByTimeAsync(0);
+  };
+  const fresh = new Date(START - 1000).toISOString();
+
+  it('takes the pairs the feed serves from it and asks REST for the others in the same poll', async () => {
+    feed.serving.set('BTC-USD', { pair: 'BTC-USD', price: 97100, sourceTimestamp: fresh, bid: 97099 });
+    await start();
+    expect(feed.running).toBe(true);
+    expect(kraken.calls).toEqual([['ETH-USD']]);
+    expect(stream.latest('BTC-USD')).toMatchObject({ price: 97100, source: 'kraken', sourceTimestamp: fresh, bid: 97099 });
+    expect(stream.latest('ETH-USD')).toMatchObject({ price: 3500, source: 'kraken' });
+  });
+
+  it('asks REST for a pair whose pushed price is stale by the exchange time', async () => {
+    feed.serving.set('BTC-USD', { pair: 'BTC-USD', price: 97100, sourceTimestamp: new Date(START - 3_600_000).toISOString() });
+    await start();
+    expect(kraken.calls).toEqual([PAIRS]);
+  });
+
+  it('publishes a pushed trade at once, but not a jump, and nothing while disabled (not the leader)', async () => {
+    await start();
+    feed.trade({ pair: 'ETH-USD', price: 3501, sourceTimestamp: fresh });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(stream.latest('ETH-USD')).toMatchObject({ price: 3501, source: 'kraken' });
+
+    feed.serving.clear();
+    feed.onQuote?.({ pair: 'ETH-USD', price: 1750, sourceTimestamp: fresh }); // 50 % off: left for the poll
+    await jest.advanceTimersByTimeAsync(0);
+    expect(stream.latest('ETH-USD')?.price).toBe(3501);
+
+    poller.setEnabled(false);
+    expect(feed.running).toBe(false);
+    feed.onQuote?.({ pair: 'ETH-USD', price: 3502, sourceTimestamp: fresh });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(stream.latest('ETH-USD')?.price).toBe(3501);
+    poller.setEnabled(true);
+    expect(feed.running).toBe(true);
   });
 });

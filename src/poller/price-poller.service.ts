@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { TICKER_FIELDS, type SourceName, type TickSource } from '../shared/wire';
 import { SourceError, type PriceSource, type Quote, type SourceResult } from '../sources/price-source';
+import type { PushFeedStatus } from '../sources/push-feed';
 import { SourceRegistry } from '../sources/source-registry';
 import { PriceStreamService } from '../stream/price-stream.service';
 import type { TickDraft } from '../stream/tick-log';
@@ -90,6 +91,8 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
   private readonly lastTickAt = new Map<string, number>();
   /** Ticks waiting for the rest of their pair's MIN_TICK_INTERVAL_MS; the latest wins. */
   private readonly deferred = new Map<string, { draft: TickDraft; timer: NodeJS.Timeout }>();
+  /** The source that priced each pair in the last failover poll: only its push feed publishes between polls. */
+  private readonly servedBy = new Map<string, SourceName>();
 
   constructor(
     private readonly registry: SourceRegistry,
@@ -105,6 +108,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     metrics?.onScrape(() => {
       for (const c of this.sourceCircuits()) metrics.circuitState.set({ source: c.source }, CIRCUIT_GAUGE[c.state]);
     });
+    for (const [name, feed] of registry.feeds) feed.onQuote = (quote) => this.onPushed(name, quote);
   }
 
   onApplicationBootstrap(): void {
@@ -120,7 +124,8 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     if (this.started || this.stopped) return;
     this.started = true;
     this.scheduler.addInterval(PricePollerService.INTERVAL_NAME, setInterval(() => void this.pollOnce(), this.config.pollIntervalMs));
-    this.logger.log({ msg: 'polling', sources: this.registry.sources.map((s) => s.name), pairs: this.config.pairs, intervalMs: this.config.pollIntervalMs });
+    this.logger.log({ msg: 'polling', sources: this.registry.sources.map((s) => s.name), push: [...this.registry.feeds.keys()], pairs: this.config.pairs, intervalMs: this.config.pollIntervalMs });
+    if (this.enabled) this.startFeeds();
     void this.pollOnce();
   }
 
@@ -131,6 +136,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
       this.scheduler.deleteInterval(PricePollerService.INTERVAL_NAME);
     }
     this.cancel.abort(new Error('price poller stopped'));
+    this.stopFeeds();
     for (const { timer } of this.deferred.values()) clearTimeout(timer);
     this.deferred.clear();
     await this.running;
@@ -140,12 +146,65 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
   setEnabled(enabled: boolean): void {
     if (enabled === this.enabled) return;
     this.enabled = enabled;
+    // Only the leader holds exchange connections.
     if (!enabled) {
       this.cancel.abort(new Error('price polling disabled'));
+      this.stopFeeds();
       return;
     }
     this.cancel = new AbortController();
-    if (this.started && !this.stopped) void this.pollOnce();
+    if (this.started && !this.stopped) {
+      this.startFeeds();
+      void this.pollOnce();
+    }
+  }
+
+  /** Each push feed's state, for readiness details. */
+  pushFeeds(): PushFeedStatus[] {
+    return [...this.registry.feeds.values()].map((feed) => feed.status());
+  }
+
+  private startFeeds(): void {
+    for (const feed of this.registry.feeds.values()) feed.start(this.config.pairs);
+  }
+
+  private stopFeeds(): void {
+    for (const feed of this.registry.feeds.values()) feed.stop();
+  }
+
+  /**
+   * A pushed trade is published at once when its source is the one serving the pair (or none
+   * is yet), it is plausible and fresh, and it is no jump. A jump waits for the next poll, which
+   * asks a second source; in median mode the composite is made at each poll.
+   */
+  private onPushed(source: SourceName, quote: Quote): void {
+    if (!this.enabled || this.stopped || !this.started || this.config.priceMode === 'median') return;
+    if (!this.config.pairSet.has(quote.pair)) return;
+    const servedBy = this.servedBy.get(quote.pair);
+    if (servedBy !== undefined && servedBy !== source) return;
+    if (checkQuote(source, quote, Date.now(), this.config.staleAfterMs) || this.jumps.isJump(quote.price, this.reference(quote.pair))) {
+      this.logger.debug({ msg: 'pushed price left for the next poll to check', source, pair: quote.pair, price: quote.price });
+      return;
+    }
+    this.jumps.clear(quote.pair);
+    void this.emit(draftOf(quote, source, new Date().toISOString()));
+  }
+
+  /**
+   * Splits pairs into those the source's push feed serves now (plausible, fresh by the
+   * exchange's time) and those to ask its REST endpoint for, in the same poll.
+   */
+  private pushedQuotes(source: PriceSource, pairs: Iterable<string>): { pushed: Quote[]; viaRest: string[] } {
+    const feed = this.registry.feeds.get(source.name);
+    const pushed: Quote[] = [];
+    const viaRest: string[] = [];
+    const now = Date.now();
+    for (const pair of pairs) {
+      const quote = feed?.current(pair);
+      if (quote && !checkQuote(source.name, quote, now, this.config.staleAfterMs)) pushed.push(quote);
+      else viaRest.push(pair);
+    }
+    return { pushed, viaRest };
   }
 
   get isEnabled(): boolean {
@@ -208,15 +267,21 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     const done = (draft: TickDraft): Promise<void> => {
       remaining.delete(draft.pair);
       priced.push({ pair: draft.pair, source: draft.source });
+      if (draft.source !== 'composite') this.servedBy.set(draft.pair, draft.source);
       return this.emit(draft);
     };
     for (const source of this.registry.sources) {
       if (remaining.size === 0 || signal.aborted) break;
-      const result = await this.ask(source, [...remaining], signal);
-      if (!result) continue;
+      const { pushed, viaRest } = this.pushedQuotes(source, remaining);
+      const result = viaRest.length > 0 ? await this.ask(source, viaRest, signal) : null;
+      if (!result && pushed.length === 0) continue;
       const retrievedAt = new Date().toISOString();
-      const { usable, problems } = this.screen(source, result, remaining);
-      this.settle(source, usable.length > 0, problems);
+      const usable = [...pushed];
+      if (result) {
+        const screened = this.screen(source, result, remaining);
+        this.settle(source, screened.usable.length > 0, screened.problems);
+        usable.push(...screened.usable);
+      }
       for (const quote of usable) {
         if (signal.aborted) break;
         const draft = draftOf(quote, source.name, retrievedAt);
@@ -263,16 +328,21 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
    */
   private async pollMedian(pairs: readonly string[], signal: AbortSignal): Promise<Omit<PollReport, 'ran'>> {
     const wanted = new Set(pairs);
-    const answers = await Promise.all(this.registry.sources.map(async (source) => ({ source, result: await this.ask(source, pairs, signal) })));
+    const answers = await Promise.all(
+      this.registry.sources.map(async (source) => {
+        const { pushed, viaRest } = this.pushedQuotes(source, pairs);
+        return { source, pushed, result: viaRest.length > 0 ? await this.ask(source, viaRest, signal) : null };
+      }),
+    );
     if (signal.aborted) return { priced: [], unpriced: [...pairs] };
     const retrievedAt = new Date().toISOString();
     const byPair = new Map<string, Candidate[]>();
     const problemsOf = new Map<SourceName, SourceError[]>();
     const usableOf = new Set<SourceName>();
-    for (const { source, result } of answers) {
-      if (!result) continue;
-      const { usable, problems } = this.screen(source, result, wanted);
+    for (const { source, result, pushed } of answers) {
+      const { usable, problems } = result ? this.screen(source, result, wanted) : { usable: [], problems: [] };
       problemsOf.set(source.name, problems);
+      usable.push(...pushed);
       if (usable.length > 0) usableOf.add(source.name);
       for (const quote of usable) byPair.set(quote.pair, [...(byPair.get(quote.pair) ?? []), { source: source.name, quote }]);
     }

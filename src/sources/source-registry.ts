@@ -6,6 +6,9 @@ import { CoinDeskSource } from './coindesk.source';
 import { CoinGeckoSource } from './coingecko.source';
 import { KrakenSource } from './kraken.source';
 import type { PriceSource } from './price-source';
+import { CoinbaseWsFeed } from './coinbase-ws.feed';
+import { KrakenWsFeed } from './kraken-ws.feed';
+import type { PushFeed, PushSourceName } from './push-feed';
 import { SimulatedSource } from './simulated.source';
 import type { HttpSourceOptions } from './source-helpers';
 
@@ -28,11 +31,20 @@ const FACTORIES = {
   simulated: (config) => new SimulatedSource(config.simulatedSeed),
 } satisfies Record<SourceName, SourceFactory>;
 
-/** The enabled price sources, in PRICE_SOURCES order (the failover order). */
+/** The push feeds, one per source that has one; built when the source is enabled and its URL is not `off`. */
+const FEEDS = {
+  kraken: (url, staleMs) => new KrakenWsFeed({ url, staleMs }),
+  coinbase: (url, staleMs) => new CoinbaseWsFeed({ url, staleMs }),
+} satisfies Record<PushSourceName, (url: string, staleMs: number) => PushFeed>;
+
+/** The enabled price sources, in PRICE_SOURCES order (the failover order), and their push feeds. */
 export class SourceRegistry {
   private static readonly logger = new Logger(SourceRegistry.name);
 
-  constructor(readonly sources: readonly PriceSource[]) {}
+  constructor(
+    readonly sources: readonly PriceSource[],
+    readonly feeds: ReadonlyMap<SourceName, PushFeed> = new Map(),
+  ) {}
 
   /**
    * Builds the sources PRICE_SOURCES names. CoinDesk needs COINDESK_API_KEY: without it, it is
@@ -51,6 +63,11 @@ export class SourceRegistry {
         `Invalid configuration:\n  PRICE_SOURCES=${JSON.stringify(config.priceSources.join(','))}: no usable source (coindesk needs COINDESK_API_KEY)`,
       );
     }
-    return new SourceRegistry(sources);
+    const feeds = new Map<SourceName, PushFeed>();
+    for (const name of Object.keys(FEEDS) as PushSourceName[]) {
+      const url = config.pushUrls[name];
+      if (url !== null && sources.some((s) => s.name === name)) feeds.set(name, FEEDS[name](url, config.pushStaleMs));
+    }
+    return new SourceRegistry(sources, feeds);
   }
 }

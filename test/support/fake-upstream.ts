@@ -52,8 +52,15 @@ export type FakeUpstreamOptions = {
   largeBodyBytes?: number;
 };
 
-/** The `<SOURCE>_URL` variables that point every source at this fake. */
-export type FakeUpstreamEnv = { KRAKEN_URL: string; COINBASE_URL: string; COINGECKO_URL: string; COINDESK_URL: string };
+/** The `<SOURCE>_URL` variables that point every source at this fake, and the push feeds off (see FakePushServer). */
+export type FakeUpstreamEnv = {
+  KRAKEN_URL: string;
+  COINBASE_URL: string;
+  COINGECKO_URL: string;
+  COINDESK_URL: string;
+  KRAKEN_WS_URL: string;
+  COINBASE_WS_URL: string;
+};
 
 export type RecordedRequest = { upstream: UpstreamName; path: string; query: URLSearchParams; headers: IncomingMessage['headers'] };
 
@@ -125,7 +132,7 @@ export class FakeUpstream {
   }
 
   env(): FakeUpstreamEnv {
-    return { KRAKEN_URL: this.url, COINBASE_URL: this.url, COINGECKO_URL: this.url, COINDESK_URL: this.url };
+    return { KRAKEN_URL: this.url, COINBASE_URL: this.url, COINGECKO_URL: this.url, COINDESK_URL: this.url, KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
   }
 
   /** Sets a pair's price on every upstream (any number, so tests can serve odd ones). */
