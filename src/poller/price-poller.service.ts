@@ -523,7 +523,10 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     }
     const last = this.lastTickAt.get(draft.pair);
     const waitMs = last === undefined ? 0 : last + this.config.minTickIntervalMs - Date.now();
-    if (waitMs <= 0 || this.stream.latest(draft.pair)?.price === draft.price) {
+    const latest = this.stream.latest(draft.pair);
+    // Unchanged (price and bid/ask): nothing to bound, publish only confirms it.
+    const unchanged = latest !== undefined && latest.price === draft.price && latest.bid === draft.bid && latest.ask === draft.ask;
+    if (waitMs <= 0 || unchanged) {
       await this.publish(draft);
       return;
     }
