@@ -1,3 +1,4 @@
+import { SOURCE_NAMES } from '../../src/shared/wire';
 import { asReset, asTick, asWsMessage, parseJson } from './wire-guards';
 
 const tick = { id: '1-0', pair: 'BTC-USD', price: 97000.5, timestamp: '2026-11-21T21:00:00.000Z', source: 'kraken' };
@@ -12,6 +13,17 @@ describe('asTick', () => {
     expect(asTick({ ...tick, price: 0 })).toBeNull();
     expect(asTick({ ...tick, price: '97000' })).toBeNull();
     expect(asTick({ ...tick, price: null })).toBeNull();
+  });
+
+  it('accepts every source of the wire list and a composite tick with its sources', () => {
+    for (const source of SOURCE_NAMES) expect(asTick({ ...tick, source })).toEqual({ ...tick, source });
+    expect(asTick({ ...tick, source: 'composite', sources: ['kraken', 'coinbase'] })).toEqual({ ...tick, source: 'composite', sources: ['kraken', 'coinbase'] });
+  });
+
+  it('keeps the ticker fields that are positive numbers and drops the others', () => {
+    const full = { ...tick, bid: 97000, ask: 97001, open24h: 96000, high24h: 98000, low24h: 95000, volume24h: 1234.5 };
+    expect(asTick(full)).toEqual(full);
+    expect(asTick({ ...tick, bid: 'x', ask: -1, volume24h: Infinity })).toEqual(tick);
   });
 
   it('rejects a tick with an unknown source or a missing id', () => {

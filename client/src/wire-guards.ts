@@ -1,4 +1,4 @@
-import type { ResetEvent, SourceName, Tick, WsMessage } from '../../src/shared/wire';
+import { SOURCE_NAMES, TICKER_FIELDS, TICK_SOURCES, type ResetEvent, type SourceName, type Tick, type TickSource, type WsMessage } from '../../src/shared/wire';
 
 /**
  * The client checks what arrives before it trusts it: a malformed message is dropped, it never
@@ -6,7 +6,6 @@ import type { ResetEvent, SourceName, Tick, WsMessage } from '../../src/shared/w
  */
 type Json = Record<string, unknown>;
 
-const SOURCES: readonly SourceName[] = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'];
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -15,9 +14,17 @@ export function asTick(v: unknown): Tick | null {
   const { id, pair, price, timestamp, sourceTimestamp, source } = v;
   if (typeof id !== 'string' || typeof pair !== 'string' || typeof timestamp !== 'string') return null;
   if (typeof price !== 'number' || !Number.isFinite(price) || price <= 0) return null;
-  if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) return null;
-  const tick: Tick = { id, pair, price, timestamp, source: source as SourceName };
+  if (typeof source !== 'string' || !(TICK_SOURCES as readonly string[]).includes(source)) return null;
+  const tick: Tick = { id, pair, price, timestamp, source: source as TickSource };
   if (typeof sourceTimestamp === 'string') tick.sourceTimestamp = sourceTimestamp;
+  if (Array.isArray(v.sources)) {
+    tick.sources = v.sources.filter((s): s is SourceName => typeof s === 'string' && (SOURCE_NAMES as readonly string[]).includes(s));
+  }
+  // An optional field that is not a usable number is dropped; the tick itself stays good.
+  for (const name of TICKER_FIELDS) {
+    const value = v[name];
+    if (typeof value === 'number' && Number.isFinite(value) && value > 0) tick[name] = value;
+  }
   return tick;
 }
 

@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse, type SchemaObject } from '@nestjs/swagger';
-import type { ErrorCode } from '../shared/wire';
+import { SOURCE_NAMES, TICK_SOURCES, type ErrorCode } from '../shared/wire';
 
 /** OpenAPI schemas of the wire types in src/shared/wire.ts (kept beside each other on purpose). */
 export const TickSchema: SchemaObject & { properties: Record<string, SchemaObject> } = {
@@ -12,7 +12,14 @@ export const TickSchema: SchemaObject & { properties: Record<string, SchemaObjec
     price: { type: 'number', example: 97123.45, minimum: 0, exclusiveMinimum: true },
     timestamp: { type: 'string', format: 'date-time', description: 'when this service retrieved the price' },
     sourceTimestamp: { type: 'string', format: 'date-time', description: "the upstream's own time, when it gives one" },
-    source: { type: 'string', enum: ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] },
+    source: { type: 'string', enum: [...TICK_SOURCES], description: 'the upstream, or `composite` (PRICE_MODE=median) with `sources` listed' },
+    sources: { type: 'array', items: { type: 'string', enum: [...SOURCE_NAMES] }, description: 'with `source: composite`: the upstreams whose prices made it' },
+    bid: { type: 'number', example: 97123.4, description: 'best bid, where the upstream gives it (Kraken; Coinbase push feed)' },
+    ask: { type: 'number', example: 97123.5, description: 'best ask, where the upstream gives it (Kraken; Coinbase push feed)' },
+    open24h: { type: 'number', description: 'price 24 h ago (Kraken REST: open of the UTC day; CoinGecko, CoinDesk: from their 24 h change)' },
+    high24h: { type: 'number', description: '24 h high (Kraken; Coinbase push feed)' },
+    low24h: { type: 'number', description: '24 h low (Kraken; Coinbase push feed)' },
+    volume24h: { type: 'number', description: '24 h volume in the base asset (Kraken; CoinGecko: its quote volume divided by the price)' },
   },
 };
 

@@ -32,6 +32,41 @@ describe('loadConfig', () => {
     expect(message).toContain('PAIRS="BTCUSD": "BTCUSD" is not a pair');
   });
 
+  it('reads one <SOURCE>_URL per HTTP upstream of the source list, without a trailing slash', () => {
+    expect(loadConfig({}).sourceUrls).toEqual({
+      kraken: 'https://api.kraken.com',
+      coinbase: 'https://api.coinbase.com',
+      coingecko: 'https://api.coingecko.com',
+      coindesk: 'https://data-api.coindesk.com',
+    });
+    expect(loadConfig({ COINGECKO_URL: 'http://127.0.0.1:9/', KRAKEN_URL: 'http://k.test' }).sourceUrls).toMatchObject({
+      coingecko: 'http://127.0.0.1:9',
+      kraken: 'http://k.test',
+    });
+  });
+
+  it('reads the price-truth settings with failover, 10 %, 3 answers, 3 % and no tick bound as defaults', () => {
+    expect(loadConfig({})).toMatchObject({ priceMode: 'failover', maxJumpPct: 10, jumpConfirmations: 3, maxDeviationPct: 3, minTickIntervalMs: 0 });
+    expect(loadConfig({ PRICE_MODE: 'median', MAX_JUMP_PCT: '12.5', MAX_DEVIATION_PCT: '0.5', MIN_TICK_INTERVAL_MS: '250' })).toMatchObject({
+      priceMode: 'median',
+      maxJumpPct: 12.5,
+      maxDeviationPct: 0.5,
+      minTickIntervalMs: 250,
+    });
+  });
+
+  it('names PRICE_MODE, MAX_JUMP_PCT and JUMP_CONFIRMATIONS when they are invalid', () => {
+    expect(() => loadConfig({ PRICE_MODE: 'mean' })).toThrow(/PRICE_MODE="mean": failover or median/);
+    expect(() => loadConfig({ MAX_JUMP_PCT: '-1' })).toThrow(/MAX_JUMP_PCT="-1": a number from 0.1 to 1000/);
+    expect(() => loadConfig({ JUMP_CONFIRMATIONS: '0' })).toThrow(/JUMP_CONFIRMATIONS="0": at least 1/);
+  });
+
+  it('reads the push feed URLs, with off for poll only, and names a bad one', () => {
+    expect(loadConfig({})).toMatchObject({ pushUrls: { kraken: 'wss://ws.kraken.com/v2', coinbase: 'wss://ws-feed.exchange.coinbase.com' }, pushStaleMs: 10_000 });
+    expect(loadConfig({ KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'ws://127.0.0.1:9/feed' }).pushUrls).toEqual({ kraken: null, coinbase: 'ws://127.0.0.1:9/feed' });
+    expect(() => loadConfig({ KRAKEN_WS_URL: 'https://ws.kraken.com' })).toThrow(/KRAKEN_WS_URL="https:\/\/ws.kraken.com": a ws:\/\/ or wss:\/\/ URL, or off/);
+  });
+
   it('rejects a number out of range', () => {
     expect(() => loadConfig({ POLL_INTERVAL_MS: '5' })).toThrow(/POLL_INTERVAL_MS="5": at least 100/);
   });

@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
-import { CONFLATE_MAX_MS, type SourceName } from '../shared/wire';
-
-export const SOURCE_NAMES = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] as const satisfies readonly SourceName[];
+import { CONFLATE_MAX_MS, SOURCE_NAMES, type SourceName } from '../shared/wire';
 
 const int = (min: number, max: number) =>
   z
@@ -11,6 +9,14 @@ const int = (min: number, max: number) =>
     .regex(/^\d+$/, `a whole number from ${min} to ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(min, `at least ${min}`).max(max, `at most ${max}`));
+
+const decimal = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `a number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `at least ${min}`).max(max, `at most ${max}`));
 
 const bool = z
   .string()
@@ -30,6 +36,13 @@ const url = z
   .refine((v) => /^https?:\/\//.test(v), 'an http or https URL')
   .transform((v) => v.replace(/\/+$/, ''));
 
+/** A push feed's WebSocket URL, or `off` (poll only). */
+const wsUrl = z
+  .string()
+  .trim()
+  .refine((v) => v === 'off' || /^wss?:\/\/[^\s/]+/.test(v), 'a ws:// or wss:// URL, or off')
+  .transform((v) => (v === 'off' ? null : v));
+
 const pairs = list.transform((items, ctx) => {
   const out: string[] = [];
   for (const item of items) {
@@ -40,6 +53,21 @@ const pairs = list.transform((items, ctx) => {
   if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one pair, e.g. BTC-USD,ETH-USD' });
   return out;
 });
+
+/** The HTTP upstreams' public origins; each is overridden by `<SOURCE>_URL` (e.g. KRAKEN_URL). */
+const SOURCE_URL_DEFAULTS = {
+  kraken: 'https://api.kraken.com',
+  coinbase: 'https://api.coinbase.com',
+  coingecko: 'https://api.coingecko.com',
+  coindesk: 'https://data-api.coindesk.com',
+} as const satisfies Record<Exclude<SourceName, 'simulated'>, string>;
+type UrlSource = keyof typeof SOURCE_URL_DEFAULTS;
+type UrlVariable<S extends UrlSource> = `${Uppercase<S>}_URL`;
+const urlVariable = <S extends UrlSource>(source: S): UrlVariable<S> => `${source.toUpperCase()}_URL` as UrlVariable<S>;
+const URL_SOURCES = Object.keys(SOURCE_URL_DEFAULTS) as UrlSource[];
+const urlSchemas = Object.fromEntries(URL_SOURCES.map((s) => [urlVariable(s), url.default(SOURCE_URL_DEFAULTS[s])])) as {
+  [S in UrlSource as UrlVariable<S>]: ReturnType<typeof url.default>;
+};
 
 const sources = list.pipe(z.array(z.enum(SOURCE_NAMES, `one of ${SOURCE_NAMES.join(', ')}`)).min(1, 'at least one source'));
 
@@ -76,11 +104,16 @@ const schema = z.object({
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   CORS_ORIGINS: list.default([]),
   COINDESK_API_KEY: z.string().trim().min(1).optional(),
-  KRAKEN_URL: url.default('https://api.kraken.com'),
-  COINBASE_URL: url.default('https://api.coinbase.com'),
-  COINGECKO_URL: url.default('https://api.coingecko.com'),
-  COINDESK_URL: url.default('https://data-api.coindesk.com'),
+  ...urlSchemas,
   SIMULATED_SEED: int(0, 2 ** 31 - 1).default(42),
+  PRICE_MODE: z.enum(['failover', 'median'], 'failover or median').default('failover'),
+  MAX_JUMP_PCT: decimal(0.1, 1000).default(10),
+  JUMP_CONFIRMATIONS: int(1, 100).default(3),
+  MAX_DEVIATION_PCT: decimal(0.01, 100).default(3),
+  MIN_TICK_INTERVAL_MS: int(0, 3_600_000).default(0),
+  KRAKEN_WS_URL: wsUrl.default('wss://ws.kraken.com/v2'),
+  COINBASE_WS_URL: wsUrl.default('wss://ws-feed.exchange.coinbase.com'),
+  PUSH_STALE_MS: int(100, 600_000).default(10_000),
 });
 
 type Parsed = z.output<typeof schema>;
@@ -118,8 +151,16 @@ export class AppConfig {
   readonly logFormat: Parsed['LOG_FORMAT'];
   readonly corsOrigins: readonly string[];
   readonly coindeskApiKey: string | undefined;
-  readonly sourceUrls: Readonly<Record<Exclude<SourceName, 'simulated'>, string>>;
+  readonly sourceUrls: Readonly<Record<UrlSource, string>>;
   readonly simulatedSeed: number;
+  readonly priceMode: Parsed['PRICE_MODE'];
+  readonly maxJumpPct: number;
+  readonly jumpConfirmations: number;
+  readonly maxDeviationPct: number;
+  readonly minTickIntervalMs: number;
+  /** The push feeds' URLs; null: that source polls only (`off`). */
+  readonly pushUrls: Readonly<Record<'kraken' | 'coinbase', string | null>>;
+  readonly pushStaleMs: number;
 
   constructor(p: Parsed) {
     this.port = p.PORT;
@@ -154,8 +195,15 @@ export class AppConfig {
     this.logFormat = p.LOG_FORMAT;
     this.corsOrigins = p.CORS_ORIGINS;
     this.coindeskApiKey = p.COINDESK_API_KEY;
-    this.sourceUrls = { kraken: p.KRAKEN_URL, coinbase: p.COINBASE_URL, coingecko: p.COINGECKO_URL, coindesk: p.COINDESK_URL };
+    this.sourceUrls = Object.fromEntries(URL_SOURCES.map((s) => [s, p[urlVariable(s)]])) as Record<UrlSource, string>;
     this.simulatedSeed = p.SIMULATED_SEED;
+    this.priceMode = p.PRICE_MODE;
+    this.maxJumpPct = p.MAX_JUMP_PCT;
+    this.jumpConfirmations = p.JUMP_CONFIRMATIONS;
+    this.maxDeviationPct = p.MAX_DEVIATION_PCT;
+    this.minTickIntervalMs = p.MIN_TICK_INTERVAL_MS;
+    this.pushUrls = { kraken: p.KRAKEN_WS_URL, coinbase: p.COINBASE_WS_URL };
+    this.pushStaleMs = p.PUSH_STALE_MS;
   }
 }
 

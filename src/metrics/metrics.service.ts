@@ -24,6 +24,18 @@ export class MetricsService {
     registers: [this.registry],
   });
   readonly circuitState = new Gauge({ name: 'price_stream_source_circuit_state', help: 'Circuit of each source: 0 closed, 1 half-open, 2 open', labelNames: ['source'] as const, registers: [this.registry] });
+  readonly priceJumps = new Counter({
+    name: 'price_stream_price_jumps_total',
+    help: 'Prices that moved more than MAX_JUMP_PCT from the last one, by source and outcome (held, confirmed, accepted, rejected)',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly pricesRejected = new Counter({
+    name: 'price_stream_prices_rejected_total',
+    help: 'Upstream prices not used, by source and reason (implausible, stale, deviation)',
+    labelNames: ['source', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly tickAge = new Gauge({ name: 'price_stream_latest_tick_age_seconds', help: 'Age of the latest tick of each pair', labelNames: ['pair'] as const, registers: [this.registry] });
   readonly historySize = new Gauge({ name: 'price_stream_history_size', help: 'Ticks in the history window', registers: [this.registry] });
   readonly ticksPublished = new Counter({ name: 'price_stream_ticks_published_total', help: 'Ticks committed to the stream', labelNames: ['pair'] as const, registers: [this.registry] });

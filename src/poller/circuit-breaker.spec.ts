@@ -78,11 +78,18 @@ describe(CircuitBreaker.name, () => {
   });
 
   it('stays open at least for Retry-After when a 429 carries one', () => {
-    breaker.onFailure(new SourceError('coingecko', 'rate_limited', 'HTTP 429', 30_000, 429));
-    expect(Date.parse(breaker.snapshot().nextAttemptAt ?? '') - now).toBe(30_000);
-    now += 29_999;
+    breaker.onFailure(new SourceError('coingecko', 'rate_limited', 'HTTP 429', 5000, 429));
+    expect(Date.parse(breaker.snapshot().nextAttemptAt ?? '') - now).toBe(5000);
+    now += 4999;
     expect(breaker.tryAcquire()).toBe(false);
     now += 1;
+    expect(breaker.tryAcquire()).toBe(true);
+  });
+
+  it('caps a Retry-After longer than maxMs at maxMs', () => {
+    breaker.onFailure(new SourceError('kraken', 'rate_limited', 'HTTP 429', 86_400_000, 429));
+    expect(Date.parse(breaker.snapshot().nextAttemptAt ?? '') - now).toBe(MAX);
+    now += MAX;
     expect(breaker.tryAcquire()).toBe(true);
   });
 

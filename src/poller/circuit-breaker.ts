@@ -15,7 +15,7 @@ export type CircuitSnapshot = {
 export type CircuitBreakerOptions = {
   /** The first backoff (the poll interval); it doubles with each failure in a row. */
   baseMs: number;
-  /** No backoff is longer (a Retry-After may be). */
+  /** No backoff is longer, not even an upstream's Retry-After (SOURCE_BACKOFF_MAX_MS). */
   maxMs: number;
   now?: () => number;
   /** In [0, 1): picks the jitter. */
@@ -27,7 +27,7 @@ const JITTER_MIN = 0.5;
 
 /**
  * One upstream's circuit. Closed: requests go out. A failure opens it for an exponential
- * backoff with jitter (at least the Retry-After of a 429). Once that has elapsed it is
+ * backoff with jitter (at least the Retry-After of a 429, at most maxMs). Once that has elapsed it is
  * half-open: exactly one trial request may go out; its success closes the circuit, its failure
  * re-opens it with the next, longer backoff.
  *
@@ -81,7 +81,8 @@ export class CircuitBreaker {
     this.isOpen = true;
     const exponential = Math.min(this.options.maxMs, this.options.baseMs * 2 ** Math.min(this.failures - 1, 30));
     const backoff = Math.round(exponential * (JITTER_MIN + (1 - JITTER_MIN) * this.random()));
-    this.openUntil = this.now() + Math.max(backoff, error.retryAfterMs ?? 0);
+    // A Retry-After of an hour or a day must not silence a source for longer than the operator allows.
+    this.openUntil = this.now() + Math.min(this.options.maxMs, Math.max(backoff, error.retryAfterMs ?? 0));
     this.lastError = { kind: error.kind, message: error.message, at: new Date(this.now()).toISOString() };
   }
 

@@ -11,7 +11,7 @@ import { PollerModule } from './poller.module';
 import { PricePollerService } from './price-poller.service';
 
 async function createContext(env: Record<string, string>): Promise<INestApplicationContext> {
-  const config = loadConfig({ PAIRS: 'BTC-USD,ETH-USD', POLL_INTERVAL_MS: '3600000', ...env });
+  const config = loadConfig({ PAIRS: 'BTC-USD,ETH-USD', POLL_INTERVAL_MS: '3600000', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', ...env });
   @Global()
   @Module({ providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] })
   class TestConfigModule {}

@@ -21,6 +21,6 @@ export class SourcesHealthIndicator {
       nextAttemptAt: c.nextAttemptAt,
       lastError: c.lastError?.message ?? null,
     }));
-    return this.health.check(key).up({ polling: this.poller.isEnabled, circuits });
+    return this.health.check(key).up({ polling: this.poller.isEnabled, circuits, push: this.poller.pushFeeds() });
   }
 }

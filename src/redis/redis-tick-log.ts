@@ -4,7 +4,7 @@ import { Subject } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
 import { compareTickIds, formatTickId, parseTickId, type TickId } from '../common/tick-id';
 import type { AppConfig } from '../config/app-config';
-import type { ResetEvent, SourceName, Tick } from '../shared/wire';
+import { SOURCE_NAMES, TICKER_FIELDS, type ResetEvent, type SourceName, type Tick, type TickSource } from '../shared/wire';
 import { TickLog, type Confirmation, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from '../stream/tick-log';
 import { reconnectDelay, type RedisClients } from './redis.clients';
 
@@ -336,6 +336,11 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
 function encode(draft: TickDraft): string[] {
   const fields = ['pair', draft.pair, 'price', String(draft.price), 'timestamp', draft.timestamp, 'source', draft.source];
   if (draft.sourceTimestamp !== undefined) fields.push('sourceTimestamp', draft.sourceTimestamp);
+  if (draft.sources !== undefined) fields.push('sources', draft.sources.join(','));
+  for (const name of TICKER_FIELDS) {
+    const value = draft[name];
+    if (value !== undefined) fields.push(name, String(value));
+  }
   return fields;
 }
 
@@ -345,10 +350,18 @@ function decode([id, fields]: Entry): Tick | null {
   const pair = f.get('pair');
   const price = Number(f.get('price'));
   const timestamp = f.get('timestamp');
-  const source = f.get('source') as SourceName | undefined;
+  const source = f.get('source') as TickSource | undefined;
   if (!pair || !timestamp || !source || !Number.isFinite(price)) return null;
+  const tick: Tick = { id, pair, price, timestamp, source };
   const sourceTimestamp = f.get('sourceTimestamp');
-  return { id, pair, price, timestamp, ...(sourceTimestamp !== undefined && { sourceTimestamp }), source };
+  if (sourceTimestamp !== undefined) tick.sourceTimestamp = sourceTimestamp;
+  const sources = f.get('sources');
+  if (sources !== undefined) tick.sources = sources.split(',').filter((s): s is SourceName => (SOURCE_NAMES as readonly string[]).includes(s));
+  for (const name of TICKER_FIELDS) {
+    const value = Number(f.get(name));
+    if (f.has(name) && Number.isFinite(value)) tick[name] = value;
+  }
+  return tick;
 }
 
 function asEntry(raw: unknown): Entry | null {

@@ -4,7 +4,16 @@
  * Keep this file free of Node and Nest imports so the client can bundle it.
  */
 
-export type SourceName = 'kraken' | 'coinbase' | 'coingecko' | 'coindesk' | 'simulated';
+/**
+ * Every upstream, defined once: the config (PRICE_SOURCES), the source registry, the OpenAPI
+ * document and the client's tick guard all derive from this list.
+ */
+export const SOURCE_NAMES = ['kraken', 'coinbase', 'coingecko', 'coindesk', 'simulated'] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+/** A tick's `source`: one upstream, or `composite` (PRICE_MODE=median) with `sources` listed. */
+export const TICK_SOURCES = [...SOURCE_NAMES, 'composite'] as const;
+export type TickSource = (typeof TICK_SOURCES)[number];
 
 export type Tick = {
   /** `<milliseconds>-<sequence>`, strictly increasing across the whole stream. Opaque to clients. */
@@ -17,13 +26,29 @@ export type Tick = {
   timestamp: string;
   /** ISO-8601: the upstream's own time for the price, when it gives one. */
   sourceTimestamp?: string;
-  source: SourceName;
+  source: TickSource;
+  /** With `source: "composite"` (PRICE_MODE=median): the upstreams whose prices made it. */
+  sources?: SourceName[];
+  /** Best bid and ask, where the upstream gives them. */
+  bid?: number;
+  ask?: number;
+  /** The last 24 hours, where the upstream gives them (see docs/api.md for each source). */
+  open24h?: number;
+  high24h?: number;
+  low24h?: number;
+  /** Traded in the last 24 hours, in the base asset (BTC for BTC-USD). */
+  volume24h?: number;
   /**
    * Only on a conflated delivery (`conflate`, or a slow subscriber under CONFLATE_SLOW_MS): how
    * many earlier ticks of this pair this one replaces, which the subscriber never got.
    */
   skipped?: number;
 };
+
+/** The optional ticker fields of a tick, each a finite number > 0 when present. */
+export const TICKER_FIELDS = ['bid', 'ask', 'open24h', 'high24h', 'low24h', 'volume24h'] as const;
+export type TickerField = (typeof TICKER_FIELDS)[number];
+export type TickerFields = Partial<Record<TickerField, number>>;
 
 /** Sent instead of the missed ticks when a resume point is older than the history window. */
 export type ResetEvent = {

@@ -23,7 +23,14 @@ describe(CoinDeskSource.name, () => {
   it('prices BTC-USD from VALUE with VALUE_LAST_UPDATE_TS as sourceTimestamp and sends the API key', async () => {
     serve(() => ({ json: HEAD }));
     await expect(source.fetch(['BTC-USD'], signal)).resolves.toEqual({
-      quotes: [{ pair: 'BTC-USD', price: 96353.9044445288, sourceTimestamp: new Date(1740304364 * 1000).toISOString() }],
+      quotes: [
+        {
+          pair: 'BTC-USD',
+          price: 96353.9044445288,
+          sourceTimestamp: new Date(1740304364 * 1000).toISOString(),
+          open24h: 96353.9044445288 - -150.1372301191, // VALUE less MOVING_24_HOUR_CHANGE
+        },
+      ],
       failed: [],
     });
     const call = stub?.calls[0];
@@ -37,6 +44,13 @@ describe(CoinDeskSource.name, () => {
     serve(() => ({ json: MIN }));
     const result = await source.fetch(['BTC-EUR'], signal);
     expect(result.quotes).toEqual([{ pair: 'BTC-EUR', price: 70009.4455389552, sourceTimestamp: new Date(1744212053 * 1000).toISOString() }]);
+  });
+
+  it('reports bad_shape and no quote when the answer holds only another instrument', async () => {
+    serve(() => ({ json: { Data: { 'ETH-USD': { VALUE: 3000.5 } }, Err: {} } }));
+    const result = await source.fetch(['BTC-USD'], signal);
+    expect(result.quotes).toEqual([]);
+    expect(result.failed[0].error).toMatchObject({ kind: 'bad_shape', message: 'coindesk: BTC-USD: the answer is for ETH-USD' });
   });
 
   it('asks for all instruments in one request', async () => {

@@ -9,6 +9,12 @@ function namedInstruments(err: Record<string, unknown>): Set<string> {
   return new Set(named.filter((v): v is string => typeof v === 'string').map((v) => v.toUpperCase()));
 }
 
+/** The index 24 hours ago, from the moving 24 h change the index gives beside its value. */
+function openOf(entry: Record<string, unknown>): number | undefined {
+  const { VALUE, MOVING_24_HOUR_CHANGE } = entry;
+  return typeof VALUE === 'number' && typeof MOVING_24_HOUR_CHANGE === 'number' ? VALUE - MOVING_24_HOUR_CHANGE : undefined;
+}
+
 /**
  * CoinDesk (CCData) index, batched and keyed:
  * `GET /index/cc/v1/latest/tick?market=cadli&instruments=BTC-USD,ETH-USD` with
@@ -46,11 +52,14 @@ export class CoinDeskSource implements PriceSource {
     }
 
     const out = new ResultBuilder(this.name);
+    const strangers = Object.keys(data).filter((instrument) => !pairs.includes(instrument));
     for (const pair of pairs) {
       const entry = data[pair];
-      if (entry === undefined || notFound.has(pair)) out.unknown(pair, `no CADLI index for ${pair}`);
+      if (entry === undefined && !notFound.has(pair) && strangers.length > 0) {
+        out.fail(pair, new SourceError(this.name, 'bad_shape', `${pair}: the answer is for ${strangers.slice(0, 3).join(', ')}`));
+      } else if (entry === undefined || notFound.has(pair)) out.unknown(pair, `no CADLI index for ${pair}`);
       else if (!isRecord(entry)) out.fail(pair, new SourceError(this.name, 'bad_shape', `${pair}: the entry is not an object`));
-      else out.price(pair, entry.VALUE, unixSecondsToIso(entry.VALUE_LAST_UPDATE_TS));
+      else out.price(pair, entry.VALUE, unixSecondsToIso(entry.VALUE_LAST_UPDATE_TS), { open24h: openOf(entry) });
     }
     return out.build();
   }

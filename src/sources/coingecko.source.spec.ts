@@ -22,12 +22,34 @@ describe(CoinGeckoSource.name, () => {
   it('prices BTC-USD with last_updated_at as sourceTimestamp when the answer is the fixture', async () => {
     serve(() => ({ json: FIXTURE }));
     await expect(source.fetch(['BTC-USD'], signal)).resolves.toEqual({
-      quotes: [{ pair: 'BTC-USD', price: 103663, sourceTimestamp: new Date(1747407859 * 1000).toISOString() }],
+      quotes: [
+        {
+          pair: 'BTC-USD',
+          price: 103663,
+          sourceTimestamp: new Date(1747407859 * 1000).toISOString(),
+          // usd_24h_vol is in USD and usd_24h_change in percent: the base volume and open follow
+          volume24h: 31366805440.52759 / 103663,
+          open24h: 103663 / (1 + 1.6371141415010508 / 100),
+        },
+      ],
       failed: [],
     });
     const url = stub?.calls[0].url;
     expect(url?.pathname).toBe('/api/v3/simple/price');
-    expect(Object.fromEntries(url?.searchParams ?? [])).toEqual({ ids: 'bitcoin', vs_currencies: 'usd', include_last_updated_at: 'true' });
+    expect(Object.fromEntries(url?.searchParams ?? [])).toEqual({
+      ids: 'bitcoin',
+      vs_currencies: 'usd',
+      include_last_updated_at: 'true',
+      include_24hr_vol: 'true',
+      include_24hr_change: 'true',
+    });
+  });
+
+  it('reports bad_shape and no quote when the answer holds only another coin', async () => {
+    serve(() => ({ json: { ethereum: { usd: 3000.5, last_updated_at: 1747407859 } } }));
+    const result = await source.fetch(['BTC-USD'], signal);
+    expect(result.quotes).toEqual([]);
+    expect(result.failed[0].error).toMatchObject({ kind: 'bad_shape', message: 'coingecko: BTC-USD: the answer is for ethereum' });
   });
 
   it('asks for all ids and currencies in one request and maps each pair back', async () => {

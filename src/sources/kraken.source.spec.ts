@@ -28,7 +28,11 @@ describe(KrakenSource.name, () => {
   it('prices BTC-USD from c[0] of the XXBTZUSD entry when the answer is the fixture', async () => {
     serve(() => ({ json: FIXTURE }));
     const result = await source.fetch(['BTC-USD'], signal);
-    expect(result).toEqual({ quotes: [{ pair: 'BTC-USD', price: 84036 }], failed: [] });
+    expect(result).toEqual({
+      // b[0], a[0], o, and the 24 h halves of h, l, v of the fixture
+      quotes: [{ pair: 'BTC-USD', price: 84036, bid: 84036, ask: 84036.1, open24h: 84380, high24h: 84914.8, low24h: 82832.3, volume24h: 3307.38151293 }],
+      failed: [],
+    });
     expect(stub?.calls[0].url.href).toBe(`${BASE}/0/public/Ticker?pair=XBTUSD`);
   });
 
@@ -37,18 +41,25 @@ describe(KrakenSource.name, () => {
     const result = await source.fetch(['BTC-USD', 'ETH-USD', 'SOL-USD', 'BTC-USDT'], signal);
     expect(stub?.calls).toHaveLength(1);
     expect(stub?.calls[0].url.searchParams.get('pair')).toBe('XBTUSD,ETHUSD,SOLUSD,XBTUSDT');
-    expect(result.quotes).toEqual([
-      { pair: 'BTC-USD', price: 84000.1 },
-      { pair: 'ETH-USD', price: 3500.5 },
-      { pair: 'SOL-USD', price: 150.25 },
-      { pair: 'BTC-USDT', price: 84001 },
+    expect(result.quotes.map((q) => [q.pair, q.price])).toEqual([
+      ['BTC-USD', 84000.1],
+      ['ETH-USD', 3500.5],
+      ['SOL-USD', 150.25],
+      ['BTC-USDT', 84001],
     ]);
   });
 
-  it('takes the only entry when one pair was asked and Kraken names it unexpectedly', async () => {
-    serve(() => ticker({ DOGEUSD: withLast('0.25') }));
-    const result = await source.fetch(['DOGE-USD'], signal);
-    expect(result.quotes).toEqual([{ pair: 'DOGE-USD', price: 0.25 }]);
+  it('reports bad_shape and no quote when the only entry is under another pair key (XETHZUSD for BTC-USD)', async () => {
+    serve(() => ticker({ XETHZUSD: withLast('3000.5') }));
+    const result = await source.fetch(['BTC-USD'], signal);
+    expect(result.quotes).toEqual([]);
+    expect(result.failed[0].error).toMatchObject({ kind: 'bad_shape', message: 'kraken: BTC-USD: the answer is for XETHZUSD' });
+  });
+
+  it('leaves out a ticker field that is not a usable number and a crossed bid/ask, and keeps the price', async () => {
+    serve(() => ticker({ XXBTZUSD: { ...withLast('84000'), b: ['84100', '1', '1'], a: ['84000.5', '1', '1'], v: ['1', 'NaN'], o: '-1' } }));
+    const [quote] = (await source.fetch(['BTC-USD'], signal)).quotes;
+    expect(quote).toEqual({ pair: 'BTC-USD', price: 84000, high24h: 84914.8, low24h: 82832.3 });
   });
 
   it.each([
@@ -70,7 +81,7 @@ describe(KrakenSource.name, () => {
     serve(() => ticker({ XXBTZUSD: { a: BTC_ENTRY.c }, XETHZUSD: withLast('3500') }));
     const result = await source.fetch(['BTC-USD', 'ETH-USD'], signal);
     expect(failureOf(result, 'BTC-USD')).toBe('bad_shape');
-    expect(result.quotes).toEqual([{ pair: 'ETH-USD', price: 3500 }]);
+    expect(result.quotes.map((q) => [q.pair, q.price])).toEqual([['ETH-USD', 3500]]);
   });
 
   it('reports unknown_pair when the answer has no entry for an asked pair', async () => {
@@ -108,13 +119,13 @@ describe(KrakenSource.name, () => {
       return pair === 'XBTUSD' ? ticker({ XXBTZUSD: withLast('84000') }) : { json: { error: ['EQuery:Unknown asset pair'] } };
     });
     const result = await source.fetch(['BTC-USD', 'FOO-USD'], signal);
-    expect(result.quotes).toEqual([{ pair: 'BTC-USD', price: 84000 }]);
+    expect(result.quotes.map((q) => q.price)).toEqual([84000]);
     expect(failureOf(result, 'FOO-USD')).toBe('unknown_pair');
     expect(stub?.calls.map((c) => c.url.searchParams.get('pair'))).toEqual(['XBTUSD,FOOUSD', 'XBTUSD', 'FOOUSD']);
 
     const again = await source.fetch(['BTC-USD', 'FOO-USD'], signal);
     expect(stub?.calls.slice(3).map((c) => c.url.searchParams.get('pair'))).toEqual(['XBTUSD']);
-    expect(again.quotes).toEqual([{ pair: 'BTC-USD', price: 84000 }]);
+    expect(again.quotes.map((q) => q.price)).toEqual([84000]);
     expect(failureOf(again, 'FOO-USD')).toBe('unknown_pair');
   });
 

@@ -32,9 +32,15 @@ export function krakenResultKeys(pair: string): string[] {
   return [...new Set(keys)];
 }
 
+const first = (v: unknown): unknown => (Array.isArray(v) ? v[0] : undefined);
+/** Kraken's `h`, `l` and `v` are `[today, last 24 hours]`. */
+const second = (v: unknown): unknown => (Array.isArray(v) ? v[1] : undefined);
+
 /**
  * Kraken REST ticker, batched: `GET /0/public/Ticker?pair=XBTUSD,ETHUSD`; the last trade price
- * is `c[0]`, a decimal string. Kraken gives no time for a ticker, so there is no sourceTimestamp.
+ * is `c[0]`, a decimal string; `b[0]`/`a[0]` the best bid/ask; `h[1]`, `l[1]`, `v[1]` the last
+ * 24 hours; `o` the open of the UTC day (Kraken's REST ticker has no rolling 24 h open).
+ * Kraken gives no time for a ticker, so there is no sourceTimestamp.
  */
 export class KrakenSource implements PriceSource {
   readonly name = 'kraken' as const;
@@ -81,11 +87,12 @@ export class KrakenSource implements PriceSource {
     const resultKeys = Object.keys(result);
     const out = new ResultBuilder(this.name);
     for (const pair of pairs) {
-      let key = krakenResultKeys(pair).find((k) => k in result);
-      // One pair asked, one answered: it is that pair, whatever Kraken calls it.
-      if (key === undefined && pairs.length === 1 && resultKeys.length === 1) key = resultKeys[0];
+      // The answer's own key names the pair; an entry under another key is never taken for it.
+      const key = krakenResultKeys(pair).find((k) => k in result);
       if (key === undefined) {
-        out.unknown(pair, `no entry for ${krakenAltname(pair)} in the answer`);
+        const others = resultKeys.filter((k) => !pairs.some((p) => krakenResultKeys(p).includes(k)));
+        if (others.length > 0) out.fail(pair, this.error('bad_shape', `${pair}: the answer is for ${others.slice(0, 3).join(', ')}`));
+        else out.unknown(pair, `no entry for ${krakenAltname(pair)} in the answer`);
         continue;
       }
       const entry = result[key];
@@ -93,7 +100,14 @@ export class KrakenSource implements PriceSource {
         out.fail(pair, this.error('bad_shape', `${pair}: no "c" (last trade) array for ${key}`));
         continue;
       }
-      out.price(pair, entry.c[0]);
+      out.price(pair, entry.c[0], undefined, {
+        bid: first(entry.b),
+        ask: first(entry.a),
+        open24h: entry.o,
+        high24h: second(entry.h),
+        low24h: second(entry.l),
+        volume24h: second(entry.v),
+      });
     }
     return out.build();
   }

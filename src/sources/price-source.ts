@@ -1,7 +1,7 @@
-import type { SourceName } from '../shared/wire';
+import type { SourceName, TickerFields } from '../shared/wire';
 
-/** One price as an upstream gave it, mapped to our pair name. */
-export type Quote = { pair: string; price: number; sourceTimestamp?: string };
+/** One price as an upstream gave it, mapped to our pair name, with the ticker fields it gave. */
+export type Quote = { pair: string; price: number; sourceTimestamp?: string } & TickerFields;
 
 export type SourceErrorKind =
   | 'http_status' // a non-200 answer other than 429
@@ -13,7 +13,9 @@ export type SourceErrorKind =
   | 'bad_price' // not a finite number > 0
   | 'unknown_pair' // the upstream does not list this pair
   | 'upstream_error' // a 200 whose body reports an error (Kraken `error`, CoinDesk `Err`)
-  | 'too_large'; // the body passed SOURCE_MAX_BODY_BYTES
+  | 'too_large' // the body passed SOURCE_MAX_BODY_BYTES
+  | 'stale' // the upstream's own time for the price is older than STALE_AFTER_MS
+  | 'implausible'; // out of range, or contradicted by the other sources
 
 export class SourceError extends Error {
   constructor(

@@ -1,4 +1,4 @@
-import type { SourceName } from '../shared/wire';
+import { TICKER_FIELDS, type SourceName, type TickerField, type TickerFields } from '../shared/wire';
 import { SourceError, type Quote, type SourceResult } from './price-source';
 
 export type HttpSourceOptions = {
@@ -26,6 +26,29 @@ export function readPrice(source: SourceName, pair: string, raw: unknown): numbe
   return new SourceError(source, 'bad_price', `${pair}: ${JSON.stringify(raw).slice(0, 40)} is not a price`);
 }
 
+/** A number > 0 from an optional upstream field (number or decimal string); undefined otherwise. */
+export function readOptional(raw: unknown): number | undefined {
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw.trim()) ? Number(raw) : NaN;
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * The ticker fields that are usable numbers; an unusable one is left out, never the price. A
+ * bid above the ask is a crossed or garbled book: both are left out.
+ */
+export function readTicker(raw: Partial<Record<TickerField, unknown>>): TickerFields {
+  const out: TickerFields = {};
+  for (const name of TICKER_FIELDS) {
+    const value = readOptional(raw[name]);
+    if (value !== undefined) out[name] = value;
+  }
+  if (out.bid !== undefined && out.ask !== undefined && out.bid > out.ask) {
+    delete out.bid;
+    delete out.ask;
+  }
+  return out;
+}
+
 /** Unix seconds (as upstreams give "last updated") to ISO-8601; undefined when not a plausible time. */
 export function unixSecondsToIso(raw: unknown): string | undefined {
   if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0) return undefined;
@@ -40,11 +63,11 @@ export class ResultBuilder {
 
   constructor(private readonly source: SourceName) {}
 
-  /** Adds a quote, or the failure readPrice found. */
-  price(pair: string, raw: unknown, sourceTimestamp?: string): void {
+  /** Adds a quote with the usable ticker fields, or the failure readPrice found. */
+  price(pair: string, raw: unknown, sourceTimestamp?: string, ticker: Partial<Record<TickerField, unknown>> = {}): void {
     const price = readPrice(this.source, pair, raw);
     if (price instanceof SourceError) this.fail(pair, price);
-    else this.quotes.push(sourceTimestamp === undefined ? { pair, price } : { pair, price, sourceTimestamp });
+    else this.quotes.push({ pair, price, ...(sourceTimestamp !== undefined && { sourceTimestamp }), ...readTicker(ticker) });
   }
 
   fail(pair: string, error: SourceError): void {

@@ -48,14 +48,15 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /**
-   * Publishes a price if it differs from the pair's latest one. Returns the new tick, or null
-   * when the price did not change. Either way the pair counts as freshly confirmed.
+   * Publishes a price if it, or the bid/ask, differs from the pair's latest one. Returns the new
+   * tick, or null when nothing changed. Either way the pair counts as freshly confirmed.
    */
   async publish(draft: TickDraft): Promise<Tick | null> {
     const atMs = Date.parse(draft.timestamp);
     this.confirm(draft.pair, atMs);
     this.log.shareConfirmation({ pair: draft.pair, atMs });
-    if (this.latestTicks.get(draft.pair)?.price === draft.price) return null;
+    const latest = this.latestTicks.get(draft.pair);
+    if (latest && latest.price === draft.price && latest.bid === draft.bid && latest.ask === draft.ask) return null;
     return this.log.append(draft);
   }
 

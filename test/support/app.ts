@@ -34,6 +34,9 @@ export async function startApp(env: Record<string, string> = {}, options: Create
     PAIRS: 'BTC-USD,ETH-USD',
     PRICE_SOURCES: 'simulated',
     LOG_LEVEL: 'silent',
+    // Tests never reach the internet: a push feed is only on when a test points it at a fake.
+    KRAKEN_WS_URL: 'off',
+    COINBASE_WS_URL: 'off',
     ...env,
   });
   const app = await createApp(config, options);

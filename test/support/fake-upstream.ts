@@ -11,15 +11,36 @@ export type UpstreamName = 'kraken' | 'coinbase' | 'coingecko' | 'coindesk';
  * - `hang`: never answers (the request runs into the client's timeout);
  * - `garbage`: 200 with an HTML body;
  * - `nan_price` / `zero_price`: the usual shape with the price `"NaN"` / zero;
+ * - `huge_price` / `tiny_price`: the usual shape with the price `1e308` / `1e-300`;
+ * - `half_price`: the usual shape with the price 50 % below the others' (a bad venue);
+ * - `wrong_pair`: the answer is for another pair (Kraken: only an `XETHZUSD` entry; Coinbase:
+ *   `base` ETH; CoinGecko: only an `ethereum` entry; CoinDesk: only an `ETH-USD` instrument),
+ *   with that pair's price (3000.5);
+ * - `stale`: the upstream's own time is `staleBySeconds` old (CoinGecko `last_updated_at`,
+ *   CoinDesk `VALUE_LAST_UPDATE_TS`; Kraken and Coinbase give none, so they answer as usual);
  * - `too_large`: 200 with a valid JSON body of `largeBodyBytes`, chunked (no Content-Length).
  */
-export type FailureMode = 'http_500' | 'rate_limited' | 'hang' | 'garbage' | 'nan_price' | 'zero_price' | 'too_large';
+export type FailureMode =
+  | 'http_500'
+  | 'rate_limited'
+  | 'hang'
+  | 'garbage'
+  | 'nan_price'
+  | 'zero_price'
+  | 'huge_price'
+  | 'tiny_price'
+  | 'half_price'
+  | 'wrong_pair'
+  | 'stale'
+  | 'too_large';
 
 export type FailOptions = {
   /** Only the next n requests to that upstream fail; then it serves again. Default: until `recover`. */
   times?: number;
   /** The Retry-After header of `rate_limited`: seconds or an HTTP date. Default "30". */
   retryAfter?: string;
+  /** How old `stale` prices are. Default two hours. */
+  staleBySeconds?: number;
 };
 
 export type FakeUpstreamOptions = {
@@ -31,12 +52,22 @@ export type FakeUpstreamOptions = {
   largeBodyBytes?: number;
 };
 
-/** The `<SOURCE>_URL` variables that point every source at this fake. */
-export type FakeUpstreamEnv = { KRAKEN_URL: string; COINBASE_URL: string; COINGECKO_URL: string; COINDESK_URL: string };
+/** The `<SOURCE>_URL` variables that point every source at this fake, and the push feeds off (see FakePushServer). */
+export type FakeUpstreamEnv = {
+  KRAKEN_URL: string;
+  COINBASE_URL: string;
+  COINGECKO_URL: string;
+  COINDESK_URL: string;
+  KRAKEN_WS_URL: string;
+  COINBASE_WS_URL: string;
+};
 
 export type RecordedRequest = { upstream: UpstreamName; path: string; query: URLSearchParams; headers: IncomingMessage['headers'] };
 
-type Failure = { mode: FailureMode; remaining: number; retryAfter: string };
+type Failure = { mode: FailureMode; remaining: number; retryAfter: string; staleBySeconds: number };
+
+/** The price `wrong_pair` answers with: about what ETH traded at. */
+const WRONG_PAIR_PRICE = 3000.5;
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 
 const KRAKEN_ASSETS: Record<string, string> = { BTC: 'XBT', DOGE: 'XDG' };
@@ -75,8 +106,8 @@ export class FakeUpstream {
   private readonly failures = new Map<UpstreamName, Failure>();
   private readonly counts = new Map<string, number>();
   private readonly recorded: RecordedRequest[] = [];
-  /** The `last_updated_at` / `VALUE_LAST_UPDATE_TS` the fake reports, in Unix seconds. */
-  lastUpdatedAt = 1_763_758_799;
+  /** The `last_updated_at` / `VALUE_LAST_UPDATE_TS` the fake reports, in Unix seconds; unset: now. */
+  lastUpdatedAt: number | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -101,7 +132,7 @@ export class FakeUpstream {
   }
 
   env(): FakeUpstreamEnv {
-    return { KRAKEN_URL: this.url, COINBASE_URL: this.url, COINGECKO_URL: this.url, COINDESK_URL: this.url };
+    return { KRAKEN_URL: this.url, COINBASE_URL: this.url, COINGECKO_URL: this.url, COINDESK_URL: this.url, KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
   }
 
   /** Sets a pair's price on every upstream (any number, so tests can serve odd ones). */
@@ -115,7 +146,12 @@ export class FakeUpstream {
   }
 
   fail(upstream: UpstreamName, mode: FailureMode, options: FailOptions = {}): void {
-    this.failures.set(upstream, { mode, remaining: options.times ?? Infinity, retryAfter: options.retryAfter ?? '30' });
+    this.failures.set(upstream, {
+      mode,
+      remaining: options.times ?? Infinity,
+      retryAfter: options.retryAfter ?? '30',
+      staleBySeconds: options.staleBySeconds ?? 2 * 3600,
+    });
   }
 
   recover(upstream?: UpstreamName): void {
@@ -172,16 +208,35 @@ export class FakeUpstream {
       case 'too_large':
         return this.sendLarge(res);
     }
+    const asString = upstream === 'kraken' || upstream === 'coinbase';
     const price = (pair: string): unknown => {
-      const p = this.prices.get(pair);
-      if (failure?.mode === 'nan_price') return 'NaN';
-      if (failure?.mode === 'zero_price') return upstream === 'kraken' || upstream === 'coinbase' ? '0' : 0;
-      return upstream === 'kraken' || upstream === 'coinbase' ? String(p) : p;
+      const p = this.prices.get(pair) ?? NaN;
+      const value = (() => {
+        switch (failure?.mode) {
+          case 'nan_price':
+            return 'NaN';
+          case 'zero_price':
+            return 0;
+          case 'huge_price':
+            return 1e308;
+          case 'tiny_price':
+            return 1e-300;
+          case 'half_price':
+            return p / 2;
+          case 'wrong_pair':
+            return WRONG_PAIR_PRICE;
+          default:
+            return p;
+        }
+      })();
+      return asString ? String(value) : value;
     };
-    send(res, this.answer(upstream, url, req, price));
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const updatedAt = failure?.mode === 'stale' ? nowSeconds - failure.staleBySeconds : (this.lastUpdatedAt ?? nowSeconds);
+    send(res, this.answer(upstream, url, req, price, updatedAt, failure?.mode === 'wrong_pair'));
   }
 
-  private answer(upstream: UpstreamName, url: URL, req: IncomingMessage, price: (pair: string) => unknown): Reply {
+  private answer(upstream: UpstreamName, url: URL, req: IncomingMessage, price: (pair: string) => unknown, updatedAt: number, wrongPair: boolean): Reply {
     const q = url.searchParams;
     switch (upstream) {
       case 'kraken': {
@@ -191,7 +246,7 @@ export class FakeUpstream {
           if (!pair) return { status: 200, body: { error: ['EQuery:Unknown asset pair'] } };
           const entry = structuredClone(TEMPLATES.kraken);
           entry.c = [price(pair), '0.00112355'];
-          result[krakenResultKey(pair)] = entry;
+          result[wrongPair ? 'XETHZUSD' : krakenResultKey(pair)] = entry;
         }
         return { status: 200, body: { error: [], result } };
       }
@@ -199,7 +254,7 @@ export class FakeUpstream {
         const pair = decodeURIComponent(url.pathname.split('/')[3] ?? '');
         if (!this.prices.has(pair)) return { status: 404, body: { errors: [{ id: 'not_found', message: 'Invalid currency' }] } };
         const [base, currency] = pair.split('-');
-        return { status: 200, body: { data: { ...TEMPLATES.coinbase, amount: price(pair), base, currency } } };
+        return { status: 200, body: { data: { ...TEMPLATES.coinbase, amount: price(pair), base: wrongPair ? 'ETH' : base, currency } } };
       }
       case 'coingecko': {
         const body: Record<string, Record<string, unknown>> = {};
@@ -207,8 +262,12 @@ export class FakeUpstream {
           for (const vs of (q.get('vs_currencies') ?? '').split(',')) {
             const pair = `${COINGECKO_BASES[id] ?? '?'}-${vs.toUpperCase()}`;
             if (!this.prices.has(pair)) continue;
-            body[id] ??= { last_updated_at: this.lastUpdatedAt };
-            body[id][vs] = price(pair);
+            const key = wrongPair ? 'ethereum' : id;
+            body[key] ??= { last_updated_at: updatedAt };
+            body[key][vs] = price(pair);
+            // The fixture's 24 h fields (given in USD); the fake gives them for every currency.
+            if (q.get('include_24hr_vol') === 'true') body[key][`${vs}_24h_vol`] = TEMPLATES.coingecko.usd_24h_vol;
+            if (q.get('include_24hr_change') === 'true') body[key][`${vs}_24h_change`] = TEMPLATES.coingecko.usd_24h_change;
           }
         }
         return { status: 200, body };
@@ -221,7 +280,10 @@ export class FakeUpstream {
         const missing: string[] = [];
         for (const instrument of (q.get('instruments') ?? '').split(',')) {
           if (!this.prices.has(instrument)) missing.push(instrument);
-          else Data[instrument] = { ...TEMPLATES.coindesk, INSTRUMENT: instrument, VALUE: price(instrument), VALUE_LAST_UPDATE_TS: this.lastUpdatedAt };
+          else {
+            const key = wrongPair ? 'ETH-USD' : instrument;
+            Data[key] = { ...TEMPLATES.coindesk, INSTRUMENT: key, VALUE: price(instrument), VALUE_LAST_UPDATE_TS: updatedAt };
+          }
         }
         const Err =
           missing.length > 0 ? { type: 2, message: 'Not found: market / instrument pairs', other_info: { param: 'instruments', values: missing } } : {};
