@@ -8,7 +8,7 @@ import { SourceError, type PriceSource, type Quote, type SourceResult } from '..
 import type { PushFeedStatus } from '../sources/push-feed';
 import { SourceRegistry } from '../sources/source-registry';
 import { PriceStreamService } from '../stream/price-stream.service';
-import type { TickDraft } from '../stream/tick-log';
+import { changes, type TickDraft } from '../stream/tick-log';
 import { CircuitBreaker, type CircuitSnapshot } from './circuit-breaker';
 import { checkQuote, JumpGuard, median, pctApart } from './price-checks';
 
@@ -526,7 +526,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     const waitMs = last === undefined ? 0 : last + this.config.minTickIntervalMs - Date.now();
     const latest = this.stream.latest(draft.pair);
     // Unchanged (price and bid/ask): nothing to bound, publish only confirms it.
-    const unchanged = latest !== undefined && latest.price === draft.price && latest.bid === draft.bid && latest.ask === draft.ask;
+    const unchanged = !changes(latest, draft);
     if (waitMs <= 0 || unchanged) {
       await this.publish(draft);
       return;

@@ -26,6 +26,15 @@ describe(PriceStreamService.name, () => {
     expect(await publish('BTC-USD', 101)).not.toBeNull();
   });
 
+  it('publishes a tick when only the bid or ask changed, but not for a source that gives none at the same price', async () => {
+    const { stream } = setup();
+    const draft = (extra: { bid?: number; ask?: number }) => ({ pair: 'BTC-USD', price: 100, source: 'kraken' as const, timestamp: new Date().toISOString(), ...extra });
+    expect(await stream.publish(draft({ bid: 99, ask: 101 }))).not.toBeNull();
+    expect(await stream.publish(draft({ bid: 99, ask: 101 }))).toBeNull();
+    expect(await stream.publish(draft({ bid: 99.5, ask: 101 }))).toMatchObject({ bid: 99.5 });
+    expect(await stream.publish({ ...draft({}), source: 'coinbase' })).toBeNull();
+  });
+
   it('hands out strictly increasing ids across all pairs, with a sequence within one millisecond', async () => {
     let t = 1_700_000_000_000;
     const { publish } = setup({}, () => t);

@@ -5,7 +5,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { ResumePoint } from '../common/resume';
 import { idAfter } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
-import { TickLog, type ReadAfterResult, type TickDraft } from './tick-log';
+import { changes, TickLog, type ReadAfterResult, type TickDraft } from './tick-log';
 
 const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
 
@@ -55,8 +55,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     const atMs = Date.parse(draft.timestamp);
     this.confirm(draft.pair, atMs);
     this.log.shareConfirmation({ pair: draft.pair, atMs });
-    const latest = this.latestTicks.get(draft.pair);
-    if (latest && latest.price === draft.price && latest.bid === draft.bid && latest.ask === draft.ask) return null;
+    if (!changes(this.latestTicks.get(draft.pair), draft)) return null;
     return this.log.append(draft);
   }
 

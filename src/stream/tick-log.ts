@@ -64,3 +64,12 @@ export abstract class TickLog {
     return Promise.resolve(true);
   }
 }
+
+/**
+ * Whether a draft would change what subscribers see of the pair: its price, or a bid or ask it
+ * carries (a source without bid/ask, e.g. after a failover, confirms the price and changes nothing).
+ */
+export function changes(latest: Tick | undefined, draft: TickDraft): boolean {
+  if (!latest || latest.price !== draft.price) return true;
+  return (draft.bid !== undefined && draft.bid !== latest.bid) || (draft.ask !== undefined && draft.ask !== latest.ask);
+}
