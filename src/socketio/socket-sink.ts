@@ -72,6 +72,20 @@ function currentTurn(): number {
   return turn;
 }
 
+type EngineSocket = PricesSocket['conn'];
+
+/** Each engine.io connection's sink, on the connection itself: one shared listener per event instead of two closures per socket. */
+const SINK = Symbol('price-stream sink');
+type WithSink = EngineSocket & { [SINK]?: SocketSink };
+
+function onPacketCreate(this: WithSink): void {
+  this[SINK]?.created();
+}
+
+function onFlush(this: WithSink, buffer: readonly unknown[]): void {
+  this[SINK]?.flushed(buffer.length);
+}
+
 /**
  * One socket as a hub Sink. Messages go to engine.io as pre-encoded packets (`conn.write`, its
  * public API). engine.io hands a packet to the transport at once while the transport is
@@ -92,25 +106,31 @@ export class SocketSink implements Sink {
   /** The turn in which packets started waiting there. */
   private waitingSince: number | undefined;
   private told = false;
-  private readonly onCreate = (): void => {
-    this.waiting++;
-  };
-  private readonly onFlush = (buffer: readonly unknown[]): void => {
-    this.waiting = Math.max(0, this.waiting - buffer.length);
-    if (this.waiting === 0) this.waitingSince = undefined;
-    if (this.waiting === 0 && this.told) {
-      this.told = false;
-      // Not inside engine.io's flush: a packet written there would join the batch being sent.
-      queueMicrotask(() => this.subscriber.drained());
-    }
-  };
 
   constructor(
     readonly socket: PricesSocket,
     private readonly encoder: PacketEncoder,
   ) {
-    socket.conn.on('packetCreate', this.onCreate);
-    socket.conn.on('flush', this.onFlush);
+    const conn = socket.conn as WithSink;
+    conn[SINK] = this;
+    conn.on('packetCreate', onPacketCreate);
+    conn.on('flush', onFlush);
+  }
+
+  /** @internal engine.io queued a packet. */
+  created(): void {
+    this.waiting++;
+  }
+
+  /** @internal engine.io handed `count` packets to the transport. */
+  flushed(count: number): void {
+    this.waiting = Math.max(0, this.waiting - count);
+    if (this.waiting > 0) return;
+    this.waitingSince = undefined;
+    if (!this.told) return;
+    this.told = false;
+    // Not inside engine.io's flush: a packet written there would join the batch being sent.
+    queueMicrotask(() => this.subscriber.drained());
   }
 
   write(message: StreamMessage): boolean {
@@ -149,7 +169,9 @@ export class SocketSink implements Sink {
 
   /** The socket is gone (socket.io's disconnect). */
   release(): void {
-    this.socket.conn.off('packetCreate', this.onCreate);
-    this.socket.conn.off('flush', this.onFlush);
+    const conn = this.socket.conn as WithSink;
+    conn.off('packetCreate', onPacketCreate);
+    conn.off('flush', onFlush);
+    conn[SINK] = undefined;
   }
 }

@@ -57,6 +57,38 @@ export function seenBefore(resume: ResumePoint | undefined): string | null {
 
 const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
 
+/**
+ * Messages waiting for a sink, first in first out, in O(1) per message (`Array.shift` copies
+ * the array once it is large, and a replay can be a whole window). Only exists while something waits.
+ */
+class Fifo {
+  private head = 0;
+  constructor(private items: StreamMessage[]) {}
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(m: StreamMessage): number {
+    this.items.push(m);
+    return this.length;
+  }
+  append(ms: readonly StreamMessage[]): void {
+    for (const m of ms) this.items.push(m);
+  }
+  shift(): StreamMessage | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const m = this.items[this.head++];
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return m;
+  }
+  /** Everything still waiting, in order. */
+  toArray(): StreamMessage[] {
+    return this.items.slice(this.head);
+  }
+}
+
 /** The latest tick of a pair waiting for its conflation slot, and how many ticks it replaces. */
 type Pending = { tick: Tick; skipped: number };
 
@@ -79,8 +111,8 @@ export class Subscriber {
   /** Per pair: live ticks up to this id were already written (a replay read ahead of the live feed). */
   private after: Map<string, string> | null = null;
   /** Allocated while something waits (most subscribers never have a backlog). */
-  private catchUp: StreamMessage[] | null = null;
-  private queue: StreamMessage[] | null = null;
+  private catchUp: Fifo | null = null;
+  private queue: Fifo | null = null;
   /** The sink said it holds enough; nothing is written until `drained()`. */
   private full = false;
   /** `conflate=<ms>` asked for (0: every tick). */
@@ -111,15 +143,10 @@ export class Subscriber {
     return this.queue?.length ?? 0;
   }
 
-  get isClosed(): boolean {
-    return this.gone;
-  }
-
   /** The subscribed pairs, in configured order. */
   pairList(): string[] {
     return this.hub.pairs.filter((p) => this.pairs.includes(p));
   }
-
 
   /**
    * Adds pairs (those it has are left alone, so a repeated call never duplicates a tick):
@@ -161,9 +188,9 @@ export class Subscriber {
     }
     this.hub.detach(this, [...gone]);
     const keep = (m: StreamMessage) => m.type !== 'price' || !gone.has(m.tick.pair);
-    const kept = (q: StreamMessage[] | null) => {
-      const rest = q?.filter(keep) ?? [];
-      return rest.length > 0 ? rest : null;
+    const kept = (q: Fifo | null) => {
+      const rest = q?.toArray().filter(keep) ?? [];
+      return rest.length > 0 ? new Fifo(rest) : null;
     };
     this.queue = kept(this.queue);
     this.catchUp = kept(this.catchUp);
@@ -215,7 +242,7 @@ export class Subscriber {
     return this.deliver(message);
   }
 
-  /** @internal A gap in the live stream: every ticks' promise is off; a join in progress ends with the reset instead of its replay. */
+  /** @internal A gap in the live stream: the promise of completeness is off; a join in progress ends with the reset instead of its replay. */
   gap(reset: ResetEvent): void {
     if (this.gone) return;
     this.after = null; // what follows the reset is the latest of each pair, whatever its id
@@ -255,7 +282,7 @@ export class Subscriber {
   }
 
   private enqueue(message: StreamMessage): number {
-    return (this.queue ??= []).push(message);
+    return (this.queue ??= new Fifo([])).push(message);
   }
 
   private write(message: StreamMessage): void {
@@ -265,11 +292,11 @@ export class Subscriber {
   /** @internal The policy's second chance: the live backlog becomes the latest tick per pair, delivered at CONFLATE_SLOW_MS. */
   degrade(): void {
     this.degraded = true;
-    const backlog = this.queue ?? [];
+    const backlog = this.queue?.toArray() ?? [];
     this.queue = null;
     for (const m of backlog) {
       if (m.type === 'price') this.conflate(m);
-      else (this.catchUp ??= []).push(m); // a reset keeps its place before the ticks that follow it
+      else (this.catchUp ??= new Fifo([])).push(m); // a reset keeps its place before the ticks that follow it
     }
   }
 
@@ -423,7 +450,10 @@ export class Subscriber {
     } else {
       for (const t of ticks) messages.push(this.hub.messageOf(t));
     }
-    if (messages.length > 0) this.catchUp = this.catchUp === null ? messages : this.catchUp.concat(messages);
+    if (messages.length > 0) {
+      if (this.catchUp === null) this.catchUp = new Fifo(messages);
+      else this.catchUp.append(messages);
+    }
     this.flush();
   }
 
