@@ -1,3 +1,4 @@
+import { idAfter } from '../src/common/tick-id';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { MetricsService } from '../src/metrics/metrics.service';
@@ -89,9 +90,13 @@ describe('one subscription core, every transport', () => {
     const startCounts = conflating.map((p) => p.ticks.length); // the snapshot: one per pair
     expect(startCounts).toEqual(TRANSPORTS.map(() => 2));
     const published: Tick[] = [];
+    const publishedAt = new Map<string, number>();
     const started = Date.now();
     while (Date.now() - started < 3000) {
-      published.push(...(await Promise.all([t.publish('BTC-USD', ++price), t.publish('ETH-USD', ++price)])).map((x) => x!));
+      for (const tick of await Promise.all([t.publish('BTC-USD', ++price), t.publish('ETH-USD', ++price)])) {
+        published.push(tick!);
+        publishedAt.set(tick!.id, Date.now());
+      }
       await sleep(100);
     }
     await sleep(1200); // the last slot
@@ -104,8 +109,13 @@ describe('one subscription core, every transport', () => {
         // The last one is the latest price, and together they account for every tick.
         expect(live[live.length - 1].id).toBe(ofPair[ofPair.length - 1].id);
         expect(live.reduce((n, x) => n + 1 + (x.skipped ?? 0), 0)).toBe(ofPair.length);
-        const times = p.ticks.map((x, i) => [x, p.arrivals[i]] as const).filter(([x]) => x.pair === pair).slice(1).map(([, at]) => at);
-        for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(900);
+        const arrived = p.ticks.map((x, i) => [x, p.arrivals[i]] as const).filter(([x]) => x.pair === pair).slice(1);
+        for (let i = 1; i < arrived.length; i++) expect(arrived[i][1] - arrived[i - 1][1]).toBeGreaterThanOrEqual(900);
+        // Each is the latest price of its pair when it left: nothing newer had been published 50 ms before it arrived.
+        for (const [x, at] of arrived) {
+          const newer = ofPair.filter((y) => idAfter(y.id, x.id) && publishedAt.get(y.id)! < at - 50);
+          expect({ transport: p.transport, id: x.id, newer: newer.length }).toEqual({ transport: p.transport, id: x.id, newer: 0 });
+        }
       }
     }
   }, 30_000);
