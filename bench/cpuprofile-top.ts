@@ -45,5 +45,15 @@ const print = (title: string, m: Map<string, number>): void => {
   process.stdout.write(`${title} (${total} samples)\n`);
   for (const [l, c] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${((100 * c) / total).toFixed(1).padStart(6)}%  ${l}\n`);
 };
+// Self time by package (node_modules/<pkg>), by file of ours, or node: internals and natives.
+const groups = new Map<string, number>();
+for (const [id, count] of hits) {
+  const f = byId.get(id)!.callFrame;
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f.url);
+  const g = m ? m[1] : f.url.startsWith('node:') ? 'node:' + f.url.slice(5).split('/')[0] : /\/(dist|src)\//.test(f.url) ? 'ours: ' + f.url.replace(/^.*\/(dist|src)\//, '') : f.url ? f.url : f.functionName;
+  groups.set(g, (groups.get(g) ?? 0) + count);
+}
+process.stdout.on('error', () => process.exit(0));
 print('self', self);
+print('self by package', groups);
 print('inclusive', inclusive);
