@@ -19,6 +19,11 @@ export const REDACTED_PATHS = [
   'token',
 ];
 
+/** The request logger of every HTTP route (Express' middleware and LatestEntry's fast path). */
+export function requestLogger() {
+  return requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url) });
+}
+
 /**
  * Structured logs with nestjs-pino (its Nest logger and root pino logger): JSON by default,
  * `LOG_FORMAT=pretty` for development. The per-request part (request id, access line, the
@@ -52,7 +57,7 @@ export class LoggingModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     consumer
-      .apply(requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url) }))
+      .apply(requestLogger())
       // The SSE routes are left out: SseEntry sets their request id, and StreamHub logs each
       // close (a stream's access line would come hours later).
       .exclude(...SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })))

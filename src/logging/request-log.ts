@@ -40,8 +40,9 @@ export type RequestLogOptions = {
  * LOG_LEVEL=warn is the id, one `close` listener and the context.
  */
 export function requestLogMiddleware(options: RequestLogOptions) {
-  return (req: IncomingMessage & { id?: string }, res: ServerResponse, next: () => void): void => {
+  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const id = requestId(req, res);
+    // Where pino-http kept it, for whoever reads it there.
     req.id = id;
     const logger = options.logger();
     // Nothing below error can be logged: the listener would only ever return.

@@ -1,5 +1,5 @@
 import type { Tick } from '../shared/wire';
-import { LatestBodyCache, matchesEtag } from './latest-body';
+import { isFresh, LatestBodyCache } from './latest-body';
 
 const tick = (id: string, price: number): Tick => ({ id, pair: 'BTC-USD', price, timestamp: '2026-11-21T21:00:00.123Z', source: 'simulated' });
 
@@ -19,13 +19,20 @@ describe(LatestBodyCache.name, () => {
   });
 });
 
-describe(matchesEtag.name, () => {
+describe(isFresh.name, () => {
+  const etag = '"tick-1-0"';
   it('matches the tag itself, its weak form, one of a list and *, and nothing else', () => {
-    expect(matchesEtag('"tick-1-0"', '"tick-1-0"')).toBe(true);
-    expect(matchesEtag('W/"tick-1-0"', '"tick-1-0"')).toBe(true);
-    expect(matchesEtag('"x", "tick-1-0"', '"tick-1-0"')).toBe(true);
-    expect(matchesEtag('*', '"tick-1-0"')).toBe(true);
-    expect(matchesEtag('"tick-1-1"', '"tick-1-0"')).toBe(false);
-    expect(matchesEtag(undefined, '"tick-1-0"')).toBe(false);
+    expect(isFresh({ 'if-none-match': '"tick-1-0"' }, etag)).toBe(true);
+    expect(isFresh({ 'if-none-match': 'W/"tick-1-0"' }, etag)).toBe(true);
+    expect(isFresh({ 'if-none-match': '"x", "tick-1-0"' }, etag)).toBe(true);
+    expect(isFresh({ 'if-none-match': '*' }, etag)).toBe(true);
+    expect(isFresh({ 'if-none-match': '"tick-1-1"' }, etag)).toBe(false);
+    expect(isFresh({}, etag)).toBe(false);
+    expect(isFresh({ 'if-modified-since': 'Tue, 01 Dec 2026 14:00:00 GMT' }, etag)).toBe(false);
+  });
+
+  it('asks for the body again when the request says Cache-Control: no-cache, as Express does', () => {
+    expect(isFresh({ 'if-none-match': etag, 'cache-control': 'no-cache' }, etag)).toBe(false);
+    expect(isFresh({ 'if-none-match': etag, 'cache-control': 'max-age=0' }, etag)).toBe(true);
   });
 });

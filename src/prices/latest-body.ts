@@ -28,13 +28,22 @@ export class LatestBodyCache {
   }
 }
 
-/** Whether an If-None-Match header names this ETag (a list, weak forms and `*` included). */
-export function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (!ifNoneMatch) return false;
-  if (ifNoneMatch.trim() === '*') return true;
-  return ifNoneMatch.split(',').some((candidate) => {
+const NO_CACHE = /(?:^|,)\s*?no-cache\s*?(?:,|$)/;
+
+/**
+ * Whether a GET may be answered 304 for this ETag: Express' own test (the `fresh` package), for
+ * a response that has an ETag and no Last-Modified. `Cache-Control: no-cache` asks for the body
+ * again; If-None-Match may list several tags, weak forms or `*`.
+ */
+export function isFresh(headers: { 'if-none-match'?: string; 'if-modified-since'?: string; 'cache-control'?: string }, etag: string): boolean {
+  const noneMatch = headers['if-none-match'];
+  if (!noneMatch) return false;
+  const cacheControl = headers['cache-control'];
+  if (cacheControl && NO_CACHE.test(cacheControl)) return false;
+  if (noneMatch === '*') return true;
+  return noneMatch.split(',').some((candidate) => {
     const tag = candidate.trim();
-    return tag === etag || tag === `W/${etag}`;
+    return tag === etag || tag === `W/${etag}` || `W/${tag}` === etag;
   });
 }
 

@@ -34,6 +34,10 @@ export class PricesService {
     return { prices, missing };
   }
 
+  hasLatest(pair: string): boolean {
+    return this.stream.latest(pair) !== undefined;
+  }
+
   latestOrThrow(pair: string): Tick {
     const tick = this.stream.latest(pair);
     if (!tick) throw new ApiError(404, 'NO_PRICE_YET', `no price for ${pair} yet`);
