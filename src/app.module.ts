@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
+import { throttlerKey, WindowThrottlerStorage } from './common/window-throttler.storage';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
@@ -31,7 +32,7 @@ export class AppModule {
         MetricsModule,
         LifecycleModule,
         ScheduleModule.forRoot(),
-        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }] }),
+        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }], storage: new WindowThrottlerStorage(), generateKey: throttlerKey }),
         StreamModule,
         PollerModule,
         SseModule,

@@ -3,16 +3,15 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
-import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import { checkTargetLength } from './common/query';
+import { securityHeaders } from './common/security-headers';
 import type { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { PricesIoAdapter } from './socketio/prices-io.adapter';
-import { SSE_ROUTE_TABLE } from './sse/sse-routes';
 import { DEFAULT_CLIENT_DIR, serveClient } from './web/serve-client';
 
 export type CreateAppOptions = {
@@ -56,41 +55,6 @@ function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void 
   } catch (err) {
     next(err);
   }
-}
-
-/**
- * helmet's headers with a Content-Security-Policy the web client works under (its own scripts
- * and styles, streams to the same origin); none on the SSE streams. The OpenAPI UI needs inline
- * styles and images.
- */
-function securityHeaders() {
-  const strict = helmet({
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'", 'ws:', 'wss:'],
-        objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'self'"],
-        // Served over plain HTTP in development; TLS is the proxy's business.
-        upgradeInsecureRequests: null,
-      },
-    },
-  });
-  const docs = helmet({
-    contentSecurityPolicy: {
-      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'", "'unsafe-inline'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], upgradeInsecureRequests: null },
-    },
-  });
-  // An event stream is never rendered, framed or sniffed: the document headers would only cost
-  // each long-lived stream their ~1.5 KB of retained header state, so streams go without.
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (SSE_ROUTE_TABLE.has(req.path)) next();
-    else (req.path.startsWith('/docs') ? docs : strict)(req, res, next);
-  };
 }
 
 function setupOpenApi(app: NestExpressApplication): void {

@@ -1,10 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Module, RequestMethod, type DynamicModule } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
-import { requestId } from '../common/request-id';
+import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import type { DestinationStream, Logger } from 'pino';
 import { AppConfig } from '../config/app-config';
 import { SSE_ROUTES } from '../sse/sse-routes';
+import { requestLogMiddleware, requestLogMixin } from './request-log';
 
 /** Paths whose request/response lines would only be noise (probes and scrapes). */
 const QUIET_PATHS = /^\/(health\/|metrics)/;
@@ -20,24 +19,28 @@ export const REDACTED_PATHS = [
   'token',
 ];
 
-/** Structured logs with nestjs-pino: JSON by default, `LOG_FORMAT=pretty` for development. */
+/** The request logger of every HTTP route (Express' middleware and LatestEntry's fast path). */
+export function requestLogger() {
+  return requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url) });
+}
+
+/**
+ * Structured logs with nestjs-pino (its Nest logger and root pino logger): JSON by default,
+ * `LOG_FORMAT=pretty` for development. The per-request part (request id, access line, the
+ * request's fields on lines logged while serving it) is `requestLogMiddleware`, not pino-http's.
+ */
 @Module({})
-export class LoggingModule {
+export class LoggingModule implements NestModule {
   static forRoot(config: AppConfig, destination?: DestinationStream): DynamicModule {
     const options = {
       level: config.logLevel,
-      genReqId: requestId,
-      customProps: (req: IncomingMessage & { id?: unknown }) => ({ requestId: req.id }),
+      mixin: requestLogMixin,
       // One short line per request: the request id, method, path and status, not every header.
       serializers: {
         req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
-      // Long-lived streams log their own open and close; their HTTP line would come at the end.
-      customLogLevel: (_req: IncomingMessage, res: ServerResponse, err?: Error) =>
-        err || res.statusCode >= 500 ? ('error' as const) : res.statusCode >= 400 ? ('warn' as const) : ('info' as const),
       ...(config.logFormat === 'pretty' && !destination ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
     };
     return {
@@ -45,12 +48,19 @@ export class LoggingModule {
       imports: [
         LoggerModule.forRoot({
           pinoHttp: destination ? [options, destination] : options,
-          // The SSE routes are left out: a stream lives for hours, and pino-http would keep two
-          // child loggers, their bindings and listeners for each one all that time (~2.5 KB per
-          // connection). SseEntry sets the request id and StreamHub logs each close.
-          exclude: SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })),
+          // nestjs-pino's own request middleware (pino-http) is not mounted: see configure.
+          forRoutes: [],
         }),
       ],
     };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(requestLogger())
+      // The SSE routes are left out: SseEntry sets their request id, and StreamHub logs each
+      // close (a stream's access line would come hours later).
+      .exclude(...SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })))
+      .forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
   }
 }

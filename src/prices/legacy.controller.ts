@@ -8,18 +8,8 @@ import { parseLimit, queryString } from '../common/query';
 import { parseSince } from '../common/resume';
 import { AppConfig } from '../config/app-config';
 import { LEGACY_PAIR, type Tick } from '../shared/wire';
+import { sendLatest } from './latest-body';
 import { PricesService } from './prices.service';
-
-const NAMES: Record<string, string> = {
-  BTC: 'Bitcoin',
-  ETH: 'Ethereum',
-  SOL: 'Solana',
-  XRP: 'XRP',
-  ADA: 'Cardano',
-  DOGE: 'Dogecoin',
-  LTC: 'Litecoin',
-  DOT: 'Polkadot',
-};
 
 /**
  * The routes of the projects this service replaces, kept so that their clients work unchanged:
@@ -39,10 +29,8 @@ export class LegacyController {
     schema: { ...TickSchema, properties: { ...TickSchema.properties, symbol: { type: 'string', example: 'BTC' }, name: { type: 'string', example: 'Bitcoin' } } },
   })
   @ApiErrors([404, 'NO_PRICE_YET', 'UNSUPPORTED_PAIR'])
-  current(): Tick & { symbol: string; name: string } {
-    const tick = this.prices.latestOrThrow(this.legacyPair());
-    const base = tick.pair.split('-')[0];
-    return { ...tick, symbol: base, name: NAMES[base] ?? base };
+  current(@Res({ passthrough: true }) res: Response): string {
+    return sendLatest(res, this.prices.legacyCurrentBody(this.legacyPair()));
   }
 
   @Get('price/history')

@@ -8,6 +8,7 @@ import { parseLimit, parsePairList, queryString } from '../common/query';
 import { parseSince } from '../common/resume';
 import { AppConfig } from '../config/app-config';
 import type { HistoryResponse, PairError, PairsResponse, PricesResponse } from '../shared/wire';
+import { sendLatest } from './latest-body';
 import { PricesService } from './prices.service';
 
 @ApiTags('prices')
@@ -55,8 +56,8 @@ export class PricesController {
   @ApiParam({ name: 'pair', example: 'BTC-USD' })
   @ApiOkResponse({ description: 'The latest tick', schema: TickSchema })
   @ApiErrors([400, 'INVALID_PAIR'], [404, 'UNSUPPORTED_PAIR', 'NO_PRICE_YET'])
-  one(@Param('pair') rawPair: string) {
-    return this.prices.latestOrThrow(this.pathPair(rawPair));
+  one(@Param('pair') rawPair: string, @Res({ passthrough: true }) res: Response): string {
+    return sendLatest(res, this.prices.latestBody(this.pathPair(rawPair)));
   }
 
   @Get('prices/:pair/history')

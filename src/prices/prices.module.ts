@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { StreamModule } from '../stream/stream.module';
+import { LatestEntry } from './latest-entry';
 import { LegacyController } from './legacy.controller';
 import { PricesController } from './prices.controller';
 import { PricesService } from './prices.service';
@@ -7,6 +8,6 @@ import { PricesService } from './prices.service';
 @Module({
   imports: [StreamModule],
   controllers: [PricesController, LegacyController],
-  providers: [PricesService],
+  providers: [PricesService, LatestEntry],
 })
 export class PricesModule {}
