@@ -153,11 +153,20 @@ describe('web client in Chromium', () => {
       await context.setOffline(true);
       await waitForState(page, 'offline');
       const lastSeen = await lastIdOf(page);
+      // The switch to this transport may have shown a resume notice of its own: wait for a newer one.
+      const noticesBefore = Number((await page.getAttribute('#notice', 'data-seq')) ?? 0);
       await sleep(2500); // the server keeps publishing meanwhile
       const backAt = Date.now();
       await context.setOffline(false);
 
-      await page.waitForFunction(() => /missed ticks? recovered/.test(document.querySelector('#notice')?.textContent ?? ''), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        (n) => {
+          const el = document.querySelector('#notice');
+          return Number(el?.getAttribute('data-seq') ?? 0) > n && /missed ticks? recovered/.test(el?.textContent ?? '');
+        },
+        noticesBefore,
+        { timeout: 10_000 },
+      );
       expect(await page.getAttribute('#status', 'data-state')).toBe('live');
       const missed = Number(/(\d+) missed/.exec((await page.textContent('#notice')) ?? '')?.[1]);
 

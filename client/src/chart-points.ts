@@ -1,5 +1,5 @@
 import type { Tick } from '../../src/shared/wire';
-import { isAfter } from './tick-order';
+import { isAfter } from './sdk/tick-order';
 
 /** A line-series point; `time` in whole Unix seconds (lightweight-charts' UTCTimestamp). */
 export type LinePoint = { time: number; value: number };

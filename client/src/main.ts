@@ -1,24 +1,15 @@
 import './style.css';
 import { fetchHistory, fetchPairs } from './api';
-import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
-import { browserEnv } from './browser-env';
 import { setupCards } from './cards.view';
 import { setupChart } from './chart.view';
-import { Connection } from './connection';
 import { setupListOptions, setupTransportPicker } from './controls.view';
 import { byId } from './dom';
 import { plural } from './format';
 import { setupNotice } from './notice.view';
 import { PairBook, selectRows } from './pair-book';
-import type { FeedFactory, FeedRequest, TransportKind } from './price-feed';
-import { ResumeTracker } from './resume-tracker';
-import { createSocketIoFeed } from './socket-io.feed';
-import { createSseFeed } from './sse.feed';
 import { setupStatus } from './status.view';
 import { loadTransport, saveTransport } from './transport-choice';
-import { createWebSocketFeed } from './websocket.feed';
-
-const FEEDS: Record<TransportKind, FeedFactory> = { sse: createSseFeed, socketio: createSocketIoFeed, websocket: createWebSocketFeed };
+import { backoffDelay, connect, DEFAULT_BACKOFF } from './sdk';
 
 const storage = (): Storage | null => {
   try {
@@ -72,43 +63,36 @@ async function main(): Promise<void> {
   };
   arrange();
 
-  const tracker = new ResumeTracker();
-  const request = (): FeedRequest => ({ pairs: book.pairs, lastEventId: tracker.lastId });
-  const connection = new Connection(
-    tracker,
-    {
-      status: (s) => status.show(s, kind),
-      tick: (tick, at) => {
-        status.tickAt(at, tick.id);
-        const moved = book.apply(tick);
-        const row = book.get(tick.pair);
-        if (moved === null || !row) return;
-        cards.update(row, moved);
-        if (options.read().sort !== 'name') arrange();
-        chart.push(tick);
-      },
-      reset: () => {
-        notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
-        if (chart.pair !== null) void showChart(chart.pair);
-      },
-      resumed: (missed) =>
-        notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info'),
-    },
-    browserEnv,
+  const client = connect({ baseUrl: location.origin, transport: kind, pairs: book.pairs });
+  client.on('status', (s) => status.show(s, client.transport));
+  client.on('price', (tick, at) => {
+    status.tickAt(at, tick.id);
+    const moved = book.apply(tick);
+    const row = book.get(tick.pair);
+    if (moved === null || !row) return;
+    cards.update(row, moved);
+    if (options.read().sort !== 'name') arrange();
+    chart.push(tick);
+  });
+  client.on('reset', () => {
+    notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
+    if (chart.pair !== null) void showChart(chart.pair);
+  });
+  client.on('resumed', (missed) =>
+    notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info'),
   );
 
   setupTransportPicker(byId('transport', HTMLSelectElement), kind, (next) => {
     kind = next;
     saveTransport(storage(), next);
-    connection.use(FEEDS[next](request));
+    client.use(next);
   });
 
   const first = selectRows(book.all(), '', options.read().sort)[0]?.pair;
   if (first !== undefined) void showChart(first);
-  connection.use(FEEDS[kind](request));
-  window.addEventListener('pagehide', () => connection.stop());
+  window.addEventListener('pagehide', () => client.close());
   // Back from the back/forward cache: connect again, resuming from the last id.
-  window.addEventListener('pageshow', (e) => e.persisted && connection.use(FEEDS[kind](request)));
+  window.addEventListener('pageshow', (e) => e.persisted && client.use(kind));
 }
 
 void main();

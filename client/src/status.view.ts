@@ -1,9 +1,7 @@
-import type { ConnectionStatus } from './connection';
 import { formatAge, formatDelay } from './format';
-import type { TransportKind } from './price-feed';
-import { TRANSPORTS } from './price-feed';
+import { TRANSPORT_LABELS, type ConnectionStatus, type Transport as TransportKind } from './sdk';
 
-const label = (kind: TransportKind): string => TRANSPORTS.find((t) => t.kind === kind)?.label ?? kind;
+const label = (kind: TransportKind): string => TRANSPORT_LABELS[kind];
 
 export function statusText(status: ConnectionStatus, kind: TransportKind): string {
   switch (status.state) {

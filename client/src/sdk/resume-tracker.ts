@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '../../../src/shared/wire';
 import { isAfter } from './tick-order';
 
 export type Accepted =
@@ -28,6 +28,11 @@ export class ResumeTracker {
   private resumeFrom: number | null = null;
   private missed = 0;
   private readonly offsets: number[] = [];
+
+  /** `lastId`: resume from here on the first connection (null: start from the latest prices). */
+  constructor(lastId: string | null = null) {
+    this.last = lastId;
+  }
 
   /** The id to resume from, null before the first tick and after a reset. */
   get lastId(): string | null {

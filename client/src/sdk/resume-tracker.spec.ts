@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '../../../src/shared/wire';
 import { ResumeTracker } from './resume-tracker';
 
 const T0 = Date.parse('2026-11-21T21:00:00.000Z');
