@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { StreamModule } from '../stream/stream.module';
+import { CandlesController } from './candles.controller';
+import { CandlesService } from './candles.service';
 import { LegacyController } from './legacy.controller';
 import { PricesController } from './prices.controller';
 import { PricesService } from './prices.service';
 
 @Module({
   imports: [StreamModule],
-  controllers: [PricesController, LegacyController],
-  providers: [PricesService],
+  controllers: [PricesController, LegacyController, CandlesController],
+  providers: [PricesService, CandlesService],
 })
 export class PricesModule {}
