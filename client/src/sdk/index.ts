@@ -55,6 +55,12 @@ export type PriceClient = {
   /** The id a reconnection resumes from; null before the first tick and after a reset. */
   readonly lastEventId: string | null;
   readonly status: ConnectionStatus;
+  /**
+   * Client clock minus the server's, learned from the ticks (the smallest recent arrival −
+   * timestamp: the offset plus the fastest delivery); null before the first tick. The server's
+   * time now is `Date.now() - serverClockOffsetMs`.
+   */
+  readonly serverClockOffsetMs: number | null;
   /** Connects (again) over this transport, resuming from the last id; also reopens a closed client. */
   use(transport: Transport): void;
   /** Closes the connection and stops reconnecting; `use()` opens it again. */
@@ -116,6 +122,9 @@ export function connect(options: ConnectOptions): PriceClient {
     },
     get status() {
       return status;
+    },
+    get serverClockOffsetMs() {
+      return tracker.clockOffsetMs;
     },
     use,
     close: () => {

@@ -58,6 +58,17 @@ describe(ResumeTracker.name, () => {
     expect(t.accept(tick(`${T0 + 6000}-0`, T0 + 6000), T0 + 16_000)).toEqual({ kind: 'new', resumed: 1 });
   });
 
+  it('learns the client clock minus the server clock from the fastest recent delivery', () => {
+    const t = new ResumeTracker();
+    expect(t.clockOffsetMs).toBeNull();
+    // The client clock runs 3600 s ahead; deliveries take 40, 15 and 90 ms.
+    const skew = 3_600_000;
+    t.accept(tick(`${T0}-0`, T0), T0 + skew + 40);
+    t.accept(tick(`${T0 + 100}-0`, T0 + 100), T0 + 100 + skew + 15);
+    t.accept(tick(`${T0 + 200}-0`, T0 + 200), T0 + 200 + skew + 90);
+    expect(t.clockOffsetMs).toBe(skew + 15);
+  });
+
   it('reports the count through settle when no live tick follows the replay', () => {
     const t = new ResumeTracker();
     t.accept(tick(`${T0}-0`, T0), T0);

@@ -39,6 +39,14 @@ export class ResumeTracker {
     return this.last;
   }
 
+  /**
+   * Client clock minus server clock, as learned from the stream: the smallest recent (arrival −
+   * timestamp), so the offset plus the fastest delivery. Null before the first tick.
+   */
+  get clockOffsetMs(): number | null {
+    return this.offsets.length > 0 ? this.clockOffset() : null;
+  }
+
   get resuming(): boolean {
     return this.resumeFrom !== null;
   }
