@@ -162,6 +162,13 @@ describe('connect', () => {
     client.close();
   });
 
+  it('refuses at once what the server would refuse on every attempt: no pairs, or a conflation out of range', () => {
+    expect(() => open({ pairs: [] })).toThrow(TypeError);
+    for (const conflate of [5, 60_001, 12.5, -1]) expect(() => open({ conflate })).toThrow(RangeError);
+    expect(() => open({ conflate: 0 }).client.close()).not.toThrow();
+    expect(FakeEventSource.made).toHaveLength(0);
+  });
+
   it('does not open a connection when closed before the first one started', async () => {
     const { client } = open();
     client.close();

@@ -3,7 +3,7 @@
  * resume, de-duplication, order, reset handling and jittered backoff built in. No framework
  * and no DOM types: it runs in a browser and in Node (pass `EventSource` / `WebSocket` there).
  */
-import type { ResetEvent, Tick, Transport } from '../../../src/shared/wire';
+import { CONFLATE_MAX_MS, CONFLATE_MIN_MS, type ResetEvent, type Tick, type Transport } from '../../../src/shared/wire';
 import { Connection, DEFAULT_TIMING, type ConnectionEnv, type ConnectionStatus, type ConnectionTiming } from './connection';
 import { platformEnv } from './env';
 import type { EventSourceConstructor, FeedFactory, FeedRequest, WebSocketConstructor } from './price-feed';
@@ -25,7 +25,7 @@ export type ConnectOptions = {
   transport: Transport;
   /** Canonical pairs, e.g. `['BTC-USD', 'ETH-USD']`. */
   pairs: readonly string[];
-  /** At most one tick per pair per this many ms (10–60000), always the latest, with `skipped`. */
+  /** At most one tick per pair per this many ms (10–60000; 0: every tick), always the latest, with `skipped`. */
   conflate?: number;
   /** Resume from here on the first connection (e.g. an id kept across page loads). */
   lastEventId?: string;
@@ -69,8 +69,20 @@ export type PriceClient = {
 
 const FEEDS: Record<Transport, FeedFactory> = { sse: createSseFeed, socketio: createSocketIoFeed, websocket: createWebSocketFeed };
 
+/**
+ * A request the server would refuse every time would only make the client retry forever, so
+ * those are refused here, at once.
+ */
+function checkOptions({ pairs, conflate }: ConnectOptions): void {
+  if (pairs.length === 0) throw new TypeError('connect: pairs must name at least one pair');
+  if (conflate !== undefined && conflate !== 0 && !(Number.isInteger(conflate) && conflate >= CONFLATE_MIN_MS && conflate <= CONFLATE_MAX_MS)) {
+    throw new RangeError(`connect: conflate must be 0 or whole milliseconds from ${CONFLATE_MIN_MS} to ${CONFLATE_MAX_MS}`);
+  }
+}
+
 /** Connects at once (listeners added in the same tick see every event, the first `status` too). */
 export function connect(options: ConnectOptions): PriceClient {
+  checkOptions(options);
   const listeners: { [E in keyof PriceClientEvents]: Set<PriceClientEvents[E]> } = {
     price: new Set(),
     reset: new Set(),
