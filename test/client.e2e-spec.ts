@@ -57,10 +57,20 @@ describe('web client in Chromium', () => {
     return app;
   };
 
-  const open = async (url: string, viewport = { width: 1100, height: 820 }): Promise<Opened> => {
+  /** The app without a poller: the test publishes every tick itself, ticker fields and times included. */
+  const startQuiet = async (pairs = ENV.PAIRS): Promise<TestApp> => {
+    const app = await startApp({ PAIRS: pairs });
+    apps.push(app);
+    return app;
+  };
+  const publish = (t: TestApp, pair: string, price: number, extra: Partial<Tick> = {}) =>
+    t.stream.publish({ pair, price, source: 'kraken', timestamp: new Date().toISOString(), ...extra });
+
+  const open = async (url: string, viewport = { width: 1100, height: 820 }, initScript?: string): Promise<Opened> => {
     if (!browser) throw new Error('no browser');
-    const context = await browser.newContext({ viewport, colorScheme: 'light' });
+    const context = await browser.newContext({ viewport, colorScheme: 'light', locale: 'en-US' });
     contexts.push(context);
+    if (initScript !== undefined) await context.addInitScript(initScript);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -95,10 +105,10 @@ describe('web client in Chromium', () => {
     await waitForState(page, 'live');
     expect(await page.locator('li[data-pair]').evaluateAll((els) => els.map((e) => e.getAttribute('data-pair')))).toEqual(['BTC-EUR', 'BTC-USD', 'ETH-USD']);
     expect(await page.locator('li[data-pair="BTC-USD"] .badge-simulated').isVisible()).toBe(true);
-    expect(await page.textContent('#chart-title')).toBe('BTC-EUR');
+    expect(await page.textContent('#chart-title')).toBe('BTC-USD');
     const historyPoints = Number(await page.getAttribute('#chart', 'data-points'));
     expect(historyPoints).toBeGreaterThanOrEqual(3);
-    await waitForPriceChange(page, 'BTC-EUR');
+    await waitForPriceChange(page, 'BTC-USD');
     await page.waitForFunction((n) => Number(document.querySelector('#chart')?.getAttribute('data-points')) > n, historyPoints, { timeout: 10_000 });
     expect(await page.textContent('#age')).toMatch(/^Last tick (just now|\d s ago)$/);
     await page.waitForTimeout(1200); // let the flash animations settle
@@ -153,11 +163,20 @@ describe('web client in Chromium', () => {
       await context.setOffline(true);
       await waitForState(page, 'offline');
       const lastSeen = await lastIdOf(page);
+      // The switch to this transport may have shown a resume notice of its own: wait for a newer one.
+      const noticesBefore = Number((await page.getAttribute('#notice', 'data-seq')) ?? 0);
       await sleep(2500); // the server keeps publishing meanwhile
       const backAt = Date.now();
       await context.setOffline(false);
 
-      await page.waitForFunction(() => /missed ticks? recovered/.test(document.querySelector('#notice')?.textContent ?? ''), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        (n) => {
+          const el = document.querySelector('#notice');
+          return Number(el?.getAttribute('data-seq') ?? 0) > n && /missed ticks? recovered/.test(el?.textContent ?? '');
+        },
+        noticesBefore,
+        { timeout: 10_000 },
+      );
       expect(await page.getAttribute('#status', 'data-state')).toBe('live');
       const missed = Number(/(\d+) missed/.exec((await page.textContent('#notice')) ?? '')?.[1]);
 
@@ -169,9 +188,133 @@ describe('web client in Chromium', () => {
       expect(missed).toBeGreaterThanOrEqual(whileOffline);
       expect(missed).toBeLessThanOrEqual(published.length);
       await waitForPriceChange(page, 'BTC-USD');
+      // Resumes counted in the status line: this reconnection, and picking the transport (a resume
+      // from the last id too) unless the outage came before that one ended and merged with it.
+      const resumes = Number(await page.getAttribute('#freshness', 'data-resumes'));
+      expect(resumes).toBeGreaterThanOrEqual(1);
+      expect(resumes).toBeLessThanOrEqual(2);
       expect(errors.filter((e) => !OUTAGE_NOISE.test(e))).toEqual([]);
     }, 30_000);
   }
+
+  it('opens the chart on the first pair of PAIRS, not the first by name', async () => {
+    const t = await startQuiet('ETH-USD,BTC-USD');
+    const { page, errors } = await open(t.url);
+    await waitForState(page, 'live');
+    await page.waitForFunction(() => document.querySelector('#chart-title')?.textContent === 'ETH-USD', undefined, { timeout: 10_000 });
+    expect(await page.locator('li[data-pair]').evaluateAll((els) => els.map((e) => e.getAttribute('data-pair')))).toEqual(['BTC-USD', 'ETH-USD']);
+    expect(await page.getAttribute('li[data-pair="ETH-USD"] button', 'aria-pressed')).toBe('true');
+    expect(errors).toEqual([]);
+  });
+
+  it('sorts by price within each quote currency, never euros against dollars', async () => {
+    const t = await startQuiet('BTC-USD,ETH-USD,BTC-EUR,ETH-EUR');
+    await publish(t, 'BTC-USD', 97_000);
+    await publish(t, 'BTC-EUR', 90_000);
+    await publish(t, 'ETH-USD', 3_000);
+    await publish(t, 'ETH-EUR', 2_800);
+    const { page, errors } = await open(t.url);
+    await waitForState(page, 'live');
+    await page.selectOption('#sort', 'price');
+    const pairs = () => page.locator('li[data-pair]').evaluateAll((els) => els.map((e) => e.getAttribute('data-pair')));
+    expect(await pairs()).toEqual(['BTC-EUR', 'ETH-EUR', 'BTC-USD', 'ETH-USD']);
+    // A live tick that lifts ETH-EUR above BTC-EUR moves it within the euros only.
+    await publish(t, 'ETH-EUR', 95_000);
+    await page.waitForFunction(() => document.querySelector('li[data-pair]')?.getAttribute('data-pair') === 'ETH-EUR', undefined, { timeout: 10_000 });
+    expect(await pairs()).toEqual(['ETH-EUR', 'BTC-EUR', 'BTC-USD', 'ETH-USD']);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows bid, ask, spread and the 24 h figures a tick carries, no empty boxes, and "simulated" once', async () => {
+    const t = await startQuiet('BTC-USD,ETH-USD');
+    await publish(t, 'BTC-USD', 97_500, { bid: 97_499.5, ask: 97_500.5, open24h: 96_000, high24h: 98_000, low24h: 95_000.25, volume24h: 1234.567 });
+    await publish(t, 'ETH-USD', 3_000, { source: 'simulated' });
+    const { page, errors } = await open(t.url);
+    await waitForState(page, 'live');
+    const figures = (pair: string) =>
+      page.locator(`li[data-pair="${pair}"] .ticker-item`).evaluateAll((els) => els.map((e) => [e.getAttribute('data-field'), e.querySelector('.ticker-value')?.textContent]));
+    await page.waitForSelector('li[data-pair="BTC-USD"] .ticker-item', { timeout: 10_000 });
+    expect(await figures('BTC-USD')).toEqual([
+      ['bid', '$97,499.50'],
+      ['ask', '$97,500.50'],
+      ['spread', '$1.0000 (0.001%)'],
+      ['change24h', '+1.56%'],
+      ['high24h', '$98,000.00'],
+      ['low24h', '$95,000.25'],
+      ['volume24h', '1,234.57 BTC'],
+    ]);
+    expect(await page.locator('li[data-pair="BTC-USD"] .card-ticker').isVisible()).toBe(true);
+    expect(await figures('ETH-USD')).toEqual([]);
+    expect(await page.locator('li[data-pair="ETH-USD"] .card-ticker').isVisible()).toBe(false);
+    const ethText = (await page.locator('li[data-pair="ETH-USD"] button').innerText()).toLowerCase();
+    expect(ethText.match(/simulated/g)).toHaveLength(1);
+    expect(await page.locator('li[data-pair="BTC-USD"] .card-source').innerText()).toBe('kraken');
+    // A later tick without the fields clears them: the card shows what the latest tick carries.
+    await publish(t, 'BTC-USD', 97_600);
+    await page.waitForFunction(() => document.querySelector('li[data-pair="BTC-USD"]')?.getAttribute('data-price') === '97600', undefined, { timeout: 10_000 });
+    expect(await figures('BTC-USD')).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows how old a price was on arrival by the server clock, even when this machine runs an hour ahead', async () => {
+    const t = await startQuiet('BTC-USD');
+    const skewed = 'const realNow = Date.now.bind(Date); Date.now = () => realNow() + 3_600_000;';
+    const { page, errors } = await open(t.url, undefined, skewed);
+    await waitForState(page, 'live');
+    await publish(t, 'BTC-USD', 97_000, { sourceTimestamp: new Date(Date.now() - 4000).toISOString() });
+    await page.waitForSelector('#freshness:not([hidden])', { timeout: 10_000 });
+    const age = Number(await page.getAttribute('#freshness', 'data-age-ms'));
+    // 4 s between the upstream's time and the service's; the skew of an hour does not show.
+    expect(age).toBeGreaterThanOrEqual(4000);
+    expect(age).toBeLessThan(5000);
+    expect(await page.textContent('#freshness')).toMatch(/^Price 4\.\d s old on arrival \(server clock\) · 0 resumes$/);
+    expect(await page.textContent('#status')).toBe('Live over Server-Sent Events');
+    expect(errors).toEqual([]);
+  });
+
+  it('switches the chart to candles from the server, updates the last candle live and labels the axis in the currency', async () => {
+    const t = await startQuiet('BTC-USD');
+    for (const price of [97_000, 97_300, 96_900, 97_123.45]) await publish(t, 'BTC-USD', price);
+    const { page, errors } = await open(t.url);
+    await waitForState(page, 'live');
+    await page.waitForSelector('#chart[data-mode="line"]', { timeout: 10_000 });
+    await page.selectOption('#chart-mode', 'candles');
+    await page.waitForSelector('#chart[data-mode="candles"]', { timeout: 10_000 });
+    const lastCandle = async () => JSON.parse((await page.getAttribute('#chart', 'data-last-candle')) ?? 'null') as { time: number; open: number; high: number; low: number; close: number };
+    expect(Number(await page.getAttribute('#chart', 'data-points'))).toBeGreaterThanOrEqual(1);
+    const before = await lastCandle();
+    expect(before.close).toBe(97_123.45);
+    expect(before.high).toBeGreaterThanOrEqual(97_123.45);
+    expect(await page.getAttribute('#chart', 'data-axis-label')).toBe('$97,123.45');
+    await publish(t, 'BTC-USD', 98_765.5);
+    await page.waitForFunction(() => (document.querySelector('#chart')?.getAttribute('data-last-candle') ?? '').includes('98765.5'), undefined, { timeout: 10_000 });
+    const after = await lastCandle();
+    expect(after).toMatchObject({ close: 98_765.5, high: 98_765.5 });
+    // The same candle, or the next one if the minute turned meanwhile.
+    expect([before.time, before.time + 60]).toContain(after.time);
+    expect(await page.getAttribute('#chart', 'data-axis-label')).toBe('$98,765.50');
+    expect(errors).toEqual([]);
+  });
+
+  it('remembers a manual dark or light theme beside the system default', async () => {
+    const t = await startQuiet('BTC-USD');
+    const { page, errors } = await open(t.url);
+    await waitForState(page, 'live');
+    const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    expect(await page.inputValue('#theme')).toBe('system');
+    const light = await background();
+    await page.selectOption('#theme', 'dark');
+    expect(await page.getAttribute('html', 'data-theme')).toBe('dark');
+    expect(await background()).toBe('rgb(13, 17, 23)');
+    await page.reload();
+    await waitForState(page, 'live');
+    expect(await page.inputValue('#theme')).toBe('dark');
+    expect(await background()).toBe('rgb(13, 17, 23)');
+    await page.selectOption('#theme', 'system');
+    expect(await page.getAttribute('html', 'data-theme')).toBeNull();
+    expect(await background()).toBe(light);
+    expect(errors).toEqual([]);
+  });
 
   it('shows reconnecting with the next delay while the server is down, then the history gap after a restart', async () => {
     const first = await start();
@@ -188,7 +331,7 @@ describe('web client in Chromium', () => {
     await page.waitForFunction(() => (document.querySelector('#notice')?.textContent ?? '').startsWith('History had a gap'), undefined, { timeout: 20_000 });
     await waitForState(page, 'live');
     expect(await page.getAttribute('#notice', 'data-kind')).toBe('warning');
-    await page.waitForFunction(() => document.querySelector('#chart-title')?.textContent === 'BTC-EUR', undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('#chart-title')?.textContent === 'BTC-USD', undefined, { timeout: 10_000 });
     await waitForPriceChange(page, 'BTC-USD');
     expect(errors.filter((e) => !OUTAGE_NOISE.test(e))).toEqual([]);
   }, 45_000);

@@ -1,4 +1,4 @@
-import type { ErrorBody, HistoryResponse, PairsResponse } from '../../src/shared/wire';
+import type { CandleInterval, CandlesResponse, ErrorBody, HistoryResponse, PairsResponse } from '../../src/shared/wire';
 
 export class ApiRequestError extends Error {}
 
@@ -15,3 +15,6 @@ export const fetchPairs = (signal?: AbortSignal): Promise<PairsResponse> => getJ
 
 export const fetchHistory = (pair: string, limit = 1000, signal?: AbortSignal): Promise<HistoryResponse> =>
   getJson<HistoryResponse>(`/api/prices/${encodeURIComponent(pair)}/history?limit=${limit}`, signal);
+
+export const fetchCandles = (pair: string, interval: CandleInterval, limit: number, signal?: AbortSignal): Promise<CandlesResponse> =>
+  getJson<CandlesResponse>(`/api/prices/${encodeURIComponent(pair)}/candles?interval=${interval}&limit=${limit}`, signal);

@@ -2,6 +2,7 @@ import type { Tick } from '../../src/shared/wire';
 import { h, restartClass } from './dom';
 import { formatChange, formatClock, formatPrice, type Direction } from './format';
 import { changeOf, type PairRow } from './pair-book';
+import { tickerItems } from './ticker-items';
 
 type Card = {
   item: HTMLLIElement;
@@ -11,6 +12,7 @@ type Card = {
   source: HTMLElement;
   change: HTMLElement;
   time: HTMLTimeElement;
+  ticker: HTMLElement;
 };
 
 const FLASHES = ['flash-up', 'flash-down'] as const;
@@ -34,17 +36,22 @@ function build(pair: string, onSelect: (pair: string) => void): Card {
   const source = h('span', 'card-source');
   const time = h('time', 'card-time', 'no price yet');
   meta.append(change, source, time);
-  button.append(head, price, meta);
+  // Bid, ask, spread and the 24 h figures, where the tick carries them (a button holds only phrasing content: spans).
+  const ticker = h('span', 'card-ticker');
+  ticker.hidden = true;
+  button.append(head, price, meta, ticker);
   button.addEventListener('click', () => onSelect(pair));
   item.append(button);
-  return { item, button, price, badge, source, change, time };
+  return { item, button, price, badge, source, change, time, ticker };
 }
 
 function paint(card: Card, row: PairRow): void {
   const tick: Tick | null = row.latest;
   if (!tick) return;
   card.price.textContent = formatPrice(tick.price, tick.pair);
-  card.source.textContent = tick.source;
+  // The badge already says "simulated"; the source line would say it a second time.
+  card.source.textContent = tick.source === 'simulated' ? '' : tick.source;
+  card.source.hidden = tick.source === 'simulated';
   card.badge.hidden = tick.source !== 'simulated';
   card.item.dataset.source = tick.source;
   card.item.dataset.price = String(tick.price);
@@ -55,7 +62,18 @@ function paint(card: Card, row: PairRow): void {
     card.change.textContent = formatChange(row.openPrice, tick.price);
     card.change.dataset.direction = change > 0 ? 'up' : change < 0 ? 'down' : 'flat';
   }
-  card.button.setAttribute('aria-label', `${tick.pair} ${card.price.textContent}, ${card.change.textContent} since open, ${tick.source}`);
+  const items = tickerItems(tick);
+  card.ticker.replaceChildren(
+    ...items.map((i) => {
+      const item = h('span', 'ticker-item');
+      item.dataset.field = i.field;
+      item.append(h('span', 'ticker-label', i.label), h('span', 'ticker-value', i.text));
+      return item;
+    }),
+  );
+  card.ticker.hidden = items.length === 0;
+  const figures = items.map((i) => `${i.label} ${i.text}`).join(', ');
+  card.button.setAttribute('aria-label', `${tick.pair} ${card.price.textContent}, ${card.change.textContent} since open, ${tick.source}${figures ? `, ${figures}` : ''}`);
 }
 
 /** One card per pair: a real button (selects the chart), price, source, time, change since open. */

@@ -1,24 +1,16 @@
 import './style.css';
-import { fetchHistory, fetchPairs } from './api';
-import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
-import { browserEnv } from './browser-env';
+import { fetchCandles, fetchHistory, fetchPairs } from './api';
 import { setupCards } from './cards.view';
-import { setupChart } from './chart.view';
-import { Connection } from './connection';
+import { CHART_CANDLES, setupChart, type ChartMode } from './chart.view';
 import { setupListOptions, setupTransportPicker } from './controls.view';
 import { byId } from './dom';
 import { plural } from './format';
 import { setupNotice } from './notice.view';
 import { PairBook, selectRows } from './pair-book';
-import type { FeedFactory, FeedRequest, TransportKind } from './price-feed';
-import { ResumeTracker } from './resume-tracker';
-import { createSocketIoFeed } from './socket-io.feed';
-import { createSseFeed } from './sse.feed';
 import { setupStatus } from './status.view';
+import { applyTheme, isTheme, loadTheme, saveTheme } from './theme-choice';
 import { loadTransport, saveTransport } from './transport-choice';
-import { createWebSocketFeed } from './websocket.feed';
-
-const FEEDS: Record<TransportKind, FeedFactory> = { sse: createSseFeed, socketio: createSocketIoFeed, websocket: createWebSocketFeed };
+import { backoffDelay, connect, DEFAULT_BACKOFF } from './sdk';
 
 const storage = (): Storage | null => {
   try {
@@ -43,24 +35,45 @@ async function loadBook(onRetry: (delayMs: number) => void): Promise<PairBook> {
 
 async function main(): Promise<void> {
   let kind = loadTransport(storage());
-  const status = setupStatus(byId('status', HTMLElement), byId('age', HTMLElement));
+  const theme = loadTheme(storage());
+  applyTheme(document.documentElement, theme);
+  const status = setupStatus(byId('status', HTMLElement), byId('age', HTMLElement), byId('freshness', HTMLElement));
   const notice = setupNotice(byId('notice', HTMLElement));
   const chart = setupChart(byId('chart', HTMLDivElement), byId('chart-title', HTMLElement));
+  const themeSelect = byId('theme', HTMLSelectElement);
+  themeSelect.value = theme;
+  themeSelect.addEventListener('change', () => {
+    if (!isTheme(themeSelect.value)) return;
+    saveTheme(storage(), themeSelect.value);
+    applyTheme(document.documentElement, themeSelect.value);
+    chart.retheme();
+  });
 
   const book = await loadBook((delayMs) => status.show({ state: 'reconnecting', attempt: 0, delayMs, reason: 'pairs unavailable' }, kind));
 
   let chartRequest = 0;
+  const modeSelect = byId('chart-mode', HTMLSelectElement);
+  const chartMode = (): ChartMode => (modeSelect.value === 'candles' ? 'candles' : 'line');
   const showChart = async (pair: string): Promise<void> => {
     const mine = ++chartRequest;
+    const mode = chartMode();
     cards.select(pair);
     chart.begin(pair);
     try {
-      const history = await fetchHistory(pair);
-      if (mine === chartRequest) chart.load(history.updates);
+      if (mode === 'candles') {
+        const res = await fetchCandles(pair, CHART_CANDLES.interval, CHART_CANDLES.limit);
+        if (mine === chartRequest) chart.loadCandles(res.candles);
+      } else {
+        const history = await fetchHistory(pair);
+        if (mine === chartRequest) chart.loadLine(history.updates);
+      }
     } catch {
-      if (mine === chartRequest) chart.load([], ' (history unavailable)');
+      if (mine !== chartRequest) return;
+      if (mode === 'candles') chart.loadCandles([], ' (candles unavailable)');
+      else chart.loadLine([], ' (history unavailable)');
     }
   };
+  modeSelect.addEventListener('change', () => chart.pair !== null && void showChart(chart.pair));
 
   const cards = setupCards(byId('cards', HTMLUListElement), byId('no-match', HTMLElement), (pair) => void showChart(pair));
   const options = setupListOptions(byId('controls', HTMLFormElement), byId('filter', HTMLInputElement), byId('sort', HTMLSelectElement), () =>
@@ -72,43 +85,42 @@ async function main(): Promise<void> {
   };
   arrange();
 
-  const tracker = new ResumeTracker();
-  const request = (): FeedRequest => ({ pairs: book.pairs, lastEventId: tracker.lastId });
-  const connection = new Connection(
-    tracker,
-    {
-      status: (s) => status.show(s, kind),
-      tick: (tick, at) => {
-        status.tickAt(at, tick.id);
-        const moved = book.apply(tick);
-        const row = book.get(tick.pair);
-        if (moved === null || !row) return;
-        cards.update(row, moved);
-        if (options.read().sort !== 'name') arrange();
-        chart.push(tick);
-      },
-      reset: () => {
-        notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
-        if (chart.pair !== null) void showChart(chart.pair);
-      },
-      resumed: (missed) =>
-        notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info'),
-    },
-    browserEnv,
-  );
+  const client = connect({ baseUrl: location.origin, transport: kind, pairs: book.pairs });
+  client.on('status', (s) => status.show(s, client.transport));
+  let resumes = 0;
+  client.on('price', (tick, at) => {
+    status.tickAt(at, tick.id);
+    // The price's age when it arrived, on the server's clock: from the upstream's time when it gives one.
+    const pricedAt = Date.parse(tick.sourceTimestamp ?? tick.timestamp);
+    if (Number.isFinite(pricedAt)) status.freshness(at - (client.serverClockOffsetMs ?? 0) - pricedAt, resumes);
+    const moved = book.apply(tick);
+    const row = book.get(tick.pair);
+    if (moved === null || !row) return;
+    cards.update(row, moved);
+    if (options.read().sort !== 'name') arrange();
+    chart.push(tick);
+  });
+  client.on('reset', () => {
+    notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
+    if (chart.pair !== null) void showChart(chart.pair);
+  });
+  client.on('resumed', (missed) => {
+    resumes += 1;
+    notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info');
+  });
 
   setupTransportPicker(byId('transport', HTMLSelectElement), kind, (next) => {
     kind = next;
     saveTransport(storage(), next);
-    connection.use(FEEDS[next](request));
+    client.use(next);
   });
 
-  const first = selectRows(book.all(), '', options.read().sort)[0]?.pair;
+  // The first pair of PAIRS (the order /api/pairs keeps), the one the operator put first.
+  const first = book.pairs[0];
   if (first !== undefined) void showChart(first);
-  connection.use(FEEDS[kind](request));
-  window.addEventListener('pagehide', () => connection.stop());
+  window.addEventListener('pagehide', () => client.close());
   // Back from the back/forward cache: connect again, resuming from the last id.
-  window.addEventListener('pageshow', (e) => e.persisted && connection.use(FEEDS[kind](request)));
+  window.addEventListener('pageshow', (e) => e.persisted && client.use(kind));
 }
 
 void main();

@@ -39,8 +39,10 @@ describe('selectRows', () => {
     expect(names(selectRows(rows, '', 'name'))).toEqual(['BTC-EUR', 'BTC-USD', 'ETH-USD', 'SOL-USD']);
   });
 
-  it('sorts by price highest first with unpriced pairs last', () => {
-    expect(names(selectRows(rows, '', 'price'))).toEqual(['BTC-USD', 'ETH-USD', 'SOL-USD', 'BTC-EUR']);
+  it('sorts by price within each quote currency, highest first, unpriced pairs last in theirs', () => {
+    expect(names(selectRows(rows, '', 'price'))).toEqual(['BTC-EUR', 'BTC-USD', 'ETH-USD', 'SOL-USD']);
+    const mixed = [row('ETH-EUR', 2800, 2800), row('BTC-USD', 97000, 97000), row('BTC-EUR', 90000, 90000), row('XRP-USD', null, null), row('ETH-USD', 3000, 3000)];
+    expect(names(selectRows(mixed, '', 'price'))).toEqual(['BTC-EUR', 'ETH-EUR', 'BTC-USD', 'ETH-USD', 'XRP-USD']);
   });
 
   it('sorts by change highest first with unpriced pairs last', () => {

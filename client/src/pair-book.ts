@@ -52,6 +52,9 @@ export class PairBook {
   }
 }
 
+/** `BTC-EUR` → `EUR`. */
+export const quoteOf = (pair: string): string => pair.split('-')[1] ?? '';
+
 /** The pairs to show, in order: a case-insensitive match on the name (`btc/usd` finds `BTC-USD`). */
 export function selectRows(rows: readonly PairRow[], query: string, sort: SortKey): PairRow[] {
   const q = query.trim().toUpperCase().replace(/[/\s]+/g, '-');
@@ -64,6 +67,9 @@ export function selectRows(rows: readonly PairRow[], query: string, sort: SortKe
     if (va === null || vb === null) return va === vb ? byName(a, b) : va === null ? 1 : -1;
     return vb - va || byName(a, b);
   };
-  const compare = sort === 'name' ? byName : sort === 'price' ? desc((r) => r.latest?.price ?? null) : desc(changeOf);
+  const byPrice = desc((r) => r.latest?.price ?? null);
+  // A euro price and a dollar price do not compare: group by quote currency, then highest first.
+  const byQuoteThenPrice = (a: PairRow, b: PairRow): number => quoteOf(a.pair).localeCompare(quoteOf(b.pair)) || byPrice(a, b);
+  const compare = sort === 'name' ? byName : sort === 'price' ? byQuoteThenPrice : desc(changeOf);
   return shown.sort(compare);
 }

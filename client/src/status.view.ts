@@ -1,9 +1,7 @@
-import type { ConnectionStatus } from './connection';
-import { formatAge, formatDelay } from './format';
-import type { TransportKind } from './price-feed';
-import { TRANSPORTS } from './price-feed';
+import { formatAge, formatDelay, plural } from './format';
+import { TRANSPORT_LABELS, type ConnectionStatus, type Transport as TransportKind } from './sdk';
 
-const label = (kind: TransportKind): string => TRANSPORTS.find((t) => t.kind === kind)?.label ?? kind;
+const label = (kind: TransportKind): string => TRANSPORT_LABELS[kind];
 
 export function statusText(status: ConnectionStatus, kind: TransportKind): string {
   switch (status.state) {
@@ -19,10 +17,18 @@ export function statusText(status: ConnectionStatus, kind: TransportKind): strin
 }
 
 /**
+ * How old the newest price was when it arrived, by the server's clock (so a wrong clock on this
+ * machine does not show), and how many reconnections resumed.
+ */
+export function freshnessText(ageAtArrivalMs: number, resumes: number): string {
+  return `Price ${formatDelay(Math.max(0, ageAtArrivalMs))} old on arrival (server clock) · ${plural(resumes, 'resume', 'resumes')}`;
+}
+
+/**
  * The connection status (an aria-live region, so it is announced when it changes) and the age of
  * the last tick (updated every second, deliberately outside the live region).
  */
-export function setupStatus(statusEl: HTMLElement, ageEl: HTMLElement, now: () => number = Date.now) {
+export function setupStatus(statusEl: HTMLElement, ageEl: HTMLElement, freshnessEl: HTMLElement, now: () => number = Date.now) {
   let lastTickAt: number | null = null;
   const renderAge = (): void => {
     ageEl.textContent = lastTickAt === null ? 'No ticks yet' : `Last tick ${formatAge(now() - lastTickAt)}`;
@@ -39,6 +45,12 @@ export function setupStatus(statusEl: HTMLElement, ageEl: HTMLElement, now: () =
       // The resume point, for the curious and for the end-to-end test.
       ageEl.dataset.lastId = id;
       renderAge();
+    },
+    freshness(ageAtArrivalMs: number, resumes: number): void {
+      freshnessEl.hidden = false;
+      freshnessEl.dataset.ageMs = String(Math.round(ageAtArrivalMs));
+      freshnessEl.dataset.resumes = String(resumes);
+      freshnessEl.textContent = freshnessText(ageAtArrivalMs, resumes);
     },
     dispose(): void {
       clearInterval(timer);

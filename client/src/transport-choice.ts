@@ -1,5 +1,4 @@
-import type { TransportKind } from './price-feed';
-import { TRANSPORTS } from './price-feed';
+import { TRANSPORTS, type Transport as TransportKind } from '../../src/shared/wire';
 
 export const TRANSPORT_KEY = 'price-stream.transport';
 
@@ -7,7 +6,7 @@ export const TRANSPORT_KEY = 'price-stream.transport';
 export type KeyValueStore = Pick<Storage, 'getItem' | 'setItem'>;
 
 export function isTransportKind(v: string | null): v is TransportKind {
-  return TRANSPORTS.some((t) => t.kind === v);
+  return (TRANSPORTS as readonly (string | null)[]).includes(v);
 }
 
 export function loadTransport(store: KeyValueStore | null, fallback: TransportKind = 'sse'): TransportKind {

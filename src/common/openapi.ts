@@ -23,6 +23,19 @@ export const TickSchema: SchemaObject & { properties: Record<string, SchemaObjec
   },
 };
 
+export const CandleSchema: SchemaObject = {
+  type: 'object',
+  required: ['time', 'open', 'high', 'low', 'close', 'ticks'],
+  properties: {
+    time: { type: 'string', format: 'date-time', description: 'start of the candle (UTC)' },
+    open: { type: 'number' },
+    high: { type: 'number' },
+    low: { type: 'number' },
+    close: { type: 'number' },
+    ticks: { type: 'integer', minimum: 1, description: 'how many ticks made it' },
+  },
+};
+
 export const ErrorSchema: SchemaObject = {
   type: 'object',
   required: ['statusCode', 'code', 'message'],

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { StreamModule } from '../stream/stream.module';
+import { CandlesController } from './candles.controller';
+import { CandlesService } from './candles.service';
 import { LatestEntry } from './latest-entry';
 import { LegacyController } from './legacy.controller';
 import { PricesController } from './prices.controller';
@@ -7,7 +9,7 @@ import { PricesService } from './prices.service';
 
 @Module({
   imports: [StreamModule],
-  controllers: [PricesController, LegacyController],
-  providers: [PricesService, LatestEntry],
+  controllers: [PricesController, LegacyController, CandlesController],
+  providers: [PricesService, CandlesService, LatestEntry],
 })
 export class PricesModule {}

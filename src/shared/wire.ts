@@ -77,6 +77,7 @@ export type ErrorCode =
   | 'SHUTTING_DOWN'
   | 'FORBIDDEN_ORIGIN'
   | 'INVALID_CONFLATE'
+  | 'INVALID_INTERVAL'
   | 'INVALID_NAMESPACE'
   | 'INTERNAL_ERROR';
 
@@ -172,6 +173,28 @@ export type PairsResponse = { pairs: PairInfo[] };
 export type PairError = { pair: string; code: ErrorCode; message: string };
 export type PricesResponse = { prices: Tick[]; errors?: PairError[] };
 export type HistoryResponse = { pair: string; count: number; complete: boolean; updates: Tick[] };
+
+/** Candle widths of `GET /api/prices/:pair/candles?interval=`. */
+export const CANDLE_INTERVALS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000 } as const;
+export type CandleInterval = keyof typeof CANDLE_INTERVALS;
+
+/** OHLC of the ticks whose `timestamp` falls in [time, time + interval). */
+export type Candle = {
+  /** ISO-8601: the start of the candle (UTC, a multiple of the interval since the epoch). */
+  time: string;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  /** How many ticks made it (at least 1: an interval without a tick has no candle). */
+  ticks: number;
+};
+
+/**
+ * Candles oldest first, the last one still open. `complete` is false when the history window
+ * does not reach back to the start of the first candle asked for (the oldest may be partial).
+ */
+export type CandlesResponse = { pair: string; interval: CandleInterval; complete: boolean; candles: Candle[] };
 
 /** The pair of the seed projects' routes (the Bitcoin tracker's, the LTP service's) when a request names none. */
 export const LEGACY_PAIR = 'BTC-USD';

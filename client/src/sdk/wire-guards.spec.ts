@@ -1,4 +1,4 @@
-import { SOURCE_NAMES } from '../../src/shared/wire';
+import { SOURCE_NAMES } from '../../../src/shared/wire';
 import { asReset, asTick, asWsMessage, parseJson } from './wire-guards';
 
 const tick = { id: '1-0', pair: 'BTC-USD', price: 97000.5, timestamp: '2026-11-21T21:00:00.000Z', source: 'kraken' };
@@ -24,6 +24,13 @@ describe('asTick', () => {
     const full = { ...tick, bid: 97000, ask: 97001, open24h: 96000, high24h: 98000, low24h: 95000, volume24h: 1234.5 };
     expect(asTick(full)).toEqual(full);
     expect(asTick({ ...tick, bid: 'x', ask: -1, volume24h: Infinity })).toEqual(tick);
+  });
+
+  it('keeps skipped on a conflated tick when it is a positive whole number, and drops it otherwise', () => {
+    expect(asTick({ ...tick, skipped: 4 })).toEqual({ ...tick, skipped: 4 });
+    expect(asTick({ ...tick, skipped: 1.5 })).toEqual(tick);
+    expect(asTick({ ...tick, skipped: -1 })).toEqual(tick);
+    expect(asTick({ ...tick, skipped: '4' })).toEqual(tick);
   });
 
   it('rejects a tick with an unknown source or a missing id', () => {

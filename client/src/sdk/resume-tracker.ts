@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '../../../src/shared/wire';
 import { isAfter } from './tick-order';
 
 export type Accepted =
@@ -29,9 +29,22 @@ export class ResumeTracker {
   private missed = 0;
   private readonly offsets: number[] = [];
 
+  /** `lastId`: resume from here on the first connection (null: start from the latest prices). */
+  constructor(lastId: string | null = null) {
+    this.last = lastId;
+  }
+
   /** The id to resume from, null before the first tick and after a reset. */
   get lastId(): string | null {
     return this.last;
+  }
+
+  /**
+   * Client clock minus server clock, as learned from the stream: the smallest recent (arrival −
+   * timestamp), so the offset plus the fastest delivery. Null before the first tick.
+   */
+  get clockOffsetMs(): number | null {
+    return this.offsets.length > 0 ? this.clockOffset() : null;
   }
 
   get resuming(): boolean {

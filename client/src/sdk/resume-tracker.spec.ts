@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '../../../src/shared/wire';
 import { ResumeTracker } from './resume-tracker';
 
 const T0 = Date.parse('2026-11-21T21:00:00.000Z');
@@ -56,6 +56,17 @@ describe(ResumeTracker.name, () => {
     t.beginResume(T0 + 15_000); // = server time T0+5000
     expect(t.accept(tick(`${T0 + 4000}-0`, T0 + 4000), T0 + 15_001).kind).toBe('new');
     expect(t.accept(tick(`${T0 + 6000}-0`, T0 + 6000), T0 + 16_000)).toEqual({ kind: 'new', resumed: 1 });
+  });
+
+  it('learns the client clock minus the server clock from the fastest recent delivery', () => {
+    const t = new ResumeTracker();
+    expect(t.clockOffsetMs).toBeNull();
+    // The client clock runs 3600 s ahead; deliveries take 40, 15 and 90 ms.
+    const skew = 3_600_000;
+    t.accept(tick(`${T0}-0`, T0), T0 + skew + 40);
+    t.accept(tick(`${T0 + 100}-0`, T0 + 100), T0 + 100 + skew + 15);
+    t.accept(tick(`${T0 + 200}-0`, T0 + 200), T0 + 200 + skew + 90);
+    expect(t.clockOffsetMs).toBe(skew + 15);
   });
 
   it('reports the count through settle when no live tick follows the replay', () => {

@@ -1,5 +1,5 @@
-import { SSE_PATH } from '../../src/shared/wire';
-import type { FeedFactory, FeedHandlers, PriceFeed } from './price-feed';
+import { SSE_PATH } from '../../../src/shared/wire';
+import { eventField, platformGlobal, streamUrl, type EventSourceConstructor, type FeedFactory, type FeedHandlers, type PriceFeed } from './price-feed';
 import { asReset, asTick, parseJson } from './wire-guards';
 
 /**
@@ -7,27 +7,28 @@ import { asReset, asTick, parseJson } from './wire-guards';
  * delays and status would differ from the other transports', so an error closes it and
  * Connection decides when to come back; the resume point goes in `lastEventId`.
  */
-export const createSseFeed: FeedFactory = (request) => {
-  let source: EventSource | null = null;
+export const createSseFeed: FeedFactory = (request, options) => {
+  let source: InstanceType<EventSourceConstructor> | null = null;
 
   const feed: PriceFeed = {
     kind: 'sse',
     start(handlers: FeedHandlers) {
       feed.stop();
-      const { pairs, lastEventId } = request();
-      const url = new URL(SSE_PATH, location.origin);
-      url.searchParams.set('pairs', pairs.join(','));
-      if (lastEventId !== null) url.searchParams.set('lastEventId', lastEventId);
-      const es = new EventSource(url);
+      const EventSourceImpl = options.EventSource ?? platformGlobal<EventSourceConstructor>('EventSource');
+      if (!EventSourceImpl) {
+        handlers.closed('no EventSource on this platform: pass one in the options');
+        return;
+      }
+      const es = new EventSourceImpl(streamUrl(options.baseUrl, SSE_PATH, request()).href);
       source = es;
       const live = (): boolean => source === es;
       es.addEventListener('open', () => live() && handlers.open());
       es.addEventListener('price', (e) => {
-        const tick = live() ? asTick(parseJson(e.data)) : null;
+        const tick = live() ? asTick(parseJson(eventField(e, 'data'))) : null;
         if (tick) handlers.tick(tick);
       });
       es.addEventListener('reset', (e) => {
-        const reset = live() ? asReset(parseJson(e.data)) : null;
+        const reset = live() ? asReset(parseJson(eventField(e, 'data'))) : null;
         if (reset) handlers.reset(reset);
       });
       es.addEventListener('error', () => {

@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import { SOCKET_NAMESPACE, type ClientToServerEvents, type HandshakeAuth, type ServerToClientEvents } from '../../src/shared/wire';
+import { SOCKET_NAMESPACE, type ClientToServerEvents, type HandshakeAuth, type ServerToClientEvents } from '../../../src/shared/wire';
 import type { FeedFactory, FeedHandlers, PriceFeed } from './price-feed';
 import { asReset, asTick } from './wire-guards';
 
@@ -8,21 +8,25 @@ import { asReset, asTick } from './wire-guards';
  * `auth` (read through a callback, so every connection carries the latest id). The manager's own
  * reconnection is off: Connection reconnects every transport the same way.
  */
-export const createSocketIoFeed: FeedFactory = (request) => {
+export const createSocketIoFeed: FeedFactory = (request, options) => {
   let socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
 
   const feed: PriceFeed = {
     kind: 'socketio',
     start(handlers: FeedHandlers) {
       feed.stop();
-      const s: Socket<ServerToClientEvents, ClientToServerEvents> = io(`${location.origin}${SOCKET_NAMESPACE}`, {
+      const s: Socket<ServerToClientEvents, ClientToServerEvents> = io(new URL(SOCKET_NAMESPACE, options.baseUrl).href, {
         forceNew: true,
         reconnection: false,
         transports: ['websocket', 'polling'],
         tryAllTransports: true,
         auth: (cb) => {
-          const { pairs, lastEventId } = request();
-          const auth: HandshakeAuth = { pairs: [...pairs], ...(lastEventId !== null ? { lastEventId } : {}) };
+          const { pairs, lastEventId, conflate } = request();
+          const auth: HandshakeAuth = {
+            pairs: [...pairs],
+            ...(lastEventId !== null ? { lastEventId } : {}),
+            ...(conflate !== null ? { conflate } : {}),
+          };
           cb(auth);
         },
       });

@@ -1,4 +1,4 @@
-import { SOURCE_NAMES, TICKER_FIELDS, TICK_SOURCES, type ResetEvent, type SourceName, type Tick, type TickSource, type WsMessage } from '../../src/shared/wire';
+import { SOURCE_NAMES, TICKER_FIELDS, TICK_SOURCES, type ResetEvent, type SourceName, type Tick, type TickSource, type WsMessage } from '../../../src/shared/wire';
 
 /**
  * The client checks what arrives before it trusts it: a malformed message is dropped, it never
@@ -25,6 +25,8 @@ export function asTick(v: unknown): Tick | null {
     const value = v[name];
     if (typeof value === 'number' && Number.isFinite(value) && value > 0) tick[name] = value;
   }
+  // A conflated delivery says how many ticks it replaces; a client that counts them needs it.
+  if (typeof v.skipped === 'number' && Number.isSafeInteger(v.skipped) && v.skipped > 0) tick.skipped = v.skipped;
   return tick;
 }
 

@@ -1,4 +1,4 @@
-import type { ResetEvent, Tick } from '../../src/shared/wire';
+import type { ResetEvent, Tick } from '../../../src/shared/wire';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import type { FeedHandlers, PriceFeed } from './price-feed';
 import type { ResumeTracker } from './resume-tracker';
@@ -57,6 +57,8 @@ export class Connection {
   private stableTimer: Timer | undefined;
   private settleTimer: Timer | undefined;
   private unwatch: (() => void) | null = null;
+  /** The current connection has opened (its feed said so, or a tick came first). */
+  private isOpen = false;
 
   private readonly tracker: ResumeTracker;
   private readonly listener: ConnectionListener;
@@ -91,6 +93,7 @@ export class Connection {
     const feed = this.feed;
     if (!feed) return;
     const gen = ++this.generation;
+    this.isOpen = false;
     const current = (): boolean => gen === this.generation;
     this.listener.status({ state: 'connecting', attempt: this.attempt });
     const handlers: FeedHandlers = {
@@ -103,6 +106,8 @@ export class Connection {
   }
 
   private opened(): void {
+    if (this.isOpen) return;
+    this.isOpen = true;
     this.tracker.beginResume(this.env.now());
     if (this.tracker.resuming) this.settleTimer = setTimeout(() => this.settle(), this.timing.settleMs);
     this.stableTimer = setTimeout(() => (this.attempt = 0), this.timing.stableMs);
@@ -110,6 +115,9 @@ export class Connection {
   }
 
   private received(tick: Tick): void {
+    // socket.io-client emits the events that came with the handshake before its `connect`: the
+    // replay of a resume can arrive before the feed says it is open.
+    this.opened();
     const now = this.env.now();
     const accepted = this.tracker.accept(tick, now);
     if (accepted.kind === 'duplicate') return;

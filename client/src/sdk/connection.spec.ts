@@ -1,4 +1,4 @@
-import type { ResetEvent, Tick } from '../../src/shared/wire';
+import type { ResetEvent, Tick } from '../../../src/shared/wire';
 import { Connection, type ConnectionEnv, type ConnectionStatus, type ConnectionTiming } from './connection';
 import type { FeedHandlers, PriceFeed } from './price-feed';
 import { ResumeTracker } from './resume-tracker';
@@ -137,6 +137,24 @@ describe(Connection.name, () => {
     feed.current.tick(tickAt(0, 3));
     expect(s.resumed).toEqual([2]);
     expect(s.ticks).toEqual([first.id, missed[0]?.id, missed[1]?.id, expect.stringMatching(/-3$/)]);
+    s.conn.stop();
+  });
+
+  it('counts a replay that arrives before the feed says it is open (socket.io-client emits it before connect)', () => {
+    const s = setup();
+    const feed = new FakeFeed(s.tracker);
+    s.conn.use(feed);
+    feed.current.open();
+    feed.current.tick(tickAt(0));
+    feed.current.closed('dropped');
+    const missed = [tickAt(100, 1), tickAt(200, 2)];
+    jest.advanceTimersByTime(5000);
+    for (const t of missed) feed.current.tick(t);
+    feed.current.open();
+    expect(s.statuses.filter((x) => x.state === 'live')).toHaveLength(2);
+    jest.advanceTimersByTime(10);
+    feed.current.tick(tickAt(0, 3));
+    expect(s.resumed).toEqual([2]);
     s.conn.stop();
   });
 

@@ -1,0 +1,150 @@
+/**
+ * The price-stream client library: one `connect()` for every transport, with the service's
+ * resume, de-duplication, order, reset handling and jittered backoff built in. No framework
+ * and no DOM types: it runs in a browser and in Node (pass `EventSource` / `WebSocket` there).
+ */
+import { CONFLATE_MAX_MS, CONFLATE_MIN_MS, type ResetEvent, type Tick, type Transport } from '../../../src/shared/wire';
+import { Connection, DEFAULT_TIMING, type ConnectionEnv, type ConnectionStatus, type ConnectionTiming } from './connection';
+import { platformEnv } from './env';
+import type { EventSourceConstructor, FeedFactory, FeedRequest, WebSocketConstructor } from './price-feed';
+import { ResumeTracker } from './resume-tracker';
+import { createSocketIoFeed } from './socket-io.feed';
+import { createSseFeed } from './sse.feed';
+import { createWebSocketFeed } from './websocket.feed';
+
+export type { ResetEvent, Tick, Transport } from '../../../src/shared/wire';
+export type { ConnectionStatus, ConnectionTiming, ConnectionEnv } from './connection';
+export type { EventSourceConstructor, EventSourceLike, WebSocketConstructor, WebSocketLike } from './price-feed';
+export { TRANSPORT_LABELS } from './price-feed';
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+export { compareTickIds } from './tick-order';
+
+export type ConnectOptions = {
+  /** The service's origin, e.g. `http://localhost:8080` (in a browser: `location.origin`). */
+  baseUrl: string;
+  transport: Transport;
+  /** Canonical pairs, e.g. `['BTC-USD', 'ETH-USD']`. */
+  pairs: readonly string[];
+  /** At most one tick per pair per this many ms (10–60000; 0: every tick), always the latest, with `skipped`. */
+  conflate?: number;
+  /** Resume from here on the first connection (e.g. an id kept across page loads). */
+  lastEventId?: string;
+  /** Node: `EventSource` from the `eventsource` package (browsers have their own). */
+  EventSource?: EventSourceConstructor;
+  /** Node 20: `WebSocket` from the `ws` package (browsers and Node 22 have their own). */
+  WebSocket?: WebSocketConstructor;
+  /** Backoff and resume timing; tests shorten them. */
+  timing?: Partial<ConnectionTiming>;
+  /** Clock, randomness and network state; defaults to the platform's. */
+  env?: ConnectionEnv;
+};
+
+export type PriceClientEvents = {
+  /** A new tick, in order (ids increase across all pairs), never one already delivered. */
+  price: (tick: Tick, receivedAt: number) => void;
+  /** The server could not replay what was missed (history gap): the latest price of each pair follows. */
+  reset: (reset: ResetEvent) => void;
+  status: (status: ConnectionStatus) => void;
+  /** A reconnection resumed: this many missed ticks were replayed (already emitted as `price`). */
+  resumed: (missed: number) => void;
+};
+
+export type PriceClient = {
+  on<E extends keyof PriceClientEvents>(event: E, listener: PriceClientEvents[E]): () => void;
+  readonly transport: Transport;
+  /** The id a reconnection resumes from; null before the first tick and after a reset. */
+  readonly lastEventId: string | null;
+  readonly status: ConnectionStatus;
+  /**
+   * Client clock minus the server's, learned from the ticks (the smallest recent arrival −
+   * timestamp: the offset plus the fastest delivery); null before the first tick. The server's
+   * time now is `Date.now() - serverClockOffsetMs`.
+   */
+  readonly serverClockOffsetMs: number | null;
+  /** Connects (again) over this transport, resuming from the last id; also reopens a closed client. */
+  use(transport: Transport): void;
+  /** Closes the connection and stops reconnecting; `use()` opens it again. */
+  close(): void;
+};
+
+const FEEDS: Record<Transport, FeedFactory> = { sse: createSseFeed, socketio: createSocketIoFeed, websocket: createWebSocketFeed };
+
+/**
+ * A request the server would refuse every time would only make the client retry forever, so
+ * those are refused here, at once.
+ */
+function checkOptions({ pairs, conflate }: ConnectOptions): void {
+  if (pairs.length === 0) throw new TypeError('connect: pairs must name at least one pair');
+  if (conflate !== undefined && conflate !== 0 && !(Number.isInteger(conflate) && conflate >= CONFLATE_MIN_MS && conflate <= CONFLATE_MAX_MS)) {
+    throw new RangeError(`connect: conflate must be 0 or whole milliseconds from ${CONFLATE_MIN_MS} to ${CONFLATE_MAX_MS}`);
+  }
+}
+
+/** Connects at once (listeners added in the same tick see every event, the first `status` too). */
+export function connect(options: ConnectOptions): PriceClient {
+  checkOptions(options);
+  const listeners: { [E in keyof PriceClientEvents]: Set<PriceClientEvents[E]> } = {
+    price: new Set(),
+    reset: new Set(),
+    status: new Set(),
+    resumed: new Set(),
+  };
+  const emit = <E extends keyof PriceClientEvents>(event: E, ...args: Parameters<PriceClientEvents[E]>): void => {
+    for (const listener of listeners[event]) (listener as (...a: Parameters<PriceClientEvents[E]>) => void)(...args);
+  };
+
+  const tracker = new ResumeTracker(options.lastEventId ?? null);
+  const pairs = [...options.pairs];
+  const request = (): FeedRequest => ({ pairs, lastEventId: tracker.lastId, conflate: options.conflate ?? null });
+  let transport = options.transport;
+  let status: ConnectionStatus = { state: 'connecting', attempt: 0 };
+  const connection = new Connection(
+    tracker,
+    {
+      status: (s) => {
+        status = s;
+        emit('status', s);
+      },
+      tick: (tick, at) => emit('price', tick, at),
+      reset: (reset) => emit('reset', reset),
+      resumed: (missed) => emit('resumed', missed),
+    },
+    options.env ?? platformEnv(),
+    { ...DEFAULT_TIMING, ...options.timing },
+  );
+  const feedOptions = { baseUrl: options.baseUrl, EventSource: options.EventSource, WebSocket: options.WebSocket };
+  // Set once the caller chose for itself (use/close) before the deferred first connection.
+  let decided = false;
+  const use = (next: Transport): void => {
+    decided = true;
+    transport = next;
+    connection.use(FEEDS[next](request, feedOptions));
+  };
+
+  const client: PriceClient = {
+    on(event, listener) {
+      listeners[event].add(listener);
+      return () => void listeners[event].delete(listener);
+    },
+    get transport() {
+      return transport;
+    },
+    get lastEventId() {
+      return tracker.lastId;
+    },
+    get status() {
+      return status;
+    },
+    get serverClockOffsetMs() {
+      return tracker.clockOffsetMs;
+    },
+    use,
+    close: () => {
+      decided = true;
+      connection.stop();
+    },
+  };
+  // The first status must reach listeners added right after connect() returns.
+  queueMicrotask(() => decided || use(transport));
+  return client;
+}

@@ -1,0 +1,81 @@
+import type { ResetEvent, Tick, Transport } from '../../../src/shared/wire';
+
+/** The transports' names are the wire contract's, the same as the server's metrics and logs. */
+export type TransportKind = Transport;
+
+export const TRANSPORT_LABELS: Record<TransportKind, string> = {
+  sse: 'Server-Sent Events',
+  socketio: 'Socket.IO',
+  websocket: 'WebSocket',
+};
+
+/** What a connection asks for; read afresh on every (re)connect so that it resumes from the last id. */
+export type FeedRequest = { pairs: readonly string[]; lastEventId: string | null; conflate: number | null };
+
+/** The part of an EventSource the library uses: the browser's, or the `eventsource` package's in Node. */
+export type EventSourceLike = {
+  addEventListener(type: string, listener: (event: object) => void): void;
+  close(): void;
+};
+export type EventSourceConstructor = new (url: string) => EventSourceLike;
+
+/** The part of a WebSocket the library uses: the browser's, Node 22's, or the `ws` package's. */
+export type WebSocketLike = {
+  readonly readyState: number;
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: object) => void): void;
+  close(code?: number): void;
+};
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Where and how a feed connects. The constructors default to the platform's globals. */
+export type FeedOptions = {
+  /** The service's origin, e.g. `http://localhost:8080` (a path after it is ignored). */
+  baseUrl: string;
+  EventSource?: EventSourceConstructor;
+  WebSocket?: WebSocketConstructor;
+};
+
+export type FeedHandlers = {
+  /** The server accepted the subscription; ticks follow. */
+  open(): void;
+  tick(tick: Tick): void;
+  reset(reset: ResetEvent): void;
+  /** The connection is gone (or never came up). Called at most once per `start`. */
+  closed(reason: string): void;
+};
+
+/**
+ * One transport. A feed only connects and translates the wire into handler calls: reconnecting,
+ * backoff, resume and de-duplication live in Connection, the same for every transport, so no
+ * transport's own reconnect is used.
+ */
+export interface PriceFeed {
+  readonly kind: TransportKind;
+  start(handlers: FeedHandlers): void;
+  /** Closes the connection without calling `closed`. Safe to call at any time. */
+  stop(): void;
+}
+
+export type FeedFactory = (request: () => FeedRequest, options: FeedOptions) => PriceFeed;
+
+/** The stream URL of a transport with the request's pairs, resume point and conflation in the query. */
+export function streamUrl(baseUrl: string, path: string, { pairs, lastEventId, conflate }: FeedRequest): URL {
+  const url = new URL(path, baseUrl);
+  url.searchParams.set('pairs', pairs.join(','));
+  if (lastEventId !== null) url.searchParams.set('lastEventId', lastEventId);
+  if (conflate !== null) url.searchParams.set('conflate', String(conflate));
+  return url;
+}
+
+/**
+ * A field of an event (`data` of a message, `code` of a close). The event types differ between
+ * the browser, `ws` and `eventsource`, so the library reads only what it needs.
+ */
+export function eventField(event: object, name: 'data' | 'code'): unknown {
+  return name in event ? (event as Record<string, unknown>)[name] : undefined;
+}
+
+/** A global constructor (EventSource, WebSocket) when the platform has one; the library never needs a DOM type. */
+export function platformGlobal<T>(name: 'EventSource' | 'WebSocket'): T | undefined {
+  return (globalThis as Record<string, unknown>)[name] as T | undefined;
+}
