@@ -27,7 +27,8 @@ describe('price truth against the HTTP fake upstream', () => {
     return line === undefined ? 0 : Number(line.split(' ').pop());
   };
   const start = async (env: Record<string, string>): Promise<TestApp> => {
-    t = await startApp({ ...fake.env(), PAIRS: 'BTC-USD', POLL_INTERVAL_MS: '150', COINDESK_API_KEY: 'test-key', ...env });
+    // The specs poll the REST routes every 10 ms: past the default rate limit of 600 a minute.
+    t = await startApp({ ...fake.env(), PAIRS: 'BTC-USD', POLL_INTERVAL_MS: '150', COINDESK_API_KEY: 'test-key', RATE_LIMIT_PER_MINUTE: '1000000', ...env });
     return t;
   };
 
@@ -99,7 +100,11 @@ describe('price truth against the HTTP fake upstream', () => {
     expect((await history()).every((tick) => tick.price === GOOD)).toBe(true);
     expect(await metric('price_stream_prices_rejected_total', 'source="kraken",reason="deviation"')).toBeGreaterThanOrEqual(1);
 
+    // Kraken answers the good price again for a few polls; the next change then has all three
+    // (an unchanged composite price makes no tick, whatever its sources).
     fake.recover('kraken');
+    const recovered = fake.requestCount('kraken');
+    await waitFor(() => fake.requestCount('kraken') >= recovered + 3, 8000);
     fake.setPrice('BTC-USD', GOOD + 10);
     await waitFor(async () => (await latest())?.sources?.length === 3, 8000);
     expect(await latest()).toMatchObject({ price: GOOD + 10, source: 'composite', sources: ['kraken', 'coinbase', 'coingecko'] });
