@@ -37,6 +37,20 @@ describe(SseSink.name, () => {
     expect(res.writes[0]).toContain('id: 1-2\n');
   });
 
+  it('writes a turn\'s streams in slices of 500 with the event loop in between, each stream\'s frames in order', async () => {
+    const streams = Array.from({ length: 1200 }, () => setup());
+    for (const { sink } of streams) sink.write(price(1));
+    await flush();
+    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(500);
+    for (const { sink } of streams.slice(600)) sink.write(price(2)); // a later turn's frame joins what waits
+    await flush();
+    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(1000);
+    await flush();
+    await flush();
+    for (const { res } of streams.slice(600)) expect(res.writes.join('')).toMatch(/id: 1-1\n[\s\S]*id: 1-2\n/);
+    expect(streams.every(({ res }) => res.writes.join('').includes('id: 1-1'))).toBe(true);
+  });
+
   it('shares the joined bytes between streams that got the same frames in a turn', async () => {
     const writes: Buffer[] = [];
     const messages = [price(1), price(2)];
