@@ -3,7 +3,7 @@ import type { StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { DisconnectReason } from '../shared/wire';
 import { flush } from '../stream/stream.testing';
 import { FakeResponse } from './fake-response.testing';
-import { SseSink } from './sse-sink';
+import { FLUSH_SLICE, SseSink } from './sse-sink';
 
 const tick = (n: number): Tick => ({ id: `1-${n}`, pair: 'BTC-USD', price: 100 + n, timestamp: '2026-11-21T21:00:00.000Z', source: 'simulated' });
 const price = (n: number, skipped = 0): StreamMessage => ({ type: 'price', tick: tick(n), skipped });
@@ -37,17 +37,18 @@ describe(SseSink.name, () => {
     expect(res.writes[0]).toContain('id: 1-2\n');
   });
 
-  it('writes a turn\'s streams in slices of 500 with the event loop in between, each stream\'s frames in order', async () => {
-    const streams = Array.from({ length: 1200 }, () => setup());
+  it('writes a turn\'s streams in slices with the event loop in between, each stream\'s frames in order', async () => {
+    const streams = Array.from({ length: 2 * FLUSH_SLICE + 200 }, () => setup());
     for (const { sink } of streams) sink.write(price(1));
     await flush();
-    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(500);
-    for (const { sink } of streams.slice(600)) sink.write(price(2)); // a later turn's frame joins what waits
+    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(FLUSH_SLICE);
+    const late = streams.slice(FLUSH_SLICE + 100);
+    for (const { sink } of late) sink.write(price(2)); // a later turn's frame joins what waits
     await flush();
-    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(1000);
+    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(2 * FLUSH_SLICE);
     await flush();
     await flush();
-    for (const { res } of streams.slice(600)) expect(res.writes.join('')).toMatch(/id: 1-1\n[\s\S]*id: 1-2\n/);
+    for (const { res } of late) expect(res.writes.join('')).toMatch(/id: 1-1\n[\s\S]*id: 1-2\n/);
     expect(streams.every(({ res }) => res.writes.join('').includes('id: 1-1'))).toBe(true);
   });
 

@@ -28,7 +28,8 @@ const TURN_BYTES = 16 * 1024;
  * of it. A stream's frames keep their order: what a later turn adds waits in the same `pending`.
  */
 let waiting: SseSink[] = [];
-const FLUSH_SLICE = 500;
+/** ~40 ms of writes here: probes wait at most about that; smaller slices cost the streams latency (benchmarks.md). */
+export const FLUSH_SLICE = 2000;
 
 function flushWaiting(): void {
   const batch = waiting;
