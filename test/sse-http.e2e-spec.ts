@@ -181,12 +181,12 @@ describe('SSE connection limits', () => {
   });
 
   it('counts X-Forwarded-For addresses apart when TRUST_PROXY is set, within the total limit', async () => {
-    const t = await startApp({ MAX_STREAM_CONNECTIONS_PER_IP: '1', MAX_STREAM_CONNECTIONS: '2', TRUST_PROXY: 'true' });
+    const t = await startApp({ MAX_STREAM_CONNECTIONS_PER_IP: '1', MAX_STREAM_CONNECTIONS: '2', TRUST_PROXY: '1' });
     const streams: RawStream[] = [];
     try {
       streams.push(await openStream(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.1' }));
-      expect((await getJson(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.1' })).body).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
-      streams.push(await openStream(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.2, 10.0.0.1' }));
+      expect((await getJson(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '10.0.0.1, 203.0.113.1' })).body).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
+      streams.push(await openStream(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '10.0.0.1, 203.0.113.2' }));
       expect(streams.map((s) => s.status)).toEqual([200, 200]);
       const third = await getJson(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.3' });
       expect(third).toMatchObject({ status: 429, body: { code: 'TOO_MANY_CONNECTIONS' } });

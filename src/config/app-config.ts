@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
 import { CONFLATE_MAX_MS, SOURCE_NAMES, type SourceName } from '../shared/wire';
@@ -18,13 +19,6 @@ const decimal = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `at least ${min}`).max(max, `at most ${max}`));
 
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const list = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
@@ -42,6 +36,37 @@ const wsUrl = z
   .trim()
   .refine((v) => v === 'off' || /^wss?:\/\/[^\s/]+/.test(v), 'a ws:// or wss:// URL, or off')
   .transform((v) => (v === 'off' ? null : v));
+
+/**
+ * Which proxies in front may set `X-Forwarded-For`, with Express' `trust proxy` semantics: a hop
+ * count, or trusted addresses/CIDRs (and proxy-addr's names `loopback`, `linklocal`,
+ * `uniquelocal`). The client is then the right-most untrusted entry. `true` (trust every hop, so
+ * the left-most entry, which the client writes itself) is refused.
+ */
+export type TrustProxy = false | number | readonly string[];
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((v, ctx): TrustProxy => {
+    const lower = v.toLowerCase();
+    if (lower === 'false' || lower === 'no' || lower === '0') return false;
+    if (/^\d+$/.test(v)) {
+      const hops = Number(v);
+      if (hops > 32) ctx.addIssue({ code: 'custom', message: 'a hop count of at most 32' });
+      return hops;
+    }
+    if (lower === 'true' || lower === 'yes') {
+      ctx.addIssue({ code: 'custom', message: 'true would trust an address the client writes itself; give the number of proxies in front (e.g. 1) or their addresses/CIDRs' });
+      return false;
+    }
+    const entries = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    try {
+      proxyaddr.compile(entries);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'false, a hop count, or a comma-separated list of IP addresses, CIDRs, loopback, linklocal, uniquelocal' });
+    }
+    return entries;
+  });
 
 const pairs = list.transform((items, ctx) => {
   const out: string[] = [];
@@ -94,7 +119,7 @@ const schema = z.object({
   MAX_STREAM_CONNECTIONS: int(1, 1_000_000).default(19_000),
   MAX_STREAM_CONNECTIONS_PER_IP: int(1, 1_000_000).default(100),
   SOCKET_EVENTS_PER_SECOND: int(1, 10_000).default(10),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: trustProxy.default(false),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   REDIS_URL: z.string().trim().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
@@ -141,7 +166,7 @@ export class AppConfig {
   readonly maxStreamConnections: number;
   readonly maxStreamConnectionsPerIp: number;
   readonly socketEventsPerSecond: number;
-  readonly trustProxy: boolean;
+  readonly trustProxy: TrustProxy;
   readonly rateLimitPerMinute: number;
   readonly adminToken: string | undefined;
   readonly redisUrl: string | undefined;

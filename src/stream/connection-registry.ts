@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import proxyaddr from 'proxy-addr';
 import { ApiError } from '../common/api-error';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, type TrustProxy } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type Transport } from '../shared/wire';
@@ -71,6 +72,7 @@ export class ConnectionRegistry {
 @Injectable()
 export class StreamGate {
   readonly limits: RequestLimits;
+  private readonly trust: ((addr: string, index: number) => boolean) | undefined;
 
   constructor(
     private readonly registry: ConnectionRegistry,
@@ -79,6 +81,7 @@ export class StreamGate {
     private readonly config: AppConfig,
   ) {
     this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest };
+    this.trust = trustFunction(config.trustProxy);
   }
 
   /** Throws 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap. */
@@ -106,15 +109,22 @@ export class StreamGate {
   }
 
   /**
-   * The client's address: the socket's own, or the left-most `X-Forwarded-For` entry when
-   * TRUST_PROXY says a proxy in front sets it (otherwise anyone could spoof it).
+   * The client's address, as Express' `req.ip` (the REST rate limit) computes it from the same
+   * TRUST_PROXY: the socket's own address, or with trusted proxies in front the right-most
+   * `X-Forwarded-For` entry that is not one of them. Entries left of it are whatever the client
+   * wrote and are never used.
    */
   clientIp(headers: Record<string, string | string[] | undefined>, remoteAddress: string | undefined): string {
-    if (this.config.trustProxy) {
-      const xff = headers['x-forwarded-for'];
-      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-      if (first) return first;
-    }
-    return remoteAddress ?? 'unknown';
+    if (remoteAddress === undefined) return 'unknown';
+    if (this.trust === undefined) return remoteAddress;
+    const xff = headers['x-forwarded-for'];
+    return proxyaddr({ headers: { 'x-forwarded-for': Array.isArray(xff) ? xff.join(',') : xff }, socket: { remoteAddress } }, this.trust);
   }
+}
+
+/** Express' own compilation of `trust proxy` (express/lib/utils.js compileTrust) for our values. */
+function trustFunction(value: TrustProxy): ((addr: string, index: number) => boolean) | undefined {
+  if (value === false || value === 0) return undefined;
+  if (typeof value === 'number') return (_addr, index) => index < value;
+  return proxyaddr.compile(value);
 }
