@@ -6,11 +6,13 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../common/api-exception.filter';
 import { ApiError } from '../common/api-error';
 import { originAllowed } from '../common/origin';
+import { SOCKET_IO_PATH } from '../socketio/prices-io.adapter';
 import { searchParam } from '../common/query';
 import { AppConfig } from '../config/app-config';
 import { StreamGate, type Lease } from '../stream/connection-registry';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
+import { serveWithoutUpgrade } from './plain-request';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
 import { WS_CLOSE_SERVICE_RESTART, WS_PATH, type DisconnectReason, type ErrorBody, type Tick, type WsMessage } from '../shared/wire';
 
@@ -142,8 +144,15 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== WS_PATH) return;
+    // Socket.IO takes its own; a request for any other route gets its ordinary answer.
+    if (req.url?.startsWith(SOCKET_IO_PATH)) return;
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      url = new URL('http://localhost/');
+    }
+    if (url.pathname !== WS_PATH || !isWebSocketUpgrade(req)) return serveWithoutUpgrade(this.server!, req, socket);
     socket.on('error', () => socket.destroy());
     let command: SubscribeCommand;
     let lease: Lease;
@@ -235,6 +244,11 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       sink.ws.ping();
     }
   }
+}
+
+/** `Upgrade: websocket` (case-insensitive, possibly among other protocols); `h2c` and the like are not ours. */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').split(',').some((p) => p.trim().toLowerCase() === 'websocket');
 }
 
 function errorMessage(err: unknown, request: string | undefined): WsMessage {
