@@ -29,12 +29,13 @@ async function main(): Promise<void> {
   await listen(config.port, config.host, LISTEN_BACKLOG);
   logger.log({ msg: 'listening', url: `http://${config.host}:${config.port}`, pairs: config.pairs, sources: config.priceSources });
 
+  const lifecycle = app.get(LifecycleService);
   let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    // Readiness goes down first; closing the app completes every stream, then the server closes.
-    app.get(LifecycleService).beginShutdown(signal);
+  let delay: { timer: NodeJS.Timeout; skip: () => void } | undefined;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    delay = undefined;
+    // Closing the app completes every stream (with a reconnect hint), then the server closes.
+    lifecycle.beginShutdown(signal);
     const deadline = setTimeout(() => {
       logger.error({ msg: 'shutdown overran SHUTDOWN_TIMEOUT_MS, exiting', timeoutMs: config.shutdownTimeoutMs });
       process.exit(1);
@@ -51,8 +52,31 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second signal (Ctrl-C again) cuts the delay short.
+      delay?.skip();
+      return;
+    }
+    stopping = true;
+    // SIGTERM (the orchestrator) first takes readiness down for SHUTDOWN_DELAY_MS, so that no
+    // new client is routed here while this instance still serves; SIGINT (a terminal) stops at once.
+    if (signal === 'SIGTERM' && config.shutdownDelayMs > 0) {
+      lifecycle.announceStop(signal, config.shutdownDelayMs);
+      const timer = setTimeout(() => shutdown(signal), config.shutdownDelayMs);
+      delay = {
+        timer,
+        skip: () => {
+          clearTimeout(timer);
+          shutdown(signal);
+        },
+      };
+      return;
+    }
+    shutdown(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 void main();

@@ -115,6 +115,8 @@ const schema = z.object({
   CONFLATE_SLOW_MS: int(0, CONFLATE_MAX_MS).default(0),
   STALE_AFTER_MS: int(100, 24 * 3_600_000).optional(),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  // After SIGTERM, readiness is down this long while everything keeps serving; then the shutdown.
+  SHUTDOWN_DELAY_MS: int(0, 600_000).default(0),
   MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
   MAX_STREAM_CONNECTIONS: int(1, 1_000_000).default(19_000),
   MAX_STREAM_CONNECTIONS_PER_IP: int(1, 1_000_000).default(100),
@@ -162,6 +164,7 @@ export class AppConfig {
   readonly conflateSlowMs: number;
   readonly staleAfterMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly shutdownDelayMs: number;
   readonly maxPairsPerRequest: number;
   readonly maxStreamConnections: number;
   readonly maxStreamConnectionsPerIp: number;
@@ -206,6 +209,7 @@ export class AppConfig {
     // Three missed polls (and at least 30 s) before a price counts as stale, unless set.
     this.staleAfterMs = p.STALE_AFTER_MS ?? Math.max(30_000, 3 * p.POLL_INTERVAL_MS);
     this.shutdownTimeoutMs = p.SHUTDOWN_TIMEOUT_MS;
+    this.shutdownDelayMs = p.SHUTDOWN_DELAY_MS;
     this.maxPairsPerRequest = p.MAX_PAIRS_PER_REQUEST;
     this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS;
     this.maxStreamConnectionsPerIp = p.MAX_STREAM_CONNECTIONS_PER_IP;

@@ -2,7 +2,7 @@ import { withDeadline } from '../common/deadline';
 import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
-import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { PassthroughException } from '../common/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { SourcesHealthIndicator } from '../poller/sources.health';
@@ -41,14 +41,22 @@ export class HealthController {
         this.indicators
           .check('lifecycle')
           .attempt(() => {
-            if (this.lifecycle.isShuttingDown) throw new Error('shutting down');
+            if (!this.lifecycle.isReady) throw new Error(this.lifecycle.isShuttingDown ? 'shutting down' : 'stopping (SHUTDOWN_DELAY_MS)');
             return { state: 'running' };
           })
           .withTimeout(CHECK_TIMEOUT_MS),
-      () => withDeadline(Promise.resolve(this.prices.check('prices')), CHECK_TIMEOUT_MS, 'the prices check'),
-      () => withDeadline(Promise.resolve(this.sources.check('sources')), CHECK_TIMEOUT_MS, 'the sources check'),
-      ...(this.redis ? [() => withDeadline(this.redis!.check('redis'), CHECK_TIMEOUT_MS, 'the redis check')] : []),
+      this.bounded('prices', () => this.prices.check('prices')),
+      this.bounded('sources', () => this.sources.check('sources')),
+      ...(this.redis ? [this.bounded('redis', () => this.redis!.check('redis'))] : []),
     ]);
+  }
+
+  /** A check that fails or overruns CHECK_TIMEOUT_MS reports itself down (Terminus would turn a rejection into a 500). */
+  private bounded(key: string, work: () => HealthIndicatorResult | Promise<HealthIndicatorResult>): () => Promise<HealthIndicatorResult> {
+    return () =>
+      withDeadline(Promise.resolve().then(work), CHECK_TIMEOUT_MS, `the ${key} check`).catch((err: unknown) =>
+        this.indicators.check(key).down({ message: err instanceof Error ? err.message : 'check failed' }),
+      );
   }
 
   /** A down report is answered 503 with Terminus' own body (status, info, error, details). */
