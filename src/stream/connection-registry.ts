@@ -1,11 +1,14 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import proxyaddr from 'proxy-addr';
+import type { Subscription } from 'rxjs';
 import { ApiError } from '../common/api-error';
+import { compareTickIds, parseTickId, type TickId } from '../common/tick-id';
 import { AppConfig, type TrustProxy } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type Transport } from '../shared/wire';
 import { parseStreamQuery, type RequestLimits, type StreamQuery, type SubscribeCommand } from './subscribe-request';
+import { TickLog } from './tick-log';
 
 export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void };
 
@@ -70,18 +73,35 @@ export class ConnectionRegistry {
  * for the transports that subscribe in their URL (SSE, WebSocket), the request parsed first.
  */
 @Injectable()
-export class StreamGate {
+export class StreamGate implements OnModuleDestroy {
   readonly limits: RequestLimits;
   private readonly trust: ((addr: string, index: number) => boolean) | undefined;
+  /** The newest id committed$ delivered: with Redis, ids come from Redis' clock, so this instance's clock cannot judge them. */
+  private newest: TickId | null = null;
+  private readonly tracking: Subscription;
 
   constructor(
     private readonly registry: ConnectionRegistry,
     private readonly lifecycle: LifecycleService,
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
+    private readonly log: TickLog,
   ) {
-    this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest };
+    this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest, newestId: () => this.newestId() };
     this.trust = trustFunction(config.trustProxy);
+    this.tracking = log.committed$.subscribe((tick) => (this.newest = parseTickId(tick.id)));
+  }
+
+  onModuleDestroy(): void {
+    this.tracking.unsubscribe();
+  }
+
+  /** The newest id known to have been published: the last one delivered, or the log's own (ticks from before this instance started). */
+  newestId(): TickId | null {
+    const stored = this.log.stats().newestId;
+    const fromLog = stored === null ? null : parseTickId(stored);
+    if (this.newest === null) return fromLog;
+    return fromLog !== null && compareTickIds(fromLog, this.newest) > 0 ? fromLog : this.newest;
   }
 
   /** Throws 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap. */
