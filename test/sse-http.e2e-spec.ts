@@ -75,15 +75,15 @@ describe('SSE over raw HTTP', () => {
     const s = await stream(`/api/price/stream?since=${from}`);
     await s.until(() => s.ticks().length === 2);
     expect(s.frames().filter((f) => f.data)).toEqual([
-      { event: 'price', id: a.id, data: JSON.stringify(a) },
-      { event: 'price', id: b.id, data: JSON.stringify(b) },
+      { event: 'price', id: a.id, data: JSON.stringify({ ...a, symbol: 'BTC', name: 'Bitcoin' }) },
+      { event: 'price', id: b.id, data: JSON.stringify({ ...b, symbol: 'BTC', name: 'Bitcoin' }) },
     ]);
     const eth = await stream('/api/price/stream?pairs=ETH-USD');
     await eth.until(() => eth.ticks().length === 1);
     expect(eth.ticks()[0].pair).toBe('ETH-USD');
   });
 
-  it('keeps the legacy /stream: unnamed events with ids whose data is the full tick', async () => {
+  it('keeps the legacy /stream: unnamed events with ids whose data is the full tick with symbol and name', async () => {
     const from = new Date().toISOString();
     await sleep(2);
     const a = (await t.publish('BTC-USD', 97400))!;
@@ -94,7 +94,7 @@ describe('SSE over raw HTTP', () => {
     const frames = s.frames().filter((f) => f.data);
     expect(frames.map((f) => f.id)).toEqual([a.id, b.id]);
     expect(frames.every((f) => f.event === undefined)).toBe(true);
-    expect(frames.at(-1)).toEqual({ id: b.id, data: JSON.stringify(b) });
+    expect(frames.at(-1)).toEqual({ id: b.id, data: JSON.stringify({ ...b, symbol: 'BTC', name: 'Bitcoin' }) });
     expect(s.ticks().at(-1)).toMatchObject({ timestamp: b.timestamp, price: 97401 });
     expect(s.ticks().every((x) => x.pair === 'BTC-USD')).toBe(true);
   });
@@ -104,7 +104,7 @@ describe('SSE over raw HTTP', () => {
     const b = (await t.publish('BTC-USD', 97501))!;
     const s = await stream('/stream', { 'Last-Event-ID': a.id });
     await s.until(() => s.ticks().length === 1);
-    expect(s.ticks()).toEqual([b]);
+    expect(s.ticks()).toEqual([{ ...b, symbol: 'BTC', name: 'Bitcoin' }]);
   });
 
   it('prefers the Last-Event-ID header over lastEventId and lastEventId over since', async () => {

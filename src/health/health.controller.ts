@@ -9,12 +9,15 @@ import { SourcesHealthIndicator } from '../poller/sources.health';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { PriceHealthIndicator } from '../stream/price.health';
 
+/** The BTC LTP Service's probe body; `services`: each check's `up` or `down`. */
+type LegacyHealth = { status: 'healthy' | 'ready' | 'unhealthy'; timestamp: string; services: Record<string, string> };
+
 /** Each check gives up after this long and counts as down. */
 export const CHECK_TIMEOUT_MS = 1000;
 
 @ApiExcludeController()
 @SkipThrottle()
-@Controller('health')
+@Controller()
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
@@ -27,16 +30,52 @@ export class HealthController {
   ) {}
 
   /** The process is up. Never looks at upstreams or Redis. */
-  @Get('live')
+  @Get('health/live')
   @HealthCheck()
   live() {
     return this.report([]);
   }
 
-  @Get('ready')
+  @Get('health/ready')
   @HealthCheck()
   ready() {
-    return this.report([
+    return this.report(this.readinessChecks());
+  }
+
+  /**
+   * The BTC LTP Service's liveness route: always 200 `healthy` while the process runs; `services`
+   * shows each readiness check's state for information (it never fails on them).
+   */
+  @Get('health')
+  async legacyHealth(): Promise<LegacyHealth> {
+    const { services } = await this.legacyReport();
+    return { status: 'healthy', timestamp: new Date().toISOString(), services };
+  }
+
+  /** The BTC LTP Service's readiness route: 200 `ready`, or 503 `unhealthy`, by the same checks as /health/ready. */
+  @Get('ready')
+  async legacyReady(): Promise<LegacyHealth> {
+    const { ok, services } = await this.legacyReport();
+    const body: LegacyHealth = { status: ok ? 'ready' : 'unhealthy', timestamp: new Date().toISOString(), services };
+    if (!ok) throw new PassthroughException(body, 503);
+    return body;
+  }
+
+  private async legacyReport(): Promise<{ ok: boolean; services: Record<string, string> }> {
+    let ok = true;
+    let details: Record<string, { status: string }>;
+    try {
+      details = (await this.health.check(this.readinessChecks())).details;
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableException)) throw err;
+      ok = false;
+      details = (err.getResponse() as { details?: Record<string, { status: string }> }).details ?? {};
+    }
+    return { ok, services: Object.fromEntries(Object.entries(details).map(([name, d]) => [name, d.status])) };
+  }
+
+  private readinessChecks(): Parameters<HealthCheckService['check']>[0] {
+    return [
       () =>
         this.indicators
           .check('lifecycle')
@@ -48,7 +87,7 @@ export class HealthController {
       this.bounded('prices', () => this.prices.check('prices')),
       this.bounded('sources', () => this.sources.check('sources')),
       ...(this.redis ? [this.bounded('redis', () => this.redis!.check('redis'))] : []),
-    ]);
+    ];
   }
 
   /** A check that fails or overruns CHECK_TIMEOUT_MS reports itself down (Terminus would turn a rejection into a 500). */
