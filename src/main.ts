@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+import { SourceRegistry } from './sources/source-registry';
 
 /**
  * Connections the kernel may queue before the event loop accepts them. Node's default (511) is
@@ -27,7 +28,17 @@ async function main(): Promise<void> {
   // its typings stop at the host.
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
   await listen(config.port, config.host, LISTEN_BACKLOG);
-  logger.log({ msg: 'listening', url: `http://${config.host}:${config.port}`, pairs: config.pairs, sources: config.priceSources });
+  // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
+  const registry = app.get(SourceRegistry);
+  const sources = registry.sources.map((s) => s.name);
+  logger.log({
+    msg: 'listening',
+    url: `http://${config.host}:${config.port}`,
+    pairs: config.pairs,
+    sources,
+    pushFeeds: [...registry.feeds.keys()],
+    ...(sources.includes('simulated') ? { simulatedSeed: config.simulatedSeed } : {}),
+  });
 
   const lifecycle = app.get(LifecycleService);
   let stopping = false;

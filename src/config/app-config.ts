@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
@@ -132,7 +133,7 @@ const schema = z.object({
   CORS_ORIGINS: list.default([]),
   COINDESK_API_KEY: z.string().trim().min(1).optional(),
   ...urlSchemas,
-  SIMULATED_SEED: int(0, 2 ** 31 - 1).default(42),
+  SIMULATED_SEED: int(0, 2 ** 31 - 1).optional(),
   PRICE_MODE: z.enum(['failover', 'median'], 'failover or median').default('failover'),
   MAX_JUMP_PCT: decimal(0.1, 1000).default(10),
   JUMP_CONFIRMATIONS: int(1, 100).default(3),
@@ -225,7 +226,8 @@ export class AppConfig {
     this.corsOrigins = p.CORS_ORIGINS;
     this.coindeskApiKey = p.COINDESK_API_KEY;
     this.sourceUrls = Object.fromEntries(URL_SOURCES.map((s) => [s, p[urlVariable(s)]])) as Record<UrlSource, string>;
-    this.simulatedSeed = p.SIMULATED_SEED;
+    // A fresh walk on every start unless a run is to be replayed (the seed is in the start-up log).
+    this.simulatedSeed = p.SIMULATED_SEED ?? randomInt(0, 2 ** 31 - 1);
     this.priceMode = p.PRICE_MODE;
     this.maxJumpPct = p.MAX_JUMP_PCT;
     this.jumpConfirmations = p.JUMP_CONFIRMATIONS;
