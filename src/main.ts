@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+import { SourceRegistry } from './sources/source-registry';
 
 /**
  * Connections the kernel may queue before the event loop accepts them. Node's default (511) is
@@ -27,14 +28,25 @@ async function main(): Promise<void> {
   // its typings stop at the host.
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
   await listen(config.port, config.host, LISTEN_BACKLOG);
-  logger.log({ msg: 'listening', url: `http://${config.host}:${config.port}`, pairs: config.pairs, sources: config.priceSources });
+  // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
+  const registry = app.get(SourceRegistry);
+  const sources = registry.sources.map((s) => s.name);
+  logger.log({
+    msg: 'listening',
+    url: `http://${config.host}:${config.port}`,
+    pairs: config.pairs,
+    sources,
+    pushFeeds: [...registry.feeds.keys()],
+    ...(sources.includes('simulated') ? { simulatedSeed: config.simulatedSeed } : {}),
+  });
 
+  const lifecycle = app.get(LifecycleService);
   let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    // Readiness goes down first; closing the app completes every stream, then the server closes.
-    app.get(LifecycleService).beginShutdown(signal);
+  let delay: { timer: NodeJS.Timeout; skip: () => void } | undefined;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    delay = undefined;
+    // Closing the app completes every stream (with a reconnect hint), then the server closes.
+    lifecycle.beginShutdown(signal);
     const deadline = setTimeout(() => {
       logger.error({ msg: 'shutdown overran SHUTDOWN_TIMEOUT_MS, exiting', timeoutMs: config.shutdownTimeoutMs });
       process.exit(1);
@@ -51,8 +63,31 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second signal (Ctrl-C again) cuts the delay short.
+      delay?.skip();
+      return;
+    }
+    stopping = true;
+    // SIGTERM (the orchestrator) first takes readiness down for SHUTDOWN_DELAY_MS, so that no
+    // new client is routed here while this instance still serves; SIGINT (a terminal) stops at once.
+    if (signal === 'SIGTERM' && config.shutdownDelayMs > 0) {
+      lifecycle.announceStop(signal, config.shutdownDelayMs);
+      const timer = setTimeout(() => shutdown(signal), config.shutdownDelayMs);
+      delay = {
+        timer,
+        skip: () => {
+          clearTimeout(timer);
+          shutdown(signal);
+        },
+      };
+      return;
+    }
+    shutdown(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 void main();

@@ -106,7 +106,7 @@ describe('operations', () => {
   it('describes every REST route in /docs-json and serves the UI at /docs', async () => {
     const doc = (await (await fetch(`${t.url}/docs-json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/api/admin/refresh', '/api/pairs', '/api/price/current', '/api/price/stream', '/api/prices/stream', '/stream', '/api/price/history', '/api/prices', '/api/prices/{pair}', '/api/prices/{pair}/history', '/api/prices/{pair}/candles', '/api/v1/ltp'].sort(),
+      ['/api/admin/refresh', '/api/pairs', '/api/price/current', '/api/price/stream', '/api/prices/stream', '/stream', '/api/price/history', '/api/prices', '/api/prices/{pair}', '/api/prices/{pair}/history', '/api/prices/{pair}/candles', '/api/v1/ltp', '/api/v1/ltp/cached', '/api/v1/ltp/refresh'].sort(),
     );
     expect(Object.keys(doc.paths['/api/prices/{pair}'].get.responses)).toEqual(expect.arrayContaining(['200', '400', '404', '429']));
     const ui = await fetch(`${t.url}/docs`);

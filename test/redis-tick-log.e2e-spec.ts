@@ -84,8 +84,11 @@ describe(RedisTickLog.name, () => {
     }
     const afterId = await log.readAfter({ kind: 'id', id: idOf(ticks[3].id) }, new Set(['BTC-USD']));
     expect(afterId).toEqual({ complete: true, ticks: ticks.slice(4).filter((t) => t.pair === 'BTC-USD') });
-    const fromTime = await log.readAfter({ kind: 'time', ms: idOf(ticks[6].id).ms }, new Set(['BTC-USD', 'ETH-USD']));
-    expect(fromTime).toEqual({ complete: true, ticks: ticks.filter((t) => idOf(t.id).ms >= idOf(ticks[6].id).ms) });
+    // A time compares with the ticks' own timestamps.
+    const since = Date.parse(ticks[6].timestamp);
+    const fromTime = await log.readAfter({ kind: 'time', ms: since }, new Set(['BTC-USD', 'ETH-USD']));
+    expect(fromTime).toEqual({ complete: true, ticks: ticks.filter((t) => Date.parse(t.timestamp) >= since) });
+    expect(fromTime.complete && fromTime.ticks[0]).toEqual(ticks[6]);
     const fromLast = await log.readAfter({ kind: 'id', id: idOf(ticks[11].id) }, new Set(['BTC-USD']));
     expect(fromLast).toEqual({ complete: true, ticks: [] });
   });
@@ -165,10 +168,11 @@ describe(RedisTickLog.name, () => {
     }
     const btc = ticks.filter((t) => t.pair === 'BTC-USD');
     expect(await log.history('BTC-USD', undefined, 5)).toEqual({ complete: true, ticks: btc.slice(-5) });
-    const since = idOf(btc[4].id).ms;
+    const since = Date.parse(btc[4].timestamp);
     const page = await log.history('BTC-USD', since, 3);
     expect(page.complete).toBe(true);
-    expect(page.ticks).toEqual(btc.filter((t) => idOf(t.id).ms >= since).slice(0, 3));
+    expect(page.ticks).toEqual(btc.filter((t) => Date.parse(t.timestamp) >= since).slice(0, 3));
+    expect(page.ticks[0]).toEqual(btc[4]);
     expect(await log.history('SOL-USD', undefined, 5)).toEqual({ complete: true, ticks: [] });
   });
 

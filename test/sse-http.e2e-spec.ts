@@ -75,15 +75,15 @@ describe('SSE over raw HTTP', () => {
     const s = await stream(`/api/price/stream?since=${from}`);
     await s.until(() => s.ticks().length === 2);
     expect(s.frames().filter((f) => f.data)).toEqual([
-      { event: 'price', id: a.id, data: JSON.stringify(a) },
-      { event: 'price', id: b.id, data: JSON.stringify(b) },
+      { event: 'price', id: a.id, data: JSON.stringify({ ...a, symbol: 'BTC', name: 'Bitcoin' }) },
+      { event: 'price', id: b.id, data: JSON.stringify({ ...b, symbol: 'BTC', name: 'Bitcoin' }) },
     ]);
     const eth = await stream('/api/price/stream?pairs=ETH-USD');
     await eth.until(() => eth.ticks().length === 1);
     expect(eth.ticks()[0].pair).toBe('ETH-USD');
   });
 
-  it('keeps the legacy /stream: unnamed events with ids whose data is the full tick', async () => {
+  it('keeps the legacy /stream: unnamed events with ids whose data is the full tick with symbol and name', async () => {
     const from = new Date().toISOString();
     await sleep(2);
     const a = (await t.publish('BTC-USD', 97400))!;
@@ -94,7 +94,7 @@ describe('SSE over raw HTTP', () => {
     const frames = s.frames().filter((f) => f.data);
     expect(frames.map((f) => f.id)).toEqual([a.id, b.id]);
     expect(frames.every((f) => f.event === undefined)).toBe(true);
-    expect(frames.at(-1)).toEqual({ id: b.id, data: JSON.stringify(b) });
+    expect(frames.at(-1)).toEqual({ id: b.id, data: JSON.stringify({ ...b, symbol: 'BTC', name: 'Bitcoin' }) });
     expect(s.ticks().at(-1)).toMatchObject({ timestamp: b.timestamp, price: 97401 });
     expect(s.ticks().every((x) => x.pair === 'BTC-USD')).toBe(true);
   });
@@ -104,7 +104,7 @@ describe('SSE over raw HTTP', () => {
     const b = (await t.publish('BTC-USD', 97501))!;
     const s = await stream('/stream', { 'Last-Event-ID': a.id });
     await s.until(() => s.ticks().length === 1);
-    expect(s.ticks()).toEqual([b]);
+    expect(s.ticks()).toEqual([{ ...b, symbol: 'BTC', name: 'Bitcoin' }]);
   });
 
   it('prefers the Last-Event-ID header over lastEventId and lastEventId over since', async () => {
@@ -181,12 +181,12 @@ describe('SSE connection limits', () => {
   });
 
   it('counts X-Forwarded-For addresses apart when TRUST_PROXY is set, within the total limit', async () => {
-    const t = await startApp({ MAX_STREAM_CONNECTIONS_PER_IP: '1', MAX_STREAM_CONNECTIONS: '2', TRUST_PROXY: 'true' });
+    const t = await startApp({ MAX_STREAM_CONNECTIONS_PER_IP: '1', MAX_STREAM_CONNECTIONS: '2', TRUST_PROXY: '1' });
     const streams: RawStream[] = [];
     try {
       streams.push(await openStream(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.1' }));
-      expect((await getJson(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.1' })).body).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
-      streams.push(await openStream(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.2, 10.0.0.1' }));
+      expect((await getJson(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '10.0.0.1, 203.0.113.1' })).body).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
+      streams.push(await openStream(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '10.0.0.1, 203.0.113.2' }));
       expect(streams.map((s) => s.status)).toEqual([200, 200]);
       const third = await getJson(`${t.url}/api/prices/stream`, { 'X-Forwarded-For': '203.0.113.3' });
       expect(third).toMatchObject({ status: 429, body: { code: 'TOO_MANY_CONNECTIONS' } });

@@ -92,7 +92,7 @@ describe('WebSocket /api/ws', () => {
       other.on('error', () => resolve(true));
     });
     expect(await failed).toBe(true);
-    expect(WS_PATH).toBe('/api/ws');
+    expect(WS_PATH).toBe('/api/prices/ws');
   });
 });
 

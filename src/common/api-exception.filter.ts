@@ -7,28 +7,48 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'INVALID_QUERY',
   401: 'UNAUTHORIZED',
   404: 'NOT_FOUND',
+  405: 'NOT_FOUND',
   413: 'PAYLOAD_TOO_LARGE',
   414: 'URI_TOO_LONG',
+  415: 'INVALID_PAYLOAD',
   429: 'RATE_LIMITED',
   503: 'SHUTTING_DOWN',
 };
 
-/** Turns any error into `{statusCode, code, message}` with a stable code; never leaks a stack or an internal message. */
+/** Our own words for what the framework and its middleware refuse; their messages can name parsers, classes and input. */
+const MESSAGE_BY_CODE: Partial<Record<ErrorCode, string>> = {
+  INVALID_JSON: 'the request body is not valid JSON',
+  INVALID_ENCODING: 'the request path holds a malformed percent-encoding',
+  INVALID_QUERY: 'malformed request',
+  INVALID_PAYLOAD: 'unsupported request body',
+  UNAUTHORIZED: 'authentication required',
+  NOT_FOUND: 'no such route',
+  PAYLOAD_TOO_LARGE: 'request body too large',
+  URI_TOO_LONG: 'request target too long',
+  RATE_LIMITED: 'too many requests; retry after the Retry-After delay',
+  SHUTTING_DOWN: 'the server is shutting down; retry shortly',
+};
+
+/** What Express' body parser (SyntaxError) and router (URIError) throw, whether Nest wrapped it or not. */
+function frameworkCode(err: object, statusCode: number): ErrorCode {
+  const cause = err instanceof HttpException ? err.cause : err;
+  if (statusCode === 400 && cause instanceof SyntaxError) return 'INVALID_JSON';
+  if (statusCode === 400 && cause instanceof URIError) return 'INVALID_ENCODING';
+  return CODE_BY_STATUS[statusCode] ?? (statusCode < 500 ? 'INVALID_QUERY' : 'INTERNAL_ERROR');
+}
+
+/**
+ * Turns any error into `{statusCode, code, message}` with a stable code; never leaks a stack or an
+ * internal message: only our own ApiErrors keep theirs, anything the framework raises (body
+ * parser, URI decoding, throttler, unknown route) gets a message of ours by its code.
+ */
 export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof ApiError) return err.body();
-  if (err instanceof HttpException) {
-    const statusCode = err.getStatus();
-    const res = err.getResponse();
-    const code = (typeof res === 'object' && res !== null && 'code' in res && typeof res.code === 'string' ? res.code : undefined) as ErrorCode | undefined;
-    const message = statusCode < 500 ? err.message : 'internal error';
-    return { statusCode, code: code ?? CODE_BY_STATUS[statusCode] ?? (statusCode < 500 ? 'INVALID_QUERY' : 'INTERNAL_ERROR'), message };
-  }
-  // Errors raised by Express' own middleware (body parser, URI decoding) carry a status.
-  if (typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
-    const statusCode = err.status;
-    return { statusCode, code: CODE_BY_STATUS[statusCode] ?? 'INVALID_QUERY', message: statusCode === 413 ? 'request body too large' : 'malformed request' };
-  }
-  return { statusCode: 500, code: 'INTERNAL_ERROR', message: 'internal error' };
+  const status = err instanceof HttpException ? err.getStatus() : typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
+  if (err instanceof HttpException && status >= 500) return { statusCode: status, code: CODE_BY_STATUS[status] ?? 'INTERNAL_ERROR', message: 'internal error' };
+  if (typeof err !== 'object' || err === null || status < 400 || status >= 500) return { statusCode: 500, code: 'INTERNAL_ERROR', message: 'internal error' };
+  const code = frameworkCode(err, status);
+  return { statusCode: status, code, message: MESSAGE_BY_CODE[code] ?? 'malformed request' };
 }
 
 @Catch()

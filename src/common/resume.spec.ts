@@ -40,6 +40,16 @@ describe('resume points', () => {
     expect(codeOf(() => resolveResumePoint({ lastEventId: '1-2-3' }, NOW))).toBe('INVALID_RESUME_POINT');
     expect(codeOf(() => resolveResumePoint({ lastEventId: `${NOW + 3_600_000}-0` }, NOW))).toBe('RESUME_POINT_IN_FUTURE');
   });
+
+  it('refuses an id after the newest known one, without a clock allowance, and accepts the newest itself', () => {
+    const newest = { ms: NOW - 10_000, seq: 3 };
+    expect(codeOf(() => resolveResumePoint({ lastEventId: `${NOW - 10_000}-4` }, NOW, newest))).toBe('RESUME_POINT_IN_FUTURE');
+    expect(codeOf(() => resolveResumePoint({ lastEventId: `${NOW}-0` }, NOW, newest))).toBe('RESUME_POINT_IN_FUTURE');
+    expect(resolveResumePoint({ lastEventId: `${NOW - 10_000}-3` }, NOW, newest)).toEqual({ kind: 'id', id: newest });
+    // Redis' clock may run ahead of this one: the newest id decides, not the local time.
+    expect(resolveResumePoint({ lastEventId: `${NOW + 2_000}-0` }, NOW, { ms: NOW + 2_000, seq: 0 })).toEqual({ kind: 'id', id: { ms: NOW + 2_000, seq: 0 } });
+    expect(resolveResumePoint({ since: String(NOW + 2_000) }, NOW, newest)).toEqual({ kind: 'time', ms: NOW + 2_000 });
+  });
 });
 
 describe('tick ids', () => {

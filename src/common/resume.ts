@@ -1,11 +1,11 @@
 import { ApiError } from './api-error';
 import { clip } from './pair';
-import { parseTickId, type TickId } from './tick-id';
+import { compareTickIds, formatTickId, parseTickId, type TickId } from './tick-id';
 
 /** Where a subscriber wants to resume: after an event id, or from a time (inclusive, in ms). */
 export type ResumePoint = { kind: 'id'; id: TickId } | { kind: 'time'; ms: number };
 
-/** How far a client clock may run ahead before its `since` counts as "in the future". */
+/** How far a client clock may run ahead before its `since` counts as "in the future" (ids get none while the server knows its newest one). */
 export const CLOCK_SKEW_MS = 5_000;
 
 /** Unix seconds below this, Unix milliseconds from it (10^11 s is the year 5138; 10^11 ms is 1973). */
@@ -33,13 +33,20 @@ export function parseSince(raw: string | number, nowMs: number): number {
   return ms;
 }
 
-export function parseLastEventId(raw: string, nowMs: number): TickId {
+/**
+ * An event id comes from the server: one after `newest`, the newest id this instance knows to
+ * have been published (equal is fine), is a 400 RESUME_POINT_IN_FUTURE; the subscriber would
+ * otherwise silently miss every tick up to it. Only while the server knows no id yet (an
+ * empty log) does the clock decide, with the CLOCK_SKEW_MS allowance.
+ */
+export function parseLastEventId(raw: string, nowMs: number, newest: TickId | null = null): TickId {
   const id = parseTickId(raw.trim());
   if (!id) {
     throw new ApiError(400, 'INVALID_RESUME_POINT', `last event id "${clip(raw)}" is not of the form <milliseconds>-<sequence>`);
   }
-  if (id.ms > nowMs + CLOCK_SKEW_MS) {
-    throw new ApiError(400, 'RESUME_POINT_IN_FUTURE', `last event id ${clip(raw)} is from the future`);
+  if (newest !== null ? compareTickIds(id, newest) > 0 : id.ms > nowMs + CLOCK_SKEW_MS) {
+    const latest = newest === null ? '' : `; the latest is ${formatTickId(newest)}`;
+    throw new ApiError(400, 'RESUME_POINT_IN_FUTURE', `last event id ${clip(raw)} was never published${latest}`);
   }
   return id;
 }
@@ -51,9 +58,10 @@ export function parseLastEventId(raw: string, nowMs: number): TickId {
 export function resolveResumePoint(
   input: { header?: string; lastEventId?: string; since?: string | number },
   nowMs: number,
+  newest: TickId | null = null,
 ): ResumePoint | undefined {
   const id = [input.header, input.lastEventId].find((v) => v !== undefined && v.trim() !== '');
-  if (id !== undefined) return { kind: 'id', id: parseLastEventId(id, nowMs) };
+  if (id !== undefined) return { kind: 'id', id: parseLastEventId(id, nowMs, newest) };
   if (input.since !== undefined && String(input.since).trim() !== '') {
     return { kind: 'time', ms: parseSince(input.since, nowMs) };
   }

@@ -32,6 +32,15 @@ describe('loadConfig', () => {
     expect(message).toContain('PAIRS="BTCUSD": "BTCUSD" is not a pair');
   });
 
+  it('reads TRUST_PROXY as off, a hop count or trusted addresses, and refuses true', () => {
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, loopback,::1' }).trustProxy).toEqual(['10.0.0.0/8', 'loopback', '::1']);
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY="true": true would trust an address the client writes itself/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/8,nginx' })).toThrow(/TRUST_PROXY="10.0.0.0\/8,nginx": false, a hop count, or/);
+  });
+
   it('reads one <SOURCE>_URL per HTTP upstream of the source list, without a trailing slash', () => {
     expect(loadConfig({}).sourceUrls).toEqual({
       kraken: 'https://api.kraken.com',

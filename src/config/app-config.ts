@@ -1,3 +1,5 @@
+import { randomInt } from 'node:crypto';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
 import { CONFLATE_MAX_MS, SOURCE_NAMES, type SourceName } from '../shared/wire';
@@ -18,13 +20,6 @@ const decimal = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `at least ${min}`).max(max, `at most ${max}`));
 
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const list = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
@@ -42,6 +37,37 @@ const wsUrl = z
   .trim()
   .refine((v) => v === 'off' || /^wss?:\/\/[^\s/]+/.test(v), 'a ws:// or wss:// URL, or off')
   .transform((v) => (v === 'off' ? null : v));
+
+/**
+ * Which proxies in front may set `X-Forwarded-For`, with Express' `trust proxy` semantics: a hop
+ * count, or trusted addresses/CIDRs (and proxy-addr's names `loopback`, `linklocal`,
+ * `uniquelocal`). The client is then the right-most untrusted entry. `true` (trust every hop, so
+ * the left-most entry, which the client writes itself) is refused.
+ */
+export type TrustProxy = false | number | readonly string[];
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((v, ctx): TrustProxy => {
+    const lower = v.toLowerCase();
+    if (lower === 'false' || lower === 'no' || lower === '0') return false;
+    if (/^\d+$/.test(v)) {
+      const hops = Number(v);
+      if (hops > 32) ctx.addIssue({ code: 'custom', message: 'a hop count of at most 32' });
+      return hops;
+    }
+    if (lower === 'true' || lower === 'yes') {
+      ctx.addIssue({ code: 'custom', message: 'true would trust an address the client writes itself; give the number of proxies in front (e.g. 1) or their addresses/CIDRs' });
+      return false;
+    }
+    const entries = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    try {
+      proxyaddr.compile(entries);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'false, a hop count, or a comma-separated list of IP addresses, CIDRs, loopback, linklocal, uniquelocal' });
+    }
+    return entries;
+  });
 
 const pairs = list.transform((items, ctx) => {
   const out: string[] = [];
@@ -90,11 +116,13 @@ const schema = z.object({
   CONFLATE_SLOW_MS: int(0, CONFLATE_MAX_MS).default(0),
   STALE_AFTER_MS: int(100, 24 * 3_600_000).optional(),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  // After SIGTERM, readiness is down this long while everything keeps serving; then the shutdown.
+  SHUTDOWN_DELAY_MS: int(0, 600_000).default(0),
   MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
   MAX_STREAM_CONNECTIONS: int(1, 1_000_000).default(19_000),
   MAX_STREAM_CONNECTIONS_PER_IP: int(1, 1_000_000).default(100),
   SOCKET_EVENTS_PER_SECOND: int(1, 10_000).default(10),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: trustProxy.default(false),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   REDIS_URL: z.string().trim().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
@@ -105,7 +133,7 @@ const schema = z.object({
   CORS_ORIGINS: list.default([]),
   COINDESK_API_KEY: z.string().trim().min(1).optional(),
   ...urlSchemas,
-  SIMULATED_SEED: int(0, 2 ** 31 - 1).default(42),
+  SIMULATED_SEED: int(0, 2 ** 31 - 1).optional(),
   PRICE_MODE: z.enum(['failover', 'median'], 'failover or median').default('failover'),
   MAX_JUMP_PCT: decimal(0.1, 1000).default(10),
   JUMP_CONFIRMATIONS: int(1, 100).default(3),
@@ -137,11 +165,12 @@ export class AppConfig {
   readonly conflateSlowMs: number;
   readonly staleAfterMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly shutdownDelayMs: number;
   readonly maxPairsPerRequest: number;
   readonly maxStreamConnections: number;
   readonly maxStreamConnectionsPerIp: number;
   readonly socketEventsPerSecond: number;
-  readonly trustProxy: boolean;
+  readonly trustProxy: TrustProxy;
   readonly rateLimitPerMinute: number;
   readonly adminToken: string | undefined;
   readonly redisUrl: string | undefined;
@@ -181,6 +210,7 @@ export class AppConfig {
     // Three missed polls (and at least 30 s) before a price counts as stale, unless set.
     this.staleAfterMs = p.STALE_AFTER_MS ?? Math.max(30_000, 3 * p.POLL_INTERVAL_MS);
     this.shutdownTimeoutMs = p.SHUTDOWN_TIMEOUT_MS;
+    this.shutdownDelayMs = p.SHUTDOWN_DELAY_MS;
     this.maxPairsPerRequest = p.MAX_PAIRS_PER_REQUEST;
     this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS;
     this.maxStreamConnectionsPerIp = p.MAX_STREAM_CONNECTIONS_PER_IP;
@@ -196,7 +226,8 @@ export class AppConfig {
     this.corsOrigins = p.CORS_ORIGINS;
     this.coindeskApiKey = p.COINDESK_API_KEY;
     this.sourceUrls = Object.fromEntries(URL_SOURCES.map((s) => [s, p[urlVariable(s)]])) as Record<UrlSource, string>;
-    this.simulatedSeed = p.SIMULATED_SEED;
+    // A fresh walk on every start unless a run is to be replayed (the seed is in the start-up log).
+    this.simulatedSeed = p.SIMULATED_SEED ?? randomInt(0, 2 ** 31 - 1);
     this.priceMode = p.PRICE_MODE;
     this.maxJumpPct = p.MAX_JUMP_PCT;
     this.jumpConfirmations = p.JUMP_CONFIRMATIONS;

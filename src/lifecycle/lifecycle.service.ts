@@ -11,12 +11,31 @@ export class LifecycleService {
   private readonly draining = new BehaviorSubject(false);
   readonly draining$ = this.draining.asObservable();
 
+  private unready = false;
+
   get isShuttingDown(): boolean {
     return this.draining.value;
   }
 
+  /** Readiness is down from the stop signal on, through SHUTDOWN_DELAY_MS and the shutdown itself. */
+  get isReady(): boolean {
+    return !this.unready && !this.draining.value;
+  }
+
+  /**
+   * The stop signal came and SHUTDOWN_DELAY_MS runs: readiness answers 503 so that the
+   * orchestrator takes this instance out of rotation, while REST, streams (new ones too, from
+   * clients routed here before it noticed) and probes keep serving.
+   */
+  announceStop(reason: string, delayMs: number): void {
+    if (this.unready) return;
+    this.unready = true;
+    this.logger.log({ msg: 'stop requested, readiness down', reason, delayMs });
+  }
+
   beginShutdown(reason: string): void {
     if (this.draining.value) return;
+    this.unready = true;
     this.logger.log({ msg: 'shutting down', reason });
     this.draining.next(true);
   }

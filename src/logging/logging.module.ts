@@ -37,7 +37,8 @@ export class LoggingModule implements NestModule {
       mixin: requestLogMixin,
       // One short line per request: the request id, method, path and status, not every header.
       serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
+        // `ip`: the client as TRUST_PROXY resolves it (Express' req.ip), the address the rate limit and stream caps count.
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string; raw?: { ip?: string } }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, ip: req.raw?.ip }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

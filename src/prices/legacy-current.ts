@@ -1,20 +1,8 @@
-import type { Tick } from '../shared/wire';
+import { legacyAsset, type LegacyTick, type Tick } from '../shared/wire';
 
-const NAMES: Record<string, string> = {
-  BTC: 'Bitcoin',
-  ETH: 'Ethereum',
-  SOL: 'Solana',
-  XRP: 'XRP',
-  ADA: 'Cardano',
-  DOGE: 'Dogecoin',
-  LTC: 'Litecoin',
-  DOT: 'Polkadot',
-};
-
-export type LegacyCurrent = Tick & { symbol: string; name: string };
+export type LegacyCurrent = LegacyTick;
 
 /** `GET /api/price/current` of the replaced Bitcoin tracker: the tick with its symbol and name. */
 export function legacyCurrent(tick: Tick): LegacyCurrent {
-  const base = tick.pair.split('-')[0];
-  return { ...tick, symbol: base, name: NAMES[base] ?? base };
+  return { ...tick, ...legacyAsset(tick.pair) };
 }

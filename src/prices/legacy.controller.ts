@@ -1,15 +1,22 @@
-import { Controller, Get, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { PricePollerService } from '../poller/price-poller.service';
 import type { Response } from 'express';
 import { ApiErrors, PairErrorSchema, TickSchema } from '../common/openapi';
 import { ApiError } from '../common/api-error';
 import { checkPair } from '../common/pair';
-import { parseLimit, queryString } from '../common/query';
+import { parseLimit, parsePairList, queryString } from '../common/query';
 import { parseSince } from '../common/resume';
 import { AppConfig } from '../config/app-config';
 import { LEGACY_PAIR, type Tick } from '../shared/wire';
 import { sendLatest } from './latest-body';
 import { PricesService } from './prices.service';
+
+type LtpItem = { pair: string; amount: number };
+
+/** `BTC-USD` as the LTP service writes it, `BTC/USD`. */
+const slashed = (pair: string): string => pair.replace('-', '/');
 
 /**
  * The routes of the projects this service replaces, kept so that their clients work unchanged:
@@ -21,6 +28,7 @@ export class LegacyController {
   constructor(
     private readonly prices: PricesService,
     private readonly config: AppConfig,
+    private readonly poller: PricePollerService,
   ) {}
 
   @Get('price/current')
@@ -60,17 +68,18 @@ export class LegacyController {
     if (items.length > this.config.maxPairsPerRequest) {
       throw new ApiError(400, 'TOO_MANY_PAIRS', `at most ${this.config.maxPairsPerRequest} pairs per request, got ${items.length}`);
     }
-    const ltp: { pair: string; amount: number }[] = [];
-    const errors: { pair: string; code: string; message: string }[] = [];
+    const ltp: LtpItem[] = [];
+    // `error`: the LTP service's own field; `code` and `message` as everywhere else here.
+    const errors: { pair: string; code: string; message: string; error: string }[] = [];
     for (const item of items) {
       const check = checkPair(item, this.config.pairSet);
       if (!check.ok) {
-        errors.push({ pair: item, code: check.error.code, message: check.error.message });
+        errors.push({ pair: item, code: check.error.code, message: check.error.message, error: check.error.message });
         continue;
       }
       const tick = this.prices.latestOf([check.pair]).prices[0];
-      if (tick) ltp.push({ pair: check.pair.replace('-', '/'), amount: tick.price });
-      else errors.push({ pair: item, code: 'NO_PRICE_YET', message: `no price for ${check.pair} yet` });
+      if (tick) ltp.push({ pair: slashed(check.pair), amount: tick.price });
+      else errors.push({ pair: item, code: 'NO_PRICE_YET', message: `no price for ${check.pair} yet`, error: `no price for ${check.pair} yet` });
     }
     if (ltp.length === 0 && errors.every((e) => e.code !== 'NO_PRICE_YET')) {
       throw new ApiError(400, errors[0]?.code === 'UNSUPPORTED_PAIR' ? 'UNSUPPORTED_PAIR' : 'INVALID_PAIR', errors[0]?.message ?? 'no pair given');
@@ -80,6 +89,34 @@ export class LegacyController {
       return { ltp, errors };
     }
     return { ltp };
+  }
+
+  /** The LTP service's cache: the latest price of every configured pair that has one. */
+  @Get('v1/ltp/cached')
+  @ApiOkResponse({ description: 'Every cached last traded price', schema: { type: 'object', properties: { ltp: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string', example: 'BTC/USD' }, amount: { type: 'number' } } } } } } })
+  cached(): { ltp: LtpItem[] } {
+    return { ltp: this.prices.latestOf([...this.config.pairs]).prices.map((tick) => ({ pair: slashed(tick.pair), amount: tick.price })) };
+  }
+
+  /**
+   * The LTP service's refresh, `?pairs=BTC/USD,ETH/USD` (all when absent). Unlike the original it
+   * is an admin route, as our own POST /api/admin/refresh: 401 without the ADMIN_TOKEN bearer
+   * token, 404 when no ADMIN_TOKEN is configured (an open refresh would let anyone spend the
+   * upstreams' rate limits).
+   */
+  @Post('v1/ltp/refresh')
+  @HttpCode(200)
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  @ApiQuery({ name: 'pairs', required: false, example: 'BTC/USD,ETH/USD' })
+  @ApiOkResponse({ description: 'Polled now', schema: { type: 'object', properties: { message: { type: 'string' }, pairs: { type: 'array', items: { type: 'string', example: 'BTC/USD' } } } } })
+  @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'], [401, 'UNAUTHORIZED'], [404, 'NOT_FOUND'])
+  async refresh(@Query('pairs') rawPairs: unknown): Promise<{ message: string; pairs: string[]; priced: string[]; unpriced: string[] }> {
+    const { pairs, rejected } = parsePairList(queryString(rawPairs, 'pairs'), this.config.pairSet, this.config.maxPairsPerRequest);
+    if (rejected.length > 0) throw rejected[0].error;
+    const report = await this.poller.refresh(pairs);
+    const message = !report.ran ? 'refresh not run: a poll is in progress or polling is off here' : report.unpriced.length === 0 ? 'refreshed' : 'refreshed; some pairs got no price';
+    return { message, pairs: pairs.map(slashed), priced: report.priced.map((p) => slashed(p.pair)), unpriced: report.unpriced.map(slashed) };
   }
 
   private legacyPair(): string {

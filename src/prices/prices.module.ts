@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { PollerModule } from '../poller/poller.module';
 import { StreamModule } from '../stream/stream.module';
 import { CandlesController } from './candles.controller';
 import { CandlesService } from './candles.service';
@@ -8,8 +10,8 @@ import { PricesController } from './prices.controller';
 import { PricesService } from './prices.service';
 
 @Module({
-  imports: [StreamModule],
+  imports: [StreamModule, PollerModule],
   controllers: [PricesController, LegacyController, CandlesController],
-  providers: [PricesService, CandlesService, LatestEntry],
+  providers: [PricesService, CandlesService, LatestEntry, AdminTokenGuard],
 })
 export class PricesModule {}

@@ -5,7 +5,7 @@ import type { ResumePoint } from '../common/resume';
 import { compareTickIds, formatTickId, parseTickId, type TickId } from '../common/tick-id';
 import type { AppConfig } from '../config/app-config';
 import { SOURCE_NAMES, TICKER_FIELDS, type ResetEvent, type SourceName, type Tick, type TickSource } from '../shared/wire';
-import { TickLog, type Confirmation, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from '../stream/tick-log';
+import { stampedSince, TickLog, type Confirmation, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from '../stream/tick-log';
 import { reconnectDelay, type RedisClients } from './redis.clients';
 
 /**
@@ -22,6 +22,13 @@ redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - tonumber(A
 return id`;
 
 const PAGE = 1000;
+/**
+ * Ids come from Redis' clock, timestamps from the instance that polled: a tick stamped at or
+ * after `since` may carry an id this much earlier. A read by time starts here and filters by
+ * timestamp; whether the window is complete is still judged at `since` (only a tick at the
+ * very edge of the window, under that much skew, could be missed).
+ */
+const ID_CLOCK_SLACK_MS = 5_000;
 /** readAfter is awaited while a subscriber's live ticks are held: it must end. */
 export const READ_TIMEOUT_MS = 5_000;
 /** How long a new leader waits for its tail to reach the newest entry before polling. */
@@ -167,14 +174,15 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
 
   private async readAfterNow(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
     // The newest id the subscriber has (or, for a time, is taken to have) seen.
+    const fromMs = point.kind === 'time' ? Math.max(0, point.ms - ID_CLOCK_SLACK_MS) : 0;
     const bound: TickId = point.kind === 'id' ? point.id : { ms: point.ms - 1, seq: Number.MAX_SAFE_INTEGER };
     const ticks: Tick[] = [];
-    let start = point.kind === 'id' ? `(${formatTickId(point.id)}` : String(point.ms);
+    let start = point.kind === 'id' ? `(${formatTickId(point.id)}` : String(fromMs);
     for (;;) {
       const page = await this.range('XRANGE', start, '+', PAGE);
       for (const entry of page) {
         const tick = decode(entry);
-        if (tick && pairs.has(tick.pair)) ticks.push(tick);
+        if (tick && pairs.has(tick.pair) && (point.kind === 'id' || stampedSince(tick, point.ms))) ticks.push(tick);
       }
       if (page.length < PAGE) break;
       start = `(${page[page.length - 1][0]}`;
@@ -193,20 +201,21 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
       // Like the memory log: complete while nothing has ever been trimmed.
       return { complete: w !== null && w.entriesAdded === w.length, ticks };
     }
-    const ticks = await this.pairTicks('XRANGE', String(sinceMs), '+', pair, limit);
+    const fromMs = Math.max(0, sinceMs - ID_CLOCK_SLACK_MS);
+    const ticks = await this.pairTicks('XRANGE', String(fromMs), '+', pair, limit, (tick) => stampedSince(tick, sinceMs));
     const w = await this.window();
     return { complete: w !== null && sinceMs > w.floor.ms, ticks };
   }
 
   /** Up to `limit` ticks of one pair, in the command's order, paging from `from` towards `to`. */
-  private async pairTicks(command: 'XRANGE' | 'XREVRANGE', from: string, to: string, pair: string, limit: number): Promise<Tick[]> {
+  private async pairTicks(command: 'XRANGE' | 'XREVRANGE', from: string, to: string, pair: string, limit: number, keep: (tick: Tick) => boolean = () => true): Promise<Tick[]> {
     const ticks: Tick[] = [];
     let cursor = from;
     while (ticks.length < limit) {
       const page = await this.range(command, cursor, to, PAGE);
       for (const entry of page) {
         const tick = decode(entry);
-        if (tick?.pair === pair && ticks.length < limit) ticks.push(tick);
+        if (tick?.pair === pair && ticks.length < limit && keep(tick)) ticks.push(tick);
       }
       if (page.length < PAGE) break;
       cursor = `(${page[page.length - 1][0]}`;

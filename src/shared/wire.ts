@@ -68,6 +68,8 @@ export type ErrorCode =
   | 'INVALID_RESUME_POINT'
   | 'RESUME_POINT_IN_FUTURE'
   | 'INVALID_PAYLOAD'
+  | 'INVALID_JSON'
+  | 'INVALID_ENCODING'
   | 'NOT_FOUND'
   | 'URI_TOO_LONG'
   | 'PAYLOAD_TOO_LARGE'
@@ -199,6 +201,34 @@ export type CandlesResponse = { pair: string; interval: CandleInterval; complete
 /** The pair of the seed projects' routes (the Bitcoin tracker's, the LTP service's) when a request names none. */
 export const LEGACY_PAIR = 'BTC-USD';
 
+const ASSET_NAMES: Readonly<Record<string, string>> = {
+  BTC: 'Bitcoin',
+  ETH: 'Ethereum',
+  SOL: 'Solana',
+  XRP: 'XRP',
+  ADA: 'Cardano',
+  DOGE: 'Dogecoin',
+  LTC: 'Litecoin',
+  DOT: 'Polkadot',
+};
+
+/** The Bitcoin Price Streamer's fields `{symbol, name}` (with the tick's `timestamp`, `price`): `BTC`, `Bitcoin` for BTC-USD. */
+export type LegacyAsset = { symbol: string; name: string };
+
+export function legacyAsset(pair: string): LegacyAsset {
+  const symbol = pair.split('-')[0] ?? pair;
+  return { symbol, name: ASSET_NAMES[symbol] ?? symbol };
+}
+
+/** A tick as the Bitcoin Price Streamer's clients read it: every tick field plus `symbol` and `name`. */
+export type LegacyTick = Tick & LegacyAsset;
+
 export const SSE_PATH = '/api/prices/stream';
-export const WS_PATH = '/api/ws';
+/** Our WebSocket feed. */
+export const WS_PATH = '/api/prices/ws';
+/**
+ * The Bitcoin Price Streamer's route: without a query, its clients get BTC-USD ticks with
+ * `symbol`/`name`; with any of our query parameters it is our feed, as it was before WS_PATH moved.
+ */
+export const LEGACY_WS_PATH = '/api/ws';
 export const SOCKET_NAMESPACE = '/prices';

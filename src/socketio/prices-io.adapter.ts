@@ -12,6 +12,8 @@ type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
 /** Subscribe requests are small; a client cannot make the server buffer more than this per packet. */
 export const SOCKET_MAX_PACKET_BYTES = 16 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** engine.io's request path (its default); every other upgrade request is PriceWsFeed's to route. */
+export const SOCKET_IO_PATH = '/socket.io/';
 
 /**
  * The Socket.IO server with settings that only exist at run time: CORS from CORS_ORIGINS, an
@@ -35,6 +37,9 @@ export class PricesIoAdapter extends IoAdapter {
     const ours: Partial<IoServerOptions> = {
       ...options,
       serveClient: false,
+      path: SOCKET_IO_PATH,
+      // An upgrade request for another path is not engine.io's to end (PriceWsFeed answers it).
+      destroyUpgrade: false,
       maxHttpBufferSize: SOCKET_MAX_PACKET_BYTES,
       // A connection holds a slot from its handshake; one that joins no namespace is closed after this.
       connectTimeout: CONNECT_TIMEOUT_MS,

@@ -33,7 +33,7 @@ describe(SseEntry.name, () => {
     request('GET', '/api/prices/stream/');
     expect(opened).toEqual([
       ['/api/prices/stream?pairs=BTC-USD', { kind: 'price' }],
-      ['/api/price/stream', { kind: 'price', defaultPair: 'BTC-USD' }],
+      ['/api/price/stream', { kind: 'legacy', defaultPair: 'BTC-USD' }],
       ['/stream?lastEventId=1-0', { kind: 'message', defaultPair: 'BTC-USD' }],
     ]);
     expect(toExpress).toEqual(['GET /api/prices', 'POST /api/prices/stream', 'HEAD /stream', 'GET /api/prices/stream/']);

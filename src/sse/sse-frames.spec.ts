@@ -11,18 +11,19 @@ describe('SSE frames', () => {
     expect(tickFrame(t, 'price')).toBe(`event: price\nid: 1763758800123-0\ndata: ${JSON.stringify(t)}\n\n`);
   });
 
-  it('frames a tick as an unnamed event for onmessage clients', () => {
+  it('frames a tick as an unnamed event with symbol and name for onmessage clients', () => {
     const t = tick('1763758800123-1');
-    expect(tickFrame(t, 'message')).toBe(`id: 1763758800123-1\ndata: ${JSON.stringify(t)}\n\n`);
+    expect(tickFrame(t, 'message')).toBe(`id: 1763758800123-1\ndata: ${JSON.stringify({ ...t, symbol: 'BTC', name: 'Bitcoin' })}\n\n`);
+    expect(tickFrame(t, 'legacy')).toBe(`event: price\nid: 1763758800123-1\ndata: ${JSON.stringify({ ...t, symbol: 'BTC', name: 'Bitcoin' })}\n\n`);
   });
 
   it('serialises and encodes a tick once per kind and framing however many subscribers ask for it', () => {
     const stringify = jest.spyOn(JSON, 'stringify');
     const t = tick('1763758800123-2');
     const frames = new Set<Buffer>();
-    for (let i = 0; i < 1000; i++) for (const kind of ['price', 'message'] as const) for (const chunk of [true, false]) frames.add(tickBytes(t, kind, chunk));
-    expect(stringify).toHaveBeenCalledTimes(4);
-    expect(frames.size).toBe(4);
+    for (let i = 0; i < 1000; i++) for (const kind of ['price', 'legacy', 'message'] as const) for (const chunk of [true, false]) frames.add(tickBytes(t, kind, chunk));
+    expect(stringify).toHaveBeenCalledTimes(6);
+    expect(frames.size).toBe(6);
     expect(tickBytes(t, 'price', false).toString()).toBe(tickFrame(t, 'price'));
   });
 

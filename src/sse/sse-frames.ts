@@ -1,15 +1,19 @@
-import type { ResetEvent, Tick } from '../shared/wire';
+import { legacyAsset, type LegacyTick, type ResetEvent, type Tick } from '../shared/wire';
 
 /**
- * SSE framing. `price`: `event: price` + `id:` + `data:` (our route and the legacy
- * `/api/price/stream`); `message`: unnamed `id:` + `data:` (the legacy `/stream`, read with `onmessage`).
+ * SSE framing. `price`: `event: price` + `id:` + `data:` (our route); `legacy`: the same with
+ * the Bitcoin Price Streamer's `symbol` and `name` in the data (its `/api/price/stream`);
+ * `message`: unnamed `id:` + `data:` with those fields too (the legacy `/stream`, read with `onmessage`).
  */
-export type FrameKind = 'price' | 'message';
+export type FrameKind = 'price' | 'legacy' | 'message';
+
+const legacy = (tick: Tick): LegacyTick => ({ ...tick, ...legacyAsset(tick.pair) });
 
 // JSON.stringify escapes line breaks, so one `data:` line always carries the whole payload.
 const serialise: Record<FrameKind, (tick: Tick) => string> = {
   price: (tick) => `event: price\nid: ${tick.id}\ndata: ${JSON.stringify(tick)}\n\n`,
-  message: (tick) => `id: ${tick.id}\ndata: ${JSON.stringify(tick)}\n\n`,
+  legacy: (tick) => `event: price\nid: ${tick.id}\ndata: ${JSON.stringify(legacy(tick))}\n\n`,
+  message: (tick) => `id: ${tick.id}\ndata: ${JSON.stringify(legacy(tick))}\n\n`,
 };
 
 /** A tick's frame as text (the streams send `tickBytes`, which caches). */
@@ -35,6 +39,7 @@ export function frameBytes(frame: string, chunk: boolean): Buffer {
  */
 const byteCache: Record<FrameKind, [WeakMap<Tick, Buffer>, WeakMap<Tick, Buffer>]> = {
   price: [new WeakMap(), new WeakMap()],
+  legacy: [new WeakMap(), new WeakMap()],
   message: [new WeakMap(), new WeakMap()],
 };
 

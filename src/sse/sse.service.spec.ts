@@ -77,7 +77,7 @@ describe(SseService.name, () => {
     await flush();
     const t = await publish();
     await flush();
-    expect(text(res)).toBe(`retry: 1500\n\nid: ${t.id}\ndata: ${JSON.stringify(t)}\n\n`);
+    expect(text(res)).toBe(`retry: 1500\n\nid: ${t.id}\ndata: ${JSON.stringify({ ...t, symbol: 'BTC', name: 'Bitcoin' })}\n\n`);
   });
 
   it('sends heartbeats every HEARTBEAT_INTERVAL_MS from one timer that stops with the last stream', async () => {

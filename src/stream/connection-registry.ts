@@ -1,10 +1,14 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import proxyaddr from 'proxy-addr';
+import type { Subscription } from 'rxjs';
 import { ApiError } from '../common/api-error';
-import { AppConfig } from '../config/app-config';
+import { compareTickIds, parseTickId, type TickId } from '../common/tick-id';
+import { AppConfig, type TrustProxy } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type Transport } from '../shared/wire';
 import { parseStreamQuery, type RequestLimits, type StreamQuery, type SubscribeCommand } from './subscribe-request';
+import { TickLog } from './tick-log';
 
 export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void };
 
@@ -69,16 +73,35 @@ export class ConnectionRegistry {
  * for the transports that subscribe in their URL (SSE, WebSocket), the request parsed first.
  */
 @Injectable()
-export class StreamGate {
+export class StreamGate implements OnModuleDestroy {
   readonly limits: RequestLimits;
+  private readonly trust: ((addr: string, index: number) => boolean) | undefined;
+  /** The newest id committed$ delivered: with Redis, ids come from Redis' clock, so this instance's clock cannot judge them. */
+  private newest: TickId | null = null;
+  private readonly tracking: Subscription;
 
   constructor(
     private readonly registry: ConnectionRegistry,
     private readonly lifecycle: LifecycleService,
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
+    private readonly log: TickLog,
   ) {
-    this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest };
+    this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest, newestId: () => this.newestId() };
+    this.trust = trustFunction(config.trustProxy);
+    this.tracking = log.committed$.subscribe((tick) => (this.newest = parseTickId(tick.id)));
+  }
+
+  onModuleDestroy(): void {
+    this.tracking.unsubscribe();
+  }
+
+  /** The newest id known to have been published: the last one delivered, or the log's own (ticks from before this instance started). */
+  newestId(): TickId | null {
+    const stored = this.log.stats().newestId;
+    const fromLog = stored === null ? null : parseTickId(stored);
+    if (this.newest === null) return fromLog;
+    return fromLog !== null && compareTickIds(fromLog, this.newest) > 0 ? fromLog : this.newest;
   }
 
   /** Throws 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap. */
@@ -106,15 +129,22 @@ export class StreamGate {
   }
 
   /**
-   * The client's address: the socket's own, or the left-most `X-Forwarded-For` entry when
-   * TRUST_PROXY says a proxy in front sets it (otherwise anyone could spoof it).
+   * The client's address, as Express' `req.ip` (the REST rate limit) computes it from the same
+   * TRUST_PROXY: the socket's own address, or with trusted proxies in front the right-most
+   * `X-Forwarded-For` entry that is not one of them. Entries left of it are whatever the client
+   * wrote and are never used.
    */
   clientIp(headers: Record<string, string | string[] | undefined>, remoteAddress: string | undefined): string {
-    if (this.config.trustProxy) {
-      const xff = headers['x-forwarded-for'];
-      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-      if (first) return first;
-    }
-    return remoteAddress ?? 'unknown';
+    if (remoteAddress === undefined) return 'unknown';
+    if (this.trust === undefined) return remoteAddress;
+    const xff = headers['x-forwarded-for'];
+    return proxyaddr({ headers: { 'x-forwarded-for': Array.isArray(xff) ? xff.join(',') : xff }, socket: { remoteAddress } }, this.trust);
   }
+}
+
+/** Express' own compilation of `trust proxy` (express/lib/utils.js compileTrust) for our values. */
+function trustFunction(value: TrustProxy): ((addr: string, index: number) => boolean) | undefined {
+  if (value === false || value === 0) return undefined;
+  if (typeof value === 'number') return (_addr, index) => index < value;
+  return proxyaddr.compile(value);
 }

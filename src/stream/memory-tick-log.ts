@@ -3,7 +3,7 @@ import { AppConfig } from '../config/app-config';
 import type { ResumePoint } from '../common/resume';
 import { compareTickIds, formatTickId, TickIdGenerator, type TickId } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
-import { TickLog, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from './tick-log';
+import { stampedSince, TickLog, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from './tick-log';
 
 type Entry = { tick: Tick; id: TickId };
 
@@ -92,6 +92,9 @@ export class MemoryTickLog extends TickLog {
   readAfter(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
     this.trim(this.now());
     let start: number;
+    // Ids and timestamps come from this process' clock, a timestamp before its id: a tick stamped
+    // at or after a time has an id at or after it, so the search starts there and filters by timestamp.
+    let since: number | undefined;
     if (point.kind === 'id') {
       if (compareTickIds(point.id, this.floor) < 0) return Promise.resolve({ complete: false, reset: this.resetEvent() });
       start = this.all.lowerBound((e) => compareTickIds(e.id, point.id) <= 0);
@@ -99,11 +102,12 @@ export class MemoryTickLog extends TickLog {
       // Ticks at the floor's millisecond may be gone already: the time must be past it.
       if (point.ms <= this.floor.ms) return Promise.resolve({ complete: false, reset: this.resetEvent() });
       start = this.all.lowerBound((e) => e.id.ms < point.ms);
+      since = point.ms;
     }
     const ticks: Tick[] = [];
     for (let i = start; i < this.all.length; i++) {
       const t = this.all.at(i).tick;
-      if (pairs.has(t.pair)) ticks.push(t);
+      if (pairs.has(t.pair) && (since === undefined || stampedSince(t, since))) ticks.push(t);
     }
     return Promise.resolve({ complete: true, ticks });
   }
@@ -113,7 +117,10 @@ export class MemoryTickLog extends TickLog {
     const q = this.byPair.get(pair) ?? new Queue<Entry>();
     const from = sinceMs === undefined ? Math.max(0, q.length - limit) : q.lowerBound((e) => e.id.ms < sinceMs);
     const ticks: Tick[] = [];
-    for (let i = from; i < q.length && ticks.length < limit; i++) ticks.push(q.at(i).tick);
+    for (let i = from; i < q.length && ticks.length < limit; i++) {
+      const tick = q.at(i).tick;
+      if (sinceMs === undefined || stampedSince(tick, sinceMs)) ticks.push(tick);
+    }
     const complete = sinceMs === undefined ? this.floor === this.bootFloor : sinceMs > this.floor.ms;
     return Promise.resolve({ complete, ticks });
   }

@@ -1,6 +1,7 @@
 import { ApiError } from '../common/api-error';
 import { MAX_QUERY_VALUE_LENGTH, requirePairList } from '../common/query';
 import { resolveResumePoint, type ResumePoint } from '../common/resume';
+import type { TickId } from '../common/tick-id';
 import { CONFLATE_MAX_MS, CONFLATE_MIN_MS } from '../shared/wire';
 
 /**
@@ -9,7 +10,8 @@ import { CONFLATE_MAX_MS, CONFLATE_MIN_MS } from '../shared/wire';
  */
 export type SubscribeCommand = { pairs: string[]; resume: ResumePoint | undefined; conflateMs: number | undefined };
 
-export type RequestLimits = { pairs: ReadonlySet<string>; maxPairs: number };
+/** `newestId`: the newest tick id this instance knows (null: none yet); a resume id after it is refused. */
+export type RequestLimits = { pairs: ReadonlySet<string>; maxPairs: number; newestId?: () => TickId | null };
 
 /** Keys that would reach an object's prototype if anything ever merged a payload. */
 const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -45,7 +47,7 @@ export function parseStreamQuery(query: StreamQuery, limits: RequestLimits, nowM
   } else {
     pairs = requirePairList(query.pairs, limits.pairs, limits.maxPairs);
   }
-  const resume = resolveResumePoint({ header: query.header, lastEventId: query.lastEventId, since: query.since }, nowMs);
+  const resume = resolveResumePoint({ header: query.header, lastEventId: query.lastEventId, since: query.since }, nowMs, limits.newestId?.() ?? null);
   return { pairs, resume, conflateMs: parseConflate(query.conflate) };
 }
 
@@ -82,7 +84,7 @@ function parsePairs(value: unknown, limits: RequestLimits): string[] {
   return requirePairList(value.map((p) => p.slice(0, MAX_QUERY_VALUE_LENGTH)).join(','), limits.pairs, limits.maxPairs);
 }
 
-function parseResume(fields: Record<string, unknown>, what: string, nowMs: number): ResumePoint | undefined {
+function parseResume(fields: Record<string, unknown>, what: string, nowMs: number, limits: RequestLimits): ResumePoint | undefined {
   const { lastEventId, since } = fields;
   if (lastEventId !== undefined && lastEventId !== null && typeof lastEventId !== 'string') throw invalid(`${what}.lastEventId must be a string`);
   if (since !== undefined && since !== null && typeof since !== 'string' && typeof since !== 'number') {
@@ -93,7 +95,7 @@ function parseResume(fields: Record<string, unknown>, what: string, nowMs: numbe
       throw new ApiError(400, 'INVALID_RESUME_POINT', `${name} is longer than ${MAX_RESUME_LENGTH} characters`);
     }
   }
-  return resolveResumePoint({ lastEventId: lastEventId ?? undefined, since: since ?? undefined }, nowMs);
+  return resolveResumePoint({ lastEventId: lastEventId ?? undefined, since: since ?? undefined }, nowMs, limits.newestId?.() ?? null);
 }
 
 function parseConflateField(fields: Record<string, unknown>, what: string): number | undefined {
@@ -110,7 +112,7 @@ function parseConflateField(fields: Record<string, unknown>, what: string): numb
  */
 export function parseSubscribe(payload: unknown, limits: RequestLimits, nowMs: number, extra: readonly string[] = []): SubscribeCommand {
   const body = plainObject(payload, 'subscribe', [...SUBSCRIBE_FIELDS, ...extra]);
-  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'subscribe', nowMs), conflateMs: parseConflateField(body, 'subscribe') };
+  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'subscribe', nowMs, limits), conflateMs: parseConflateField(body, 'subscribe') };
 }
 
 /** `unsubscribe {pairs?}`: no pairs means all of them. */
@@ -128,5 +130,5 @@ export function parseHandshakeAuth(auth: unknown, limits: RequestLimits, nowMs: 
   const body = plainObject(auth, 'auth', [], true);
   const asks = SUBSCRIBE_FIELDS.some((k) => body[k] !== undefined && body[k] !== null);
   if (!asks) return null;
-  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'auth', nowMs), conflateMs: parseConflateField(body, 'auth') };
+  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'auth', nowMs, limits), conflateMs: parseConflateField(body, 'auth') };
 }

@@ -2,6 +2,15 @@ import { EMPTY, type Observable } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
 import type { ResetEvent, Tick } from '../shared/wire';
 
+/**
+ * `since` means the tick's own `timestamp` (when this service retrieved the price), in history
+ * and in every stream: a tick is at or after a time when its timestamp is. Its id's time is when
+ * the log committed it (with Redis, by Redis' clock) and may differ by a few milliseconds or more.
+ */
+export function stampedSince(tick: Tick, sinceMs: number): boolean {
+  return Date.parse(tick.timestamp) >= sinceMs;
+}
+
 /** A tick before the log has given it an id. */
 export type TickDraft = Omit<Tick, 'id'>;
 

@@ -6,13 +6,15 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../common/api-exception.filter';
 import { ApiError } from '../common/api-error';
 import { originAllowed } from '../common/origin';
+import { SOCKET_IO_PATH } from '../socketio/prices-io.adapter';
 import { searchParam } from '../common/query';
 import { AppConfig } from '../config/app-config';
 import { StreamGate, type Lease } from '../stream/connection-registry';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
+import { serveWithoutUpgrade } from './plain-request';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { WS_CLOSE_SERVICE_RESTART, WS_PATH, type DisconnectReason, type ErrorBody, type Tick, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_CLOSE_SERVICE_RESTART, WS_PATH, legacyAsset, type DisconnectReason, type ErrorBody, type Tick, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -20,22 +22,28 @@ const MAX_CLIENT_MESSAGE_BYTES = 1024;
 /** What the hub may have handed to `ws` and the kernel has not taken yet, before the hub holds the rest (Node's high-water mark). */
 const BUFFERED_BYTES = 16 * 1024;
 
-/** Each tick is encoded once, whatever the number of WebSocket clients (`ws` frames a Buffer without copying it). */
+/** Each tick is encoded once per shape, whatever the number of WebSocket clients (`ws` frames a Buffer without copying it). */
 const frames = new WeakMap<Tick, Buffer>();
-function priceFrame(tick: Tick): Buffer {
-  let frame = frames.get(tick);
+const legacyFrames = new WeakMap<Tick, Buffer>();
+function priceFrame(tick: Tick, legacy: boolean): Buffer {
+  const cache = legacy ? legacyFrames : frames;
+  let frame = cache.get(tick);
   if (frame === undefined) {
-    frame = Buffer.from(JSON.stringify({ type: 'price', ...tick } satisfies WsMessage));
-    frames.set(tick, frame);
+    frame = Buffer.from(JSON.stringify(legacy ? { type: 'price', ...tick, ...legacyAsset(tick.pair) } : ({ type: 'price', ...tick } satisfies WsMessage)));
+    cache.set(tick, frame);
   }
   return frame;
 }
 
-function frameOf(message: StreamMessage): Buffer {
+function frameOf(message: StreamMessage, legacy: boolean): Buffer {
   if (message.type === 'reset') return Buffer.from(JSON.stringify({ type: 'reset', ...message.reset } satisfies WsMessage));
-  if (message.skipped === 0) return priceFrame(message.tick);
-  return Buffer.from(JSON.stringify({ type: 'price', ...message.tick, skipped: message.skipped } satisfies WsMessage));
+  if (message.skipped === 0) return priceFrame(message.tick, legacy);
+  const extra = legacy ? legacyAsset(message.tick.pair) : {};
+  return Buffer.from(JSON.stringify({ type: 'price', ...message.tick, skipped: message.skipped, ...extra }));
 }
+
+/** Our query parameters: any of them on LEGACY_WS_PATH makes it our feed. */
+const FEED_PARAMS = ['pairs', 'lastEventId', 'since', 'conflate'] as const;
 
 /** Close codes by why the server ends a connection. */
 const CLOSE_CODES: Record<Exclude<DisconnectReason, 'slow'>, [number, string]> = {
@@ -64,13 +72,15 @@ class WsSink implements Sink {
   constructor(
     readonly ws: WebSocket,
     eventsPerSecond: number,
+    /** The Bitcoin Price Streamer's shape (LEGACY_WS_PATH without a query): ticks with `symbol` and `name`. */
+    private readonly legacy: boolean,
   ) {
     this.limiter = new EventRateLimiter(eventsPerSecond);
   }
 
   write(message: StreamMessage): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
-    const frame = frameOf(message);
+    const frame = frameOf(message, this.legacy);
     if (this.ws.bufferedAmount + frame.length < BUFFERED_BYTES) {
       this.ws.send(frame, { binary: false });
       return true;
@@ -98,9 +108,11 @@ class WsSink implements Sink {
 }
 
 /**
- * Plain WebSocket feed `GET /api/ws?pairs=..&since=..&lastEventId=..&conflate=..` on the app's
+ * Plain WebSocket feed `GET /api/prices/ws?pairs=..&since=..&lastEventId=..&conflate=..` on the app's
  * HTTP server, beside Socket.IO: only upgrades for WS_PATH are taken, the rest (e.g. /socket.io/)
- * are left to their owners. On an open connection the client may send
+ * are left to their owners. `/api/ws` (LEGACY_WS_PATH) with one of those parameters is the same
+ * feed; without any it is the Bitcoin Price Streamer's: BTC-USD ticks with `symbol` and `name`.
+ * On an open connection the client may send
  * `{"type":"subscribe","pairs":[..],"lastEventId"?,"since"?,"conflate"?}` and
  * `{"type":"unsubscribe","pairs":[..]}`, answered with `subscribed` / `unsubscribed` or `error`.
  *
@@ -142,8 +154,16 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== WS_PATH) return;
+    // Socket.IO takes its own; a request for any other route gets its ordinary answer.
+    if (req.url?.startsWith(SOCKET_IO_PATH)) return;
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      url = new URL('http://localhost/');
+    }
+    if ((url.pathname !== WS_PATH && url.pathname !== LEGACY_WS_PATH) || !isWebSocketUpgrade(req)) return serveWithoutUpgrade(this.server!, req, socket);
+    const legacy = url.pathname === LEGACY_WS_PATH && !FEED_PARAMS.some((name) => url.searchParams.has(name));
     socket.on('error', () => socket.destroy());
     let command: SubscribeCommand;
     let lease: Lease;
@@ -156,6 +176,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
         'websocket',
         { pairs: param('pairs'), lastEventId: param('lastEventId'), since: param('since'), conflate: param('conflate') },
         this.gate.clientIp(req.headers, req.socket.remoteAddress),
+        legacy ? LEGACY_PAIR : undefined,
       ));
     } catch (err) {
       return refuse(socket, toErrorBody(err));
@@ -167,12 +188,12 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
     });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       attached = true;
-      this.attach(ws, command, lease);
+      this.attach(ws, command, lease, legacy);
     });
   }
 
-  private attach(ws: WebSocket, command: SubscribeCommand, lease: Lease): void {
-    const sink = new WsSink(ws, this.config.socketEventsPerSecond);
+  private attach(ws: WebSocket, command: SubscribeCommand, lease: Lease, legacy: boolean): void {
+    const sink = new WsSink(ws, this.config.socketEventsPerSecond, legacy);
     const sub = this.hub.open(sink, lease);
     this.sinks.add(sink);
     ws.on('pong', () => (sink.alive = true));
@@ -235,6 +256,11 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       sink.ws.ping();
     }
   }
+}
+
+/** `Upgrade: websocket` (case-insensitive, possibly among other protocols); `h2c` and the like are not ours. */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').split(',').some((p) => p.trim().toLowerCase() === 'websocket');
 }
 
 function errorMessage(err: unknown, request: string | undefined): WsMessage {

@@ -43,10 +43,14 @@ export async function freePort(): Promise<number> {
 export class RedisProcess {
   private child: ChildProcess | null = null;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
-  static async start(): Promise<RedisProcess> {
-    const server = new RedisProcess(await freePort());
+  /** `extraArgs`: more redis-server options, e.g. `--enable-debug-command local` for DEBUG SLEEP. */
+  static async start(extraArgs: readonly string[] = []): Promise<RedisProcess> {
+    const server = new RedisProcess(await freePort(), extraArgs);
     await server.start();
     return server;
   }
@@ -56,7 +60,7 @@ export class RedisProcess {
   }
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs], { stdio: 'ignore' });
     const deadline = Date.now() + 5000;
     for (;;) {
       const probe = new Redis(this.url, { protocol: 2, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
