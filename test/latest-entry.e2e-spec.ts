@@ -93,7 +93,7 @@ describe('rate limit ahead of Express (LatestEntry)', () => {
       expect(limited).toBeDefined();
       expect(servedFast()).toBe(true);
       expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect(await limited!.json()).toEqual({ statusCode: 429, code: 'RATE_LIMITED', message: 'ThrottlerException: Too Many Requests' });
+      expect(await limited!.json()).toEqual({ statusCode: 429, code: 'RATE_LIMITED', message: 'too many requests; retry after the Retry-After delay' });
       // The same budget through Express (the guard) is spent too.
       const viaGuard = await fetch(`${t.url}/api/prices/BTC%2DUSD`);
       expect(viaGuard.status).toBe(429);

@@ -126,7 +126,8 @@ describe('SSE resume after a dropped connection', () => {
       before.push((await t.publish('BTC-USD', 20 + i))!);
       await sleep(3); // one tick per millisecond at most, so since can name one exactly
     }
-    const since = Number(before[2].id.split('-')[0]);
+    // since means the ticks' own timestamps (docs/api.md), which may be a millisecond before their ids.
+    const since = Date.parse(before[2].timestamp);
     client = listen(`${t.url}/api/prices/stream?pairs=BTC-USD&since=${since}`);
     await cutAndResume(t, client, requests, (published) => [before[2], before[3], before[4], ...published]);
   });

@@ -64,6 +64,27 @@ describe(StreamHub.name, () => {
     expect(sink.ids()).toEqual([from!.id]);
   });
 
+  it('takes the ticks held during a read from a time by their own timestamps, not their ids', async () => {
+    const { log, stream, open } = hubSetup();
+    const since = Date.now() + 50;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const read = log.readAfter.bind(log);
+    jest.spyOn(log as TickLog, 'readAfter').mockImplementation(async (point, pairs) => {
+      const result = await read(point, pairs);
+      await gate;
+      return result;
+    });
+    await new Promise((r) => setTimeout(r, 60)); // ids from now on are past `since`
+    const { sink } = open(['BTC-USD'], { kind: 'time', ms: since });
+    const draft = (price: number, at: number) => ({ pair: 'BTC-USD', price, source: 'simulated' as const, timestamp: new Date(at).toISOString() });
+    await stream.publish(draft(1, since - 10)); // fetched before `since`, committed after it
+    const after = await stream.publish(draft(2, since + 10));
+    release();
+    await flush();
+    expect(sink.ids()).toEqual([after!.id]);
+  });
+
   it('sends a reset, then the latest tick of each pair, when the resume point fell out of the window', async () => {
     const { publish, open } = hubSetup({ HISTORY_SIZE: '3' });
     const first = await publish('BTC-USD');

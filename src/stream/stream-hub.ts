@@ -8,7 +8,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type ResetEvent, type Tick, type Transport } from '../shared/wire';
 import type { Lease } from './connection-registry';
 import { PriceStreamService } from './price-stream.service';
-import type { ReadAfterResult } from './tick-log';
+import { stampedSince, type ReadAfterResult } from './tick-log';
 
 /** What the hub hands a transport. A live tick's message is one object shared by every subscriber (transports cache its encoding). */
 export type PriceMessage = { readonly type: 'price'; readonly tick: Tick; readonly skipped: number };
@@ -48,11 +48,9 @@ export type SubscriberInfo = { requestId?: string };
 /** Pairs being joined: live ticks of theirs are held here until the replay is out (Mercure's Ready). */
 type Join = { readonly pairs: readonly string[]; readonly held: Tick[]; gap: ResetEvent | null };
 
-/** The newest id a subscriber resuming from `resume` is taken to have seen (null: none). */
+/** The newest id a subscriber resuming after an id has seen (null: not an id resume; a time compares timestamps). */
 export function seenBefore(resume: ResumePoint | undefined): string | null {
-  if (resume?.kind === 'id') return formatTickId(resume.id);
-  if (resume?.kind === 'time') return `${resume.ms - 1}-${Number.MAX_SAFE_INTEGER}`;
-  return null;
+  return resume?.kind === 'id' ? formatTickId(resume.id) : null;
 }
 
 const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
@@ -409,6 +407,8 @@ export class Subscriber {
     const upTo = new Map<string, string | null>();
     if (recovered) {
       replay = result.ticks.filter((t) => mine.has(t.pair));
+      // From a time, `since` means the ticks' own timestamps (stampedSince), not their ids: with
+      // nothing replayed there is no id to cut at, and held ticks are taken by their timestamp.
       const last = replay.length > 0 ? replay[replay.length - 1].id : seenBefore(resume);
       for (const pair of pairs) upTo.set(pair, last);
     } else {
@@ -422,8 +422,9 @@ export class Subscriber {
       }
       replay.sort(byId);
     }
+    const since = recovered && resume?.kind === 'time' ? resume.ms : undefined;
     const held = join.held.filter((t) => {
-      if (!mine.has(t.pair)) return false;
+      if (!mine.has(t.pair) || (since !== undefined && !stampedSince(t, since))) return false;
       const last = upTo.get(t.pair) ?? null;
       return last === null || idAfter(t.id, last);
     });
