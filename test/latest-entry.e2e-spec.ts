@@ -1,8 +1,8 @@
 import * as http from 'node:http';
-import { Writable } from 'node:stream';
 import { LatestEntry } from '../src/prices/latest-entry';
 import { startApp, type TestApp } from './support/app';
 import { waitFor } from './support/wait';
+import { captureLogs } from './support/logs';
 
 /** Headers whose values differ between any two answers. */
 const VARYING = new Set(['date', 'x-request-id', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'keep-alive', 'connection']);
@@ -14,12 +14,7 @@ describe('latest price ahead of Express (LatestEntry)', () => {
   let fast: jest.SpyInstance;
   const lines: string[] = [];
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { destination: sink } = captureLogs(lines);
     t = await startApp({ LOG_LEVEL: 'info', CORS_ORIGINS: 'https://app.example', RATE_LIMIT_PER_MINUTE: '1000' }, { logDestination: sink });
     fast = jest.spyOn(t.app.get(LatestEntry), 'route');
   });

@@ -1,6 +1,6 @@
-import { Writable } from 'node:stream';
 import { startApp, type TestApp } from './support/app';
 import { waitFor } from './support/wait';
+import { captureLogs } from './support/logs';
 
 /** Reads one sample of a Prometheus metric from /metrics text, 0 when absent. */
 export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -17,12 +17,7 @@ describe('operations', () => {
   let t: TestApp;
   const lines: string[] = [];
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { destination: sink } = captureLogs(lines);
     t = await startApp({ LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '5' }, { logDestination: sink });
   });
   afterAll(() => t.close());

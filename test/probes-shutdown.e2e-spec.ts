@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import http from 'http';
 import path from 'path';
-import { Writable } from 'node:stream';
 import { startApp } from './support/app';
 import { freePort, randomPrefix, RedisProcess, testClient } from './support/redis';
 import { getJson, openStream, sleep, waitFor, type RawStream } from './support/sse';
+import { captureLogs } from './support/logs';
 
 const MAIN = path.join(__dirname, '..', 'dist', 'main.js');
 
@@ -13,12 +13,7 @@ describe('readiness with a slow Redis', () => {
   it('answers 503 naming the redis check when Redis does not answer within the check timeout (DEBUG SLEEP), not 500', async () => {
     const server = await RedisProcess.start(['--enable-debug-command', 'local']);
     const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { destination: sink } = captureLogs(lines);
     const t = await startApp({ REDIS_URL: server.url, REDIS_PREFIX: randomPrefix(), LOG_LEVEL: 'info' }, { logDestination: sink });
     const blocker = testClient(server.url);
     try {

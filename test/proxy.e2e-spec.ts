@@ -1,8 +1,8 @@
-import { Writable } from 'node:stream';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
 import { startApp, type TestApp } from './support/app';
 import { connectError, connected, ioClient, wsRefusal } from './support/sockets';
 import { getJson, openStream, sleep, type RawStream } from './support/sse';
+import { captureLogs } from './support/logs';
 
 /** The header nginx sends with `proxy_add_x_forwarded_for`: what the client wrote, then the peer nginx saw. */
 const nginxXff = (forged: string, peer: string) => `${forged}, ${peer}`;
@@ -11,12 +11,7 @@ describe('behind one proxy (TRUST_PROXY=1)', () => {
   let t: TestApp;
   const lines: string[] = [];
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { destination: sink } = captureLogs(lines);
     t = await startApp({ TRUST_PROXY: '1', MAX_STREAM_CONNECTIONS_PER_IP: '8', RATE_LIMIT_PER_MINUTE: '3', LOG_LEVEL: 'info' }, { logDestination: sink });
   });
   afterAll(() => t.close());

@@ -16,6 +16,7 @@ import { LegacyController } from './legacy.controller';
 import { isFresh, type CachedBody } from './latest-body';
 import { PricesController } from './prices.controller';
 import { PricesService } from './prices.service';
+import { simpleCors } from '../common/cors';
 
 const PAIR_PREFIX = '/api/prices/';
 const LEGACY_CURRENT = '/api/price/current';
@@ -90,7 +91,7 @@ export class LatestEntry implements OnApplicationBootstrap {
 
   private answer(req: IncomingMessage, res: ServerResponse, route: Route): void {
     strictSecurityHeaders(req, res, () => {
-      this.cors(req, res);
+      simpleCors(req, res, this.config.corsOrigins);
       if (!this.throttle(req, res, route)) return;
       const { body } = route;
       res.setHeader('ETag', body.etag);
@@ -126,17 +127,6 @@ export class LatestEntry implements OnApplicationBootstrap {
       res.setHeader(`X-RateLimit-Reset${suffix}`, record.timeToExpire);
     }
     return true;
-  }
-
-  /** What `app.enableCors` (the cors package, an origin list) does for a simple GET, as SseEntry does it. */
-  private cors(req: IncomingMessage, res: ServerResponse): void {
-    const allowed = this.config.corsOrigins;
-    if (allowed.length === 0) return;
-    res.setHeader('Vary', 'Origin');
-    const origin = req.headers.origin;
-    if (!origin || !allowed.includes(origin)) return;
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id,Retry-After');
   }
 }
 

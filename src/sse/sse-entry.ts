@@ -9,6 +9,7 @@ import { AppConfig } from '../config/app-config';
 import { StreamGate } from '../stream/connection-registry';
 import { SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
 import { SseService } from './sse.service';
+import { simpleCors } from '../common/cors';
 
 /**
  * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.
@@ -49,7 +50,7 @@ export class SseEntry implements OnApplicationBootstrap {
   /** Starts a stream, or answers with a JSON error (logged as a refusal). */
   open(req: IncomingMessage, res: ServerResponse, route: SseRoute): void {
     const id = requestId(req, res);
-    this.cors(req, res);
+    simpleCors(req, res, this.config.corsOrigins);
     try {
       this.start(req, res, route, id);
     } catch (err) {
@@ -85,17 +86,6 @@ export class SseEntry implements OnApplicationBootstrap {
     const { command, lease } = this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair);
     req.socket.setNoDelay(true);
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
-  }
-
-  /** What `app.enableCors` (the cors package, an origin list) does for a simple GET: the origin echoed when CORS_ORIGINS lists it. */
-  private cors(req: IncomingMessage, res: ServerResponse): void {
-    const allowed = this.config.corsOrigins;
-    if (allowed.length === 0) return;
-    res.setHeader('Vary', 'Origin');
-    const origin = req.headers.origin;
-    if (!origin || !allowed.includes(origin)) return;
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id,Retry-After');
   }
 }
 
