@@ -362,8 +362,8 @@ describe(`${PricePollerService.name} price checks`, () => {
 
   const build = (sources: FakeSource[], env: Record<string, string> = {}): void => {
     config = loadConfig({ PAIRS: 'BTC-USD', POLL_INTERVAL_MS: String(INTERVAL_MS), SOURCE_TIMEOUT_MS: String(TIMEOUT_MS), SOURCE_BACKOFF_MAX_MS: '60000', ...env });
-    stream = new PriceStreamService(new MemoryTickLog(config), config, new MetricsService());
     metrics = new MetricsService();
+    stream = new PriceStreamService(new MemoryTickLog(config), config, metrics);
     poller = new PricePollerService(new SourceRegistry(sources), stream, config, new SchedulerRegistry(), metrics);
   };
   const start = async (): Promise<void> => {
@@ -527,8 +527,8 @@ describe(`${PricePollerService.name} in PRICE_MODE=median`, () => {
 
   const build = (sources: FakeSource[], env: Record<string, string> = {}): void => {
     const config = loadConfig({ PAIRS: 'BTC-USD', PRICE_MODE: 'median', POLL_INTERVAL_MS: String(INTERVAL_MS), MAX_DEVIATION_PCT: '3', ...env });
-    stream = new PriceStreamService(new MemoryTickLog(config), config, new MetricsService());
     metrics = new MetricsService();
+    stream = new PriceStreamService(new MemoryTickLog(config), config, metrics);
     poller = new PricePollerService(new SourceRegistry(sources), stream, config, new SchedulerRegistry(), metrics);
   };
   const start = async (): Promise<void> => {

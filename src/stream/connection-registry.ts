@@ -106,10 +106,7 @@ export class StreamGate implements OnModuleDestroy {
 
   /** Throws 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap. */
   admit(transport: Transport, ip: string): Lease {
-    if (this.lifecycle.isShuttingDown) {
-      this.metrics.refused(transport, 'SHUTTING_DOWN');
-      throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect shortly');
-    }
+    this.refuseWhileShuttingDown(transport);
     return this.registry.acquire(transport, ip);
   }
 
@@ -122,10 +119,13 @@ export class StreamGate implements OnModuleDestroy {
   /** What `open` checks, without taking a slot (HEAD on a stream route). */
   check(transport: Transport, query: StreamQuery, defaultPair?: string): void {
     parseStreamQuery(query, this.limits, Date.now(), defaultPair);
-    if (this.lifecycle.isShuttingDown) {
-      this.metrics.refused(transport, 'SHUTTING_DOWN');
-      throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect shortly');
-    }
+    this.refuseWhileShuttingDown(transport);
+  }
+
+  private refuseWhileShuttingDown(transport: Transport): void {
+    if (!this.lifecycle.isShuttingDown) return;
+    this.metrics.refused(transport, 'SHUTTING_DOWN');
+    throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; reconnect shortly');
   }
 
   /**

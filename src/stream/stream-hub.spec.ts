@@ -3,7 +3,7 @@ import { idAfter } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import type { TickLog } from './tick-log';
 import { StreamHub } from './stream-hub';
-import { flush, GappyLog, hubSetup, idResume, PAIRS, RecordingSink } from './stream.testing';
+import { flush, GappyLog, hubSetup, idResume, PAIRS, RecordingSink, slowReads } from './stream.testing';
 
 /**
  * A log like Redis': a tick is in the window (what a resume reads) before the live feed
@@ -67,14 +67,7 @@ describe(StreamHub.name, () => {
   it('takes the ticks held during a read from a time by their own timestamps, not their ids', async () => {
     const { log, stream, open } = hubSetup();
     const since = Date.now() + 50;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const read = log.readAfter.bind(log);
-    jest.spyOn(log as TickLog, 'readAfter').mockImplementation(async (point, pairs) => {
-      const result = await read(point, pairs);
-      await gate;
-      return result;
-    });
+    const release = slowReads(log);
     await new Promise((r) => setTimeout(r, 60)); // ids from now on are past `since`
     const { sink } = open(['BTC-USD'], { kind: 'time', ms: since });
     const draft = (price: number, at: number) => ({ pair: 'BTC-USD', price, source: 'simulated' as const, timestamp: new Date(at).toISOString() });
@@ -102,14 +95,7 @@ describe(StreamHub.name, () => {
     const { publish, log, open } = hubSetup();
     const seen = await publish('BTC-USD');
     const missed = await publish('BTC-USD');
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const read = log.readAfter.bind(log);
-    jest.spyOn(log as TickLog, 'readAfter').mockImplementation(async (point, pairs) => {
-      const result = await read(point, pairs);
-      await gate;
-      return result;
-    });
+    const release = slowReads(log);
     const { sink } = open(['BTC-USD'], idResume(seen!.id));
     const during = [await publish('BTC-USD'), await publish('BTC-USD')];
     release();
@@ -119,12 +105,7 @@ describe(StreamHub.name, () => {
   });
 
   it('drops the live ticks a replay already carried when the read is ahead of the live feed (Redis)', async () => {
-    const ctx = hubSetup();
-    const log = new LaggingLog(ctx.config);
-    const { PriceStreamService } = await import('./price-stream.service');
-    const stream = new PriceStreamService(log, ctx.config, ctx.metrics);
-    const hub = new StreamHub(stream, ctx.config, ctx.metrics);
-    hub.start();
+    const { log, stream, hub } = hubSetup({}, Date.now, (config) => new LaggingLog(config));
     const draft = (price: number) => ({ pair: 'BTC-USD', price, source: 'simulated' as const, timestamp: new Date().toISOString() });
     const seen = await stream.publish(draft(1));
     log.release();
@@ -312,12 +293,8 @@ describe(StreamHub.name, () => {
     let recovered = 0;
     let snapshots = 0;
     for (let round = 0; round < 12; round++) {
-      const base = hubSetup({ HISTORY_SIZE: String(30 + Math.floor(random() * 200)), CLIENT_BUFFER_SIZE: '100000' });
-      const log = new LaggingLog(base.config);
-      const { PriceStreamService } = await import('./price-stream.service');
-      const stream = new PriceStreamService(log, base.config, base.metrics);
-      const hub = new StreamHub(stream, base.config, base.metrics);
-      hub.start();
+      const env = { HISTORY_SIZE: String(30 + Math.floor(random() * 200)), CLIENT_BUFFER_SIZE: '100000' };
+      const { log, stream, hub } = hubSetup(env, Date.now, (config) => new LaggingLog(config));
       let price = 1;
       const published: Tick[] = [];
       // Per subscriber and pair: where its join started (the resume id, or null for a snapshot) and when it left.

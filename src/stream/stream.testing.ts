@@ -1,12 +1,13 @@
 import { Subject } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
-import { loadConfig } from '../config/app-config';
+import { loadConfig, type AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { DisconnectReason, ResetEvent, Tick } from '../shared/wire';
 import { MemoryTickLog } from './memory-tick-log';
 import { PriceStreamService } from './price-stream.service';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from './stream-hub';
 import type { Lease } from './connection-registry';
+import type { TickLog } from './tick-log';
 
 /** Shared by the unit specs. */
 export const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -20,6 +21,19 @@ export const idResume = (id: string): ResumePoint => {
 export class GappyLog extends MemoryTickLog {
   readonly gap = new Subject<ResetEvent>();
   override readonly gaps$ = this.gap.asObservable();
+}
+
+/** Holds the log's resume reads (as a slow Redis would) until the returned function is called. */
+export function slowReads(log: MemoryTickLog): () => void {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const read = log.readAfter.bind(log);
+  jest.spyOn(log as TickLog, 'readAfter').mockImplementation(async (point, pairs) => {
+    const result = await read(point, pairs);
+    await gate;
+    return result;
+  });
+  return release;
 }
 
 /** A sink that records what it is given; `accepting` false plays a client that stopped reading. */
@@ -67,10 +81,17 @@ export class RecordingSink implements Sink {
 
 export const PAIRS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];
 
-/** A hub on a memory log, a publish helper and a way to open recording subscribers. */
-export function hubSetup(env: Record<string, string> = {}, now: () => number = Date.now) {
+/**
+ * A hub on a memory log (or the one `makeLog` builds), a publish helper and a way to open
+ * recording subscribers.
+ */
+export function hubSetup<L extends GappyLog = GappyLog>(
+  env: Record<string, string> = {},
+  now: () => number = Date.now,
+  makeLog: (config: AppConfig, now: () => number) => L = (config, clock) => new GappyLog(config, clock) as L,
+) {
   const config = loadConfig({ PAIRS: PAIRS.join(','), ...env });
-  const log = new GappyLog(config, now);
+  const log = makeLog(config, now);
   const metrics = new MetricsService();
   const stream = new PriceStreamService(log, config, metrics);
   const hub = new StreamHub(stream, config, metrics);
