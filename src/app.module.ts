@@ -4,6 +4,8 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
+import { ClusterWorkerModule } from './cluster/cluster-worker.module';
+import type { ReplicaTickLog, WorkerLink } from './cluster/worker-link';
 import { throttlerKey, WindowThrottlerStorage } from './common/window-throttler.storage';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -16,14 +18,22 @@ import { PricesModule } from './prices/prices.module';
 import { RedisModule } from './redis/redis.module';
 import { SocketIoModule } from './socketio/socketio.module';
 import { SseModule } from './sse/sse.module';
+import { LocalSlotsModule } from './stream/local-slots.module';
 import { MemoryTickLogModule } from './stream/memory-tick-log.module';
 import { StreamModule } from './stream/stream.module';
 import { WsModule } from './ws/ws.module';
 
+/** What a worker process (WORKERS > 1) brings: its link to the primary and, without Redis, its replica of the primary's window. */
+export type WorkerOf = { link: WorkerLink; replica: ReplicaTickLog | undefined };
+
 @Module({})
 export class AppModule {
   /** Stream routes come before PricesModule so that `/api/prices/stream` is not taken for a pair. */
-  static register(config: AppConfig, logDestination?: DestinationStream): DynamicModule {
+  static register(config: AppConfig, logDestination?: DestinationStream, worker?: WorkerOf): DynamicModule {
+    // The tick log: Redis (several instances, or workers as instances), the primary's window (a
+    // worker without Redis), or this process' own. Connection slots: the primary's, or our own.
+    const log = config.redisUrl ? [RedisModule.forRoot()] : worker ? [] : [MemoryTickLogModule];
+    const slots = worker ? ClusterWorkerModule.forRoot(worker.link, worker.replica) : LocalSlotsModule;
     return {
       module: AppModule,
       imports: [
@@ -41,7 +51,8 @@ export class AppModule {
         AdminModule,
         SocketIoModule,
         WsModule,
-        config.redisUrl ? RedisModule.forRoot() : MemoryTickLogModule,
+        ...log,
+        slots,
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };

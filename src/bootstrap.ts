@@ -5,7 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
-import { AppModule } from './app.module';
+import { AppModule, type WorkerOf } from './app.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import { checkTargetLength } from './common/query';
 import { securityHeaders } from './common/security-headers';
@@ -19,11 +19,13 @@ export type CreateAppOptions = {
   logDestination?: DestinationStream;
   /** The built web client (default client/dist); tests point it elsewhere. */
   clientDir?: string;
+  /** A worker process' link to its primary (WORKERS > 1). */
+  worker?: WorkerOf;
 };
 
 /** Builds the application as main.ts runs it; e2e tests use the same function on port 0. */
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, options.logDestination), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, options.logDestination, options.worker), {
     bufferLogs: true,
     // Idle keep-alive sockets must not hold up a shutdown.
     forceCloseConnections: true,
@@ -38,7 +40,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.use(securityHeaders());
   app.enableCors({ origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
   app.useGlobalFilters(new ApiExceptionFilter());
-  app.useWebSocketAdapter(new PricesIoAdapter(app, config, app.get(LifecycleService)));
+  app.useWebSocketAdapter(new PricesIoAdapter(app, config, app.get(LifecycleService), options.worker?.link.sessionPrefix));
   setupOpenApi(app);
   const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
   if (!serveClient(app, clientDir)) {

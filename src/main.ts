@@ -1,6 +1,10 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import cluster from 'node:cluster';
 import { createApp } from './bootstrap';
+import { Primary } from './cluster/primary';
+import { WorkerLink } from './cluster/worker-link';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { SourceRegistry } from './sources/source-registry';
@@ -22,8 +26,14 @@ async function main(): Promise<void> {
     process.stderr.write(`${err.message}\n`);
     process.exit(78); // EX_CONFIG
   }
+  if (cluster.isWorker) return runWorker(config);
+  if (config.workers > 1) return new Primary(config).start();
+  return runAlone(config);
+}
+
+/** One process that listens and serves (WORKERS=1). */
+async function runAlone(config: AppConfig): Promise<void> {
   const app = await createApp(config);
-  const logger = new Logger('Main');
   // NestApplication.listen hands its arguments on to http.Server.listen(port, host, backlog);
   // its typings stop at the host.
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
@@ -31,7 +41,7 @@ async function main(): Promise<void> {
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
   const registry = app.get(SourceRegistry);
   const sources = registry.sources.map((s) => s.name);
-  logger.log({
+  new Logger('Main').log({
     msg: 'listening',
     url: `http://${config.host}:${config.port}`,
     pairs: config.pairs,
@@ -39,7 +49,22 @@ async function main(): Promise<void> {
     pushFeeds: [...registry.feeds.keys()],
     ...(sources.includes('simulated') ? { simulatedSeed: config.simulatedSeed } : {}),
   });
+  stopOnSignals(app, config);
+}
 
+/** A worker of WORKERS > 1: it serves the connections the primary hands it; without Redis its ticks come from the primary. */
+async function runWorker(config: AppConfig): Promise<void> {
+  const link = new WorkerLink();
+  const replica = config.redisUrl ? undefined : await link.replicaLog(config);
+  const app = await createApp(config, { worker: { link, replica } });
+  await app.init();
+  link.serve(app.getHttpServer());
+  stopOnSignals(app, config);
+}
+
+/** SIGTERM and SIGINT: the bounded shutdown, with SHUTDOWN_DELAY_MS of readiness down first on SIGTERM. */
+function stopOnSignals(app: NestExpressApplication, config: AppConfig): void {
+  const logger = new Logger('Main');
   const lifecycle = app.get(LifecycleService);
   let stopping = false;
   let delay: { timer: NodeJS.Timeout; skip: () => void } | undefined;

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { normalizePair } from '../common/pair';
@@ -95,6 +96,17 @@ const urlSchemas = Object.fromEntries(URL_SOURCES.map((s) => [urlVariable(s), ur
   [S in UrlSource as UrlVariable<S>]: ReturnType<typeof url.default>;
 };
 
+/** `auto`: one worker per core the process may use; 1: no cluster (one process, as without the variable). */
+const workers = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    if (v.toLowerCase() === 'auto') return availableParallelism();
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= 256)) ctx.addIssue({ code: 'custom', message: 'auto, or a whole number from 1 to 256' });
+    return n;
+  });
+
 const sources = list.pipe(z.array(z.enum(SOURCE_NAMES, `one of ${SOURCE_NAMES.join(', ')}`)).min(1, 'at least one source'));
 
 /** Every variable the service reads, with its default. Nothing outside this file reads process.env. */
@@ -119,7 +131,8 @@ const schema = z.object({
   // After SIGTERM, readiness is down this long while everything keeps serving; then the shutdown.
   SHUTDOWN_DELAY_MS: int(0, 600_000).default(0),
   MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
-  MAX_STREAM_CONNECTIONS: int(1, 1_000_000).default(19_000),
+  // Unset: 19,000 per worker process (what one process holds under a 20,000-file limit).
+  MAX_STREAM_CONNECTIONS: int(1, 1_000_000).optional(),
   MAX_STREAM_CONNECTIONS_PER_IP: int(1, 1_000_000).default(100),
   SOCKET_EVENTS_PER_SECOND: int(1, 10_000).default(10),
   TRUST_PROXY: trustProxy.default(false),
@@ -142,6 +155,9 @@ const schema = z.object({
   KRAKEN_WS_URL: wsUrl.default('wss://ws.kraken.com/v2'),
   COINBASE_WS_URL: wsUrl.default('wss://ws-feed.exchange.coinbase.com'),
   PUSH_STALE_MS: int(100, 600_000).default(10_000),
+  WORKERS: workers.default(1),
+  // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
+  WORKER_INDEX: int(1, 256).optional(),
 });
 
 type Parsed = z.output<typeof schema>;
@@ -190,6 +206,10 @@ export class AppConfig {
   /** The push feeds' URLs; null: that source polls only (`off`). */
   readonly pushUrls: Readonly<Record<'kraken' | 'coinbase', string | null>>;
   readonly pushStaleMs: number;
+  /** Worker processes on the one port; 1: the process serves alone. */
+  readonly workers: number;
+  /** This process' worker slot (1..workers) when a primary forked it; undefined otherwise. */
+  readonly workerIndex: number | undefined;
 
   constructor(p: Parsed) {
     this.port = p.PORT;
@@ -212,7 +232,7 @@ export class AppConfig {
     this.shutdownTimeoutMs = p.SHUTDOWN_TIMEOUT_MS;
     this.shutdownDelayMs = p.SHUTDOWN_DELAY_MS;
     this.maxPairsPerRequest = p.MAX_PAIRS_PER_REQUEST;
-    this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS;
+    this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS ?? 19_000 * p.WORKERS;
     this.maxStreamConnectionsPerIp = p.MAX_STREAM_CONNECTIONS_PER_IP;
     this.socketEventsPerSecond = p.SOCKET_EVENTS_PER_SECOND;
     this.trustProxy = p.TRUST_PROXY;
@@ -235,6 +255,8 @@ export class AppConfig {
     this.minTickIntervalMs = p.MIN_TICK_INTERVAL_MS;
     this.pushUrls = { kraken: p.KRAKEN_WS_URL, coinbase: p.COINBASE_WS_URL };
     this.pushStaleMs = p.PUSH_STALE_MS;
+    this.workers = p.WORKERS;
+    this.workerIndex = p.WORKER_INDEX;
   }
 }
 

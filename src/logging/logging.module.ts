@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { DestinationStream, Logger } from 'pino';
@@ -42,6 +43,8 @@ export class LoggingModule implements NestModule {
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // With workers every line names its process: worker 1..WORKERS, or 0 for the primary.
+      ...(config.workers > 1 ? { base: { pid: process.pid, hostname: hostname(), worker: config.workerIndex ?? 0 } } : {}),
       ...(config.logFormat === 'pretty' && !destination ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
     };
     return {

@@ -1,10 +1,18 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { TRANSPORTS, type DisconnectReason, type ErrorCode, type Transport } from '../shared/wire';
+
+/** What one process' registry holds, as prom-client's cluster aggregation takes it. */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /**
  * Every metric the service exports, on its own registry. Labels are bounded sets (transport,
- * reason, source, outcome, configured pair): never a client address or an id.
+ * reason, source, outcome, configured pair, worker slot): never a client address or an id.
+ *
+ * With workers, a scrape on any worker reports the whole service: the primary gathers every
+ * process' metrics and sums them with prom-client's AggregatorRegistry. Counters and the
+ * connection gauges add up; a gauge that each process holds the same value of says so with its
+ * `aggregator` (the window's size, the latest tick's age, a source's circuit).
  */
 @Injectable()
 export class MetricsService {
@@ -23,7 +31,13 @@ export class MetricsService {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
     registers: [this.registry],
   });
-  readonly circuitState = new Gauge({ name: 'price_stream_source_circuit_state', help: 'Circuit of each source: 0 closed, 1 half-open, 2 open', labelNames: ['source'] as const, registers: [this.registry] });
+  readonly circuitState = new Gauge({
+    name: 'price_stream_source_circuit_state',
+    help: 'Circuit of each source: 0 closed, 1 half-open, 2 open',
+    labelNames: ['source'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
   readonly priceJumps = new Counter({
     name: 'price_stream_price_jumps_total',
     help: 'Prices that moved more than MAX_JUMP_PCT from the last one, by source and outcome (held, confirmed, accepted, rejected)',
@@ -36,9 +50,15 @@ export class MetricsService {
     labelNames: ['source', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly tickAge = new Gauge({ name: 'price_stream_latest_tick_age_seconds', help: 'Age of the latest tick of each pair', labelNames: ['pair'] as const, registers: [this.registry] });
-  readonly historySize = new Gauge({ name: 'price_stream_history_size', help: 'Ticks in the history window', registers: [this.registry] });
-  readonly ticksPublished = new Counter({ name: 'price_stream_ticks_published_total', help: 'Ticks committed to the stream', labelNames: ['pair'] as const, registers: [this.registry] });
+  readonly tickAge = new Gauge({ name: 'price_stream_latest_tick_age_seconds', help: 'Age of the latest tick of each pair', labelNames: ['pair'] as const, aggregator: 'max', registers: [this.registry] });
+  readonly historySize = new Gauge({ name: 'price_stream_history_size', help: 'Ticks in the history window', aggregator: 'max', registers: [this.registry] });
+  readonly workerSubscribers = new Gauge({
+    name: 'price_stream_worker_subscribers',
+    help: 'Open stream connections of each worker process (WORKERS > 1)',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+  });
+  readonly ticksPublished = new Counter({ name: 'price_stream_ticks_published_total', help: 'Ticks committed to the stream', labelNames: ['pair'] as const, aggregator: 'max', registers: [this.registry] });
   readonly slowSubscribers = new Counter({
     name: 'price_stream_slow_subscribers_total',
     help: 'Subscribers whose backlog passed CLIENT_BUFFER_SIZE: switched to conflated delivery (CONFLATE_SLOW_MS) or disconnected',
@@ -54,9 +74,16 @@ export class MetricsService {
   });
 
   private readonly collectors: (() => void)[] = [];
+  /** With workers: the whole service's metrics, from the primary. */
+  private gather: (() => Promise<string>) | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Scrapes answer with the whole service's metrics from now on (a worker's, see ClusterWorkerModule). */
+  gatherWith(gather: () => Promise<string>): void {
+    this.gather = gather;
   }
 
   /** Registers a function that refreshes gauges right before each scrape. */
@@ -65,8 +92,20 @@ export class MetricsService {
   }
 
   async scrape(): Promise<string> {
+    if (this.gather) return this.gather();
     for (const c of this.collectors) c();
     return this.registry.metrics();
+  }
+
+  /** This process' metrics, for the primary to aggregate. */
+  async json(): Promise<MetricsJson> {
+    for (const c of this.collectors) c();
+    return (await this.registry.getMetricsAsJSON()) as MetricsJson;
+  }
+
+  /** Every process' metrics as one exposition (prom-client's cluster aggregation). */
+  static aggregate(parts: MetricsJson[]): Promise<string> {
+    return AggregatorRegistry.aggregate(parts).metrics();
   }
 
   // Bound label children: this sits on the per-subscriber, per-tick path.

@@ -6,6 +6,7 @@ import { AppConfig, loadConfig } from '../config/app-config';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { MemoryTickLogModule } from '../stream/memory-tick-log.module';
+import { LocalSlotsModule } from '../stream/local-slots.module';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { PollerModule } from './poller.module';
 import { PricePollerService } from './price-poller.service';
@@ -15,7 +16,7 @@ async function createContext(env: Record<string, string>): Promise<INestApplicat
   @Global()
   @Module({ providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] })
   class TestConfigModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [TestConfigModule, MetricsModule, LifecycleModule, MemoryTickLogModule, ScheduleModule.forRoot(), PollerModule] }).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [TestConfigModule, MetricsModule, LifecycleModule, MemoryTickLogModule, LocalSlotsModule, ScheduleModule.forRoot(), PollerModule] }).compile();
   return moduleRef.init();
 }
 

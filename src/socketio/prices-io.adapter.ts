@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
@@ -27,6 +28,8 @@ export class PricesIoAdapter extends IoAdapter {
     app: INestApplicationContext,
     private readonly config: AppConfig,
     private readonly lifecycle: LifecycleService,
+    /** A worker's engine.io session ids start with it: the primary routes a polling session's requests back by it. */
+    private readonly sessionPrefix?: string,
   ) {
     super(app);
   }
@@ -50,7 +53,11 @@ export class PricesIoAdapter extends IoAdapter {
         callback(null, true);
       },
     };
-    return super.createIOServer(port, ours as IoServerOptions);
+    const server = super.createIOServer(port, ours as IoServerOptions);
+    const prefix = this.sessionPrefix;
+    // engine.io's own ids are 20 characters of base64url from 15 random bytes; the same after the prefix.
+    if (prefix !== undefined) server.engine.generateId = () => prefix + randomBytes(15).toString('base64url');
+    return server;
   }
 
   /**

@@ -54,8 +54,8 @@ function connectError(code: ConnectErrorData['code'], message: string): Error {
 @WebSocketGateway({ namespace: SOCKET_NAMESPACE })
 export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayConnection<PricesSocket>, OnGatewayDisconnect<PricesSocket> {
   private readonly logger = new Logger(PricesGateway.name);
-  /** Each engine.io connection's slot, or why it got none. */
-  private readonly slots = new WeakMap<EngineSocket, Lease | ErrorBody>();
+  /** Each engine.io connection's slot, or why it got none (with workers the primary answers: a promise). */
+  private readonly slots = new WeakMap<EngineSocket, Promise<Lease | ErrorBody>>();
   /** Connections with a /prices socket (a refused root namespace must not close them). */
   private readonly serving = new WeakSet<EngineSocket>();
   private encoder?: PacketEncoder;
@@ -81,27 +81,33 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       this.closeSoon(socket.conn);
     });
     ns.use((socket, next) => {
-      const slot = this.slots.get(socket.conn);
-      if (slot === undefined || !('release' in slot)) {
-        const { code, message } = slot ?? { code: 'SHUTTING_DOWN' as const, message: 'the server is shutting down; reconnect shortly' };
-        next(connectError(code, message));
-        return this.closeSoon(socket.conn);
-      }
-      try {
-        socket.data.auto = parseHandshakeAuth(socket.handshake.auth, this.gate.limits, Date.now());
-      } catch (err) {
-        const { code, message } = toErrorBody(err);
-        return next(connectError(code, message));
-      }
-      socket.data.limiter = new EventRateLimiter(this.config.socketEventsPerSecond);
-      socket.use((packet, pass) => this.screen(socket, packet, pass));
-      next();
+      const slot = this.slots.get(socket.conn) ?? Promise.resolve(undefined);
+      void slot.then((lease) => this.screenSocket(socket, lease, next));
     });
   }
 
+  /** The /prices namespace middleware, once the connection's slot is known. */
+  private screenSocket(socket: PricesSocket, slot: Lease | ErrorBody | undefined, next: (err?: Error) => void): void {
+    if (slot === undefined || !('release' in slot)) {
+      const { code, message } = slot ?? { code: 'SHUTTING_DOWN' as const, message: 'the server is shutting down; reconnect shortly' };
+      next(connectError(code, message));
+      return this.closeSoon(socket.conn);
+    }
+    socket.data.lease = slot;
+    try {
+      socket.data.auto = parseHandshakeAuth(socket.handshake.auth, this.gate.limits, Date.now());
+    } catch (err) {
+      const { code, message } = toErrorBody(err);
+      return next(connectError(code, message));
+    }
+    socket.data.limiter = new EventRateLimiter(this.config.socketEventsPerSecond);
+    socket.use((packet, pass) => this.screen(socket, packet, pass));
+    next();
+  }
+
   handleConnection(socket: PricesSocket): void {
-    const slot = this.slots.get(socket.conn);
-    if (!this.encoder || slot === undefined || !('release' in slot)) {
+    const slot = socket.data.lease;
+    if (!this.encoder || slot === undefined) {
       socket.disconnect(true);
       return;
     }
@@ -157,15 +163,17 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
 
   /** A connection slot as each engine.io connection opens (the namespace middleware reports a refusal). */
   private admit(conn: EngineSocket): void {
-    try {
-      const lease = this.gate.admit('socketio', this.gate.clientIp(conn.request.headers, conn.remoteAddress));
-      this.slots.set(conn, lease);
-      // After socket.io's own close handling, which closes the subscriber with its reason first.
-      conn.once('close', () => lease.release('client'));
-    } catch (err) {
-      this.slots.set(conn, toErrorBody(err));
+    const slot = this.gate.admit('socketio', this.gate.clientIp(conn.request.headers, conn.remoteAddress)).then(
+      (lease) => {
+        // After socket.io's own close handling, which closes the subscriber with its reason first.
+        if (conn.readyState === 'open') conn.once('close', () => lease.release('client'));
+        else lease.release('client');
+        return lease;
+      },
       // A client that never asks for a namespace is closed by socket.io's connectTimeout.
-    }
+      (err: unknown) => toErrorBody(err),
+    );
+    this.slots.set(conn, slot);
   }
 
   private subscribe(socket: PricesSocket, sink: SocketSink, command: SubscribeCommand, ack: unknown, event: 'subscribe' | 'auth'): void {

@@ -1,12 +1,15 @@
 import type { Namespace, Socket } from 'socket.io';
 import WebSocket from 'ws';
 import type { ClientToServerEvents, DisconnectReason, ServerToClientEvents, Tick } from '../shared/wire';
+import type { Lease } from '../stream/connection-registry';
 import type { EventRateLimiter } from '../stream/event-rate-limiter';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { SubscribeCommand } from '../stream/subscribe-request';
 
 /** What the server keeps per socket (in `socket.data`). */
 export type SocketData = {
+  /** The connection's slot, once the namespace middleware has it. */
+  lease?: Lease;
   sink?: SocketSink;
   limiter?: EventRateLimiter;
   /** The subscription asked for in the handshake auth, run once the socket is connected. */

@@ -51,20 +51,20 @@ export class SseEntry implements OnApplicationBootstrap {
   open(req: IncomingMessage, res: ServerResponse, route: SseRoute): void {
     const id = requestId(req, res);
     simpleCors(req, res, this.config.corsOrigins);
-    try {
-      this.start(req, res, route, id);
-    } catch (err) {
-      const body = toErrorBody(err);
-      if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: body.statusCode, code: body.code, url: req.url?.slice(0, 200) });
-      else this.logger.error({ msg: 'stream failed to start', requestId: id, err });
-      if (res.headersSent) return void res.destroy();
-      const json = JSON.stringify(body);
-      res.writeHead(body.statusCode, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
-      res.end(req.method === 'HEAD' ? undefined : json);
-    }
+    this.start(req, res, route, id).catch((err: unknown) => this.refuse(req, res, id, err));
   }
 
-  private start(req: IncomingMessage, res: ServerResponse, route: SseRoute, id: string): void {
+  private refuse(req: IncomingMessage, res: ServerResponse, id: string, err: unknown): void {
+    const body = toErrorBody(err);
+    if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: body.statusCode, code: body.code, url: req.url?.slice(0, 200) });
+    else this.logger.error({ msg: 'stream failed to start', requestId: id, err });
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    const json = JSON.stringify(body);
+    res.writeHead(body.statusCode, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
+    res.end(req.method === 'HEAD' ? undefined : json);
+  }
+
+  private async start(req: IncomingMessage, res: ServerResponse, route: SseRoute, id: string): Promise<void> {
     const target = req.url ?? '/';
     checkTargetLength(target);
     const query = new URL(target, 'http://localhost').searchParams;
@@ -83,7 +83,11 @@ export class SseEntry implements OnApplicationBootstrap {
       res.end();
       return;
     }
-    const { command, lease } = this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair);
+    const opening = this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair);
+    const lease = await opening.lease;
+    // With workers the slot came from the primary: the client may have gone meanwhile.
+    if (res.destroyed) return lease.release('client');
+    const command = opening.command;
     req.socket.setNoDelay(true);
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
   }

@@ -8,6 +8,7 @@ import { ConnectionRegistry } from '../stream/connection-registry';
 import { MemoryTickLog } from '../stream/memory-tick-log';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { StreamHub } from '../stream/stream-hub';
+import { LocalSlots } from '../stream/slots';
 import { flush, idResume } from '../stream/stream.testing';
 import type { TickLog } from '../stream/tick-log';
 import { SseService } from './sse.service';
@@ -23,16 +24,16 @@ const setup = (env: Record<string, string> = {}) => {
   const log = new MemoryTickLog(config);
   const metrics = new MetricsService();
   const prices = new PriceStreamService(log, config, metrics);
-  const registry = new ConnectionRegistry(config, metrics);
+  const registry = new ConnectionRegistry(config, metrics, new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp));
   const hub = new StreamHub(prices, config, metrics);
   hub.start();
   const service = new SseService(hub, config);
   const closed = jest.spyOn(metrics, 'disconnected');
   let price = 97000;
   const publish = async (pair = 'BTC-USD') => (await prices.publish({ pair, price: ++price, source: 'simulated', timestamp: new Date().toISOString() }))!;
-  const open = (kind: 'price' | 'message' = 'price', resume?: ResumePoint) => {
+  const open = async (kind: 'price' | 'message' = 'price', resume?: ResumePoint) => {
     const res = new FakeResponse();
-    service.stream(res.asResponse(), { command: { pairs: ['BTC-USD'], resume, conflateMs: undefined }, kind, lease: registry.acquire('sse', '10.0.0.1') });
+    service.stream(res.asResponse(), { command: { pairs: ['BTC-USD'], resume, conflateMs: undefined }, kind, lease: await registry.acquire('sse', '10.0.0.1') });
     return res;
   };
   const closedBy = (reason: string) => closed.mock.calls.filter(([, r]) => r === reason).length;
@@ -46,8 +47,8 @@ describe(SseService.name, () => {
   it('writes the retry hint, the latest tick, then live ticks as frames shared by all subscribers', async () => {
     const { publish, open, hub } = setup();
     const first = await publish();
-    const a = open();
-    const b = open();
+    const a = await open();
+    const b = await open();
     expect(hub.memberships()).toBe(2);
     await flush();
     const live = await publish();
@@ -61,8 +62,8 @@ describe(SseService.name, () => {
     const { publish, open } = setup();
     const seen = await publish();
     const missed = [await publish(), await publish()];
-    const resumed = open('price', idResume(seen.id));
-    const lost = open('price', idResume(`${Date.now() - 60_000}-0`));
+    const resumed = await open('price', idResume(seen.id));
+    const lost = await open('price', idResume(`${Date.now() - 60_000}-0`));
     await flush();
     const live = await publish();
     await flush();
@@ -73,7 +74,7 @@ describe(SseService.name, () => {
 
   it('writes unnamed frames for the legacy onmessage route', async () => {
     const { publish, open } = setup();
-    const res = open('message');
+    const res = await open('message');
     await flush();
     const t = await publish();
     await flush();
@@ -84,8 +85,8 @@ describe(SseService.name, () => {
     // Fake intervals; held frames are written at the end of the turn by a real setImmediate.
     jest.useFakeTimers({ doNotFake: ['setImmediate'] });
     const { service, open } = setup();
-    const a = open();
-    const b = open();
+    const a = await open();
+    const b = await open();
     expect(service.heartbeatActive).toBe(true);
     const beats = (res: FakeResponse) => text(res).split(':\n\n').length - 1;
     jest.advanceTimersByTime(999);
@@ -104,10 +105,10 @@ describe(SseService.name, () => {
 
   it('releases the membership and the lease when the client goes away, during the replay or after it', async () => {
     const { service, registry, open, publish, hub, closedBy } = setup();
-    const early = open();
+    const early = await open();
     early.emit('close');
     expect(hub.memberships()).toBe(0);
-    const res = open();
+    const res = await open();
     await flush();
     expect(registry.counts()).toMatchObject({ total: 1, sse: 1 });
     res.emit('close');
@@ -120,8 +121,8 @@ describe(SseService.name, () => {
 
   it('cuts off a subscriber that stops reading without slowing the others', async () => {
     const { registry, open, publish, closedBy } = setup();
-    const slow = open();
-    const fast = open();
+    const slow = await open();
+    const fast = await open();
     await flush();
     slow.accepting = false;
     for (let n = 0; n < 10; n++) {
@@ -140,9 +141,9 @@ describe(SseService.name, () => {
   it('ends every stream, live or still replaying, with a reconnect hint when the price stream completes (shutdown)', async () => {
     const { service, prices, hub, registry, open, publish, closedBy } = setup();
     const seen = await publish();
-    const live = [open(), open()];
+    const live = [await open(), await open()];
     await flush();
-    const replaying = open('price', idResume(seen.id));
+    const replaying = await open('price', idResume(seen.id));
     prices.beforeApplicationShutdown();
     await hub.shutdown();
     for (const res of [...live, replaying]) {
@@ -159,7 +160,7 @@ describe(SseService.name, () => {
     const { service, prices, hub, registry, open } = setup();
     prices.beforeApplicationShutdown();
     await hub.shutdown();
-    const res = open();
+    const res = await open();
     expect(res.writableEnded).toBe(true);
     expect(hub.memberships()).toBe(0);
     expect(registry.counts().total).toBe(0);
@@ -170,7 +171,7 @@ describe(SseService.name, () => {
     const { log, registry, open, publish, closedBy } = setup();
     const seen = await publish();
     jest.spyOn(log as TickLog, 'readAfter').mockRejectedValue(new Error('redis down'));
-    const res = open('price', idResume(seen.id));
+    const res = await open('price', idResume(seen.id));
     await flush();
     expect(res.destroyed).toBe(true);
     expect(registry.counts().total).toBe(0);

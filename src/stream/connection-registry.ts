@@ -8,6 +8,7 @@ import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type Transport } from '../shared/wire';
 import { parseStreamQuery, type RequestLimits, type StreamQuery, type SubscribeCommand } from './subscribe-request';
+import { SlotBroker, SlotCounter } from './slots';
 import { TickLog } from './tick-log';
 
 export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void };
@@ -15,36 +16,38 @@ export type Lease = { readonly transport: Transport; readonly ip: string; releas
 /**
  * Counts open stream connections of every transport against MAX_STREAM_CONNECTIONS and
  * MAX_STREAM_CONNECTIONS_PER_IP: one budget shared by SSE, Socket.IO (every engine.io
- * connection, whatever namespace it asks for) and WebSocket.
+ * connection, whatever namespace it asks for) and WebSocket. The budget is the SlotBroker's:
+ * this process' own (LocalSlots), or with workers the whole service's, kept by the primary.
+ * `counts` are this process' connections.
  */
 @Injectable()
 export class ConnectionRegistry {
-  private total = 0;
-  private readonly perIp = new Map<string, number>();
+  private readonly local = new SlotCounter(Infinity, Infinity);
   private readonly perTransport = Object.fromEntries(TRANSPORTS.map((t) => [t, 0])) as Record<Transport, number>;
 
   constructor(
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly broker: SlotBroker,
   ) {
     metrics.onScrape(() => {
       for (const transport of TRANSPORTS) metrics.subscribers.set({ transport }, this.perTransport[transport]);
+      if (config.workerIndex !== undefined) metrics.workerSubscribers.set({ worker: String(config.workerIndex) }, this.local.counts().total);
     });
   }
 
   /** Takes a connection slot, or throws 429 TOO_MANY_CONNECTIONS. */
-  acquire(transport: Transport, ip: string): Lease {
-    if (this.total >= this.config.maxStreamConnections) {
+  async acquire(transport: Transport, ip: string): Promise<Lease> {
+    const refusal = await this.broker.take(ip);
+    if (refusal !== null) {
       this.metrics.refused(transport, 'TOO_MANY_CONNECTIONS');
-      throw new ApiError(429, 'TOO_MANY_CONNECTIONS', 'the server holds as many streams as it may; try again later or elsewhere');
+      throw new ApiError(
+        429,
+        'TOO_MANY_CONNECTIONS',
+        refusal === 'total' ? 'the server holds as many streams as it may; try again later or elsewhere' : `at most ${this.config.maxStreamConnectionsPerIp} streams per client address`,
+      );
     }
-    const mine = this.perIp.get(ip) ?? 0;
-    if (mine >= this.config.maxStreamConnectionsPerIp) {
-      this.metrics.refused(transport, 'TOO_MANY_CONNECTIONS');
-      throw new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${this.config.maxStreamConnectionsPerIp} streams per client address`);
-    }
-    this.total++;
-    this.perIp.set(ip, mine + 1);
+    this.local.take(ip);
     this.perTransport[transport]++;
     let released = false;
     return {
@@ -53,18 +56,16 @@ export class ConnectionRegistry {
       release: (reason) => {
         if (released) return;
         released = true;
-        this.total--;
+        this.broker.give(ip);
+        this.local.give(ip);
         this.perTransport[transport]--;
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left > 0) this.perIp.set(ip, left);
-        else this.perIp.delete(ip);
         this.metrics.disconnected(transport, reason);
       },
     };
   }
 
   counts(): { total: number; ips: number } & Record<Transport, number> {
-    return { total: this.total, ips: this.perIp.size, ...this.perTransport };
+    return { ...this.local.counts(), ...this.perTransport };
   }
 }
 
@@ -104,14 +105,23 @@ export class StreamGate implements OnModuleDestroy {
     return fromLog !== null && compareTickIds(fromLog, this.newest) > 0 ? fromLog : this.newest;
   }
 
-  /** Throws 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap. */
-  admit(transport: Transport, ip: string): Lease {
+  /**
+   * Rejects with 503 SHUTTING_DOWN while the process drains, 429 TOO_MANY_CONNECTIONS past a cap.
+   * With workers the slot is the primary's to give (a message there and back), so the shutdown
+   * is checked again once it is taken.
+   */
+  async admit(transport: Transport, ip: string): Promise<Lease> {
     this.refuseWhileShuttingDown(transport);
-    return this.registry.acquire(transport, ip);
+    const lease = await this.registry.acquire(transport, ip);
+    if (this.lifecycle.isShuttingDown) {
+      lease.release('shutdown');
+      this.refuseWhileShuttingDown(transport);
+    }
+    return lease;
   }
 
-  /** Validates a stream URL's query (4xx with a stable code), then `admit`. */
-  open(transport: Transport, query: StreamQuery, ip: string, defaultPair?: string): { command: SubscribeCommand; lease: Lease } {
+  /** Validates a stream URL's query (4xx with a stable code, thrown at once), then `admit`. */
+  open(transport: Transport, query: StreamQuery, ip: string, defaultPair?: string): { command: SubscribeCommand; lease: Promise<Lease> } {
     const command = parseStreamQuery(query, this.limits, Date.now(), defaultPair);
     return { command, lease: this.admit(transport, ip) };
   }

@@ -1,11 +1,21 @@
 import { Subject } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import type { ResumePoint } from '../common/resume';
-import { compareTickIds, formatTickId, TickIdGenerator, type TickId } from '../common/tick-id';
+import { compareTickIds, formatTickId, parseTickId, TickIdGenerator, type TickId } from '../common/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import { stampedSince, TickLog, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from './tick-log';
 
 type Entry = { tick: Tick; id: TickId };
+
+/** An id this service wrote itself. */
+function ownId(raw: string): TickId {
+  const id = parseTickId(raw);
+  if (id === null) throw new Error(`not a tick id: ${raw}`);
+  return id;
+}
+
+/** A log's window as another process starts from it (a worker's ReplicaTickLog): the ticks, the floor and the start-up floor. */
+export type WindowSnapshot = { ticks: Tick[]; floor: string; bootFloor: string };
 
 /** An append-only queue with O(1) push and shift and index access, for binary search. */
 class Queue<T> {
@@ -59,27 +69,50 @@ export class MemoryTickLog extends TickLog {
   private readonly bootFloor: TickId;
   private readonly ids: TickIdGenerator;
 
+  /** `from`: another log's window to continue (a replica); else the window starts empty now. */
   constructor(
     private readonly config: AppConfig,
     private readonly now: () => number = Date.now,
+    from?: WindowSnapshot,
   ) {
     super();
-    this.floor = this.bootFloor = { ms: this.now(), seq: 0 };
+    this.floor = this.bootFloor = from ? ownId(from.bootFloor) : { ms: this.now(), seq: 0 };
+    if (from && from.floor !== from.bootFloor) this.floor = ownId(from.floor);
     this.ids = new TickIdGenerator(this.floor);
+    for (const tick of from?.ticks ?? []) this.keep(tick, ownId(tick.id));
   }
 
   append(draft: TickDraft): Promise<Tick> {
-    const now = this.now();
-    const id = this.ids.next(now);
+    const id = this.ids.next(this.now());
     const tick: Tick = { id: formatTickId(id), ...draft };
+    this.keep(tick, id);
+    return Promise.resolve(tick);
+  }
+
+  /** Keeps a tick that another log gave its id (a replica's feed), in id order; an id at or below the newest one is ignored. */
+  protected insert(tick: Tick): void {
+    const id = ownId(tick.id);
+    const n = this.all.length;
+    if (compareTickIds(id, n > 0 ? this.all.at(n - 1).id : this.floor) <= 0) return;
+    this.keep(tick, id);
+  }
+
+  /** The window and floor, for a replica to start from. */
+  snapshot(): WindowSnapshot {
+    this.trim(this.now());
+    const ticks: Tick[] = [];
+    for (let i = 0; i < this.all.length; i++) ticks.push(this.all.at(i).tick);
+    return { ticks, floor: formatTickId(this.floor), bootFloor: formatTickId(this.bootFloor) };
+  }
+
+  private keep(tick: Tick, id: TickId): void {
     const entry = { tick, id };
     this.all.push(entry);
     let q = this.byPair.get(tick.pair);
     if (!q) this.byPair.set(tick.pair, (q = new Queue<Entry>()));
     q.push(entry);
-    this.trim(now);
+    this.trim(this.now());
     this.subject.next(tick);
-    return Promise.resolve(tick);
   }
 
   latestPerPair(): Promise<Tick[]> {

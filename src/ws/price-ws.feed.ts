@@ -1,11 +1,12 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../common/api-exception.filter';
 import { ApiError } from '../common/api-error';
 import { originAllowed } from '../common/origin';
+import { writeRawError } from '../common/raw-response';
 import { SOCKET_IO_PATH } from '../socketio/prices-io.adapter';
 import { searchParam } from '../common/query';
 import { AppConfig } from '../config/app-config';
@@ -14,7 +15,7 @@ import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { serveWithoutUpgrade } from './plain-request';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { LEGACY_PAIR, LEGACY_WS_PATH, WS_CLOSE_SERVICE_RESTART, WS_PATH, legacyAsset, type DisconnectReason, type ErrorBody, type Tick, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_CLOSE_SERVICE_RESTART, WS_PATH, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -166,30 +167,37 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
     const legacy = url.pathname === LEGACY_WS_PATH && !FEED_PARAMS.some((name) => url.searchParams.has(name));
     socket.on('error', () => socket.destroy());
     let command: SubscribeCommand;
-    let lease: Lease;
+    let leasing: Promise<Lease>;
     try {
       if (!originAllowed(req.headers.origin, req.headers.host, this.config.corsOrigins)) {
         throw new ApiError(403, 'FORBIDDEN_ORIGIN', 'this origin may not open streams here');
       }
       const param = (name: string) => searchParam(url.searchParams, name);
-      ({ command, lease } = this.gate.open(
+      ({ command, lease: leasing } = this.gate.open(
         'websocket',
         { pairs: param('pairs'), lastEventId: param('lastEventId'), since: param('since'), conflate: param('conflate') },
         this.gate.clientIp(req.headers, req.socket.remoteAddress),
         legacy ? LEGACY_PAIR : undefined,
       ));
     } catch (err) {
-      return refuse(socket, toErrorBody(err));
+      return writeRawError(socket, toErrorBody(err));
     }
-    // ws answers a malformed handshake itself and never calls back: the slot is freed here then.
-    let attached = false;
-    socket.once('close', () => {
-      if (!attached) lease.release('error');
-    });
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      attached = true;
-      this.attach(ws, command, lease, legacy);
-    });
+    leasing.then(
+      (lease) => {
+        // With workers the slot came from the primary: the client may have gone meanwhile.
+        if (socket.destroyed) return lease.release('client');
+        // ws answers a malformed handshake itself and never calls back: the slot is freed here then.
+        let attached = false;
+        socket.once('close', () => {
+          if (!attached) lease.release('error');
+        });
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          attached = true;
+          this.attach(ws, command, lease, legacy);
+        });
+      },
+      (err: unknown) => writeRawError(socket, toErrorBody(err)),
+    );
   }
 
   private attach(ws: WebSocket, command: SubscribeCommand, lease: Lease, legacy: boolean): void {
@@ -268,11 +276,3 @@ function errorMessage(err: unknown, request: string | undefined): WsMessage {
   return request === undefined ? { type: 'error', code, message } : { type: 'error', code, message, request };
 }
 
-function refuse(socket: Duplex, body: ErrorBody): void {
-  const json = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${body.statusCode} ${STATUS_CODES[body.statusCode] ?? 'Error'}\r\n` +
-      'Connection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
-  );
-}

@@ -1,0 +1,49 @@
+import { Global, Injectable, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
+import { PollerModule } from '../poller/poller.module';
+import { PricePollerService } from '../poller/price-poller.service';
+import { SlotBroker } from '../stream/slots';
+import { TickLog } from '../stream/tick-log';
+import { ReplicaTickLog, WorkerLink } from './worker-link';
+
+/** A worker's part of the service: metrics for the whole service, and with a replica log no polling of its own. */
+@Injectable()
+class WorkerRole implements OnModuleInit {
+  constructor(
+    private readonly link: WorkerLink,
+    private readonly metrics: MetricsService,
+    private readonly poller: PricePollerService,
+    private readonly log: TickLog,
+  ) {}
+
+  onModuleInit(): void {
+    this.link.answerMetrics(() => this.metrics.json());
+    this.metrics.gatherWith(() => this.link.gatherMetrics());
+    // Without REDIS_URL the primary polls and this worker's log is its replica; with Redis the
+    // leader election decides, as between instances.
+    if (this.log instanceof ReplicaTickLog) this.poller.setEnabled(false);
+  }
+}
+
+/**
+ * What a worker process (WORKERS > 1) has instead of a process' own: connection slots counted by
+ * the primary, metrics gathered by the primary, and, without REDIS_URL, the primary's window as
+ * its tick log. AppModule registers it in place of LocalSlotsModule (and MemoryTickLogModule).
+ */
+@Global()
+@Module({})
+export class ClusterWorkerModule {
+  static forRoot(link: WorkerLink, replica: ReplicaTickLog | undefined): DynamicModule {
+    return {
+      module: ClusterWorkerModule,
+      imports: [PollerModule],
+      providers: [
+        { provide: WorkerLink, useValue: link },
+        { provide: SlotBroker, useValue: link.slots },
+        ...(replica ? [{ provide: TickLog, useValue: replica }] : []),
+        WorkerRole,
+      ],
+      exports: [WorkerLink, SlotBroker, ...(replica ? [TickLog] : [])],
+    };
+  }
+}

@@ -1,0 +1,83 @@
+import type { Confirmation } from '../stream/tick-log';
+import type { WindowSnapshot } from '../stream/memory-tick-log';
+import type { SlotRefusal } from '../stream/slots';
+import type { MetricsJson } from '../metrics/metrics.service';
+import type { Tick } from '../shared/wire';
+
+/**
+ * The messages between the primary and its workers, over the cluster module's IPC channel
+ * (JSON). Every one has a `ps` field, which no message of Node's own or prom-client's has.
+ * A request carries `n` and its answer the same `n`.
+ */
+export type ToPrimary =
+  | { ps: 'ready' }
+  | { ps: 'hello'; n: number }
+  | { ps: 'take'; n: number; ip: string }
+  | { ps: 'give'; ip: string }
+  | { ps: 'load'; open: number }
+  | { ps: 'metrics'; n: number }
+  | { ps: 'answer'; n: number; value: unknown };
+
+export type ToWorker =
+  /** A connection (its handle comes with the message) and the bytes the primary read from it to route it. */
+  | { ps: 'conn'; head: string }
+  | { ps: 'tick'; tick: Tick }
+  | { ps: 'confirm'; confirmation: Confirmation }
+  | { ps: 'json'; n: number }
+  | { ps: 'answer'; n: number; value: unknown };
+
+/** A request as its sender writes it: `n` is added when it is sent. */
+export type RequestOf<M> = M extends { n: number } ? Omit<M, 'n'> : never;
+
+export type HelloAnswer = WindowSnapshot;
+export type TakeAnswer = SlotRefusal | null;
+export type JsonAnswer = MetricsJson;
+export type MetricsAnswer = string;
+
+export function isOurs(msg: unknown): msg is { ps: string } {
+  return typeof msg === 'object' && msg !== null && typeof (msg as { ps?: unknown }).ps === 'string';
+}
+
+/** Requests and their answers over one channel: `request` resolves with the answer of the same `n`, or rejects after `timeoutMs`. */
+export class Requests {
+  private next = 1;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly send: (msg: { ps: string; n: number }) => void) {}
+
+  request<T>(msg: { ps: string }, timeoutMs: number): Promise<T> {
+    const n = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(n);
+        reject(new Error(`no answer to ${msg.ps} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(n, { resolve: resolve as (value: unknown) => void, reject, timer });
+      try {
+        this.send({ ...msg, n });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(n);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** An `answer` message: settles its request (an unknown or late `n` is ignored). */
+  settle(n: number, value: unknown): void {
+    const p = this.pending.get(n);
+    if (!p) return;
+    this.pending.delete(n);
+    clearTimeout(p.timer);
+    p.resolve(value);
+  }
+
+  /** The channel is gone: every open request fails. */
+  failAll(reason: string): void {
+    for (const [n, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error(reason));
+      this.pending.delete(n);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AppConfig } from '../config/app-config';
+import { ConfigModule } from '../config/config.module';
+import { LifecycleModule } from '../lifecycle/lifecycle.module';
+import { LoggingModule } from '../logging/logging.module';
+import { MetricsModule } from '../metrics/metrics.module';
+import { PollerModule } from '../poller/poller.module';
+import { LocalSlotsModule } from '../stream/local-slots.module';
+import { MemoryTickLog } from '../stream/memory-tick-log';
+import { TickLog, type Confirmation } from '../stream/tick-log';
+import type { Tick } from '../shared/wire';
+
+/** Where the primary's ticks and confirmations go: to every worker. */
+export type TickBus = { tick(tick: Tick): void; confirmation(confirmation: Confirmation): void };
+
+/**
+ * The window of a service of workers without Redis, kept by the primary (the one process that
+ * polls): every tick it commits, with its id, and every confirmation go to the bus in order.
+ * Workers start from its `snapshot` and keep the same window (ReplicaTickLog).
+ */
+export class PrimaryTickLog extends MemoryTickLog {
+  constructor(
+    config: AppConfig,
+    private readonly bus: TickBus,
+  ) {
+    super(config);
+    this.committed$.subscribe((tick) => bus.tick(tick));
+  }
+
+  override shareConfirmation(confirmation: Confirmation): void {
+    this.bus.confirmation(confirmation);
+  }
+}
+
+@Global()
+@Module({})
+class PrimaryTickLogModule {
+  static forRoot(bus: TickBus): DynamicModule {
+    return {
+      module: PrimaryTickLogModule,
+      providers: [{ provide: TickLog, useFactory: (config: AppConfig) => new PrimaryTickLog(config, bus), inject: [AppConfig] }],
+      exports: [TickLog],
+    };
+  }
+}
+
+/**
+ * The primary's own application context (no HTTP: the workers serve). Always its logger and
+ * metrics (its own process' figures are part of the service's); without REDIS_URL also the
+ * poller and the window, since the primary is then the one process that polls.
+ */
+@Module({})
+export class PrimaryModule {
+  static register(config: AppConfig, bus: TickBus): DynamicModule {
+    const polling = config.redisUrl ? [] : [LifecycleModule, ScheduleModule.forRoot(), LocalSlotsModule, PrimaryTickLogModule.forRoot(bus), PollerModule];
+    return {
+      module: PrimaryModule,
+      imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), MetricsModule, ...polling],
+    };
+  }
+}

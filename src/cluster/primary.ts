@@ -1,0 +1,306 @@
+import { Logger as NestLogger, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Logger } from 'nestjs-pino';
+import { writeRawError } from '../common/raw-response';
+import type { AppConfig } from '../config/app-config';
+import { MetricsService, type MetricsJson } from '../metrics/metrics.service';
+import { SourceRegistry } from '../sources/source-registry';
+import { SlotCounter } from '../stream/slots';
+import { TickLog } from '../stream/tick-log';
+import type { ErrorBody } from '../shared/wire';
+import { isOurs, Requests, type JsonAnswer, type ToPrimary, type ToWorker } from './ipc';
+import { PrimaryModule, PrimaryTickLog, type TickBus } from './primary.module';
+
+/** A connection that sends nothing this long is closed by the primary (it has no worker yet). */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+/** How long the primary waits for the first workers before it listens with the ones that are up. */
+const START_TIMEOUT_MS = 60_000;
+/** Restart delays after a crash: doubling from the first, up to the last; reset once a worker lived a minute. */
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 10_000;
+const STABLE_AFTER_MS = 60_000;
+/** File descriptors a worker keeps for itself (Redis, upstreams, its own files) beside its connections. */
+const FD_RESERVE = 500;
+/** How long a metrics scrape waits for each worker. */
+const METRICS_TIMEOUT_MS = 2_000;
+/** The request line names the engine.io session; the session id names its worker (WorkerLink.sessionPrefix). */
+const SESSION = /[?&]sid=w(\d+)\./;
+
+/** One forked worker, as the primary sees it. */
+type Member = {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly startedAt: number;
+  readonly requests: Requests;
+  /** It has the window (hello answered): every tick from then on goes to it. */
+  joined: boolean;
+  ready: boolean;
+  /** Connections it last said it holds, and how many were handed to it since. */
+  open: number;
+  handed: number;
+  /** Stream slots it holds, by client address (given back when it exits). */
+  readonly slots: Map<string, number>;
+};
+
+/**
+ * The primary process of WORKERS > 1: it listens on the one port and hands every connection to a
+ * worker, restarts a worker that dies, counts the connection slots of the whole service, gathers
+ * metrics, drains the workers on SIGTERM, and without REDIS_URL polls the upstreams and forwards
+ * every tick to every worker (see PrimaryTickLog). It serves no HTTP itself.
+ *
+ * Routing: the primary reads the first bytes of each connection. A request of an engine.io
+ * session (Socket.IO's long-polling, or its upgrade) goes to the worker that made the session;
+ * anything else goes to the worker with the fewest connections. Node's own cluster balancing
+ * (round-robin) and SO_REUSEPORT cannot do the first: they choose before a byte is read.
+ */
+export class Primary {
+  private readonly logger = new NestLogger('Primary');
+  private readonly members = new Map<number, Member>();
+  private readonly failures = new Map<number, number>();
+  private readonly slots: SlotCounter;
+  private readonly capacity = workerCapacity();
+  private ctx: INestApplicationContext | undefined;
+  private metrics: MetricsService | undefined;
+  private log: PrimaryTickLog | undefined;
+  private server: Server | undefined;
+  private stopping = false;
+
+  constructor(private readonly config: AppConfig) {
+    this.slots = new SlotCounter(config.maxStreamConnections, config.maxStreamConnectionsPerIp);
+  }
+
+  async start(): Promise<void> {
+    const bus: TickBus = {
+      tick: (tick) => this.broadcast({ ps: 'tick', tick }),
+      confirmation: (confirmation) => this.broadcast({ ps: 'confirm', confirmation }),
+    };
+    const ctx = await NestFactory.createApplicationContext(PrimaryModule.register(this.config, bus), { bufferLogs: true });
+    ctx.useLogger(ctx.get(Logger));
+    this.ctx = ctx;
+    this.metrics = ctx.get(MetricsService);
+    if (!this.config.redisUrl) this.log = ctx.get(TickLog) as PrimaryTickLog;
+
+    cluster.on('message', (worker, msg: unknown) => {
+      if (isOurs(msg)) this.receive(worker, msg as ToPrimary);
+    });
+    cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
+    for (let i = 1; i <= this.config.workers; i++) this.fork(i);
+    await this.firstWorkers();
+
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.route(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.config.port, host: this.config.host, backlog: 4096 }, resolve);
+    });
+    const sources = this.log ? ctx.get(SourceRegistry).sources.map((s) => s.name) : undefined;
+    this.logger.log({
+      msg: 'listening',
+      url: `http://${this.config.host}:${this.config.port}`,
+      workers: this.config.workers,
+      pairs: this.config.pairs,
+      polling: this.log ? 'primary' : 'leader (Redis)',
+      ...(sources ? { sources } : {}),
+      ...(sources?.includes('simulated') ? { simulatedSeed: this.config.simulatedSeed } : {}),
+    });
+    process.on('SIGTERM', (s) => this.stop(s));
+    process.on('SIGINT', (s) => this.stop(s));
+  }
+
+  private fork(index: number): void {
+    const worker = cluster.fork({ WORKER_INDEX: String(index) });
+    const member: Member = {
+      index,
+      worker,
+      startedAt: Date.now(),
+      requests: new Requests((msg) => this.send(member, msg as ToWorker)),
+      joined: false,
+      ready: false,
+      open: 0,
+      handed: 0,
+      slots: new Map(),
+    };
+    this.members.set(worker.id, member);
+  }
+
+  private send(member: Member, msg: ToWorker, handle?: Socket): void {
+    if (member.worker.isConnected()) member.worker.send(msg, handle);
+  }
+
+  private broadcast(msg: ToWorker): void {
+    for (const m of this.members.values()) if (m.joined) this.send(m, msg);
+  }
+
+  /** Resolves once every worker is ready, or after START_TIMEOUT_MS with at least one. */
+  private firstWorkers(): Promise<void> {
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const check = setInterval(() => {
+        const ready = [...this.members.values()].filter((m) => m.ready).length;
+        if (ready >= this.config.workers || (ready > 0 && Date.now() - started > START_TIMEOUT_MS)) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 20);
+    });
+  }
+
+  private receive(worker: Worker, msg: ToPrimary): void {
+    const member = this.members.get(worker.id);
+    if (!member) return;
+    switch (msg.ps) {
+      case 'hello':
+        // The window, then (in order, on the same channel) every tick after it.
+        member.joined = true;
+        return this.send(member, { ps: 'answer', n: msg.n, value: this.log?.snapshot() ?? null });
+      case 'ready':
+        member.ready = true;
+        this.logger.log({ msg: 'worker ready', worker: member.index, pid: worker.process.pid });
+        return;
+      case 'take': {
+        const refusal = this.slots.take(msg.ip);
+        if (refusal === null) member.slots.set(msg.ip, (member.slots.get(msg.ip) ?? 0) + 1);
+        return this.send(member, { ps: 'answer', n: msg.n, value: refusal });
+      }
+      case 'give': {
+        const held = member.slots.get(msg.ip) ?? 0;
+        if (held === 0) return;
+        if (held > 1) member.slots.set(msg.ip, held - 1);
+        else member.slots.delete(msg.ip);
+        this.slots.give(msg.ip);
+        return;
+      }
+      case 'load':
+        member.open = msg.open;
+        member.handed = 0;
+        return;
+      case 'metrics':
+        void this.gatherMetrics().then(
+          (text) => this.send(member, { ps: 'answer', n: msg.n, value: text }),
+          () => this.send(member, { ps: 'answer', n: msg.n, value: '' }),
+        );
+        return;
+      case 'answer':
+        member.requests.settle(msg.n, msg.value);
+        return;
+    }
+  }
+
+  /** Every process' metrics (the primary's own, every worker's that answers in time), summed. */
+  private async gatherMetrics(): Promise<string> {
+    const parts = await Promise.all([
+      this.metrics ? this.metrics.json() : Promise.resolve([] as MetricsJson),
+      ...[...this.members.values()].filter((m) => m.ready).map((m) => m.requests.request<JsonAnswer>({ ps: 'json' }, METRICS_TIMEOUT_MS).catch(() => [] as MetricsJson)),
+    ]);
+    return MetricsService.aggregate(parts.filter((p) => Array.isArray(p) && p.length > 0));
+  }
+
+  /** Reads a connection's first bytes, then hands it (and them) to a worker, or answers 503. */
+  private route(socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    socket.once('data', (head: Buffer) => {
+      socket.pause();
+      // Nothing more may be read here: it would be lost with the handle.
+      (socket as unknown as { _handle?: { readStop?: () => void } })._handle?.readStop?.();
+      socket.setTimeout(0);
+      const member = this.choose(head);
+      if (!member) return this.unavailable(socket);
+      member.handed++;
+      member.worker.send({ ps: 'conn', head: head.toString('latin1') } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
+        if (err) socket.destroy();
+      });
+    });
+    socket.resume();
+  }
+
+  private choose(head: Buffer): Member | undefined {
+    const lineEnd = head.indexOf(13);
+    const line = head.toString('latin1', 0, lineEnd === -1 ? Math.min(head.length, 8192) : lineEnd);
+    const session = SESSION.exec(line);
+    if (session) {
+      const owner = this.members.get(Number(session[1]));
+      if (owner?.ready) return owner;
+    }
+    let best: Member | undefined;
+    for (const m of this.members.values()) {
+      if (!m.ready || m.open + m.handed >= this.capacity) continue;
+      if (!best || m.open + m.handed < best.open + best.handed) best = m;
+    }
+    return best;
+  }
+
+  private unavailable(socket: Socket): void {
+    const anyReady = [...this.members.values()].some((m) => m.ready);
+    const body: ErrorBody = anyReady
+      ? { statusCode: 503, code: 'TOO_MANY_CONNECTIONS', message: 'every worker holds as many connections as it may open files; try again later or elsewhere' }
+      : { statusCode: 503, code: 'SHUTTING_DOWN', message: 'no worker is running; retry shortly' };
+    writeRawError(socket, body, { 'Retry-After': '1' });
+  }
+
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    const member = this.members.get(worker.id);
+    if (!member) return;
+    this.members.delete(worker.id);
+    member.requests.failAll('the worker exited');
+    for (const [ip, n] of member.slots) this.slots.give(ip, n);
+    if (this.stopping) {
+      this.logger.log({ msg: 'worker stopped', worker: member.index, pid: worker.process.pid, code, signal });
+      if (this.members.size === 0) void this.finish();
+      return;
+    }
+    const failures = Date.now() - member.startedAt > STABLE_AFTER_MS ? 1 : (this.failures.get(member.index) ?? 0) + 1;
+    this.failures.set(member.index, failures);
+    const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** (failures - 1));
+    this.logger.error({ msg: 'worker exited; restarting it', worker: member.index, pid: worker.process.pid, code, signal, restartInMs: delay, held: member.open + member.handed });
+    setTimeout(() => {
+      if (!this.stopping) this.fork(member.index);
+    }, delay);
+  }
+
+  /**
+   * SIGTERM or SIGINT: every worker shuts down as a process on its own does (SHUTDOWN_DELAY_MS
+   * with readiness down, then its streams end with a reconnect hint within SHUTDOWN_TIMEOUT_MS).
+   * The port keeps taking connections through the delay, then closes. A second signal is passed on.
+   */
+  private stop(signal: NodeJS.Signals): void {
+    for (const m of this.members.values()) m.worker.process.kill(signal);
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.log({ msg: 'stopping the workers', signal, workers: this.members.size });
+    const delay = signal === 'SIGTERM' ? this.config.shutdownDelayMs : 0;
+    setTimeout(() => this.server?.close(), delay).unref();
+    setTimeout(() => {
+      this.logger.error({ msg: 'workers overran SHUTDOWN_TIMEOUT_MS, killing them', timeoutMs: this.config.shutdownTimeoutMs });
+      for (const m of this.members.values()) m.worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, delay + this.config.shutdownTimeoutMs + 1_000).unref();
+    if (this.members.size === 0) void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    this.server?.close();
+    try {
+      await this.ctx?.close();
+      this.logger.log({ msg: 'stopped' });
+      process.exit(0);
+    } catch (err) {
+      this.logger.error({ msg: 'error while shutting down', err });
+      process.exit(1);
+    }
+  }
+}
+
+/** Connections one worker may be handed: its open-files limit less what it keeps for itself. */
+function workerCapacity(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return Math.max(1, Number(m[1]) - FD_RESERVE);
+  } catch {
+    // not Linux: no limit known
+  }
+  return Infinity;
+}

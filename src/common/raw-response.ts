@@ -1,0 +1,19 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ErrorBody } from '../shared/wire';
+
+/**
+ * An error answer written straight to a socket that no HTTP response object owns (a refused
+ * upgrade, a connection the primary cannot hand to any worker), then the socket is ended.
+ */
+export function writeRawError(socket: Duplex, body: ErrorBody, headers: Record<string, string> = {}): void {
+  const json = JSON.stringify(body);
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${body.statusCode} ${STATUS_CODES[body.statusCode] ?? 'Error'}\r\n` +
+      `Connection: close\r\nContent-Type: application/json; charset=utf-8\r\n${extra}` +
+      `Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+  );
+}
