@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import cluster from 'node:cluster';
 import { createApp } from './bootstrap';
 import { Primary } from './cluster/primary';
+import { setServedBy } from './common/request-id';
 import { WorkerLink } from './cluster/worker-link';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
@@ -55,6 +56,7 @@ async function runAlone(config: AppConfig): Promise<void> {
 /** A worker of WORKERS > 1: it serves the connections the primary hands it; without Redis its ticks come from the primary. */
 async function runWorker(config: AppConfig): Promise<void> {
   const link = new WorkerLink();
+  if (config.workerIndex !== undefined) setServedBy(config.workerIndex);
   const replica = config.redisUrl ? undefined : await link.replicaLog(config);
   const app = await createApp(config, { worker: { link, replica } });
   await app.init();

@@ -158,7 +158,7 @@ export class Primary {
         return this.send(member, { ps: 'answer', n: msg.n, value: this.log?.snapshot() ?? null });
       case 'ready':
         member.ready = true;
-        this.logger.log({ msg: 'worker ready', worker: member.index, pid: worker.process.pid });
+        this.logger.log({ msg: 'worker ready', slot: member.index, workerPid: worker.process.pid });
         return;
       case 'take': {
         const refusal = this.slots.take(msg.ip);
@@ -248,14 +248,14 @@ export class Primary {
     member.requests.failAll('the worker exited');
     for (const [ip, n] of member.slots) this.slots.give(ip, n);
     if (this.stopping) {
-      this.logger.log({ msg: 'worker stopped', worker: member.index, pid: worker.process.pid, code, signal });
+      this.logger.log({ msg: 'worker stopped', slot: member.index, workerPid: worker.process.pid, code, signal });
       if (this.members.size === 0) void this.finish();
       return;
     }
     const failures = Date.now() - member.startedAt > STABLE_AFTER_MS ? 1 : (this.failures.get(member.index) ?? 0) + 1;
     this.failures.set(member.index, failures);
     const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** (failures - 1));
-    this.logger.error({ msg: 'worker exited; restarting it', worker: member.index, pid: worker.process.pid, code, signal, restartInMs: delay, held: member.open + member.handed });
+    this.logger.error({ msg: 'worker exited; restarting it', slot: member.index, workerPid: worker.process.pid, code, signal, restartInMs: delay, held: member.open + member.handed });
     setTimeout(() => {
       if (!this.stopping) this.fork(member.index);
     }, delay);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from './app-config';
 
 describe('loadConfig', () => {
@@ -6,6 +7,14 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ port: 8080, pairs: ['BTC-USD'], pollIntervalMs: 5000, clientBufferSize: 50, heartbeatIntervalMs: 15000, trustProxy: false });
     expect(c.priceSources).toEqual(['kraken', 'coinbase', 'coingecko', 'coindesk']);
     expect(c.staleAfterMs).toBe(30000);
+  });
+
+  it('reads WORKERS as a count or auto, and scales the default MAX_STREAM_CONNECTIONS with it', () => {
+    expect(loadConfig({})).toMatchObject({ workers: 1, maxStreamConnections: 19_000, workerIndex: undefined });
+    expect(loadConfig({ WORKERS: '3' })).toMatchObject({ workers: 3, maxStreamConnections: 57_000 });
+    expect(loadConfig({ WORKERS: '3', MAX_STREAM_CONNECTIONS: '100' }).maxStreamConnections).toBe(100);
+    expect(loadConfig({ WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    for (const bad of ['0', '-1', 'two', '257']) expect(() => loadConfig({ WORKERS: bad })).toThrow(/WORKERS=.*auto, or a whole number from 1 to 256/);
   });
 
   it('normalises pairs and treats empty strings as unset', () => {

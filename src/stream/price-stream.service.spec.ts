@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/app-config';
-import { formatTickId } from '../common/tick-id';
+import { formatTickId, parseTickId } from '../common/tick-id';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Tick } from '../shared/wire';
 import { MemoryTickLog } from './memory-tick-log';
@@ -88,6 +88,36 @@ describe(MemoryTickLog.name, () => {
     const page = await log.history('ETH-USD', 2_000_000_005_000, 3);
     expect(page).toEqual({ complete: true, ticks: ticks.slice(4, 7) });
     expect((await log.history('ETH-USD', 1_000, 3)).complete).toBe(false);
+  });
+
+  it('gives a replica (a worker) the same window, floor and answers, and keeps what is forwarded in id order', async () => {
+    let t = 2_000_000_000_000;
+    const { publish, log, config } = setup({ HISTORY_SIZE: '5' }, () => t);
+    const ticks: Tick[] = [];
+    for (let i = 0; i < 8; i++) {
+      t += 1000;
+      ticks.push((await publish('BTC-USD'))!);
+    }
+    class Replica extends MemoryTickLog {
+      feed(tick: Tick) {
+        this.insert(tick);
+      }
+    }
+    const replica = new Replica(config, () => t, log.snapshot());
+    const got: string[] = [];
+    replica.committed$.subscribe((tick) => got.push(tick.id));
+    expect(replica.stats()).toEqual(log.stats());
+    const pairs = new Set(['BTC-USD']);
+    // Inside the window, and before it (trimmed): the same answer from both.
+    for (const from of [ticks[4].id, ticks[1].id]) expect(await replica.readAfter({ kind: 'id', id: parseTickId(from)! }, pairs)).toEqual(await log.readAfter({ kind: 'id', id: parseTickId(from)! }, pairs));
+    t += 1000;
+    const next = (await publish('BTC-USD'))!;
+    replica.feed(next);
+    replica.feed(next); // twice, or an older one: ignored
+    replica.feed(ticks[6]);
+    expect(got).toEqual([next.id]);
+    expect(replica.stats()).toEqual(log.stats());
+    expect(await replica.history('BTC-USD', undefined, 10)).toEqual(await log.history('BTC-USD', undefined, 10));
   });
 
   it('formats ids as Redis stream ids', () => {

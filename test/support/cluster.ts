@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from './redis';
+import { openStream, type RawStream } from './sse';
+import { waitFor } from './wait';
+
+const MAIN = path.join(__dirname, '..', '..', 'dist', 'main.js');
+
+export type LogLine = Record<string, unknown> & { msg?: string; worker?: number };
+
+/** `node dist/main.js` with WORKERS > 1, as an operator runs it. */
+export type Cluster = {
+  port: number;
+  url: string;
+  proc: ChildProcess;
+  lines(): LogLine[];
+  /** The pid of each worker slot, from the primary's newest `worker ready` line for it. */
+  workerPids(): Map<number, number>;
+  /** Opens an SSE stream; `worker` is the slot that serves it (X-Served-By). */
+  stream(query: string, headers?: Record<string, string>): Promise<{ stream: RawStream; worker: number }>;
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+};
+
+export async function startCluster(env: Record<string, string>): Promise<Cluster> {
+  expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
+  const port = await freePort();
+  const proc = spawn(process.execPath, [MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PAIRS: 'BTC-USD,ETH-USD',
+      PRICE_SOURCES: 'simulated',
+      KRAKEN_WS_URL: 'off',
+      COINBASE_WS_URL: 'off',
+      WORKERS: '2',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const lines = (): LogLine[] =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+  await waitFor(() => out.includes('"msg":"listening"') || proc.exitCode !== null, 30_000, () => out.slice(-2000));
+  if (proc.exitCode !== null) throw new Error(`the service exited: ${out.slice(-2000)}`);
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    port,
+    url,
+    proc,
+    lines,
+    workerPids: () => {
+      const pids = new Map<number, number>();
+      for (const l of lines()) if (l.msg === 'worker ready') pids.set(Number(l.slot), Number(l.workerPid));
+      return pids;
+    },
+    stream: async (query, headers = {}) => {
+      const stream = await openStream(`${url}/api/prices/stream?${query}`, headers);
+      const by = String(stream.headers['x-served-by'] ?? '');
+      return { stream, worker: Number(/^worker-(\d+)$/.exec(by)?.[1] ?? NaN) };
+    },
+    exited,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
