@@ -13,6 +13,7 @@ import { waitFor } from './support/wait';
 jest.setTimeout(60_000);
 
 const PAIRS = 'pairs=BTC-USD,ETH-USD';
+const ADMIN_TOKEN = 'a-token-for-the-workers-spec';
 const idsOf = (s: RawStream) => s.ticks().map((t) => t.id);
 const metricsText = async (c: Cluster) => (await fetch(`${c.url}/metrics`)).text();
 const firstTicks = async (s: RawStream) => {
@@ -78,7 +79,7 @@ describe('WORKERS=2', () => {
   describe('one stream across the workers', () => {
     let c: Cluster;
     beforeAll(async () => {
-      c = await startCluster({ POLL_INTERVAL_MS: '100', LOG_LEVEL: 'info' });
+      c = await startCluster({ POLL_INTERVAL_MS: '100', LOG_LEVEL: 'info', ADMIN_TOKEN });
     });
     afterAll(async () => {
       expect(await c.stop()).toBe(0);
@@ -121,6 +122,14 @@ describe('WORKERS=2', () => {
         a.stream.close();
         other.stream.close();
       }
+    });
+
+    it("answers readiness and a refresh with the primary's poller, which polls for every worker", async () => {
+      const ready = (await getJson(`${c.url}/health/ready`)).body as { details: { sources: { polling: boolean; circuits: { source: string }[] } } };
+      expect(ready.details.sources).toMatchObject({ polling: true, circuits: [{ source: 'simulated' }] });
+      const res = await fetch(`${c.url}/api/v1/ltp/refresh?pairs=BTC/USD`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ message: 'refreshed', priced: ['BTC/USD'] });
     });
 
     it('names the process on every log line (worker 1..n, 0 the primary)', () => {

@@ -1,10 +1,13 @@
 import { Global, Injectable, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
 import { PollerModule } from '../poller/poller.module';
-import { PricePollerService } from '../poller/price-poller.service';
+import { PricePollerService, type PollReport, type SourcesReport } from '../poller/price-poller.service';
 import { SlotBroker } from '../stream/slots';
 import { TickLog } from '../stream/tick-log';
 import { ReplicaTickLog, WorkerLink } from './worker-link';
+
+/** A refresh polls every source in turn; each may take SOURCE_TIMEOUT_MS. */
+const REFRESH_TIMEOUT_MS = 60_000;
 
 /** A worker's part of the service: metrics for the whole service, and with a replica log no polling of its own. */
 @Injectable()
@@ -21,7 +24,12 @@ class WorkerRole implements OnModuleInit {
     this.metrics.gatherWith(() => this.link.gatherMetrics());
     // Without REDIS_URL the primary polls and this worker's log is its replica; with Redis the
     // leader election decides, as between instances.
-    if (this.log instanceof ReplicaTickLog) this.poller.setEnabled(false);
+    if (this.log instanceof ReplicaTickLog) {
+      this.poller.delegateTo({
+        refresh: (pairs) => this.link.request<PollReport>({ ps: 'refresh', pairs: [...pairs] }, REFRESH_TIMEOUT_MS),
+        report: () => this.link.request<SourcesReport>({ ps: 'sources' }),
+      });
+    }
   }
 }
 

@@ -16,6 +16,8 @@ export type ToPrimary =
   | { ps: 'give'; ip: string }
   | { ps: 'load'; open: number }
   | { ps: 'metrics'; n: number }
+  | { ps: 'refresh'; n: number; pairs: string[] }
+  | { ps: 'sources'; n: number }
   | { ps: 'answer'; n: number; value: unknown };
 
 export type ToWorker =

@@ -7,6 +7,7 @@ import { Logger } from 'nestjs-pino';
 import { writeRawError } from '../common/raw-response';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService, type MetricsJson } from '../metrics/metrics.service';
+import { PricePollerService } from '../poller/price-poller.service';
 import { SourceRegistry } from '../sources/source-registry';
 import { SlotCounter } from '../stream/slots';
 import { TickLog } from '../stream/tick-log';
@@ -65,6 +66,7 @@ export class Primary {
   private ctx: INestApplicationContext | undefined;
   private metrics: MetricsService | undefined;
   private log: PrimaryTickLog | undefined;
+  private poller: PricePollerService | undefined;
   private server: Server | undefined;
   private stopping = false;
 
@@ -81,7 +83,10 @@ export class Primary {
     ctx.useLogger(ctx.get(Logger));
     this.ctx = ctx;
     this.metrics = ctx.get(MetricsService);
-    if (!this.config.redisUrl) this.log = ctx.get(TickLog) as PrimaryTickLog;
+    if (!this.config.redisUrl) {
+      this.log = ctx.get(TickLog) as PrimaryTickLog;
+      this.poller = ctx.get(PricePollerService);
+    }
 
     cluster.on('message', (worker, msg: unknown) => {
       if (isOurs(msg)) this.receive(worker, msg as ToPrimary);
@@ -183,6 +188,16 @@ export class Primary {
           () => this.send(member, { ps: 'answer', n: msg.n, value: '' }),
         );
         return;
+      case 'refresh':
+      case 'sources': {
+        const poller = this.poller;
+        const work = !poller ? Promise.resolve(null) : msg.ps === 'refresh' ? poller.refresh(msg.pairs) : poller.sourcesReport();
+        void work.then(
+          (value) => this.send(member, { ps: 'answer', n: msg.n, value }),
+          () => this.send(member, { ps: 'answer', n: msg.n, value: null }),
+        );
+        return;
+      }
       case 'answer':
         member.requests.settle(msg.n, msg.value);
         return;

@@ -23,6 +23,16 @@ export type PollReport = {
 
 export type SourceCircuit = CircuitSnapshot & { source: SourceName };
 
+/** What readiness shows of the sources: whether this process polls, each circuit, each push feed. */
+export type SourcesReport = {
+  polling: boolean;
+  circuits: { source: SourceName; state: SourceCircuit['state']; consecutiveFailures: number; nextAttemptAt: string | null; lastError: string | null }[];
+  push: PushFeedStatus[];
+};
+
+/** The poller that polls for this process when it does not itself (a worker's primary). */
+export type PollerRemote = { refresh(pairs: readonly string[]): Promise<PollReport>; report(): Promise<SourcesReport> };
+
 export type PollerStats = {
   /** Polls that ran. */
   polls: number;
@@ -83,6 +93,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
   /** Aborted on stop and on disable; replaced on enable. */
   private cancel = new AbortController();
   private enabled = true;
+  private remote: PollerRemote | undefined;
   private started = false;
   private stopped = false;
   private allDownWarned = false;
@@ -160,6 +171,28 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
+  /**
+   * A worker without Redis: its primary polls for the whole service. Polling stays off here;
+   * a refresh and the sources' report are the primary's.
+   */
+  delegateTo(remote: PollerRemote): void {
+    this.remote = remote;
+    this.setEnabled(false);
+  }
+
+  /** The sources as readiness shows them (the primary's, on a worker that delegates). */
+  sourcesReport(): Promise<SourcesReport> {
+    if (this.remote) return this.remote.report();
+    const circuits = this.sourceCircuits().map((c) => ({
+      source: c.source,
+      state: c.state,
+      consecutiveFailures: c.consecutiveFailures,
+      nextAttemptAt: c.nextAttemptAt,
+      lastError: c.lastError?.message ?? null,
+    }));
+    return Promise.resolve({ polling: this.isEnabled, circuits, push: this.pushFeeds() });
+  }
+
   /** Each push feed's state, for readiness details. */
   pushFeeds(): PushFeedStatus[] {
     return [...this.registry.feeds.values()].map((feed) => feed.status());
@@ -227,6 +260,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
    * running, answers with that poll's report instead of starting another.
    */
   refresh(pairs: readonly string[] = this.config.pairs): Promise<PollReport> {
+    if (this.remote) return this.remote.refresh(pairs);
     if (this.running) return this.running;
     return this.runExclusive(pairs.filter((pair) => this.config.pairSet.has(pair)));
   }
