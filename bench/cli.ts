@@ -95,7 +95,7 @@ export function formatWorkers(r: BenchResult): string {
     x.connsPeak === null && x.connsEnd === null ? 'conns ?' : `${ms(x.connsPeak)} conns${x.connsEnd !== x.connsPeak ? ` (${ms(x.connsEnd)} at the end)` : ''}`;
   const parts = w.workers.map(
     (x) =>
-      `${x.worker}: ${conns(x)}, ${mib(x.rssKbPeak)} RSS${x.rssKbEnd !== null && x.rssKbEnd !== x.rssKbPeak ? ` (${mib(x.rssKbEnd)} at the end)` : ''}, ${pct(x.cpuPct)} CPU, ` +
+      `${x.worker}: ${conns(x)}, ${mib(x.rssKbPeak)} RSS${x.rssKbEnd !== null && mib(x.rssKbEnd) !== mib(x.rssKbPeak) ? ` (${mib(x.rssKbEnd)} at the end)` : ''}, ${pct(x.cpuPct)} CPU, ` +
       `max ${ms(x.maxFds)} fds of ${ms(x.fdLimit)}, pid ${x.pids.length ? x.pids.join(' then ') : '?'}`,
   );
   if (w.primary) parts.push(`primary pid ${w.primary.pid}: ${mib(w.primary.rssKbPeak)} RSS, ${pct(w.primary.cpuPct)} CPU, max ${ms(w.primary.maxFds)} fds`);
