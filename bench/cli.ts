@@ -76,6 +76,15 @@ export function formatResult(r: BenchResult): string {
     );
   }
   out.push(formatWorkers(r));
+  if (r.kill) {
+    const k = r.kill;
+    out.push(
+      k.pid === null || k.atMs === null
+        ? `kill: none (${k.error ?? 'no worker'})`
+        : `kill: worker ${k.slot ?? '?'} (pid ${k.pid}${k.heldAtPeak === null ? '' : `, ${k.heldAtPeak} conns at the peak`}) got SIGKILL ${k.atS} s into the load phase${k.replacementPid === null ? ', no new process seen in its slot' : `, restarted as pid ${k.replacementPid}`}; ` +
+            `${k.dropped} subscribers dropped, ${k.reestablished} established again (drop to open p50 ${ms(k.dropToOpen.p50)} ms, p99 ${ms(k.dropToOpen.p99)} ms, max ${ms(k.dropToOpen.max)} ms)`,
+    );
+  }
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);
   out.push(`generator: ${r.generator.workers} workers, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
   if (r.slow.target > 0) {

@@ -23,6 +23,8 @@ export type BenchOptions = {
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   connectTimeoutMs: number;
+  /** Seconds into the load phase at which one worker process of the service gets SIGKILL; null: none. */
+  killWorkerAtS: number | null;
   slow: number;
   slowTransport: SlowTransport;
   slowReads: boolean;
@@ -57,6 +59,8 @@ Resume and slow readers:
   --churn                       cut every connection at a random moment every 5-15 s; it resumes from its last id
   --churn-min S --churn-max S   the cut interval (default 5 and 15)
   --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered)
+  --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
+                                its pid, the lowest worker slot); the dropped subscribers reconnect and resume
   --slow N                      N more subscribers that never read (measured in a second phase)
   --slow-transport T            sse (default), ws or socketio
   --slow-reads                  control run: the same extra subscribers (all pairs), but reading
@@ -123,6 +127,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'churn-max': { type: 'string' },
       'reconnect-delay-ms': { type: 'string' },
       'connect-timeout': { type: 'string' },
+      'kill-worker-at': { type: 'string' },
       slow: { type: 'string' },
       'slow-transport': { type: 'string' },
       'slow-reads': { type: 'boolean' },
@@ -161,6 +166,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   const addresses = int('addresses', v.addresses, 16, 1);
   if (addresses > 254) throw new Error('--addresses: at most 254 (127.0.0.1..127.0.0.254)');
   const total = sse + socketio + ws;
+  const durationS = int('duration', v.duration, 30, 1);
+  const killWorkerAtS = v['kill-worker-at'] === undefined ? null : int('kill-worker-at', v['kill-worker-at'], 0);
+  if (killWorkerAtS !== null && killWorkerAtS >= durationS) throw new Error(`--kill-worker-at: must lie within the load phase (--duration ${durationS})`);
+  if (killWorkerAtS !== null && v.url !== undefined && v.pid === undefined) throw new Error('--kill-worker-at with --url needs --pid: the service process whose child to kill');
   return {
     url: v.url?.replace(/\/+$/, ''),
     pid: v.pid === undefined ? undefined : int('pid', v.pid, 0, 1),
@@ -170,7 +179,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     pairs,
     pairsPerSubscriber: int('pairs-per-sub', v['pairs-per-sub'], pairs.length, 1),
     tickMs,
-    durationS: int('duration', v.duration, 30, 1),
+    durationS,
     idleS: int('idle', v.idle, 3),
     settleS: int('settle', v.settle, 2),
     graceS: int('grace', v.grace, Math.max(3, (2 * tickMs) / 1000 + 1)),
@@ -181,6 +190,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
+    killWorkerAtS,
     slow: int('slow', v.slow, 0),
     slowTransport,
     slowReads: v['slow-reads'] ?? false,
@@ -195,6 +205,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     main: v.main ?? 'dist/main.js',
     assert: v.assert ?? false,
     out: v.out,
-    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}`,
+    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}`,
   };
 }

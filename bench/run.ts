@@ -39,6 +39,23 @@ export type PhaseSummary = {
   processes: PhaseProcess[];
 };
 
+/** --kill-worker-at: which worker process got SIGKILL, and what the subscribers made of it. */
+export type KillSummary = {
+  atS: number;
+  atMs: number | null;
+  pid: number | null;
+  slot: number | null;
+  /** The killed worker's connections at the peak (`price_stream_worker_subscribers`), where the service reports them. */
+  heldAtPeak: number | null;
+  /** The process seen in the same slot after the kill (the worker restarted), if any. */
+  replacementPid: number | null;
+  /** Subscribers whose stream dropped at or after the kill, and how many of them were established again (resuming from their last id). */
+  dropped: number;
+  reestablished: number;
+  dropToOpen: LatencySummary;
+  error?: string;
+};
+
 export type BenchResult = {
   label: string;
   startedAt: string;
@@ -66,6 +83,7 @@ export type BenchResult = {
   };
   /** Connections per worker (`price_stream_worker_subscribers` on /metrics) at the peak and at the end, with each worker's RSS, CPU and fds. */
   workers: ServiceWorkers;
+  kill: KillSummary | null;
   ramp: { seconds: number; listenOverflows: number | null };
   generator: { workers: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
   slow: WorkerResult['slow'] & { transport: string };
@@ -314,6 +332,26 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       }, 1000);
     }
     const phases: PhaseSummary[] = [];
+    // Set by the timer (`as`: the compiler does not follow assignments inside the callback).
+    let kill = null as { atMs: number | null; pid: number | null; slot: number | null; error?: string } | null;
+    const killWorker = (): void => {
+      const now = sampleTree();
+      const victim = now?.processes.filter((p) => p.ppid === pid && p.slot !== null).sort((a, b) => a.slot! - b.slot!)[0];
+      if (!victim) {
+        kill = { atMs: null, pid: null, slot: null, error: `the service (pid ${pid}) has no worker process to kill` };
+        log(`--kill-worker-at: ${kill.error}`);
+        return;
+      }
+      const atMs = Date.now();
+      try {
+        process.kill(victim.pid, 'SIGKILL');
+        kill = { atMs, pid: victim.pid, slot: victim.slot };
+        log(`killed worker ${victim.slot} of the service (pid ${victim.pid}) with SIGKILL`);
+      } catch (err) {
+        kill = { atMs: null, pid: victim.pid, slot: victim.slot, error: `kill ${victim.pid}: ${(err as Error).message}` };
+        log(`--kill-worker-at: ${kill.error}`);
+      }
+    };
     const runPhase = async (index: number, name: PhaseSummary['name']): Promise<void> => {
       phase = index;
       const cpu0 = sampleTree();
@@ -321,8 +359,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const tcp0 = tcpCounters();
       const startMs = Date.now();
       for (const w of workers) w.send({ type: 'phase', index, startMs });
-      log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}`);
+      log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}${index === 0 && o.killWorkerAtS !== null ? `, a worker of the service killed at ${o.killWorkerAtS} s` : ''}`);
+      const killTimer = index === 0 && o.killWorkerAtS !== null ? setTimeout(killWorker, o.killWorkerAtS * 1000) : undefined;
       await sleep(o.durationS * 1000);
+      clearTimeout(killTimer);
       const endMs = Date.now();
       const cpu1 = sampleTree();
       const m1 = machineCpu();
@@ -386,7 +426,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       }
       expected = Object.fromEntries([...sets].map(([pair, s]) => [pair, [...s]]));
     }
-    for (const w of workers) w.send({ type: 'evaluate', expected });
+    const killAtMs = kill?.atMs ?? null;
+    for (const w of workers) w.send({ type: 'evaluate', expected, killAtMs });
     const results = await Promise.all(workers.map(async (w) => (await w.next('result', 120_000)).result));
 
     // Merge.
@@ -447,6 +488,25 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const loaded = phases[0].serviceRssKb;
     const seen = seenProcesses([...readings, ...samples], fdLimits);
     const serviceWorkerFigures = serviceWorkers({ rootPid: pid, peak: peakConns, end: endConns, peakTree, endTree, loadPhase: phases[0].processes, seen });
+    let killSummary: KillSummary | null = null;
+    if (o.killWorkerAtS !== null) {
+      const toOpen = new Histogram();
+      for (const r of results) if (r.kill) toOpen.merge(r.kill.dropToOpen);
+      const killed = kill;
+      const replacement = killed?.atMs != null ? seen.filter((p) => p.slot === killed.slot && p.pid !== killed.pid && p.firstSeenMs >= killed.atMs!).sort((a, b) => a.firstSeenMs - b.firstSeenMs)[0] : undefined;
+      killSummary = {
+        atS: o.killWorkerAtS,
+        atMs: killed?.atMs ?? null,
+        pid: killed?.pid ?? null,
+        slot: killed?.slot ?? null,
+        heldAtPeak: peakConns?.workers.find((w) => killed?.slot != null && w.worker === String(killed.slot))?.subscribers ?? null,
+        replacementPid: replacement?.pid ?? null,
+        dropped: results.reduce((a, r) => a + (r.kill?.dropped ?? 0), 0),
+        reestablished: results.reduce((a, r) => a + (r.kill?.reestablished ?? 0), 0),
+        dropToOpen: toOpen.summary(),
+        ...(killed === null ? { error: 'the kill did not happen' } : killed.error ? { error: killed.error } : {}),
+      };
+    }
     for (const w of workers) w.send({ type: 'close' });
     await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])));
     const exitCode = service ? await service.stop() : null;
@@ -469,6 +529,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     for (const p of seen) {
       if (p.maxFds !== null && p.fdLimit !== null && p.maxFds >= p.fdLimit) failures.push(`service pid ${p.pid}${p.slot !== null ? ` (worker ${p.slot})` : ''} reached its open-files limit: ${p.maxFds} fds of ${p.fdLimit}`);
     }
+    if (killSummary?.error) failures.push(`--kill-worker-at: ${killSummary.error}`);
+    else if (killSummary && killSummary.reestablished < killSummary.dropped) failures.push(`--kill-worker-at: ${killSummary.dropped - killSummary.reestablished} of ${killSummary.dropped} dropped subscribers were not established again`);
 
     return {
       label: o.label,
@@ -500,6 +562,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         samples,
       },
       workers: serviceWorkerFigures,
+      kill: killSummary,
       ramp: { seconds: rampSeconds, listenOverflows: rampListenOverflows },
       generator: {
         workers: nWorkers,
