@@ -7,7 +7,7 @@ import type { TreeSample, WorkerConnections } from './service';
 /** One process of the service over a phase. */
 export type PhaseProcess = {
   pid: number;
-  /** Worker slot (direct children of the service pid, by start order); null for the service pid itself. */
+  /** Worker slot (direct children of the service pid: WORKER_INDEX, else by start order); null for the service pid itself. */
   slot: number | null;
   /** Its CPU time in the phase over the phase's length; a process started in the phase counts from its start, one that ended from its last reading. */
   cpuPct: number;
@@ -33,6 +33,7 @@ export function phaseProcesses(readings: TreeSample[]): PhaseProcess[] {
         byPid.set(p.pid, e);
       }
       e.lastCpuMs = p.cpuMs;
+      e.slot = p.slot;
       e.maxRssKb = Math.max(e.maxRssKb, p.rssKb);
       if (p.fds !== null) e.maxFds = Math.max(e.maxFds ?? 0, p.fds);
       if (r === last) e.rssKb = p.rssKb;
@@ -66,6 +67,7 @@ export function seenProcesses(readings: TreeSample[], fdLimits: Map<number, numb
         byPid.set(p.pid, e);
       }
       e.lastSeenMs = r.atMs;
+      e.slot = p.slot;
       e.maxRssKb = Math.max(e.maxRssKb, p.rssKb);
       if (p.fds !== null) e.maxFds = Math.max(e.maxFds ?? 0, p.fds);
     }

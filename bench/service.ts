@@ -126,8 +126,8 @@ export function processTree(root: number): { pid: number; ppid: number }[] {
  * With a single process every figure is that of `sampleProc(root)`.
  */
 export class TreeSampler {
-  /** By pid and start time (a pid may be reused): last CPU reading, and the slot of a direct child. */
-  private readonly known = new Map<string, { pid: number; cpuMs: number; slot: number | null; alive: boolean }>();
+  /** By pid and start time (a pid may be reused): last CPU reading, and the slot of a direct child (whether from its WORKER_INDEX). */
+  private readonly known = new Map<string, { pid: number; cpuMs: number; slot: number | null; fromEnv: boolean; alive: boolean }>();
   private readonly slotsInUse = new Map<number, string>();
 
   constructor(readonly root: number) {}
@@ -158,19 +158,27 @@ export class TreeSampler {
       }
     }
     for (const f of [...found].sort((a, b) => a.startTicks - b.startTicks)) {
+      const pid = Number(f.key.split(':')[0]);
       let k = this.known.get(f.key);
       if (!k) {
-        let slot: number | null = null;
+        k = { pid, cpuMs: 0, slot: null, fromEnv: false, alive: true };
+        this.known.set(f.key, k);
         if (f.ppid === this.root) {
-          slot = workerIndexOf(Number(f.key.split(':')[0]));
-          if (slot === null) {
-            slot = 1;
-            while (this.slotsInUse.has(slot)) slot++;
-          }
+          let slot = 1;
+          while (this.slotsInUse.has(slot)) slot++;
+          k.slot = slot;
           this.slotsInUse.set(slot, f.key);
         }
-        k = { pid: Number(f.key.split(':')[0]), cpuMs: 0, slot, alive: true };
-        this.known.set(f.key, k);
+      }
+      // Looked at until found: a child seen between its fork and its exec still has its parent's environment.
+      if (k.slot !== null && !k.fromEnv) {
+        const index = workerIndexOf(pid);
+        if (index !== null) {
+          if (this.slotsInUse.get(k.slot) === f.key) this.slotsInUse.delete(k.slot);
+          k.slot = index;
+          k.fromEnv = true;
+          this.slotsInUse.set(index, f.key);
+        }
       }
       k.cpuMs = f.s.cpuMs;
     }
