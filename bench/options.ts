@@ -75,7 +75,7 @@ Target:
   --env K=V                     more environment for the started service (repeatable)
   --node-args="ARGS"            node flags for the started service, e.g. --node-args="--cpu-prof --cpu-prof-dir=bench/results"
   --main FILE                   the script the started service runs (default dist/main.js); bench/dist/bench/fake-cluster.js
-                                runs FAKE_WORKERS copies of it under a cluster primary
+                                runs FAKE_WORKERS copies of it behind a primary that relays each connection to one
 Output:
   --assert                      exit 1 unless every subscriber connected and got every tick once, in order
   --out FILE                    JSON result (default bench/results/<time>-<label>.json)

@@ -80,8 +80,9 @@ describe('load and resume benchmark (CI size)', () => {
   }, 120_000);
 });
 
-// A cluster stand-in (bench/fake-cluster.ts: a primary forking two copies of dist/main.js on one
-// port, sharing history through Redis) for the process-tree figures and --kill-worker-at.
+// A stand-in for workers (bench/fake-cluster.ts: a primary relaying each connection to one of two
+// copies of dist/main.js, which share history through Redis) for the process-tree figures and
+// --kill-worker-at, whatever the build's own cluster mode.
 describe('load benchmark against a service of several processes', () => {
   const prefix = `${randomPrefix()}:bench`;
   afterAll(() => deletePrefix(prefix));
