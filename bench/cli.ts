@@ -66,13 +66,23 @@ export function formatResult(r: BenchResult): string {
   const kb = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(1)} MiB`);
   const sv = r.service;
   out.push(
-    `service: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
+    `service${r.workers.processes > 1 ? ` (${r.workers.processes} processes, summed)` : ''}: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
       `per connection ${sv.rssPerConnectionBytes === null ? '-' : `${(sv.rssPerConnectionBytes / 1024).toFixed(1)} KiB`}` +
-      `${sv.rssPerConnectionMinBytes === null ? '' : ` (${(sv.rssPerConnectionMinBytes / 1024).toFixed(1)} KiB at the window's lowest RSS)`}, max fds ${ms(sv.maxFds)} of ${ms(sv.fdLimit)}`,
+      `${sv.rssPerConnectionMinBytes === null ? '' : ` (${(sv.rssPerConnectionMinBytes / 1024).toFixed(1)} KiB at the window's lowest RSS)`}, max fds ${ms(sv.maxFds)}${r.workers.processes > 1 ? ` over ${r.workers.processes} processes (each against its own limit: see workers)` : ` of ${ms(sv.fdLimit)}`}`,
   );
   for (const p of r.phases) {
     out.push(
       `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (min ${kb(p.serviceRssMinKb)}, max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}, kernel TCP memory ${kb(p.tcpKernelMemKb)}`,
+    );
+  }
+  out.push(formatWorkers(r));
+  if (r.kill) {
+    const k = r.kill;
+    out.push(
+      k.pid === null || k.atMs === null
+        ? `kill: none (${k.error ?? 'no worker'})`
+        : `kill: worker ${k.slot ?? '?'} (pid ${k.pid}${k.heldAtPeak === null ? '' : `, ${k.heldAtPeak} conns at the peak`}) got SIGKILL ${k.atS} s into the load phase${k.replacementPid === null ? ', no new process seen in its slot' : `, restarted as pid ${k.replacementPid}`}; ` +
+            `${k.dropped} subscribers dropped, ${k.reestablished} established again (drop to open p50 ${ms(k.dropToOpen.p50)} ms, p99 ${ms(k.dropToOpen.p99)} ms, max ${ms(k.dropToOpen.max)} ms)`,
     );
   }
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);
@@ -82,6 +92,25 @@ export function formatResult(r: BenchResult): string {
   }
   out.push(r.assert.passed ? 'assert: passed' : `assert: FAILED\n  ${r.assert.failures.join('\n  ')}`);
   return out.join('\n');
+}
+
+/** `workers: 1: 19012 conns, 410 MiB RSS, 45% CPU, ...; 2: ...`, or one process. */
+export function formatWorkers(r: BenchResult): string {
+  const w = r.workers;
+  const mib = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(0)} MiB`);
+  const pct = (v: number | null): string => (v === null ? '-' : `${v.toFixed(0)}%`);
+  if (w.workers.length === 0) return 'workers: one process (no price_stream_worker_subscribers on /metrics, no child process)';
+  const conns = (x: (typeof w.workers)[number]): string =>
+    x.connsPeak === null && x.connsEnd === null ? 'conns ?' : `${ms(x.connsPeak)} conns${x.connsEnd !== x.connsPeak ? ` (${ms(x.connsEnd)} at the end)` : ''}`;
+  const parts = w.workers.map(
+    (x) =>
+      `${x.worker}: ${conns(x)}, ${mib(x.rssKbPeak)} RSS${x.rssKbEnd !== null && mib(x.rssKbEnd) !== mib(x.rssKbPeak) ? ` (${mib(x.rssKbEnd)} at the end)` : ''}, ${pct(x.cpuPct)} CPU, ` +
+      `max ${ms(x.maxFds)} fds of ${ms(x.fdLimit)}, pid ${x.pids.length ? x.pids.join(' then ') : '?'}`,
+  );
+  if (w.primary) parts.push(`primary pid ${w.primary.pid}: ${mib(w.primary.rssKbPeak)} RSS, ${pct(w.primary.cpuPct)} CPU, max ${ms(w.primary.maxFds)} fds`);
+  const head = w.gauge ? 'workers' : 'workers (no price_stream_worker_subscribers on /metrics)';
+  const note = w.workers.length === 1 && !w.primary ? ' (one process)' : '';
+  return `${head}${note}: ${parts.join('; ')}; RSS at the peak, CPU over the load phase`;
 }
 
 async function main(): Promise<void> {

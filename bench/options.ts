@@ -23,6 +23,8 @@ export type BenchOptions = {
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   connectTimeoutMs: number;
+  /** Seconds into the load phase at which one worker process of the service gets SIGKILL; null: none. */
+  killWorkerAtS: number | null;
   slow: number;
   slowTransport: SlowTransport;
   slowReads: boolean;
@@ -34,6 +36,8 @@ export type BenchOptions = {
   published: 'history' | 'union' | 'none';
   env: Record<string, string>;
   nodeArgs: string[];
+  /** The script the started service runs, relative to the repository (default dist/main.js). */
+  main: string;
   assert: boolean;
   out: string | undefined;
   label: string;
@@ -55,6 +59,8 @@ Resume and slow readers:
   --churn                       cut every connection at a random moment every 5-15 s; it resumes from its last id
   --churn-min S --churn-max S   the cut interval (default 5 and 15)
   --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered)
+  --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
+                                its pid, the lowest worker slot); the dropped subscribers reconnect and resume
   --slow N                      N more subscribers that never read (measured in a second phase)
   --slow-transport T            sse (default), ws or socketio
   --slow-reads                  control run: the same extra subscribers (all pairs), but reading
@@ -68,6 +74,8 @@ Target:
                                 the subscribers got (servers without one), or no delivery check
   --env K=V                     more environment for the started service (repeatable)
   --node-args="ARGS"            node flags for the started service, e.g. --node-args="--cpu-prof --cpu-prof-dir=bench/results"
+  --main FILE                   the script the started service runs (default dist/main.js); bench/dist/bench/fake-cluster.js
+                                runs FAKE_WORKERS copies of it behind a primary that relays each connection to one
 Output:
   --assert                      exit 1 unless every subscriber connected and got every tick once, in order
   --out FILE                    JSON result (default bench/results/<time>-<label>.json)
@@ -119,6 +127,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'churn-max': { type: 'string' },
       'reconnect-delay-ms': { type: 'string' },
       'connect-timeout': { type: 'string' },
+      'kill-worker-at': { type: 'string' },
       slow: { type: 'string' },
       'slow-transport': { type: 'string' },
       'slow-reads': { type: 'boolean' },
@@ -130,6 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       published: { type: 'string' },
       env: { type: 'string', multiple: true },
       'node-args': { type: 'string' },
+      main: { type: 'string' },
       assert: { type: 'boolean' },
       out: { type: 'string' },
       label: { type: 'string' },
@@ -156,6 +166,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   const addresses = int('addresses', v.addresses, 16, 1);
   if (addresses > 254) throw new Error('--addresses: at most 254 (127.0.0.1..127.0.0.254)');
   const total = sse + socketio + ws;
+  const durationS = int('duration', v.duration, 30, 1);
+  const killWorkerAtS = v['kill-worker-at'] === undefined ? null : int('kill-worker-at', v['kill-worker-at'], 0);
+  if (killWorkerAtS !== null && killWorkerAtS >= durationS) throw new Error(`--kill-worker-at: must lie within the load phase (--duration ${durationS})`);
+  if (killWorkerAtS !== null && v.url !== undefined && v.pid === undefined) throw new Error('--kill-worker-at with --url needs --pid: the service process whose child to kill');
   return {
     url: v.url?.replace(/\/+$/, ''),
     pid: v.pid === undefined ? undefined : int('pid', v.pid, 0, 1),
@@ -165,7 +179,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     pairs,
     pairsPerSubscriber: int('pairs-per-sub', v['pairs-per-sub'], pairs.length, 1),
     tickMs,
-    durationS: int('duration', v.duration, 30, 1),
+    durationS,
     idleS: int('idle', v.idle, 3),
     settleS: int('settle', v.settle, 2),
     graceS: int('grace', v.grace, Math.max(3, (2 * tickMs) / 1000 + 1)),
@@ -176,6 +190,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
+    killWorkerAtS,
     slow: int('slow', v.slow, 0),
     slowTransport,
     slowReads: v['slow-reads'] ?? false,
@@ -187,8 +202,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     published,
     env,
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
+    main: v.main ?? 'dist/main.js',
     assert: v.assert ?? false,
     out: v.out,
-    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}`,
+    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}`,
   };
 }

@@ -35,7 +35,8 @@ export type ToWorker =
   | { type: 'open-slow' }
   | { type: 'stop'; endMs: number }
   | { type: 'window-ids'; fromMs: number; toMs: number }
-  | { type: 'evaluate'; expected: Record<string, string[]> | null }
+  /** `killAtMs`: when the harness killed a worker of the service (--kill-worker-at), to count the connections that dropped then. */
+  | { type: 'evaluate'; expected: Record<string, string[]> | null; killAtMs: number | null }
   | { type: 'close' };
 
 export type TransportResult = {
@@ -70,8 +71,17 @@ export type TransportResult = {
 
 export type SlowResult = { target: number; opened: number; failures: Counts; cutByServer: number; bytesRead: number };
 
+/** The subscribers whose stream dropped at or after the kill of a service worker, and how many were established again. */
+export type KillResult = {
+  dropped: number;
+  reestablished: number;
+  /** From the drop to the stream being established again, per re-established subscriber. */
+  dropToOpen: HistogramData;
+};
+
 export type WorkerResult = {
   transports: Record<Transport, TransportResult>;
+  kill: KillResult | null;
   slow: SlowResult;
   cpuUserMs: number;
   cpuSystemMs: number;

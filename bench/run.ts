@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { HistoryResponse, Tick } from '../src/shared/wire';
 import type { BenchOptions } from './options';
 import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
-import { machineCpu, openFilesLimit, sampleProc, tcpCounters, tcpKernelMemKb, startService, type ProcSample, type StartedService } from './service';
+import { phaseProcesses, seenProcesses, serviceWorkers, type PhaseProcess, type SeenProcess, type ServiceWorkers } from './processes';
+import { machineCpu, openFilesLimit, tcpCounters, tcpKernelMemKb, startService, TreeSampler, workerConnections, type StartedService, type TreeSample } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
@@ -34,6 +35,25 @@ export type PhaseSummary = {
   listenOverflows: number | null;
   /** Kernel TCP memory (all sockets on the machine) at the end of the phase: where a non-reader's backlog sits first. */
   tcpKernelMemKb: number | null;
+  /** Each process of the service (the pid and its descendants) over the phase; the figures above are their sums. */
+  processes: PhaseProcess[];
+};
+
+/** --kill-worker-at: which worker process got SIGKILL, and what the subscribers made of it. */
+export type KillSummary = {
+  atS: number;
+  atMs: number | null;
+  pid: number | null;
+  slot: number | null;
+  /** The killed worker's connections at the peak (`price_stream_worker_subscribers`), where the service reports them. */
+  heldAtPeak: number | null;
+  /** The process seen in the same slot after the kill (the worker restarted), if any. */
+  replacementPid: number | null;
+  /** Subscribers whose stream dropped at or after the kill, and how many of them were established again (resuming from their last id). */
+  dropped: number;
+  reestablished: number;
+  dropToOpen: LatencySummary;
+  error?: string;
 };
 
 export type BenchResult = {
@@ -52,11 +72,18 @@ export type BenchResult = {
     rssPerConnectionBytes: number | null;
     /** The same from the lowest RSS in the load window: V8 lets garbage pile up between major GCs, so the end of the window may catch a peak. */
     rssPerConnectionMinBytes: number | null;
+    /** Summed over the service's processes at each sample. */
     maxFds: number | null;
+    /** The open-files limit of the service pid; each process's own is in `processes`. */
     fdLimit: number | null;
     exitCode: number | null;
-    samples: (ProcSample & { phase: number })[];
+    /** Every process of the service's tree seen during the run: the pid, and its workers with their slots. */
+    processes: SeenProcess[];
+    samples: (TreeSample & { phase: number })[];
   };
+  /** Connections per worker (`price_stream_worker_subscribers` on /metrics) at the peak and at the end, with each worker's RSS, CPU and fds. */
+  workers: ServiceWorkers;
+  kill: KillSummary | null;
   ramp: { seconds: number; listenOverflows: number | null };
   generator: { workers: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
   slow: WorkerResult['slow'] & { transport: string };
@@ -162,14 +189,23 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       LOG_LEVEL: 'warn',
       ...o.env,
     };
-    log(`starting the service: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
-    service = await startService({ root, env, nodeArgs: o.nodeArgs, logFile, host });
+    log(`starting the service: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} ${o.main}`);
+    service = await startService({ root, env, nodeArgs: o.nodeArgs, logFile, host, main: o.main });
     url = service.url;
     pid = service.pid;
   }
   const target = new URL(url);
   const workers: WorkerHandle[] = [];
-  const samples: (ProcSample & { phase: number })[] = [];
+  const samples: (TreeSample & { phase: number })[] = [];
+  const tree = pid ? new TreeSampler(pid) : null;
+  const fdLimits = new Map<number, number | null>();
+  /** The service's process tree now (and the open-files limit of each process not seen before). */
+  const sampleTree = (): TreeSample | null => {
+    const t = tree?.sample() ?? null;
+    for (const p of t?.processes ?? []) if (!fdLimits.has(p.pid)) fdLimits.set(p.pid, openFilesLimit(p.pid));
+    return t;
+  };
+  const readings: TreeSample[] = [];
   let sampler: NodeJS.Timeout | undefined;
   try {
     // Wait for a first price of every pair (the simulated source polls at once, then every tick-ms).
@@ -183,17 +219,55 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         await sleep(200);
       }
     }
+    // A cluster primary answers once one worker does: let the rest start before the idle reading.
+    if (tree) {
+      const wanted = /^\d+$/.test(o.env.WORKERS ?? '') ? Number(o.env.WORKERS) : 0;
+      const children = (): string => (tree.sample()?.processes ?? []).filter((p) => p.slot !== null).map((p) => p.pid).join(',');
+      const deadline = Date.now() + 30_000;
+      let last = children();
+      let stableSince = Date.now();
+      while (last !== '' || wanted > 1) {
+        if (last.split(',').filter(Boolean).length >= wanted && Date.now() - stableSince >= 1000) break;
+        if (Date.now() > deadline) {
+          log(`the service's worker processes did not settle in 30 s (${last || 'none'}${wanted > 1 ? `, WORKERS=${wanted}` : ''}): going on`);
+          break;
+        }
+        await sleep(200);
+        const now = children();
+        if (now !== last) {
+          last = now;
+          stableSince = Date.now();
+        }
+      }
+    }
     const m0 = machineCpu();
     await sleep(Math.max(1, o.idleS) * 1000);
     const m1 = machineCpu();
     // Other work on the machine (builds, tests) skews every figure: record how busy it was before the load.
     const busyBeforePct = m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
-    const idle = pid ? sampleProc(pid) : null;
+    const idle = sampleTree();
+    if (idle) readings.push(idle);
     const fdLimit = pid ? openFilesLimit(pid) : null;
-    log(`service ${url}${pid ? ` pid ${pid}, idle RSS ${idle?.rssKb} kB` : ''}`);
+    const idleChildren = idle?.processes.filter((p) => p.slot !== null) ?? [];
+    log(`service ${url}${pid ? ` pid ${pid}, idle RSS ${idle?.rssKb} kB` : ''}${idleChildren.length ? ` over ${idle!.processes.length} processes (workers ${idleChildren.map((p) => `${p.slot}: pid ${p.pid}`).join(', ')})` : ''}`);
+    // Open files: each process has its own limit. A service of n workers shares the connections
+    // out, so it is each worker's share that must fit under that worker's limit.
+    if (idle) {
+      const serving = idleChildren.length ? idleChildren : idle.processes.slice(0, 1);
+      const limits = serving.map((p) => fdLimits.get(p.pid)).filter((l): l is number => typeof l === 'number');
+      const share = Math.ceil((total + o.slow) / serving.length);
+      if (limits.length && share + 100 > Math.min(...limits)) {
+        log(`warning: ${share} connections per service process (${serving.length} serving) against an open-files limit of ${Math.min(...limits)}: expect EMFILE in the service`);
+      }
+    }
 
     // Fork the workers and open the subscribers.
     const nWorkers = Math.min(o.workers, Math.max(1, total + o.slow));
+    const ownLimit = openFilesLimit('self');
+    const perGenerator = Math.ceil((total + o.slow) / nWorkers);
+    if (ownLimit !== null && perGenerator + 100 > ownLimit) {
+      log(`warning: ${perGenerator} connections per load-generating process against its open-files limit of ${ownLimit}: give more --workers (default one per 4,000)`);
+    }
     const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 1}`);
     const per = Object.fromEntries(TRANSPORTS.map((t) => [t, split(o[t], nWorkers)])) as Record<Transport, number[]>;
     const slowPer = split(o.slow, nWorkers);
@@ -243,31 +317,59 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const rampSeconds = (Date.now() - rampStart) / 1000;
     log(`ramp done in ${rampSeconds.toFixed(1)} s: ${opened} of ${total} open`);
     await sleep(o.settleS * 1000);
+    // The peak: every connection established. Connections per worker, from the service's /metrics.
+    const peakConns = await workerConnections(url);
+    const peakTree = sampleTree();
+    if (peakTree) readings.push(peakTree);
+    if (peakConns) log(`peak: ${peakConns.workers.map((w) => `worker ${w.worker} ${w.subscribers}`).join(', ')} connections (/metrics)`);
 
     // The measured phases.
     let phase = 0;
-    if (pid) {
-      const p = pid;
+    if (tree) {
       sampler = setInterval(() => {
-        const s = sampleProc(p);
+        const s = sampleTree();
         if (s) samples.push({ ...s, phase });
       }, 1000);
     }
     const phases: PhaseSummary[] = [];
+    // Set by the timer (`as`: the compiler does not follow assignments inside the callback).
+    let kill = null as { atMs: number | null; pid: number | null; slot: number | null; error?: string } | null;
+    const killWorker = (): void => {
+      const now = sampleTree();
+      const victim = now?.processes.filter((p) => p.ppid === pid && p.slot !== null).sort((a, b) => a.slot! - b.slot!)[0];
+      if (!victim) {
+        kill = { atMs: null, pid: null, slot: null, error: `the service (pid ${pid}) has no worker process to kill` };
+        log(`--kill-worker-at: ${kill.error}`);
+        return;
+      }
+      const atMs = Date.now();
+      try {
+        process.kill(victim.pid, 'SIGKILL');
+        kill = { atMs, pid: victim.pid, slot: victim.slot };
+        log(`killed worker ${victim.slot} of the service (pid ${victim.pid}) with SIGKILL`);
+      } catch (err) {
+        kill = { atMs: null, pid: victim.pid, slot: victim.slot, error: `kill ${victim.pid}: ${(err as Error).message}` };
+        log(`--kill-worker-at: ${kill.error}`);
+      }
+    };
     const runPhase = async (index: number, name: PhaseSummary['name']): Promise<void> => {
       phase = index;
-      const cpu0 = pid ? sampleProc(pid) : null;
+      const cpu0 = sampleTree();
       const m0 = machineCpu();
       const tcp0 = tcpCounters();
       const startMs = Date.now();
       for (const w of workers) w.send({ type: 'phase', index, startMs });
-      log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}`);
+      log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}${index === 0 && o.killWorkerAtS !== null ? `, a worker of the service killed at ${o.killWorkerAtS} s` : ''}`);
+      const killTimer = index === 0 && o.killWorkerAtS !== null ? setTimeout(killWorker, o.killWorkerAtS * 1000) : undefined;
       await sleep(o.durationS * 1000);
+      clearTimeout(killTimer);
       const endMs = Date.now();
-      const cpu1 = pid ? sampleProc(pid) : null;
+      const cpu1 = sampleTree();
       const m1 = machineCpu();
       const tcp1 = tcpCounters();
       const inPhase = samples.filter((s) => s.phase === index);
+      if (cpu0) readings.push(cpu0);
+      if (cpu1) readings.push(cpu1);
       phases.push({
         name,
         startMs,
@@ -279,6 +381,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         machineBusyPct: m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
         listenOverflows: tcp0 && tcp1 ? tcp1.listenOverflows - tcp0.listenOverflows : null,
         tcpKernelMemKb: tcpKernelMemKb(),
+        processes: cpu0 && cpu1 ? phaseProcesses([cpu0, ...inPhase, cpu1]) : [],
       });
     };
     await runPhase(0, 'load');
@@ -290,6 +393,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const fromMs = phases[0].startMs;
     const toMs = phases[phases.length - 1].endMs;
     for (const w of workers) w.send({ type: 'stop', endMs: toMs });
+    // The end: the connections are still open (the grace lets resumes finish).
+    const endConns = await workerConnections(url);
+    const endTree = sampleTree();
+    if (endTree) readings.push(endTree);
     log(`grace ${o.graceS} s for ticks in flight and resumes`);
     await sleep(o.graceS * 1000);
     clearInterval(sampler);
@@ -319,7 +426,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       }
       expected = Object.fromEntries([...sets].map(([pair, s]) => [pair, [...s]]));
     }
-    for (const w of workers) w.send({ type: 'evaluate', expected });
+    const killAtMs = kill?.atMs ?? null;
+    for (const w of workers) w.send({ type: 'evaluate', expected, killAtMs });
     const results = await Promise.all(workers.map(async (w) => (await w.next('result', 120_000)).result));
 
     // Merge.
@@ -378,6 +486,27 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const measuredMs = toMs - fromMs;
     const held = TRANSPORTS.reduce((a, t) => a + transports[t].heldAtStart, 0);
     const loaded = phases[0].serviceRssKb;
+    const seen = seenProcesses([...readings, ...samples], fdLimits);
+    const serviceWorkerFigures = serviceWorkers({ rootPid: pid, peak: peakConns, end: endConns, peakTree, endTree, loadPhase: phases[0].processes, seen });
+    let killSummary: KillSummary | null = null;
+    if (o.killWorkerAtS !== null) {
+      const toOpen = new Histogram();
+      for (const r of results) if (r.kill) toOpen.merge(r.kill.dropToOpen);
+      const killed = kill;
+      const replacement = killed?.atMs != null ? seen.filter((p) => p.slot === killed.slot && p.pid !== killed.pid && p.firstSeenMs >= killed.atMs!).sort((a, b) => a.firstSeenMs - b.firstSeenMs)[0] : undefined;
+      killSummary = {
+        atS: o.killWorkerAtS,
+        atMs: killed?.atMs ?? null,
+        pid: killed?.pid ?? null,
+        slot: killed?.slot ?? null,
+        heldAtPeak: peakConns?.workers.find((w) => killed?.slot != null && w.worker === String(killed.slot))?.subscribers ?? null,
+        replacementPid: replacement?.pid ?? null,
+        dropped: results.reduce((a, r) => a + (r.kill?.dropped ?? 0), 0),
+        reestablished: results.reduce((a, r) => a + (r.kill?.reestablished ?? 0), 0),
+        dropToOpen: toOpen.summary(),
+        ...(killed === null ? { error: 'the kill did not happen' } : killed.error ? { error: killed.error } : {}),
+      };
+    }
     for (const w of workers) w.send({ type: 'close' });
     await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])));
     const exitCode = service ? await service.stop() : null;
@@ -396,6 +525,12 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     if (diedDuringRun) failures.push(`the service exited during the run (${diedDuringRun}); see ${logFile}`);
     if (historyError) failures.push(`what was published is unknown: ${historyError}`);
     if (expected && !complete) failures.push('the history window did not cover the run: delivery was checked against part of it');
+    // Open files per process: each worker of the service against its own limit.
+    for (const p of seen) {
+      if (p.maxFds !== null && p.fdLimit !== null && p.maxFds >= p.fdLimit) failures.push(`service pid ${p.pid}${p.slot !== null ? ` (worker ${p.slot})` : ''} reached its open-files limit: ${p.maxFds} fds of ${p.fdLimit}`);
+    }
+    if (killSummary?.error) failures.push(`--kill-worker-at: ${killSummary.error}`);
+    else if (killSummary && killSummary.reestablished < killSummary.dropped) failures.push(`--kill-worker-at: ${killSummary.dropped - killSummary.reestablished} of ${killSummary.dropped} dropped subscribers were not established again`);
 
     return {
       label: o.label,
@@ -423,8 +558,11 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         maxFds: samples.length ? Math.max(...samples.map((s) => s.fds ?? 0)) : null,
         fdLimit,
         exitCode,
+        processes: seen,
         samples,
       },
+      workers: serviceWorkerFigures,
+      kill: killSummary,
       ramp: { seconds: rampSeconds, listenOverflows: rampListenOverflows },
       generator: {
         workers: nWorkers,
@@ -439,5 +577,17 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     clearInterval(sampler);
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     if (service && service.child.exitCode === null) await service.stop();
+    // A worker of the service that outlived its primary (say, the primary needed SIGKILL) would hold the port.
+    if (service && tree) {
+      for (let i = 0; i < 20 && tree.survivors().length > 0; i++) await sleep(100);
+      for (const p of tree.survivors()) {
+        log(`service process ${p} still runs after the service stopped: SIGKILL`);
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
   }
 }

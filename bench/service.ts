@@ -39,6 +39,171 @@ export function sampleProc(pid: number): ProcSample | null {
   }
 }
 
+/** One process of the service's tree at one moment. */
+export type ProcessSample = ProcSample & {
+  pid: number;
+  ppid: number;
+  /**
+   * The worker slot of a direct child of the service pid: its WORKER_INDEX environment variable
+   * (the service's cluster primary forks worker k with WORKER_INDEX=k, and a restarted worker
+   * with the same k), or else by start order: 1..n, and a child started after one died takes the
+   * lowest free slot. Null for the service pid itself and for deeper descendants.
+   */
+  slot: number | null;
+};
+
+/** The service's whole process tree at one moment: CPU, RSS, HWM and fds summed, and each process on its own. */
+export type TreeSample = ProcSample & { processes: ProcessSample[] };
+
+type ProcStat = { state: string; ppid: number; startTicks: number; cpuTicks: number };
+
+function readStat(pid: number): ProcStat | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // state (field 3), ppid (4), utime (14), stime (15), starttime (22)
+    return { state: f[0], ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]), startTicks: Number(f[19]) };
+  } catch {
+    return null;
+  }
+}
+
+/** A process's WORKER_INDEX (from the environment it started with), if it is a whole number >= 1. */
+export function workerIndexOf(pid: number): number | null {
+  try {
+    const m = /(?:^|\0)WORKER_INDEX=(\d+)(?:\0|$)/.exec(readFileSync(`/proc/${pid}/environ`, 'latin1'));
+    return m && Number(m[1]) >= 1 ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The children of a process: /proc/<pid>/task/<tid>/children of each of its threads, or a scan of every /proc/<n>/stat where the kernel has no such file. */
+export function childPids(pid: number): number[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out = new Set<number>();
+  let noChildrenFile = false;
+  for (const tid of tids) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c) out.add(Number(c));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid === String(pid)) noChildrenFile = true;
+    }
+  }
+  if (!noChildrenFile) return [...out];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    if (readStat(Number(name))?.ppid === pid) out.add(Number(name));
+  }
+  return [...out];
+}
+
+/** A process and all its descendants, the root first; each listed before its children. */
+export function processTree(root: number): { pid: number; ppid: number }[] {
+  const out = [{ pid: root, ppid: readStat(root)?.ppid ?? 0 }];
+  const seen = new Set([root]);
+  for (let i = 0; i < out.length; i++) {
+    for (const c of childPids(out[i].pid)) {
+      if (seen.has(c)) continue;
+      seen.add(c);
+      out.push({ pid: c, ppid: out[i].pid });
+    }
+  }
+  return out;
+}
+
+/**
+ * Samples a process and its descendants (say a cluster primary and its workers). Processes come
+ * and go (a worker may be killed and restarted): the tree's CPU time is cumulative over every
+ * process seen since the first sample, a process that is gone counting with its last reading
+ * (what it used between that reading and its end is not seen). RSS, HWM and fds are sums over
+ * the processes alive at the moment. A zombie (dead, not yet reaped) counts as gone.
+ * With a single process every figure is that of `sampleProc(root)`.
+ */
+export class TreeSampler {
+  /** By pid and start time (a pid may be reused): last CPU reading, and the slot of a direct child (whether from its WORKER_INDEX). */
+  private readonly known = new Map<string, { pid: number; cpuMs: number; slot: number | null; fromEnv: boolean; alive: boolean }>();
+  private readonly slotsInUse = new Map<number, string>();
+
+  constructor(readonly root: number) {}
+
+  /** The tree now, or null when the root process is gone. */
+  sample(): TreeSample | null {
+    const root = sampleProc(this.root);
+    if (!root) return null;
+    const found: { key: string; s: ProcSample; ppid: number; startTicks: number }[] = [];
+    for (const { pid, ppid } of processTree(this.root)) {
+      const st = readStat(pid);
+      if (pid === this.root) {
+        // The root counts as it is, as sampleProc reads it.
+        found.push({ key: `${pid}:${st?.startTicks ?? 0}`, s: root, ppid, startTicks: st?.startTicks ?? 0 });
+        continue;
+      }
+      if (!st || st.state === 'Z') continue;
+      const s = sampleProc(pid);
+      if (!s || !Number.isFinite(s.rssKb)) continue;
+      found.push({ key: `${pid}:${st.startTicks}`, s, ppid, startTicks: st.startTicks });
+    }
+    const alive = new Set(found.map((f) => f.key));
+    // Deaths first, so that a worker restarted between two samples takes the slot it left.
+    for (const [key, k] of this.known) {
+      if (k.alive && !alive.has(key)) {
+        k.alive = false;
+        if (k.slot !== null && this.slotsInUse.get(k.slot) === key) this.slotsInUse.delete(k.slot);
+      }
+    }
+    for (const f of [...found].sort((a, b) => a.startTicks - b.startTicks)) {
+      const pid = Number(f.key.split(':')[0]);
+      let k = this.known.get(f.key);
+      if (!k) {
+        k = { pid, cpuMs: 0, slot: null, fromEnv: false, alive: true };
+        this.known.set(f.key, k);
+        if (f.ppid === this.root) {
+          let slot = 1;
+          while (this.slotsInUse.has(slot)) slot++;
+          k.slot = slot;
+          this.slotsInUse.set(slot, f.key);
+        }
+      }
+      // Looked at until found: a child seen between its fork and its exec still has its parent's environment.
+      if (k.slot !== null && !k.fromEnv) {
+        const index = workerIndexOf(pid);
+        if (index !== null) {
+          if (this.slotsInUse.get(k.slot) === f.key) this.slotsInUse.delete(k.slot);
+          k.slot = index;
+          k.fromEnv = true;
+          this.slotsInUse.set(index, f.key);
+        }
+      }
+      k.cpuMs = f.s.cpuMs;
+    }
+    const processes: ProcessSample[] = found.map((f) => ({ ...f.s, pid: Number(f.key.split(':')[0]), ppid: f.ppid, slot: this.known.get(f.key)!.slot }));
+    const fds = processes.filter((p) => p.fds !== null);
+    return {
+      atMs: root.atMs,
+      cpuMs: [...this.known.values()].reduce((a, k) => a + k.cpuMs, 0),
+      rssKb: processes.reduce((a, p) => a + p.rssKb, 0),
+      hwmKb: processes.reduce((a, p) => a + p.hwmKb, 0),
+      fds: fds.length ? fds.reduce((a, p) => a + p.fds!, 0) : null,
+      processes,
+    };
+  }
+
+  /** Processes of the tree seen by a sample that still run (the same pid and start time, not a zombie). */
+  survivors(): number[] {
+    return [...this.known.keys()].flatMap((key) => {
+      const [pid, start] = key.split(':').map(Number);
+      const st = readStat(pid);
+      return st && st.state !== 'Z' && st.startTicks === start ? [pid] : [];
+    });
+  }
+}
+
 /** The soft limit on open files of a process (`ulimit -n`), from /proc/<pid>/limits. */
 export function openFilesLimit(pid: number | 'self'): number | null {
   try {
@@ -101,11 +266,11 @@ export function freePort(host: string): Promise<number> {
 
 export type StartedService = { url: string; pid: number; child: ChildProcess; logFile: string; stop(): Promise<number | null> };
 
-/** `node [nodeArgs] dist/main.js` with the given environment; its output goes to `logFile`. */
-export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string }): Promise<StartedService> {
+/** `node [nodeArgs] dist/main.js` (or `main`, relative to `root`) with the given environment; its output goes to `logFile`. */
+export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string; main?: string }): Promise<StartedService> {
   const port = await freePort(opts.host);
   const log = createWriteStream(opts.logFile);
-  const child = spawn(process.execPath, [...opts.nodeArgs, path.join(opts.root, 'dist', 'main.js')], {
+  const child = spawn(process.execPath, [...opts.nodeArgs, path.resolve(opts.root, opts.main ?? path.join('dist', 'main.js'))], {
     cwd: opts.root,
     env: { ...process.env, ...opts.env, PORT: String(port), HOST: opts.host },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -143,4 +308,45 @@ export async function startService(opts: { root: string; env: Record<string, str
       return code;
     },
   };
+}
+
+/** Open stream connections per worker of the service, from its /metrics. */
+export type WorkerConnections = {
+  atMs: number;
+  /** `price_stream_worker_subscribers` by its `worker` label (1..n, the worker's slot); `pid` when the gauge has that label too. */
+  workers: { worker: string; subscribers: number; pid: number | null }[];
+};
+
+/** Reads a metric's samples out of a Prometheus text exposition: labels and value of each line of that name. */
+export function metricSamples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+    const m = /^[^{\s]+(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    out.push({ labels, value: Number(m[2]) });
+  }
+  return out;
+}
+
+/**
+ * `price_stream_worker_subscribers{worker="k"}` from `<url>/metrics`: null when the service has no
+ * such gauge (one process) or /metrics does not answer.
+ */
+export async function workerConnections(url: string): Promise<WorkerConnections | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    if (!res.ok) return null;
+    const atMs = Date.now();
+    const samples = metricSamples(await res.text(), 'price_stream_worker_subscribers').filter((s) => s.labels.worker !== undefined);
+    if (samples.length === 0) return null;
+    const workers = samples
+      .map((s) => ({ worker: s.labels.worker, subscribers: s.value, pid: s.labels.pid !== undefined && /^\d+$/.test(s.labels.pid) ? Number(s.labels.pid) : null }))
+      .sort((a, b) => Number(a.worker) - Number(b.worker) || a.worker.localeCompare(b.worker));
+    return { atMs, workers };
+  } catch {
+    return null;
+  }
 }

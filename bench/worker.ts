@@ -4,7 +4,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSlow, openSocketIo, openSse, openWsFeed, type Conn, type Endpoint, type SlowConn, type StreamHandlers } from './clients';
-import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
+import { TRANSPORTS, type FromWorker, type KillResult, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
 import { addCount, compareKeys, Histogram, idKey, type Counts } from './stats';
 
 const send = (m: FromWorker): void => {
@@ -73,6 +73,9 @@ class Subscriber {
   readonly received: number[] = [];
   duplicates = 0;
   outOfOrder = 0;
+  /** When its established stream ended without the harness cutting it, and when a stream was established again after a drop or cut. */
+  readonly dropTimes: number[] = [];
+  readonly reopenTimes: number[] = [];
   private attemptStart = 0;
   private reconnecting = false;
   private awaitingFirstTick = false;
@@ -112,6 +115,7 @@ class Subscriber {
           this.s.reconnects++;
           this.s.reconnectToOpen.add(now - this.attemptStart);
           this.awaitingFirstTick = true;
+          this.reopenTimes.push(now);
         }
         first?.(true);
         this.scheduleCut();
@@ -128,8 +132,10 @@ class Subscriber {
           addCount(this.s.connectFailures, reason);
           return first(false);
         }
-        if (opened) addCount(this.s.drops, reason);
-        else addCount(this.s.reconnectFailures, reason);
+        if (opened) {
+          addCount(this.s.drops, reason);
+          this.dropTimes.push(Date.now());
+        } else addCount(this.s.reconnectFailures, reason);
         this.reconnecting = true;
         this.state = 'connecting';
         this.retryTimer = setTimeout(() => this.connect(), plan.reconnectDelayMs * (0.5 + Math.random()));
@@ -301,7 +307,24 @@ function transportResult(t: Transport, expected: Map<string, Set<number>> | null
   return r;
 }
 
-function evaluate(expectedIds: Record<string, string[]> | null): WorkerResult {
+/** Each subscriber whose stream dropped at or after `killAtMs` (its first such drop), and whether it was established again after it. */
+function killResult(killAtMs: number): KillResult {
+  const r: KillResult = { dropped: 0, reestablished: 0, dropToOpen: [] };
+  const h = new Histogram();
+  for (const sub of subscribers) {
+    const drop = sub.dropTimes.find((t) => t >= killAtMs);
+    if (drop === undefined) continue;
+    r.dropped++;
+    const reopen = sub.reopenTimes.find((t) => t >= drop);
+    if (reopen === undefined) continue;
+    r.reestablished++;
+    h.add(reopen - drop);
+  }
+  r.dropToOpen = h.toJSON();
+  return r;
+}
+
+function evaluate(expectedIds: Record<string, string[]> | null, killAtMs: number | null): WorkerResult {
   // Expected ids nobody here received are missing for every subscriber of their pair.
   let expected: Map<string, Set<number>> | null = null;
   const unseen = new Map<string, number>();
@@ -323,6 +346,7 @@ function evaluate(expectedIds: Record<string, string[]> | null): WorkerResult {
       socketio: transportResult('socketio', expected, unseen),
       ws: transportResult('ws', expected, unseen),
     },
+    kill: killAtMs === null ? null : killResult(killAtMs),
     slow: { target: plan.slow.count, opened: slowConns.filter((c) => c.failed === undefined).length, failures: {}, cutByServer: 0, bytesRead: 0 },
     cpuUserMs: cpuMeasured.user / 1000,
     cpuSystemMs: cpuMeasured.system / 1000,
@@ -363,7 +387,7 @@ process.on('message', (m: ToWorker) => {
       send({ type: 'ids', ticks: idInfo.filter((x) => x.timeMs >= m.fromMs && x.timeMs <= m.toMs).map((x) => [x.id, x.pair, x.timeMs]) });
       break;
     case 'evaluate': {
-      const result = evaluate(m.expected);
+      const result = evaluate(m.expected, m.killAtMs);
       void Promise.all(slowConns.map((c) => c.drain(2000))).then((drained) => {
         for (const d of drained) {
           result.slow.bytesRead += d.bytes;

@@ -1,8 +1,14 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { phaseProcesses, serviceWorkers, type SeenProcess } from '../bench/processes';
 import type { BenchResult } from '../bench/run';
+import { metricSamples, processTree, sampleProc, TreeSampler, workerConnections, type TreeSample } from '../bench/service';
+import { deletePrefix, randomPrefix, REDIS_URL } from './support/redis';
+import { waitFor } from './support/wait';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'bench', 'dist', 'bench', 'cli.js');
@@ -45,6 +51,15 @@ describe('load and resume benchmark (CI size)', () => {
       expect(s.latency[0].count).toBeGreaterThan(0);
     }
     expect(result.assert).toEqual({ passed: true, failures: [] });
+    // One process: the tree is the service pid alone, and its figures are that process's own.
+    expect(result.workers).toMatchObject({ gauge: false, processes: 1, workers: [], primary: null });
+    expect(result.service.processes.map((p) => p.pid)).toEqual([result.target.pid]);
+    for (const s of result.service.samples) {
+      const [p] = s.processes;
+      expect({ n: s.processes.length, cpuMs: s.cpuMs, rssKb: s.rssKb, hwmKb: s.hwmKb, fds: s.fds }).toEqual({ n: 1, cpuMs: p.cpuMs, rssKb: p.rssKb, hwmKb: p.hwmKb, fds: p.fds });
+    }
+    expect(result.kill).toBeNull();
+    expect(output).toContain('workers: one process');
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
   }, 120_000);
 
@@ -63,4 +78,230 @@ describe('load and resume benchmark (CI size)', () => {
     }
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
   }, 120_000);
+});
+
+// A stand-in for workers (bench/fake-cluster.ts: a primary relaying each connection to one of two
+// copies of dist/main.js, which share history through Redis) for the process-tree figures and
+// --kill-worker-at, whatever the build's own cluster mode.
+describe('load benchmark against a service of several processes', () => {
+  const prefix = `${randomPrefix()}:bench`;
+  afterAll(() => deletePrefix(prefix));
+
+  it('samples the primary and its workers, kills one worker, and every dropped subscriber resumes', async () => {
+    const { code, output, result } = await bench([
+      '--sse', '50', '--socketio', '50', '--ws', '50', '--pairs', '2', '--tick-ms', '250', '--duration', '8', '--idle', '1', '--settle', '1',
+      '--main', 'bench/dist/bench/fake-cluster.js', '--env', 'FAKE_WORKERS=2', '--env', `REDIS_URL=${REDIS_URL}`, '--env', `REDIS_PREFIX=${prefix}`,
+      '--env', 'LEADER_TTL_MS=1000', '--kill-worker-at', '3',
+    ]);
+    const rootPid = result.target.pid!;
+    const procs = result.service.processes;
+    expect(procs.find((p) => p.pid === rootPid)).toMatchObject({ slot: null, alive: true });
+    const workers = procs.filter((p) => p.ppid === rootPid);
+    // Two workers at the start, and the one forked again after the kill.
+    expect(workers.map((p) => p.slot).sort()).toEqual([1, 1, 2]);
+    expect(result.kill).toMatchObject({ atS: 3, slot: 1, heldAtPeak: null, pid: workers.find((p) => p.slot === 1 && !p.alive)!.pid, replacementPid: workers.find((p) => p.slot === 1 && p.alive)!.pid });
+    expect(result.kill!.dropped).toBeGreaterThan(0);
+    expect(result.kill!.reestablished).toBe(result.kill!.dropped);
+    for (const t of TRANSPORTS) {
+      const s = result.transports[t];
+      expect({ t, held: s.heldAtStart, heldAtEnd: s.heldAtEnd, missing: s.missing, duplicates: s.duplicates, outOfOrder: s.outOfOrder, resets: s.resets }).toEqual({ t, held: 50, heldAtEnd: 50, missing: 0, duplicates: 0, outOfOrder: 0, resets: 0 });
+    }
+    // The sums are over the tree; per worker the same processes by slot (no gauge here: no connections per worker).
+    for (const s of result.service.samples) expect(s.rssKb).toBe(s.processes.reduce((a, p) => a + p.rssKb, 0));
+    expect(result.workers).toMatchObject({ gauge: false, processes: 3, primary: { pid: rootPid } });
+    expect(result.workers.workers.map((w) => [w.worker, w.pids.length, w.connsPeak])).toEqual([['1', 2, null], ['2', 1, null]]);
+    expect(output).toMatch(/kill: worker 1 \(pid \d+\) got SIGKILL 3 s into the load phase, restarted as pid \d+/);
+    expect(result.assert).toEqual({ passed: true, failures: [] });
+    expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+  }, 120_000);
+});
+
+describe('process-tree sampling (bench/service.ts)', () => {
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    // The children first: killed, the parent forks them again; it would not take them along.
+    for (const c of started.splice(0)) {
+      for (const p of processTree(c.pid!).reverse()) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+
+  /** A parent that keeps two children (each busy for 200 ms, then idle) and forks one again when it ends; `indexes`: their WORKER_INDEX. */
+  function parentOfTwo(indexes: [number, number] | null = null): ChildProcess {
+    const child = `const t = Date.now(); while (Date.now() - t < 200); setInterval(() => {}, 1000);`;
+    const parent = `
+      const { spawn } = require('node:child_process');
+      const kids = new Set();
+      const indexes = ${JSON.stringify(indexes)};
+      const start = (i) => {
+        const env = { ...process.env };
+        delete env.WORKER_INDEX;
+        if (indexes) env.WORKER_INDEX = String(indexes[i]);
+        const c = spawn(process.execPath, ['-e', ${JSON.stringify(child)}], { stdio: 'ignore', env });
+        kids.add(c);
+        c.on('exit', () => { kids.delete(c); setTimeout(() => start(i), 50); });
+      };
+      start(0); setTimeout(() => start(1), 100);
+      process.on('SIGTERM', () => { for (const c of kids) c.kill('SIGKILL'); process.exit(0); });
+      setInterval(() => {}, 1000);`;
+    const p = spawn(process.execPath, ['-e', parent], { stdio: 'ignore' });
+    started.push(p);
+    return p;
+  }
+
+  it('sums the figures of a process and its children, and keeps each', async () => {
+    const parent = parentOfTwo();
+    const sampler = new TreeSampler(parent.pid!);
+    let s: TreeSample | null = null;
+    await waitFor(() => (s = sampler.sample())!.processes.length === 3, 5000);
+    const tree = s! as TreeSample;
+    expect(processTree(parent.pid!).map((p) => p.ppid)).toEqual([process.pid, parent.pid, parent.pid]);
+    // The root first; its children get slots 1 and 2 in the order they started.
+    const [root, ...children] = tree.processes;
+    expect(root).toMatchObject({ pid: parent.pid, slot: null });
+    expect(children.sort((a, b) => a.slot! - b.slot!).map((p) => p.slot)).toEqual([1, 2]);
+    expect(tree.rssKb).toBe(tree.processes.reduce((a, p) => a + p.rssKb, 0));
+    expect(tree.hwmKb).toBe(tree.processes.reduce((a, p) => a + p.hwmKb, 0));
+    expect(tree.fds).toBe(tree.processes.reduce((a, p) => a + p.fds!, 0));
+    expect(tree.cpuMs).toBe(tree.processes.reduce((a, p) => a + p.cpuMs, 0));
+  });
+
+  it('keeps the CPU time of a child that died, and gives its restarted successor its slot', async () => {
+    const parent = parentOfTwo();
+    const sampler = new TreeSampler(parent.pid!);
+    let s: TreeSample | null = null;
+    // Both children have burnt their 200 ms.
+    await waitFor(() => (s = sampler.sample())!.processes.length === 3 && s!.processes.every((p) => p.slot === null || p.cpuMs >= 150), 10_000);
+    const before = s! as TreeSample;
+    const first = before.processes.find((p) => p.slot === 1)!;
+    process.kill(first.pid, 'SIGKILL');
+    await waitFor(() => {
+      s = sampler.sample();
+      return s!.processes.length === 3 && !s!.processes.some((p) => p.pid === first.pid);
+    }, 10_000);
+    const after = s! as TreeSample;
+    const successor = after.processes.find((p) => p.slot === 1)!;
+    expect(successor.pid).not.toBe(first.pid);
+    expect(after.processes.find((p) => p.slot === 2)!.pid).toBe(before.processes.find((p) => p.slot === 2)!.pid);
+    // The dead child's time stays in the sum: the tree's CPU never goes back.
+    expect(after.cpuMs).toBeGreaterThanOrEqual(before.cpuMs);
+    expect(after.cpuMs).toBeGreaterThanOrEqual(first.cpuMs + after.processes.reduce((a, p) => a + p.cpuMs, 0));
+    expect(sampler.survivors().sort()).toEqual(after.processes.map((p) => p.pid).sort());
+  });
+
+  it("takes a child's slot from its WORKER_INDEX where it has one", async () => {
+    const parent = parentOfTwo([7, 3]);
+    const sampler = new TreeSampler(parent.pid!);
+    let s: TreeSample | null = null;
+    await waitFor(() => (s = sampler.sample())!.processes.length === 3, 5000);
+    const [root, ...children] = (s! as TreeSample).processes;
+    expect(root).toMatchObject({ pid: parent.pid, slot: null });
+    expect(children.map((p) => p.slot).sort((a, b) => a! - b!)).toEqual([3, 7]);
+  });
+
+  it('reads a process without children exactly as sampleProc does', () => {
+    const leaf = spawn('sleep', ['30'], { stdio: 'ignore' });
+    started.push(leaf);
+    const s = new TreeSampler(leaf.pid!).sample()!;
+    const { atMs: _a, ...one } = sampleProc(leaf.pid!)!;
+    const { atMs: _b, processes, ...sum } = s;
+    expect(sum).toEqual(one);
+    expect(processes).toHaveLength(1);
+    expect(processes[0]).toMatchObject({ pid: leaf.pid, ppid: process.pid, slot: null });
+  });
+
+  it('per phase: CPU of each process from its readings, counting a process from its start or to its last reading', () => {
+    const proc = (pid: number, slot: number | null, cpuMs: number, rssKb: number) => ({ atMs: 0, cpuMs, rssKb, hwmKb: rssKb, fds: 10, pid, ppid: slot === null ? 1 : 100, slot });
+    const at = (atMs: number, processes: ReturnType<typeof proc>[]): TreeSample => ({ atMs, cpuMs: 0, rssKb: 0, hwmKb: 0, fds: 0, processes });
+    const phase = phaseProcesses([
+      at(0, [proc(100, null, 1000, 50), proc(101, 1, 2000, 100), proc(102, 2, 2000, 100)]),
+      at(1000, [proc(100, null, 1010, 50), proc(101, 1, 2500, 110), proc(102, 2, 2400, 100)]),
+      at(2000, [proc(100, null, 1020, 50), proc(102, 2, 2800, 100), proc(103, 1, 300, 60)]),
+    ]);
+    expect(phase.map((p) => [p.pid, p.slot, Math.round(p.cpuPct), p.rssKb, p.maxRssKb])).toEqual([
+      [100, null, 1, 50, 50],
+      [101, 1, 25, null, 110],
+      [102, 2, 40, 100, 100],
+      [103, 1, 15, 60, 60],
+    ]);
+  });
+});
+
+describe('connections per worker from /metrics (bench/service.ts, bench/processes.ts)', () => {
+  async function serve(body: string): Promise<{ url: string; close(): Promise<void> }> {
+    const server = http.createServer((req, res) => {
+      res.writeHead(req.url === '/metrics' ? 200 : 404, { 'Content-Type': 'text/plain' });
+      res.end(req.url === '/metrics' ? body : '');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+  }
+
+  const GAUGE = [
+    '# HELP price_stream_worker_subscribers Open stream connections of each worker',
+    '# TYPE price_stream_worker_subscribers gauge',
+    'price_stream_worker_subscribers{worker="2"} 18988',
+    'price_stream_worker_subscribers{worker="1"} 19012',
+    'price_stream_worker_subscribers_other{worker="1"} 5',
+    'price_stream_subscribers{transport="sse"} 38000',
+    '',
+  ].join('\n');
+
+  it('reads price_stream_worker_subscribers by worker, and null without it', async () => {
+    expect(metricSamples('a{x="1",y="q\\"uote"} 3 1700000000000\na 4\nab 5\n', 'a')).toEqual([{ labels: { x: '1', y: 'q"uote' }, value: 3 }, { labels: {}, value: 4 }]);
+    const withGauge = await serve(GAUGE);
+    const without = await serve('price_stream_subscribers{transport="sse"} 3\n');
+    try {
+      expect((await workerConnections(withGauge.url))?.workers).toEqual([
+        { worker: '1', subscribers: 19012, pid: null },
+        { worker: '2', subscribers: 18988, pid: null },
+      ]);
+      expect(await workerConnections(without.url)).toBeNull();
+    } finally {
+      await withGauge.close();
+      await without.close();
+    }
+  });
+
+  it('joins the gauge with the processes by slot, and one worker without children with the service pid', () => {
+    const seen = (pid: number, slot: number | null, firstSeenMs: number, alive = true): SeenProcess => ({ pid, ppid: slot === null ? 1 : 100, slot, firstSeenMs, lastSeenMs: 9, alive, maxRssKb: 1, maxFds: 10 + pid, fdLimit: 20000 });
+    const tree = (pids: [number, number | null, number][]): TreeSample => ({ atMs: 0, cpuMs: 0, rssKb: 0, hwmKb: 0, fds: 0, processes: pids.map(([pid, slot, rssKb]) => ({ atMs: 0, cpuMs: 0, rssKb, hwmKb: 0, fds: 0, pid, ppid: 100, slot })) });
+    const conns = (n: [string, number][]) => ({ atMs: 0, workers: n.map(([worker, subscribers]) => ({ worker, subscribers, pid: null })) });
+    const w = serviceWorkers({
+      rootPid: 100,
+      peak: conns([['1', 19012], ['2', 18988]]),
+      end: conns([['1', 9000], ['2', 29000]]),
+      peakTree: tree([[100, null, 50], [101, 1, 400], [102, 2, 410]]),
+      endTree: tree([[100, null, 50], [102, 2, 600], [103, 1, 200]]),
+      loadPhase: [
+        { pid: 100, slot: null, cpuPct: 2, rssKb: 50, maxRssKb: 50, maxFds: 20 },
+        { pid: 101, slot: 1, cpuPct: 30, rssKb: null, maxRssKb: 400, maxFds: 19000 },
+        { pid: 102, slot: 2, cpuPct: 45, rssKb: 600, maxRssKb: 600, maxFds: 19000 },
+        { pid: 103, slot: 1, cpuPct: 10, rssKb: 200, maxRssKb: 200, maxFds: 9000 },
+      ],
+      seen: [seen(100, null, 0), seen(101, 1, 0, false), seen(102, 2, 0), seen(103, 1, 5)],
+    });
+    expect(w.gauge).toBe(true);
+    expect(w.workers).toEqual([
+      { worker: '1', pid: 103, pids: [101, 103], connsPeak: 19012, connsEnd: 9000, rssKbPeak: 400, rssKbEnd: 200, cpuPct: 40, maxFds: 113, fdLimit: 20000 },
+      { worker: '2', pid: 102, pids: [102], connsPeak: 18988, connsEnd: 29000, rssKbPeak: 410, rssKbEnd: 600, cpuPct: 45, maxFds: 112, fdLimit: 20000 },
+    ]);
+    expect(w.primary).toMatchObject({ pid: 100, cpuPct: 2 });
+    const single = serviceWorkers({
+      rootPid: 100,
+      peak: conns([['1', 300]]),
+      end: conns([['1', 300]]),
+      peakTree: tree([[100, null, 50]]),
+      endTree: tree([[100, null, 60]]),
+      loadPhase: [{ pid: 100, slot: null, cpuPct: 5, rssKb: 60, maxRssKb: 60, maxFds: 320 }],
+      seen: [seen(100, null, 0)],
+    });
+    expect(single.workers).toEqual([{ worker: '1', pid: 100, pids: [100], connsPeak: 300, connsEnd: 300, rssKbPeak: 50, rssKbEnd: 60, cpuPct: 5, maxFds: 110, fdLimit: 20000 }]);
+    expect(single.primary).toBeNull();
+  });
 });
