@@ -36,8 +36,6 @@ export type BenchOptions = {
   published: 'history' | 'union' | 'none';
   env: Record<string, string>;
   nodeArgs: string[];
-  /** The script the started service runs, relative to the repository (default dist/main.js). */
-  main: string;
   assert: boolean;
   out: string | undefined;
   label: string;
@@ -74,8 +72,6 @@ Target:
                                 the subscribers got (servers without one), or no delivery check
   --env K=V                     more environment for the started service (repeatable)
   --node-args="ARGS"            node flags for the started service, e.g. --node-args="--cpu-prof --cpu-prof-dir=bench/results"
-  --main FILE                   the script the started service runs (default dist/main.js); bench/dist/bench/fake-cluster.js
-                                runs FAKE_WORKERS copies of it behind a primary that relays each connection to one
 Output:
   --assert                      exit 1 unless every subscriber connected and got every tick once, in order
   --out FILE                    JSON result (default bench/results/<time>-<label>.json)
@@ -139,7 +135,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       published: { type: 'string' },
       env: { type: 'string', multiple: true },
       'node-args': { type: 'string' },
-      main: { type: 'string' },
       assert: { type: 'boolean' },
       out: { type: 'string' },
       label: { type: 'string' },
@@ -202,7 +197,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     published,
     env,
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
-    main: v.main ?? 'dist/main.js',
     assert: v.assert ?? false,
     out: v.out,
     label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}`,

@@ -189,8 +189,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       LOG_LEVEL: 'warn',
       ...o.env,
     };
-    log(`starting the service: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} ${o.main}`);
-    service = await startService({ root, env, nodeArgs: o.nodeArgs, logFile, host, main: o.main });
+    log(`starting the service: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
+    service = await startService({ root, env, nodeArgs: o.nodeArgs, logFile, host });
     url = service.url;
     pid = service.pid;
   }

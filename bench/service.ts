@@ -266,11 +266,11 @@ export function freePort(host: string): Promise<number> {
 
 export type StartedService = { url: string; pid: number; child: ChildProcess; logFile: string; stop(): Promise<number | null> };
 
-/** `node [nodeArgs] dist/main.js` (or `main`, relative to `root`) with the given environment; its output goes to `logFile`. */
-export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string; main?: string }): Promise<StartedService> {
+/** `node [nodeArgs] dist/main.js` with the given environment; its output goes to `logFile`. */
+export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string }): Promise<StartedService> {
   const port = await freePort(opts.host);
   const log = createWriteStream(opts.logFile);
-  const child = spawn(process.execPath, [...opts.nodeArgs, path.resolve(opts.root, opts.main ?? path.join('dist', 'main.js'))], {
+  const child = spawn(process.execPath, [...opts.nodeArgs, path.join(opts.root, 'dist', 'main.js')], {
     cwd: opts.root,
     env: { ...process.env, ...opts.env, PORT: String(port), HOST: opts.host },
     stdio: ['ignore', 'pipe', 'pipe'],
