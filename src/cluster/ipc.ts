@@ -23,8 +23,8 @@ export type ToPrimary =
 export type ToWorker =
   /** A connection (its handle comes with the message) and the bytes the primary read from it to route it. */
   | { ps: 'conn'; head: string }
-  | { ps: 'tick'; tick: Tick }
-  | { ps: 'confirm'; confirmation: Confirmation }
+  /** The ticks (in id order) and confirmations of one event-loop turn of the primary: a poll's ticks reach a worker's subscribers in one write each. */
+  | { ps: 'feed'; ticks: Tick[]; confirmations: Confirmation[] }
   | { ps: 'json'; n: number }
   | { ps: 'answer'; n: number; value: unknown };
 

@@ -69,6 +69,7 @@ export class Primary {
   private poller: PricePollerService | undefined;
   private server: Server | undefined;
   private stopping = false;
+  private pending: Extract<ToWorker, { ps: 'feed' }> | undefined;
 
   constructor(private readonly config: AppConfig) {
     this.slots = new SlotCounter(config.maxStreamConnections, config.maxStreamConnectionsPerIp);
@@ -76,8 +77,8 @@ export class Primary {
 
   async start(): Promise<void> {
     const bus: TickBus = {
-      tick: (tick) => this.broadcast({ ps: 'tick', tick }),
-      confirmation: (confirmation) => this.broadcast({ ps: 'confirm', confirmation }),
+      tick: (tick) => this.feed().ticks.push(tick),
+      confirmation: (confirmation) => this.feed().confirmations.push(confirmation),
     };
     const ctx = await NestFactory.createApplicationContext(PrimaryModule.register(this.config, bus), { bufferLogs: true });
     ctx.useLogger(ctx.get(Logger));
@@ -135,8 +136,21 @@ export class Primary {
     if (member.worker.isConnected()) member.worker.send(msg, handle);
   }
 
-  private broadcast(msg: ToWorker): void {
-    for (const m of this.members.values()) if (m.joined) this.send(m, msg);
+  /**
+   * What the primary committed in this event-loop turn, sent to every worker that has the
+   * window as one message when the turn ends: the worker then hands a poll's ticks to its
+   * subscribers in one turn too (one write per subscriber, as in a process alone).
+   */
+  private feed(): Extract<ToWorker, { ps: 'feed' }> {
+    if (!this.pending) {
+      const pending: Extract<ToWorker, { ps: 'feed' }> = { ps: 'feed', ticks: [], confirmations: [] };
+      this.pending = pending;
+      setImmediate(() => {
+        this.pending = undefined;
+        for (const m of this.members.values()) if (m.joined) this.send(m, pending);
+      });
+    }
+    return this.pending;
   }
 
   /** Resolves once every worker is ready, or after START_TIMEOUT_MS with at least one. */
@@ -158,7 +172,8 @@ export class Primary {
     if (!member) return;
     switch (msg.ps) {
       case 'hello':
-        // The window, then (in order, on the same channel) every tick after it.
+        // The window, then (in order, on the same channel) every tick after it; a tick of this
+        // turn is in both, and the replica ignores it the second time (an id not past its newest).
         member.joined = true;
         return this.send(member, { ps: 'answer', n: msg.n, value: this.log?.snapshot() ?? null });
       case 'ready':

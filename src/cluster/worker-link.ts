@@ -123,11 +123,9 @@ export class WorkerLink {
       case 'conn':
         if (handle instanceof Socket) this.intake(handle, msg.head);
         return;
-      case 'tick':
-        this.log?.receive(msg.tick);
-        return;
-      case 'confirm':
-        this.log?.confirm(msg.confirmation);
+      case 'feed':
+        for (const tick of msg.ticks) this.log?.receive(tick);
+        for (const confirmation of msg.confirmations) this.log?.confirm(confirmation);
         return;
       case 'json':
         void this.reply(msg.n, this.answerJson ? this.answerJson() : Promise.resolve([]));
