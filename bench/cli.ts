@@ -50,10 +50,12 @@ export function formatResult(r: BenchResult): string {
   out.push(table(rows));
   out.push('latency: ms from the tick\'s time field to its arrival at the subscriber, merged over all subscribers');
   if (o.churn) {
-    const c = [['churn', 'cuts', 'reconnects', 'replayed', 'to-open p50', 'p99', 'to-1st-tick p50', 'p99', 'max']];
+    const c = [['churn', 'cuts', 'reconnects', 'on another worker', 'replayed', 'to-open p50', 'p99', 'to-1st-tick p50', 'p99', 'max']];
     for (const t of used) {
       const s = r.transports[t];
-      c.push([t, String(s.cuts), String(s.reconnects), String(s.replayed), ms(s.reconnectToOpen.p50), ms(s.reconnectToOpen.p99), ms(s.reconnectToFirstTick.p50), ms(s.reconnectToFirstTick.p99), ms(s.reconnectToFirstTick.max)]);
+      // Only SSE names its worker (X-Served-By); with one process nobody moves.
+      const moved = t === 'sse' ? String(s.movedWorker) : '-';
+      c.push([t, String(s.cuts), String(s.reconnects), moved, String(s.replayed), ms(s.reconnectToOpen.p50), ms(s.reconnectToOpen.p99), ms(s.reconnectToFirstTick.p50), ms(s.reconnectToFirstTick.p99), ms(s.reconnectToFirstTick.max)]);
     }
     out.push(table(c));
   }

@@ -12,8 +12,8 @@ import { timeOf } from './stats';
 export type Endpoint = { host: string; port: number; localAddress: string };
 
 export type StreamHandlers = {
-  /** The stream is established: SSE 200 headers, WebSocket open, Socket.IO subscribe acknowledged. */
-  open(): void;
+  /** The stream is established: SSE 200 headers, WebSocket open, Socket.IO subscribe acknowledged; `servedBy`: SSE's X-Served-By (which worker). */
+  open(servedBy?: string): void;
   tick(id: string | undefined, pair: string | undefined, timeMs: number, arrivedMs: number): void;
   reset(): void;
   /** The connection ended (once, and never after `close()`): an errno code, `http_<status>`, `end` or a protocol error. */
@@ -170,10 +170,11 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
       return finish(`http_${status}${code ? `_${code}` : ''}`);
     }
     chunked = /\r\ntransfer-encoding:[ \t]*chunked/i.test(head.slice(0, end));
+    const servedBy = /\r\nx-served-by:[ \t]*([^\r]*)/i.exec(head.slice(0, end))?.[1];
     const rest = Buffer.from(head.slice(end + 4), 'latin1');
     head = '';
     inBody = true;
-    h.open();
+    h.open(servedBy);
     if (rest.length > 0) feedBody(rest);
   });
   socket.on('error', (err) => (reason ??= errCode(err)));

@@ -51,6 +51,8 @@ export type TransportResult = {
   reconnectFailures: Counts;
   cuts: number;
   reconnects: number;
+  /** Reconnects that another worker served than the connection before (SSE only: X-Served-By). */
+  movedWorker: number;
   resets: number;
   /** Ticks the measured subscribers should have had, had, and lacked. */
   expected: number;

@@ -456,6 +456,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         reconnectFailures: counts('reconnectFailures'),
         cuts: sum('cuts'),
         reconnects: sum('reconnects'),
+        movedWorker: sum('movedWorker'),
         resets: sum('resets'),
         expected: expectedN,
         delivered: sum('delivered'),

@@ -34,6 +34,8 @@ type TransportStats = {
   reconnectFailures: Counts;
   cuts: number;
   reconnects: number;
+  /** Reconnects served by another worker than the connection before (SSE, which names it). */
+  movedWorker: number;
   resets: number;
   replayed: number;
   withoutId: number;
@@ -48,6 +50,7 @@ const newStats = (): TransportStats => ({
   reconnectFailures: {},
   cuts: 0,
   reconnects: 0,
+  movedWorker: 0,
   resets: 0,
   replayed: 0,
   withoutId: 0,
@@ -78,6 +81,8 @@ class Subscriber {
   readonly reopenTimes: number[] = [];
   private attemptStart = 0;
   private reconnecting = false;
+  /** The X-Served-By of its last stream (SSE). */
+  private servedBy: string | undefined;
   private awaitingFirstTick = false;
   private churnTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -106,17 +111,19 @@ class Subscriber {
       h.close('timeout');
     }, plan.connectTimeoutMs);
     const h: StreamHandlers = {
-      open: () => {
+      open: (servedBy) => {
         clearTimeout(timeout);
         opened = true;
         this.state = 'open';
         const now = Date.now();
         if (this.reconnecting) {
           this.s.reconnects++;
+          if (servedBy !== undefined && this.servedBy !== undefined && servedBy !== this.servedBy) this.s.movedWorker++;
           this.s.reconnectToOpen.add(now - this.attemptStart);
           this.awaitingFirstTick = true;
           this.reopenTimes.push(now);
         }
+        this.servedBy = servedBy;
         first?.(true);
         this.scheduleCut();
       },
@@ -268,6 +275,7 @@ function transportResult(t: Transport, expected: Map<string, Set<number>> | null
     reconnectFailures: s.reconnectFailures,
     cuts: s.cuts,
     reconnects: s.reconnects,
+    movedWorker: s.movedWorker,
     resets: s.resets,
     expected: 0,
     delivered: 0,
