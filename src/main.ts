@@ -60,7 +60,8 @@ async function runWorker(config: AppConfig): Promise<void> {
   const replica = config.redisUrl ? undefined : await link.replicaLog(config);
   const app = await createApp(config, { worker: { link, replica } });
   await app.init();
-  link.serve(app.getHttpServer());
+  await link.serve(app.getHttpServer(), config.port, config.host, LISTEN_BACKLOG);
+  app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
   stopOnSignals(app, config);
 }
 

@@ -105,8 +105,9 @@ describe('load benchmark against WORKERS=2', () => {
     expect(result.workers).toMatchObject({ gauge: true, primary: { pid: rootPid } });
     const peak = result.workers.workers.map((w) => w.connsPeak ?? 0);
     expect(peak.reduce((a, n) => a + n, 0)).toBe(150);
-    // The primary balances: neither worker holds much more than half.
-    for (const n of peak) expect(n).toBeGreaterThanOrEqual(60);
+    // Both workers accept (the kernel hands each connection to one that waits): neither is left
+    // with a small share (75 each on average; 45 is five standard deviations below).
+    for (const n of peak) expect(n).toBeGreaterThanOrEqual(45);
     expect(output).toMatch(/kill: worker 1 \(pid \d+, \d+ conns at the peak\) got SIGKILL 3 s into the load phase, restarted as pid \d+/);
     expect(result.assert).toEqual({ passed: true, failures: [] });
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });

@@ -23,6 +23,18 @@ describe(Requests.name, () => {
     r.settle(4, 'late');
   });
 
+  it('hands an answer that comes after the timeout to the late handler (a granted slot is given back)', async () => {
+    jest.useFakeTimers();
+    const r = new Requests(() => undefined);
+    const late: unknown[] = [];
+    const a = r.request<string | null>({ ps: 'take' }, 1000, (v) => late.push(v));
+    jest.advanceTimersByTime(1000);
+    await expect(a).rejects.toThrow('no answer to take within 1000 ms');
+    r.settle(1, null);
+    r.settle(1, null); // once only
+    expect(late).toEqual([null]);
+  });
+
   it('rejects at once when the message cannot be sent', async () => {
     const r = new Requests(() => {
       throw new Error('channel closed');

@@ -15,6 +15,8 @@ export type ToPrimary =
   | { ps: 'take'; n: number; ip: string }
   | { ps: 'give'; ip: string }
   | { ps: 'load'; open: number }
+  /** A connection (its handle comes with the message) for another worker: the one of its engine.io session (`to`, a cluster worker id), or any with room (null). */
+  | { ps: 'forward'; head: string; to: number | null }
   | { ps: 'metrics'; n: number }
   | { ps: 'refresh'; n: number; pairs: string[] }
   | { ps: 'sources'; n: number }
@@ -40,18 +42,24 @@ export function isOurs(msg: unknown): msg is { ps: string } {
   return typeof msg === 'object' && msg !== null && typeof (msg as { ps?: unknown }).ps === 'string';
 }
 
-/** Requests and their answers over one channel: `request` resolves with the answer of the same `n`, or rejects after `timeoutMs`. */
+/**
+ * Requests and their answers over one channel: `request` resolves with the answer of the same
+ * `n`, or rejects after `timeoutMs`. An answer that comes after that goes to `late` (a slot the
+ * primary granted to a request that gave up must be given back).
+ */
 export class Requests {
   private next = 1;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly overdue = new Map<number, (value: unknown) => void>();
 
   constructor(private readonly send: (msg: { ps: string; n: number }) => void) {}
 
-  request<T>(msg: { ps: string }, timeoutMs: number): Promise<T> {
+  request<T>(msg: { ps: string }, timeoutMs: number, late?: (value: T) => void): Promise<T> {
     const n = this.next++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(n);
+        if (late) this.overdue.set(n, late as (value: unknown) => void);
         reject(new Error(`no answer to ${msg.ps} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(n, { resolve: resolve as (value: unknown) => void, reject, timer });
@@ -65,8 +73,13 @@ export class Requests {
     });
   }
 
-  /** An `answer` message: settles its request (an unknown or late `n` is ignored). */
+  /** An `answer` message: settles its request, or goes to its `late` handler (an unknown `n` is ignored). */
   settle(n: number, value: unknown): void {
+    const late = this.overdue.get(n);
+    if (late) {
+      this.overdue.delete(n);
+      return late(value);
+    }
     const p = this.pending.get(n);
     if (!p) return;
     this.pending.delete(n);
@@ -76,6 +89,7 @@ export class Requests {
 
   /** The channel is gone: every open request fails. */
   failAll(reason: string): void {
+    this.overdue.clear();
     for (const [n, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new Error(reason));

@@ -1,8 +1,7 @@
 import { Logger as NestLogger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import cluster, { type Worker } from 'node:cluster';
-import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { writeRawError } from '../common/raw-response';
 import type { AppConfig } from '../config/app-config';
@@ -14,21 +13,16 @@ import { TickLog } from '../stream/tick-log';
 import type { ErrorBody } from '../shared/wire';
 import { isOurs, Requests, type JsonAnswer, type ToPrimary, type ToWorker } from './ipc';
 import { PrimaryModule, PrimaryTickLog, type TickBus } from './primary.module';
+import { workerCapacity } from './routing';
 
-/** A connection that sends nothing this long is closed by the primary (it has no worker yet). */
-const FIRST_BYTES_TIMEOUT_MS = 10_000;
 /** How long the primary waits for the first workers before it listens with the ones that are up. */
 const START_TIMEOUT_MS = 60_000;
 /** Restart delays after a crash: doubling from the first, up to the last; reset once a worker lived a minute. */
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 10_000;
 const STABLE_AFTER_MS = 60_000;
-/** File descriptors a worker keeps for itself (Redis, upstreams, its own files) beside its connections. */
-const FD_RESERVE = 500;
 /** How long a metrics scrape waits for each worker. */
 const METRICS_TIMEOUT_MS = 2_000;
-/** The request line names the engine.io session; the session id names its worker (WorkerLink.sessionPrefix). */
-const SESSION = /[?&]sid=w(\d+)\./;
 
 /** One forked worker, as the primary sees it. */
 type Member = {
@@ -39,7 +33,7 @@ type Member = {
   /** It has the window (hello answered): every tick from then on goes to it. */
   joined: boolean;
   ready: boolean;
-  /** Connections it last said it holds, and how many were handed to it since. */
+  /** Connections it last said it holds, and how many were forwarded to it since. */
   open: number;
   handed: number;
   /** Stream slots it holds, by client address (given back when it exits). */
@@ -47,15 +41,19 @@ type Member = {
 };
 
 /**
- * The primary process of WORKERS > 1: it listens on the one port and hands every connection to a
- * worker, restarts a worker that dies, counts the connection slots of the whole service, gathers
- * metrics, drains the workers on SIGTERM, and without REDIS_URL polls the upstreams and forwards
- * every tick to every worker (see PrimaryTickLog). It serves no HTTP itself.
+ * The primary process of WORKERS > 1: it forks the workers, restarts one that dies, counts the
+ * connection slots of the whole service, gathers metrics, drains the workers on SIGTERM, and
+ * without REDIS_URL polls the upstreams and forwards every tick to every worker (see
+ * PrimaryTickLog). It serves no HTTP itself.
  *
- * Routing: the primary reads the first bytes of each connection. A request of an engine.io
- * session (Socket.IO's long-polling, or its upgrade) goes to the worker that made the session;
- * anything else goes to the worker with the fewest connections. Node's own cluster balancing
- * (round-robin) and SO_REUSEPORT cannot do the first: they choose before a byte is read.
+ * The workers accept from one listening socket, which the cluster module shares among them
+ * (SCHED_NONE: each worker accepts for itself; the kernel gives a connection to a worker that
+ * is waiting for one). A worker that gets a request of another worker's engine.io session, or
+ * that holds as many connections as it may open files, passes the connection here with the
+ * bytes it read, and the primary passes it on (`forward`). Passing a connection costs a round
+ * trip per connection between two event loops, one at a time per worker (Node waits for each
+ * handle's acknowledgement): fine for the few that need it, not for every connection (see
+ * docs/scaling.md).
  */
 export class Primary {
   private readonly logger = new NestLogger('Primary');
@@ -67,7 +65,6 @@ export class Primary {
   private metrics: MetricsService | undefined;
   private log: PrimaryTickLog | undefined;
   private poller: PricePollerService | undefined;
-  private server: Server | undefined;
   private stopping = false;
   private pending: Extract<ToWorker, { ps: 'feed' }> | undefined;
 
@@ -89,19 +86,17 @@ export class Primary {
       this.poller = ctx.get(PricePollerService);
     }
 
-    cluster.on('message', (worker, msg: unknown) => {
-      if (isOurs(msg)) this.receive(worker, msg as ToPrimary);
+    cluster.on('message', (worker, msg: unknown, handle: unknown) => {
+      if (isOurs(msg)) this.receive(worker, msg as ToPrimary, handle);
     });
+    cluster.on('disconnect', (worker) => this.gone(worker));
     cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
+    process.on('SIGTERM', (s) => this.stop(s));
+    process.on('SIGINT', (s) => this.stop(s));
+    // Set before the first fork: every worker then accepts on the shared socket itself.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     for (let i = 1; i <= this.config.workers; i++) this.fork(i);
     await this.firstWorkers();
-
-    const server = createServer({ pauseOnConnect: true }, (socket) => this.route(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: this.config.port, host: this.config.host, backlog: 4096 }, resolve);
-    });
     const sources = this.log ? ctx.get(SourceRegistry).sources.map((s) => s.name) : undefined;
     this.logger.log({
       msg: 'listening',
@@ -112,8 +107,6 @@ export class Primary {
       ...(sources ? { sources } : {}),
       ...(sources?.includes('simulated') ? { simulatedSeed: this.config.simulatedSeed } : {}),
     });
-    process.on('SIGTERM', (s) => this.stop(s));
-    process.on('SIGINT', (s) => this.stop(s));
   }
 
   private fork(index: number): void {
@@ -167,7 +160,7 @@ export class Primary {
     });
   }
 
-  private receive(worker: Worker, msg: ToPrimary): void {
+  private receive(worker: Worker, msg: ToPrimary, handle: unknown): void {
     const member = this.members.get(worker.id);
     if (!member) return;
     switch (msg.ps) {
@@ -196,6 +189,9 @@ export class Primary {
       case 'load':
         member.open = msg.open;
         member.handed = 0;
+        return;
+      case 'forward':
+        if (handle instanceof Socket) this.forward(member, handle, msg.head, msg.to);
         return;
       case 'metrics':
         void this.gatherMetrics().then(
@@ -228,39 +224,24 @@ export class Primary {
     return MetricsService.aggregate(parts.filter((p) => Array.isArray(p) && p.length > 0));
   }
 
-  /** Reads a connection's first bytes, then hands it (and them) to a worker, or answers 503. */
-  private route(socket: Socket): void {
-    socket.on('error', () => socket.destroy());
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
-    socket.once('data', (head: Buffer) => {
-      socket.pause();
-      // Nothing more may be read here: it would be lost with the handle.
-      (socket as unknown as { _handle?: { readStop?: () => void } })._handle?.readStop?.();
-      socket.setTimeout(0);
-      const member = this.choose(head);
-      if (!member) return this.unavailable(socket);
-      member.handed++;
-      member.worker.send({ ps: 'conn', head: head.toString('latin1') } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
-        if (err) socket.destroy();
-      });
+  /**
+   * A connection a worker passed on: to the worker of its engine.io session (`to`), or, when the
+   * sender is full or that worker is gone, to the one with the fewest connections that has room.
+   */
+  private forward(from: Member, socket: Socket, head: string, to: number | null): void {
+    const owner = to === null ? undefined : this.members.get(to);
+    let target = owner?.ready ? owner : undefined;
+    if (!target) {
+      for (const m of this.members.values()) {
+        if (!m.ready || (to === null && m === from) || m.open + m.handed >= this.capacity) continue;
+        if (!target || m.open + m.handed < target.open + target.handed) target = m;
+      }
+    }
+    if (!target) return this.unavailable(socket);
+    target.handed++;
+    target.worker.send({ ps: 'conn', head } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
+      if (err) socket.destroy();
     });
-    socket.resume();
-  }
-
-  private choose(head: Buffer): Member | undefined {
-    const lineEnd = head.indexOf(13);
-    const line = head.toString('latin1', 0, lineEnd === -1 ? Math.min(head.length, 8192) : lineEnd);
-    const session = SESSION.exec(line);
-    if (session) {
-      const owner = this.members.get(Number(session[1]));
-      if (owner?.ready) return owner;
-    }
-    let best: Member | undefined;
-    for (const m of this.members.values()) {
-      if (!m.ready || m.open + m.handed >= this.capacity) continue;
-      if (!best || m.open + m.handed < best.open + best.handed) best = m;
-    }
-    return best;
   }
 
   private unavailable(socket: Socket): void {
@@ -271,12 +252,22 @@ export class Primary {
     writeRawError(socket, body, { 'Retry-After': '1' });
   }
 
+  /** A worker's channel closed (it exited or is about to): nothing more goes to it, and its slots are free at once. */
+  private gone(worker: Worker): void {
+    const member = this.members.get(worker.id);
+    if (!member) return;
+    member.ready = false;
+    member.joined = false;
+    member.requests.failAll('the worker exited');
+    for (const [ip, n] of member.slots) this.slots.give(ip, n);
+    member.slots.clear();
+  }
+
   private exited(worker: Worker, code: number | null, signal: string | null): void {
     const member = this.members.get(worker.id);
     if (!member) return;
+    this.gone(worker);
     this.members.delete(worker.id);
-    member.requests.failAll('the worker exited');
-    for (const [ip, n] of member.slots) this.slots.give(ip, n);
     if (this.stopping) {
       this.logger.log({ msg: 'worker stopped', slot: member.index, workerPid: worker.process.pid, code, signal });
       if (this.members.size === 0) void this.finish();
@@ -293,8 +284,9 @@ export class Primary {
 
   /**
    * SIGTERM or SIGINT: every worker shuts down as a process on its own does (SHUTDOWN_DELAY_MS
-   * with readiness down, then its streams end with a reconnect hint within SHUTDOWN_TIMEOUT_MS).
-   * The port keeps taking connections through the delay, then closes. A second signal is passed on.
+   * with readiness down, then its streams end with a reconnect hint within SHUTDOWN_TIMEOUT_MS);
+   * each keeps accepting through the delay and stops when its shutdown starts. A second signal
+   * is passed on.
    */
   private stop(signal: NodeJS.Signals): void {
     for (const m of this.members.values()) m.worker.process.kill(signal);
@@ -302,7 +294,6 @@ export class Primary {
     this.stopping = true;
     this.logger.log({ msg: 'stopping the workers', signal, workers: this.members.size });
     const delay = signal === 'SIGTERM' ? this.config.shutdownDelayMs : 0;
-    setTimeout(() => this.server?.close(), delay).unref();
     setTimeout(() => {
       this.logger.error({ msg: 'workers overran SHUTDOWN_TIMEOUT_MS, killing them', timeoutMs: this.config.shutdownTimeoutMs });
       for (const m of this.members.values()) m.worker.process.kill('SIGKILL');
@@ -312,7 +303,6 @@ export class Primary {
   }
 
   private async finish(): Promise<void> {
-    this.server?.close();
     try {
       await this.ctx?.close();
       this.logger.log({ msg: 'stopped' });
@@ -322,15 +312,4 @@ export class Primary {
       process.exit(1);
     }
   }
-}
-
-/** Connections one worker may be handed: its open-files limit less what it keeps for itself. */
-function workerCapacity(): number {
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    if (m) return Math.max(1, Number(m[1]) - FD_RESERVE);
-  } catch {
-    // not Linux: no limit known
-  }
-  return Infinity;
 }

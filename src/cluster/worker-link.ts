@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
-import { Socket } from 'node:net';
+import { createServer, Socket, type Server as NetServer } from 'node:net';
 import { Subject } from 'rxjs';
 import type { AppConfig } from '../config/app-config';
 import type { MetricsJson } from '../metrics/metrics.service';
@@ -8,6 +8,7 @@ import { MemoryTickLog } from '../stream/memory-tick-log';
 import { SlotBroker, type SlotRefusal } from '../stream/slots';
 import type { Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
+import { firstBytes, sessionOwner, workerCapacity } from './routing';
 import { isOurs, Requests, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
@@ -44,7 +45,10 @@ class ClusterSlots extends SlotBroker {
   }
 
   take(ip: string): Promise<SlotRefusal | null> {
-    return this.link.request<TakeAnswer>({ ps: 'take', ip });
+    // Granted after the request gave up (a 500 to the client): the slot is not used, so it goes back.
+    return this.link.request<TakeAnswer>({ ps: 'take', ip }, PRIMARY_TIMEOUT_MS, (refusal) => {
+      if (refusal === null) this.give(ip);
+    });
   }
 
   give(ip: string): void {
@@ -53,8 +57,9 @@ class ClusterSlots extends SlotBroker {
 }
 
 /**
- * A worker's side of the channel to the primary: the connections the primary hands over, the
- * ticks and confirmations it forwards (without REDIS_URL), connection slots, and metrics.
+ * A worker's side of the service: it accepts on the shared port, and over the channel to the
+ * primary it passes on or takes over connections of another worker's engine.io session, gets
+ * the ticks and confirmations (without REDIS_URL), connection slots, and metrics.
  */
 export class WorkerLink {
   readonly slots: SlotBroker = new ClusterSlots(this);
@@ -63,8 +68,10 @@ export class WorkerLink {
   private readonly requests = new Requests((msg) => this.send(msg as ToPrimary));
   private log: ReplicaTickLog | undefined;
   private server: Server | undefined;
+  private listener: NetServer | undefined;
   private closed = false;
   private open = 0;
+  private readonly capacity = workerCapacity();
   private answerJson: (() => Promise<MetricsJson>) | undefined;
   private loadTimer: NodeJS.Timeout | undefined;
 
@@ -79,8 +86,8 @@ export class WorkerLink {
     if (process.connected && process.send) process.send(msg);
   }
 
-  request<T>(msg: RequestOf<ToPrimary>, timeoutMs = PRIMARY_TIMEOUT_MS): Promise<T> {
-    return this.requests.request<T>(msg, timeoutMs);
+  request<T>(msg: RequestOf<ToPrimary>, timeoutMs = PRIMARY_TIMEOUT_MS, late?: (value: T) => void): Promise<T> {
+    return this.requests.request<T>(msg, timeoutMs, late);
   }
 
   /** Asks the primary for its window and keeps every tick it forwards from then on. */
@@ -101,27 +108,51 @@ export class WorkerLink {
   }
 
   /**
-   * Takes the connections the primary hands over into `server` (which does not listen itself),
-   * then tells the primary it may route here.
+   * Accepts on the port (the socket the cluster module shares among the workers) and feeds
+   * `server` (which does not listen itself) with each connection once its first bytes are read:
+   * a request of another worker's engine.io session, or one past this worker's open-files
+   * limit, goes to the primary to be passed on. Then tells the primary this worker serves.
    */
-  serve(server: Server): void {
+  async serve(server: Server, port: number, host: string, backlog: number): Promise<void> {
     this.server = server;
     // What listen() would start: the server's connection list, which enforces headersTimeout
     // and requestTimeout on every connection it is given.
     server.emit('listening');
+    const listener = createServer({ pauseOnConnect: true }, (socket) => firstBytes(socket, (head) => this.route(socket, head)));
+    this.listener = listener;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ port, host, backlog }, resolve);
+    });
     this.loadTimer = setInterval(() => this.send({ ps: 'load', open: this.open }), LOAD_REPORT_MS);
     this.loadTimer.unref();
     server.once('close', () => {
       this.closed = true;
+      this.stopAccepting();
       clearInterval(this.loadTimer);
     });
     this.send({ ps: 'ready' });
   }
 
+  /** The shutdown began: the other workers take the new connections (and once all stopped, nobody). */
+  stopAccepting(): void {
+    this.listener?.close();
+    this.listener = undefined;
+  }
+
+  private route(socket: Socket, head: Buffer): void {
+    const owner = sessionOwner(head);
+    const elsewhere = owner !== undefined && owner !== cluster.worker?.id;
+    if (!elsewhere && this.open < this.capacity) return this.intake(socket, head);
+    process.send?.({ ps: 'forward', head: head.toString('latin1'), to: elsewhere ? owner : null } satisfies ToPrimary, socket, { keepOpen: false }, (err: Error | null) => {
+      if (err) socket.destroy();
+    });
+  }
+
   private receive(msg: ToWorker, handle: unknown): void {
     switch (msg.ps) {
       case 'conn':
-        if (handle instanceof Socket) this.intake(handle, msg.head);
+        if (handle instanceof Socket) this.intake(handle, Buffer.from(msg.head, 'latin1'));
         return;
       case 'feed':
         for (const tick of msg.ticks) this.log?.receive(tick);
@@ -140,14 +171,14 @@ export class WorkerLink {
     this.send({ ps: 'answer', n, value: await value.catch(() => null) });
   }
 
-  /** A connection the primary accepted: the HTTP server parses it from the bytes the primary read on. */
-  private intake(socket: Socket, head: string): void {
+  /** A connection for this worker (accepted here, or passed on by the primary): the HTTP server parses it from the bytes read so far on. */
+  private intake(socket: Socket, head: Buffer): void {
     const server = this.server;
     if (!server || this.closed) return void socket.destroy();
     this.open++;
     socket.once('close', () => this.open--);
     server.emit('connection', socket);
-    socket.emit('data', Buffer.from(head, 'latin1'));
+    socket.emit('data', head);
     socket.resume();
   }
 }
