@@ -1,9 +1,10 @@
 import http from 'node:http';
+import net from 'node:net';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { SOCKET_NAMESPACE, WS_CLOSE_SERVICE_RESTART, WS_PATH, type Tick } from '../src/shared/wire';
 import { startCluster, type Cluster } from './support/cluster';
-import { deletePrefix, randomPrefix, REDIS_URL } from './support/redis';
+import { deletePrefix, freePort, randomPrefix, REDIS_URL } from './support/redis';
 import { getJson, type RawStream } from './support/sse';
 import { waitFor } from './support/wait';
 
@@ -239,6 +240,17 @@ describe('WORKERS=2', () => {
     } finally {
       expect(await c.stop()).toBe(0);
       await deletePrefix(prefix);
+    }
+  });
+
+  it('stops with an error, not a restart loop, when no worker can start (the port is taken)', async () => {
+    const taken = net.createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      await expect(startCluster({ PORT: String(port) })).rejects.toThrow(/a worker failed to start; stopping/);
+    } finally {
+      taken.close();
     }
   });
 

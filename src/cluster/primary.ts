@@ -32,6 +32,7 @@ type Member = {
   readonly requests: Requests;
   /** It has the window (hello answered): every tick from then on goes to it. */
   joined: boolean;
+  /** It serves: it said `ready`, and its channel is open. */
   ready: boolean;
   /** Connections it last said it holds, and how many were forwarded to it since. */
   open: number;
@@ -66,6 +67,8 @@ export class Primary {
   private log: PrimaryTickLog | undefined;
   private poller: PricePollerService | undefined;
   private stopping = false;
+  /** A worker has served: from then on a worker that dies is restarted; before, the service cannot start. */
+  private started = false;
   private pending: Extract<ToWorker, { ps: 'feed' }> | undefined;
 
   constructor(private readonly config: AppConfig) {
@@ -171,6 +174,7 @@ export class Primary {
         return this.send(member, { ps: 'answer', n: msg.n, value: this.log?.snapshot() ?? null });
       case 'ready':
         member.ready = true;
+        this.started = true;
         this.logger.log({ msg: 'worker ready', slot: member.index, workerPid: worker.process.pid });
         return;
       case 'take': {
@@ -272,6 +276,13 @@ export class Primary {
       this.logger.log({ msg: 'worker stopped', slot: member.index, workerPid: worker.process.pid, code, signal });
       if (this.members.size === 0) void this.finish();
       return;
+    }
+    if (!this.started) {
+      // Nothing ever started (the port is taken, say): restarting would only repeat it.
+      this.logger.error({ msg: 'a worker failed to start; stopping', slot: member.index, workerPid: worker.process.pid, code, signal });
+      this.stopping = true;
+      for (const m of this.members.values()) m.worker.process.kill('SIGKILL');
+      process.exit(1);
     }
     const failures = Date.now() - member.startedAt > STABLE_AFTER_MS ? 1 : (this.failures.get(member.index) ?? 0) + 1;
     this.failures.set(member.index, failures);

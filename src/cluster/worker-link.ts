@@ -63,7 +63,7 @@ class ClusterSlots extends SlotBroker {
  */
 export class WorkerLink {
   readonly slots: SlotBroker = new ClusterSlots(this);
-  /** Engine.io session ids start with it, so that the primary routes a session's requests here. */
+  /** Engine.io session ids start with it, so that every request of a session reaches this worker (see `route`). */
   readonly sessionPrefix = `w${cluster.worker?.id ?? 0}.`;
   private readonly requests = new Requests((msg) => this.send(msg as ToPrimary));
   private log: ReplicaTickLog | undefined;
