@@ -15,7 +15,7 @@ import { isOurs, Requests, type JsonAnswer, type ToPrimary, type ToWorker } from
 import { PrimaryModule, PrimaryTickLog, type TickBus } from './primary.module';
 import { workerCapacity } from './routing';
 
-/** How long the primary waits for the first workers before it listens with the ones that are up. */
+/** How long the primary waits for every first worker before it says it is listening with the ones that are up. */
 const START_TIMEOUT_MS = 60_000;
 /** Restart delays after a crash: doubling from the first, up to the last; reset once a worker lived a minute. */
 const RESTART_FIRST_MS = 250;
