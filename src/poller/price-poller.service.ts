@@ -136,7 +136,9 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     if (this.started || this.stopped) return;
     this.started = true;
     this.scheduler.addInterval(PricePollerService.INTERVAL_NAME, setInterval(() => void this.pollOnce(), this.config.pollIntervalMs));
-    this.logger.log({ msg: 'polling', sources: this.registry.sources.map((s) => s.name), push: [...this.registry.feeds.keys()], pairs: this.config.pairs, intervalMs: this.config.pollIntervalMs });
+    // A worker whose primary polls, or an instance waiting for the leader lease, says so instead.
+    const msg = this.remote ? 'not polling: the primary polls for this worker' : this.enabled ? 'polling' : 'not polling until enabled (leader election)';
+    this.logger.log({ msg, sources: this.registry.sources.map((s) => s.name), push: [...this.registry.feeds.keys()], pairs: this.config.pairs, intervalMs: this.config.pollIntervalMs });
     if (this.enabled) this.startFeeds();
     void this.pollOnce();
   }
