@@ -53,7 +53,7 @@ async function runAlone(config: AppConfig): Promise<void> {
   stopOnSignals(app, config);
 }
 
-/** A worker of WORKERS > 1: it serves the connections the primary hands it; without Redis its ticks come from the primary. */
+/** A worker of WORKERS > 1: it accepts on the port the workers share; without Redis its ticks come from the primary. */
 async function runWorker(config: AppConfig): Promise<void> {
   const link = new WorkerLink();
   if (config.workerIndex !== undefined) setServedBy(config.workerIndex);
