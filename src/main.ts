@@ -62,11 +62,18 @@ async function runWorker(config: AppConfig): Promise<void> {
   await app.init();
   await link.serve(app.getHttpServer(), config.port, config.host, LISTEN_BACKLOG);
   app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
-  stopOnSignals(app, config);
+  // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop
+  // request; the primary numbers the ones it passes on, so the same signal is not taken twice.
+  const stop = stopOnSignals(app, config, 1);
+  link.onStop(stop);
 }
 
-/** SIGTERM and SIGINT: the bounded shutdown, with SHUTDOWN_DELAY_MS of readiness down first on SIGTERM. */
-function stopOnSignals(app: NestExpressApplication, config: AppConfig): void {
+/**
+ * SIGTERM and SIGINT: the bounded shutdown, with SHUTDOWN_DELAY_MS of readiness down first on
+ * SIGTERM; a later stop request cuts the delay short. Each signal is the next request, or
+ * `signalLevel` when set (a worker). Returns the function that takes a numbered request.
+ */
+function stopOnSignals(app: NestExpressApplication, config: AppConfig, signalLevel?: number): (signal: NodeJS.Signals, level: number) => void {
   const logger = new Logger('Main');
   const lifecycle = app.get(LifecycleService);
   let stopping = false;
@@ -91,13 +98,18 @@ function stopOnSignals(app: NestExpressApplication, config: AppConfig): void {
       },
     );
   };
-  const stop = (signal: NodeJS.Signals): void => {
+  let level = 0;
+  const stop = (signal: NodeJS.Signals, requested: number): void => {
     if (stopping) {
-      // A second signal (Ctrl-C again) cuts the delay short.
-      delay?.skip();
+      // A second request (Ctrl-C again) cuts the delay short.
+      if (requested > level) {
+        level = requested;
+        delay?.skip();
+      }
       return;
     }
     stopping = true;
+    level = requested;
     // SIGTERM (the orchestrator) first takes readiness down for SHUTDOWN_DELAY_MS, so that no
     // new client is routed here while this instance still serves; SIGINT (a terminal) stops at once.
     if (signal === 'SIGTERM' && config.shutdownDelayMs > 0) {
@@ -114,8 +126,10 @@ function stopOnSignals(app: NestExpressApplication, config: AppConfig): void {
     }
     shutdown(signal);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const onSignal = (signal: NodeJS.Signals) => stop(signal, signalLevel ?? level + 1);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return stop;
 }
 
 void main();

@@ -15,6 +15,7 @@ describe('a client that leaves while its stream slot is on the way', () => {
   let t: TestApp;
   let held: (() => void)[] = [];
   let asked = 0;
+  let granted = 0;
 
   beforeAll(async () => {
     t = await startApp();
@@ -25,17 +26,27 @@ describe('a client that leaves while its stream slot is on the way', () => {
       (ip: string) =>
         new Promise<SlotRefusal | null>((resolve) => {
           asked++;
-          held.push(() => void take(ip).then(resolve));
+          held.push(
+            () =>
+              void take(ip).then((refusal) => {
+                resolve(refusal);
+                granted++;
+              }),
+          );
         }),
     );
   });
   afterAll(() => t.close());
 
+  /** Lets the held slots through and waits until the code awaiting them has run. */
   const release = async () => {
     await waitFor(() => held.length > 0, 5000);
     const go = held;
     held = [];
+    const target = granted + go.length;
     for (const f of go) f();
+    await waitFor(() => granted === target, 5000);
+    await new Promise((r) => setImmediate(r));
   };
   const settled = () => waitFor(() => t.app.get(ConnectionRegistry).counts().total === 0 && t.hub.memberships() === 0, 5000, () => JSON.stringify({ counts: t.app.get(ConnectionRegistry).counts(), members: t.hub.memberships() }));
 

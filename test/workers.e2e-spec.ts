@@ -114,8 +114,11 @@ describe('WORKERS=2', () => {
           return /price_stream_worker_subscribers\{worker="1"\} [1-9]/.test(text) && /price_stream_worker_subscribers\{worker="2"\} [1-9]/.test(text) && /price_stream_subscribers\{transport="sse"\} 2\b/.test(text);
         }, 10_000);
         const text = await metricsText(c);
-        // A gauge every process holds the same value of is not summed.
+        // A gauge every process holds the same value of is not summed: the window holds no more
+        // ticks than were published (three processes summed would hold three times as many).
         const history = Number(/^price_stream_history_size (\d+)/m.exec(text)?.[1]);
+        const published = [...text.matchAll(/^price_stream_ticks_published_total\{pair="[^"]+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+        expect(history).toBeLessThanOrEqual(published);
         const ready = (await getJson(`${c.url}/health/ready`)).body as { details: { prices: { pairs: Record<string, { latestId: string }> } } };
         expect(history).toBeGreaterThan(0);
         expect(history).toBeLessThan(10_000);
@@ -201,10 +204,13 @@ describe('WORKERS=2', () => {
       }
       reference.stream.close();
       expect(c.lines().some((l) => l.msg === 'worker exited; restarting it' && l.slot === victim && l.signal === 'SIGKILL')).toBe(true);
-      // The restarted worker serves again.
-      const later = await resumeElsewhere(c, victim === 1 ? 2 : 1, idsOf(reference.stream)[0]);
+      // The restarted worker serves again, from a window with the same ids as the reference's.
+      const refIds = idsOf(reference.stream);
+      const later = await resumeElsewhere(c, victim === 1 ? 2 : 1, refIds[0]);
+      await later.stream.until((x) => idsOf(x).includes(refIds[refIds.length - 1]));
       later.stream.close();
       expect(later.worker).toBe(victim);
+      expect(idsOf(later.stream).slice(0, refIds.length - 1)).toEqual(refIds.slice(1));
     } finally {
       expect(await c.stop()).toBe(0);
     }

@@ -28,6 +28,8 @@ export type ToWorker =
   /** The ticks (in id order) and confirmations of one event-loop turn of the primary: a poll's ticks reach a worker's subscribers in one write each. */
   | { ps: 'feed'; ticks: Tick[]; confirmations: Confirmation[] }
   | { ps: 'json'; n: number }
+  /** The primary got its `level`-th stop signal: the first starts the shutdown, a later one cuts SHUTDOWN_DELAY_MS short. */
+  | { ps: 'stop'; signal: 'SIGTERM' | 'SIGINT'; level: number }
   | { ps: 'answer'; n: number; value: unknown };
 
 /** A request as its sender writes it: `n` is added when it is sent. */

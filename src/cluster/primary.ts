@@ -13,7 +13,7 @@ import { TickLog } from '../stream/tick-log';
 import type { ErrorBody } from '../shared/wire';
 import { isOurs, Requests, type JsonAnswer, type ToPrimary, type ToWorker } from './ipc';
 import { PrimaryModule, PrimaryTickLog, type TickBus } from './primary.module';
-import { workerCapacity } from './routing';
+import { stopReading, workerCapacity } from './routing';
 
 /** How long the primary waits for every first worker before it says it is listening with the ones that are up. */
 const START_TIMEOUT_MS = 60_000;
@@ -70,6 +70,8 @@ export class Primary {
   /** A worker has served: from then on a worker that dies is restarted; before, the service cannot start. */
   private started = false;
   private pending: Extract<ToWorker, { ps: 'feed' }> | undefined;
+  private overrun: NodeJS.Timeout | undefined;
+  private stopLevel = 0;
 
   constructor(private readonly config: AppConfig) {
     this.slots = new SlotCounter(config.maxStreamConnections, config.maxStreamConnectionsPerIp);
@@ -114,6 +116,8 @@ export class Primary {
 
   private fork(index: number): void {
     const worker = cluster.fork({ WORKER_INDEX: String(index) });
+    // A send to a worker that has just died fails with EPIPE; 'exit' follows and restarts it.
+    worker.on('error', (err) => this.logger.warn({ msg: 'channel to a worker failed', slot: index, err: err.message }));
     const member: Member = {
       index,
       worker,
@@ -128,8 +132,8 @@ export class Primary {
     this.members.set(worker.id, member);
   }
 
-  private send(member: Member, msg: ToWorker, handle?: Socket): void {
-    if (member.worker.isConnected()) member.worker.send(msg, handle);
+  private send(member: Member, msg: ToWorker): void {
+    if (member.worker.isConnected()) member.worker.send(msg);
   }
 
   /**
@@ -195,7 +199,12 @@ export class Primary {
         member.handed = 0;
         return;
       case 'forward':
-        if (handle instanceof Socket) this.forward(member, handle, msg.head, msg.to);
+        if (!(handle instanceof Socket)) return;
+        // Held here until it is passed on: not read (what it sends waits for the worker), and a
+        // client that resets it must not take the primary down.
+        handle.on('error', () => handle.destroy());
+        stopReading(handle);
+        this.forward(member, handle, msg.head, msg.to);
         return;
       case 'metrics':
         void this.gatherMetrics().then(
@@ -300,20 +309,31 @@ export class Primary {
    * is passed on.
    */
   private stop(signal: NodeJS.Signals): void {
-    for (const m of this.members.values()) m.worker.process.kill(signal);
+    // Over the channel, numbered: a worker that also got the signal itself (systemd signals the
+    // whole group) must not take the primary's pass-on for a second signal.
+    this.stopLevel++;
+    const sig = signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
+    for (const m of this.members.values()) this.send(m, { ps: 'stop', signal: sig, level: this.stopLevel });
     if (this.stopping) return;
     this.stopping = true;
     this.logger.log({ msg: 'stopping the workers', signal, workers: this.members.size });
     const delay = signal === 'SIGTERM' ? this.config.shutdownDelayMs : 0;
-    setTimeout(() => {
+    this.overrun = setTimeout(() => {
       this.logger.error({ msg: 'workers overran SHUTDOWN_TIMEOUT_MS, killing them', timeoutMs: this.config.shutdownTimeoutMs });
       for (const m of this.members.values()) m.worker.process.kill('SIGKILL');
       process.exit(1);
-    }, delay + this.config.shutdownTimeoutMs + 1_000).unref();
+    }, delay + this.config.shutdownTimeoutMs + 1_000);
+    this.overrun.unref();
     if (this.members.size === 0) void this.finish();
   }
 
+  /** Every worker is gone: the primary's own context (the poller) closes within its own bound. */
   private async finish(): Promise<void> {
+    if (this.overrun) clearTimeout(this.overrun);
+    setTimeout(() => {
+      this.logger.error({ msg: "the primary's shutdown overran SHUTDOWN_TIMEOUT_MS", timeoutMs: this.config.shutdownTimeoutMs });
+      process.exit(1);
+    }, this.config.shutdownTimeoutMs).unref();
     try {
       await this.ctx?.close();
       this.logger.log({ msg: 'stopped' });

@@ -67,12 +67,19 @@ export class WorkerLink {
   readonly sessionPrefix = `w${cluster.worker?.id ?? 0}.`;
   private readonly requests = new Requests((msg) => this.send(msg as ToPrimary));
   private log: ReplicaTickLog | undefined;
+  /**
+   * Feeds that came before the replica exists. The primary sends the window and then every
+   * turn's feed; Node hands each message of one read to its own nextTick, all before the hello's
+   * answer reaches the code awaiting it, so the first feeds can come "before" the window here.
+   */
+  private early: Extract<ToWorker, { ps: 'feed' }>[] | undefined;
   private server: Server | undefined;
   private listener: NetServer | undefined;
   private closed = false;
   private open = 0;
   private readonly capacity = workerCapacity();
   private answerJson: (() => Promise<MetricsJson>) | undefined;
+  private stopHandler: ((signal: NodeJS.Signals, level: number) => void) | undefined;
   private loadTimer: NodeJS.Timeout | undefined;
 
   constructor() {
@@ -92,9 +99,24 @@ export class WorkerLink {
 
   /** Asks the primary for its window and keeps every tick it forwards from then on. */
   async replicaLog(config: AppConfig): Promise<ReplicaTickLog> {
+    this.early = [];
     const snapshot = await this.request<HelloAnswer>({ ps: 'hello' });
-    this.log = new ReplicaTickLog(config, Date.now, snapshot);
-    return this.log;
+    const log = new ReplicaTickLog(config, Date.now, snapshot);
+    // A tick in both the window and an early feed is kept once (an id not past the newest is ignored).
+    for (const feed of this.early) this.apply(log, feed);
+    this.early = undefined;
+    this.log = log;
+    return log;
+  }
+
+  private apply(log: ReplicaTickLog, feed: Extract<ToWorker, { ps: 'feed' }>): void {
+    for (const tick of feed.ticks) log.receive(tick);
+    for (const confirmation of feed.confirmations) log.confirm(confirmation);
+  }
+
+  /** The primary's stop requests (see `stop` in ipc.ts). */
+  onStop(handler: (signal: NodeJS.Signals, level: number) => void): void {
+    this.stopHandler = handler;
   }
 
   /** This worker's metrics, for the primary to add up. */
@@ -155,8 +177,11 @@ export class WorkerLink {
         if (handle instanceof Socket) this.intake(handle, Buffer.from(msg.head, 'latin1'));
         return;
       case 'feed':
-        for (const tick of msg.ticks) this.log?.receive(tick);
-        for (const confirmation of msg.confirmations) this.log?.confirm(confirmation);
+        if (this.log) this.apply(this.log, msg);
+        else this.early?.push(msg);
+        return;
+      case 'stop':
+        this.stopHandler?.(msg.signal, msg.level);
         return;
       case 'json':
         void this.reply(msg.n, this.answerJson ? this.answerJson() : Promise.resolve([]));

@@ -167,7 +167,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       (lease) => {
         // After socket.io's own close handling, which closes the subscriber with its reason first.
         if (conn.readyState === 'open') conn.once('close', () => lease.release('client'));
-        else lease.release('client');
+        else lease.cancel();
         return lease;
       },
       // A client that never asks for a namespace is closed by socket.io's connectTimeout.

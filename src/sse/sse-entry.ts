@@ -86,7 +86,7 @@ export class SseEntry implements OnApplicationBootstrap {
     const opening = this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair);
     const lease = await opening.lease;
     // With workers the slot came from the primary: the client may have gone meanwhile.
-    if (res.destroyed || req.socket.destroyed) return lease.release('client');
+    if (res.destroyed || req.socket.destroyed) return lease.cancel();
     const command = opening.command;
     req.socket.setNoDelay(true);
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });

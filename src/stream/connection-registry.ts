@@ -11,7 +11,8 @@ import { parseStreamQuery, type RequestLimits, type StreamQuery, type SubscribeC
 import { SlotBroker, SlotCounter } from './slots';
 import { TickLog } from './tick-log';
 
-export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void };
+/** A stream's slot: `release` when the stream ends (counted as a disconnect), `cancel` when it never opened. */
+export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void; cancel(): void };
 
 /**
  * Counts open stream connections of every transport against MAX_STREAM_CONNECTIONS and
@@ -50,17 +51,21 @@ export class ConnectionRegistry {
     this.local.take(ip);
     this.perTransport[transport]++;
     let released = false;
+    const giveBack = (): boolean => {
+      if (released) return false;
+      released = true;
+      this.broker.give(ip);
+      this.local.give(ip);
+      this.perTransport[transport]--;
+      return true;
+    };
     return {
       transport,
       ip,
       release: (reason) => {
-        if (released) return;
-        released = true;
-        this.broker.give(ip);
-        this.local.give(ip);
-        this.perTransport[transport]--;
-        this.metrics.disconnected(transport, reason);
+        if (giveBack()) this.metrics.disconnected(transport, reason);
       },
+      cancel: () => void giveBack(),
     };
   }
 
@@ -114,7 +119,7 @@ export class StreamGate implements OnModuleDestroy {
     this.refuseWhileShuttingDown(transport);
     const lease = await this.registry.acquire(transport, ip);
     if (this.lifecycle.isShuttingDown) {
-      lease.release('shutdown');
+      lease.cancel();
       this.refuseWhileShuttingDown(transport);
     }
     return lease;

@@ -43,7 +43,7 @@ describe(StreamHub.name, () => {
     const seen = await publish('BTC-USD');
     const missed = [await publish('ETH-USD'), await publish('SOL-USD'), await publish('BTC-USD')];
     const sink = new RecordingSink();
-    const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined });
+    const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined, cancel: () => undefined });
     const order: string[] = [];
     sub.subscribe(['BTC-USD', 'ETH-USD'], idResume(seen!.id), undefined, { ready: (recovered) => order.push(`ready ${recovered} after ${sink.messages.length}`) });
     await flush();
@@ -111,7 +111,7 @@ describe(StreamHub.name, () => {
     log.release();
     const ahead = [await stream.publish(draft(2)), await stream.publish(draft(3))];
     const sink = new RecordingSink();
-    const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined });
+    const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined, cancel: () => undefined });
     sub.subscribe(['BTC-USD'], idResume(seen!.id), undefined);
     await flush();
     expect(sink.ids()).toEqual(ahead.map((t) => t!.id));
@@ -260,7 +260,7 @@ describe(StreamHub.name, () => {
     const seen = await publish('BTC-USD');
     jest.spyOn(log as TickLog, 'readAfter').mockRejectedValue(new Error('redis down'));
     const sink = new RecordingSink();
-    const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined });
+    const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined, cancel: () => undefined });
     const errors: unknown[] = [];
     sub.subscribe(['BTC-USD'], idResume(seen!.id), undefined, { failed: (err) => errors.push(err) });
     await flush();
@@ -316,7 +316,7 @@ describe(StreamHub.name, () => {
           log.release(Math.floor(random() * 4));
         } else if (r < 0.72) {
           const sink = new RecordingSink();
-          hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined });
+          hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined, cancel: () => undefined });
           const m: Member = { sink, starts: new Map() };
           members.push(m);
           join(m, PAIRS.filter(() => random() < 0.5));

@@ -101,7 +101,7 @@ export function hubSetup<L extends GappyLog = GappyLog>(
   const released: DisconnectReason[] = [];
   const open = (pairs: readonly string[], resume?: ResumePoint, conflateMs?: number) => {
     const sink = new RecordingSink();
-    const lease: Lease = { transport: 'sse', ip: '127.0.0.1', release: (reason) => released.push(reason) };
+    const lease: Lease = { transport: 'sse', ip: '127.0.0.1', release: (reason) => released.push(reason), cancel: () => undefined };
     const sub = hub.open(sink, lease);
     sub.subscribe(pairs, resume, conflateMs);
     return { sink, sub };

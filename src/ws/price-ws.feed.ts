@@ -185,7 +185,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
     leasing.then(
       (lease) => {
         // With workers the slot came from the primary: the client may have gone meanwhile.
-        if (socket.destroyed) return lease.release('client');
+        if (socket.destroyed) return lease.cancel();
         // ws answers a malformed handshake itself and never calls back: the slot is freed here then.
         let attached = false;
         socket.once('close', () => {
