@@ -205,9 +205,11 @@ describe('process-tree sampling (bench/service.ts)', () => {
     expect(children.map((p) => p.slot).sort((a, b) => a! - b!)).toEqual([3, 7]);
   });
 
-  it('reads a process without children exactly as sampleProc does', () => {
+  it('reads a process without children exactly as sampleProc does', async () => {
     const leaf = spawn('sleep', ['30'], { stdio: 'ignore' });
     started.push(leaf);
+    // Once it runs `sleep` (between fork and exec its memory is still changing).
+    await waitFor(() => readFileSync(`/proc/${leaf.pid}/comm`, 'utf8').trim() === 'sleep', 5000);
     const s = new TreeSampler(leaf.pid!).sample()!;
     const { atMs: _a, ...one } = sampleProc(leaf.pid!)!;
     const { atMs: _b, processes, ...sum } = s;

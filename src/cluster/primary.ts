@@ -72,6 +72,7 @@ export class Primary {
   private pending: Extract<ToWorker, { ps: 'feed' }> | undefined;
   private overrun: NodeJS.Timeout | undefined;
   private stopLevel = 0;
+  private unclean = false;
 
   constructor(private readonly config: AppConfig) {
     this.slots = new SlotCounter(config.maxStreamConnections, config.maxStreamConnectionsPerIp);
@@ -282,6 +283,8 @@ export class Primary {
     this.gone(worker);
     this.members.delete(worker.id);
     if (this.stopping) {
+      // A worker that overran its own SHUTDOWN_TIMEOUT_MS exits 1: so does the service.
+      if (code !== 0) this.unclean = true;
       this.logger.log({ msg: 'worker stopped', slot: member.index, workerPid: worker.process.pid, code, signal });
       if (this.members.size === 0) void this.finish();
       return;
@@ -336,8 +339,8 @@ export class Primary {
     }, this.config.shutdownTimeoutMs).unref();
     try {
       await this.ctx?.close();
-      this.logger.log({ msg: 'stopped' });
-      process.exit(0);
+      this.logger.log({ msg: 'stopped', clean: !this.unclean });
+      process.exit(this.unclean ? 1 : 0);
     } catch (err) {
       this.logger.error({ msg: 'error while shutting down', err });
       process.exit(1);
