@@ -32,6 +32,14 @@ export type ToWorker =
   | { ps: 'stop'; signal: 'SIGTERM' | 'SIGINT'; level: number }
   | { ps: 'answer'; n: number; value: unknown };
 
+/** Answers request `n` once `work` settles: its value, or `fallback` when it fails. Either side's. */
+export function answerWhenDone(send: (msg: { ps: 'answer'; n: number; value: unknown }) => void, n: number, work: Promise<unknown>, fallback: unknown = null): void {
+  void work.then(
+    (value) => send({ ps: 'answer', n, value }),
+    () => send({ ps: 'answer', n, value: fallback }),
+  );
+}
+
 /** A request as its sender writes it: `n` is added when it is sent. */
 export type RequestOf<M> = M extends { n: number } ? Omit<M, 'n'> : never;
 

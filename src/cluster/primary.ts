@@ -11,7 +11,7 @@ import { SourceRegistry } from '../sources/source-registry';
 import { SlotCounter } from '../stream/slots';
 import { TickLog } from '../stream/tick-log';
 import type { ErrorBody } from '../shared/wire';
-import { isOurs, Requests, type JsonAnswer, type ToPrimary, type ToWorker } from './ipc';
+import { answerWhenDone, isOurs, Requests, type JsonAnswer, type ToPrimary, type ToWorker } from './ipc';
 import { PrimaryModule, PrimaryTickLog, type TickBus } from './primary.module';
 import { stopReading, workerCapacity } from './routing';
 
@@ -208,20 +208,12 @@ export class Primary {
         this.forward(member, handle, msg.head, msg.to);
         return;
       case 'metrics':
-        void this.gatherMetrics().then(
-          (text) => this.send(member, { ps: 'answer', n: msg.n, value: text }),
-          () => this.send(member, { ps: 'answer', n: msg.n, value: '' }),
-        );
-        return;
+        return answerWhenDone((m) => this.send(member, m), msg.n, this.gatherMetrics(), '');
       case 'refresh':
       case 'sources': {
         const poller = this.poller;
         const work = !poller ? Promise.resolve(null) : msg.ps === 'refresh' ? poller.refresh(msg.pairs) : poller.sourcesReport();
-        void work.then(
-          (value) => this.send(member, { ps: 'answer', n: msg.n, value }),
-          () => this.send(member, { ps: 'answer', n: msg.n, value: null }),
-        );
-        return;
+        return answerWhenDone((m) => this.send(member, m), msg.n, work);
       }
       case 'answer':
         member.requests.settle(msg.n, msg.value);

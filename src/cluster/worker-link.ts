@@ -9,10 +9,12 @@ import { SlotBroker, type SlotRefusal } from '../stream/slots';
 import type { Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
 import { firstBytes, sessionOwner, workerCapacity } from './routing';
-import { isOurs, Requests, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
+import { answerWhenDone, isOurs, Requests, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
 export const PRIMARY_TIMEOUT_MS = 5_000;
+/** This process' cluster worker id: engine.io session ids name it (0 outside a cluster). */
+const WORKER_ID = cluster.worker?.id ?? 0;
 /** How often a worker tells the primary how many connections it holds (for the primary's balancing). */
 const LOAD_REPORT_MS = 500;
 
@@ -64,7 +66,7 @@ class ClusterSlots extends SlotBroker {
 export class WorkerLink {
   readonly slots: SlotBroker = new ClusterSlots(this);
   /** Engine.io session ids start with it, so that every request of a session reaches this worker (see `route`). */
-  readonly sessionPrefix = `w${cluster.worker?.id ?? 0}.`;
+  readonly sessionPrefix = `w${WORKER_ID}.`;
   private readonly requests = new Requests((msg) => this.send(msg as ToPrimary));
   private log: ReplicaTickLog | undefined;
   /**
@@ -164,7 +166,7 @@ export class WorkerLink {
 
   private route(socket: Socket, head: Buffer): void {
     const owner = sessionOwner(head);
-    const elsewhere = owner !== undefined && owner !== cluster.worker?.id;
+    const elsewhere = owner !== undefined && owner !== WORKER_ID;
     if (!elsewhere && this.open < this.capacity) return this.intake(socket, head);
     process.send?.({ ps: 'forward', head: head.toString('latin1'), to: elsewhere ? owner : null } satisfies ToPrimary, socket, { keepOpen: false }, (err: Error | null) => {
       if (err) socket.destroy();
@@ -184,16 +186,11 @@ export class WorkerLink {
         this.stopHandler?.(msg.signal, msg.level);
         return;
       case 'json':
-        void this.reply(msg.n, this.answerJson ? this.answerJson() : Promise.resolve([]));
-        return;
+        return answerWhenDone((m) => this.send(m), msg.n, this.answerJson ? this.answerJson() : Promise.resolve([]));
       case 'answer':
         this.requests.settle(msg.n, msg.value);
         return;
     }
-  }
-
-  private async reply(n: number, value: Promise<unknown>): Promise<void> {
-    this.send({ ps: 'answer', n, value: await value.catch(() => null) });
   }
 
   /** A connection for this worker (accepted here, or passed on by the primary): the HTTP server parses it from the bytes read so far on. */

@@ -93,14 +93,18 @@ export class MetricsService {
 
   async scrape(): Promise<string> {
     if (this.gather) return this.gather();
-    for (const c of this.collectors) c();
+    this.collect();
     return this.registry.metrics();
   }
 
   /** This process' metrics, for the primary to aggregate. */
   async json(): Promise<MetricsJson> {
-    for (const c of this.collectors) c();
+    this.collect();
     return (await this.registry.getMetricsAsJSON()) as MetricsJson;
+  }
+
+  private collect(): void {
+    for (const c of this.collectors) c();
   }
 
   /** Every process' metrics as one exposition (prom-client's cluster aggregation). */
