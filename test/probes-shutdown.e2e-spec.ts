@@ -1,13 +1,10 @@
-import { spawn, type ChildProcess } from 'child_process';
-import fs from 'fs';
+import type { ChildProcess } from 'child_process';
 import http from 'http';
-import path from 'path';
+import { spawnMain } from './support/main-process';
 import { startApp } from './support/app';
 import { freePort, randomPrefix, RedisProcess, testClient } from './support/redis';
 import { getJson, openStream, sleep, waitFor, type RawStream } from './support/sse';
 import { captureLogs } from './support/logs';
-
-const MAIN = path.join(__dirname, '..', 'dist', 'main.js');
 
 describe('readiness with a slow Redis', () => {
   it('answers 503 naming the redis check when Redis does not answer within the check timeout (DEBUG SLEEP), not 500', async () => {
@@ -47,24 +44,16 @@ describe('SIGTERM with SHUTDOWN_DELAY_MS', () => {
   });
 
   it('takes readiness down for the delay while REST, streams and probes keep serving, then ends streams with a reconnect hint and exits 0', async () => {
-    expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
     const DELAY_MS = 1500;
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const output: string[] = [];
-    const proc = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', POLL_INTERVAL_MS: '200', SSE_RETRY_MS: '3000', SHUTDOWN_DELAY_MS: String(DELAY_MS), SHUTDOWN_TIMEOUT_MS: '5000', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', POLL_INTERVAL_MS: '200', SSE_RETRY_MS: '3000', SHUTDOWN_DELAY_MS: String(DELAY_MS), SHUTDOWN_TIMEOUT_MS: '5000', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' });
     child = proc;
-    proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
-    proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
     const status = (p: string) =>
       new Promise<number>((resolve) => {
         http.get(`${base}${p}`, { agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', () => resolve(0));
       });
-    await waitFor(async () => (await status('/health/ready')) === 200, 10_000, () => output.join(''));
+    await waitFor(async () => (await status('/health/ready')) === 200, 10_000, output);
 
     const before: RawStream = await openStream(`${base}/api/prices/stream`);
     await before.until((s) => s.ticks().length >= 1);
@@ -82,7 +71,7 @@ describe('SIGTERM with SHUTDOWN_DELAY_MS', () => {
     expect(before.text()).not.toContain('server shutting down');
 
     const { code, at } = await exited;
-    expect({ code, output: code === 0 ? '' : output.join('') }).toEqual({ code: 0, output: '' });
+    expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
     expect(at - signalledAt).toBeGreaterThanOrEqual(DELAY_MS);
     expect(at - signalledAt).toBeLessThan(DELAY_MS + 5000);
     await Promise.all([before.ended, during.ended]);

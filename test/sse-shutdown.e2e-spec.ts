@@ -1,24 +1,11 @@
-import { spawn, type ChildProcess } from 'child_process';
-import fs from 'fs';
+import type { ChildProcess } from 'child_process';
 import http from 'http';
 import net from 'net';
-import path from 'path';
+import { spawnMain } from './support/main-process';
+import { freePort } from './support/redis';
 import { openStream, sleep, waitFor, type RawStream } from './support/sse';
 
-const MAIN = path.join(__dirname, '..', 'dist', 'main.js');
 const SHUTDOWN_TIMEOUT_MS = 5000;
-
-/** A port nobody listens on right now: listen on 0, read it, close. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 /** Holds a stream open with a bare socket (cheap enough for a thousand), recording whether the server ended it. */
 function bareStream(port: number): Promise<{ ended: Promise<void>; socket: net.Socket }> {
@@ -48,26 +35,17 @@ describe('SIGTERM with open streams', () => {
   });
 
   it('ends every stream with a reconnect hint and exits 0 within SHUTDOWN_TIMEOUT_MS', async () => {
-    expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
     const port = await freePort();
-    const output: string[] = [];
-    const proc = spawn(process.execPath, [MAIN], {
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        PRICE_SOURCES: 'simulated',
-        POLL_INTERVAL_MS: '200',
-        SSE_RETRY_MS: '3000',
-        SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-        MAX_STREAM_CONNECTIONS_PER_IP: '2000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { proc, output, exited } = spawnMain({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PRICE_SOURCES: 'simulated',
+      POLL_INTERVAL_MS: '200',
+      SSE_RETRY_MS: '3000',
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      MAX_STREAM_CONNECTIONS_PER_IP: '2000',
     });
     child = proc;
-    proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
-    proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
 
     const live = () =>
       new Promise<boolean>((resolve) => {
@@ -86,7 +64,7 @@ describe('SIGTERM with open streams', () => {
     const signalledAt = Date.now();
     proc.kill('SIGTERM');
     const { code, at } = await exited;
-    expect({ code, output: code === 0 ? '' : output.join('') }).toEqual({ code: 0, output: '' });
+    expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
     expect(at - signalledAt).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
 
     await Promise.all(readers.map((r) => r.ended));

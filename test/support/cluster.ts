@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { spawnMain } from './main-process';
 import { freePort } from './redis';
 import { openStream, type RawStream } from './sse';
 import { waitFor } from './wait';
-
-const MAIN = path.join(__dirname, '..', '..', 'dist', 'main.js');
 
 export type LogLine = Record<string, unknown> & { msg?: string; worker?: number };
 
@@ -24,33 +21,25 @@ export type Cluster = {
 };
 
 export async function startCluster(env: Record<string, string>): Promise<Cluster> {
-  expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
   const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PAIRS: 'BTC-USD,ETH-USD',
-      PRICE_SOURCES: 'simulated',
-      KRAKEN_WS_URL: 'off',
-      COINBASE_WS_URL: 'off',
-      WORKERS: '2',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { proc, output, exited: exit } = spawnMain({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PAIRS: 'BTC-USD,ETH-USD',
+    PRICE_SOURCES: 'simulated',
+    KRAKEN_WS_URL: 'off',
+    COINBASE_WS_URL: 'off',
+    WORKERS: '2',
+    ...env,
   });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const exited = exit.then(({ code }) => code);
   const lines = (): LogLine[] =>
-    out
+    output()
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
-  await waitFor(() => out.includes('"msg":"listening"') || proc.exitCode !== null, 30_000, () => out.slice(-2000));
-  if (proc.exitCode !== null) throw new Error(`the service exited: ${out.slice(-2000)}`);
+  await waitFor(() => output().includes('"msg":"listening"') || proc.exitCode !== null, 30_000, () => output().slice(-2000));
+  if (proc.exitCode !== null) throw new Error(`the service exited: ${output().slice(-2000)}`);
   const url = `http://127.0.0.1:${port}`;
   return {
     port,

@@ -1,0 +1,19 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const MAIN = path.join(__dirname, '..', '..', 'dist', 'main.js');
+
+/** `node dist/main.js` as an operator runs it: its output so far, and when it exited with what code. */
+export type MainProcess = { proc: ChildProcess; output(): string; exited: Promise<{ code: number | null; at: number }> };
+
+/** Starts the built service with only PATH and `env` in its environment. */
+export function spawnMain(env: Record<string, string>): MainProcess {
+  expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
+  const proc = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
+  return { proc, output: () => out, exited };
+}
