@@ -9,6 +9,7 @@ import { AppModule, type WorkerOf } from './app.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import { checkTargetLength } from './common/query';
 import { securityHeaders } from './common/security-headers';
+import { guardHttpServer } from './http/socket-guard';
 import type { AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { PricesIoAdapter } from './socketio/prices-io.adapter';
@@ -32,6 +33,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  // Before anything else listens on the server: every socket it takes in has its error handler.
+  guardHttpServer(app.getHttpServer(), config.requestHeadTimeoutMs);
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
   app.disable('x-powered-by');

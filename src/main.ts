@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import cluster from 'node:cluster';
 import { createApp } from './bootstrap';
 import { Primary } from './cluster/primary';
+import { PendingConnections } from './cluster/routing';
 import { setServedBy } from './common/request-id';
 import { WorkerLink } from './cluster/worker-link';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
@@ -60,7 +61,10 @@ async function runWorker(config: AppConfig): Promise<void> {
   const replica = config.redisUrl ? undefined : await link.replicaLog(config);
   const app = await createApp(config, { worker: { link, replica } });
   await app.init();
-  await link.serve(app.getHttpServer(), config.port, config.host, LISTEN_BACKLOG);
+  await link.serve(app.getHttpServer(), config.port, config.host, LISTEN_BACKLOG, {
+    headTimeoutMs: config.requestHeadTimeoutMs,
+    pending: new PendingConnections(config.maxStreamConnectionsPerIp),
+  });
   app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
   // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop
   // request; the primary numbers the ones it passes on, so the same signal is not taken twice.

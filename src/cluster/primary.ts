@@ -4,6 +4,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { writeRawError } from '../common/raw-response';
+import { ownSocket } from '../http/socket-guard';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService, type MetricsJson } from '../metrics/metrics.service';
 import { PricePollerService } from '../poller/price-poller.service';
@@ -203,7 +204,7 @@ export class Primary {
         if (!(handle instanceof Socket)) return;
         // Held here until it is passed on: not read (what it sends waits for the worker), and a
         // client that resets it must not take the primary down.
-        handle.on('error', () => handle.destroy());
+        ownSocket(handle);
         stopReading(handle);
         this.forward(member, handle, msg.head, msg.to);
         return;

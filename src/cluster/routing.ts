@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { writeRawError } from '../common/raw-response';
+import { ownSocket } from '../http/socket-guard';
 
-/** A connection that sends nothing this long is closed before it reaches the HTTP server. */
-const FIRST_BYTES_TIMEOUT_MS = 10_000;
 /** File descriptors a worker keeps for itself (Redis, upstreams, its own files) beside its connections. */
 const FD_RESERVE = 500;
 /** A request line longer than this is routed by what it holds so far (the server answers 414 past 8 KiB anyway). */
@@ -11,13 +11,58 @@ const REQUEST_LINE_MAX = 8192;
 const SESSION = /[?&]sid=w(\d+)\./;
 
 /**
+ * Accepted connections whose request line has not come yet, per client address: a client that
+ * opens connections and drips into them (or sends nothing) holds at most `perAddress` of them,
+ * each for at most the head deadline. A full address gets 429 TOO_MANY_CONNECTIONS at once.
+ */
+export class PendingConnections {
+  private readonly byAddress = new Map<string, number>();
+
+  constructor(private readonly perAddress: number) {}
+
+  take(address: string): boolean {
+    const n = this.byAddress.get(address) ?? 0;
+    if (n >= this.perAddress) return false;
+    this.byAddress.set(address, n + 1);
+    return true;
+  }
+
+  give(address: string): void {
+    const n = (this.byAddress.get(address) ?? 1) - 1;
+    if (n > 0) this.byAddress.set(address, n);
+    else this.byAddress.delete(address);
+  }
+
+  /** Pending connections of one address (tests, metrics). */
+  of(address: string): number {
+    return this.byAddress.get(address) ?? 0;
+  }
+}
+
+/** The front door's limits: the head deadline (absolute, from the accept) and the pending connections per address. */
+export type FrontDoor = { headTimeoutMs: number; pending: PendingConnections };
+
+/**
  * Reads a connection's first bytes (from a server made with `pauseOnConnect`), stops reading,
  * and hands them on: the connection then goes to the HTTP server here or, with its handle, to
- * another process, where nothing read after them may be lost.
+ * another process, where nothing read after them may be lost. The request line must arrive
+ * within the head deadline from the accept, however slowly it drips.
  */
-export function firstBytes(socket: Socket, then: (head: Buffer) => void): void {
-  socket.on('error', () => socket.destroy());
-  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+export function firstBytes(socket: Socket, then: (head: Buffer) => void, door: FrontDoor): void {
+  ownSocket(socket);
+  const address = socket.remoteAddress ?? '';
+  if (!door.pending.take(address)) {
+    return writeRawError(socket, { statusCode: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address are still sending their request' }, { 'Retry-After': '1' });
+  }
+  let pending = true;
+  const settle = () => {
+    if (!pending) return;
+    pending = false;
+    clearTimeout(deadline);
+    door.pending.give(address);
+  };
+  const deadline = setTimeout(() => socket.destroy(), door.headTimeoutMs);
+  socket.once('close', settle);
   // Up to the end of the request line (it names the session), or REQUEST_LINE_MAX bytes.
   const chunks: Buffer[] = [];
   let size = 0;
@@ -26,8 +71,9 @@ export function firstBytes(socket: Socket, then: (head: Buffer) => void): void {
     size += chunk.length;
     if (chunk.indexOf(10) === -1 && size < REQUEST_LINE_MAX) return;
     socket.off('data', onData);
+    socket.off('close', settle);
+    settle();
     stopReading(socket);
-    socket.setTimeout(0);
     then(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
   };
   socket.on('data', onData);

@@ -8,7 +8,7 @@ import { MemoryTickLog } from '../stream/memory-tick-log';
 import { SlotBroker, type SlotRefusal } from '../stream/slots';
 import type { Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
-import { firstBytes, sessionOwner, workerCapacity } from './routing';
+import { firstBytes, sessionOwner, workerCapacity, type FrontDoor } from './routing';
 import { answerWhenDone, isOurs, Requests, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
@@ -137,12 +137,12 @@ export class WorkerLink {
    * a request of another worker's engine.io session, or one past this worker's open-files
    * limit, goes to the primary to be passed on. Then tells the primary this worker serves.
    */
-  async serve(server: Server, port: number, host: string, backlog: number): Promise<void> {
+  async serve(server: Server, port: number, host: string, backlog: number, door: FrontDoor): Promise<void> {
     this.server = server;
     // What listen() would start: the server's connection list, which enforces headersTimeout
     // and requestTimeout on every connection it is given.
     server.emit('listening');
-    const listener = createServer({ pauseOnConnect: true }, (socket) => firstBytes(socket, (head) => this.route(socket, head)));
+    const listener = createServer({ pauseOnConnect: true }, (socket) => firstBytes(socket, (head) => this.route(socket, head), door));
     this.listener = listener;
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);

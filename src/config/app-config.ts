@@ -134,6 +134,8 @@ const schema = z.object({
   // Unset: 19,000 per worker process (what one process holds under a 20,000-file limit).
   MAX_STREAM_CONNECTIONS: int(1, 1_000_000).optional(),
   MAX_STREAM_CONNECTIONS_PER_IP: int(1, 1_000_000).default(100),
+  // A request's head (its request line and headers) must arrive within this, however it drips.
+  REQUEST_HEAD_TIMEOUT_MS: int(1000, 120_000).default(10_000),
   SOCKET_EVENTS_PER_SECOND: int(1, 10_000).default(10),
   TRUST_PROXY: trustProxy.default(false),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
@@ -185,6 +187,7 @@ export class AppConfig {
   readonly maxPairsPerRequest: number;
   readonly maxStreamConnections: number;
   readonly maxStreamConnectionsPerIp: number;
+  readonly requestHeadTimeoutMs: number;
   readonly socketEventsPerSecond: number;
   readonly trustProxy: TrustProxy;
   readonly rateLimitPerMinute: number;
@@ -234,6 +237,7 @@ export class AppConfig {
     this.maxPairsPerRequest = p.MAX_PAIRS_PER_REQUEST;
     this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS ?? 19_000 * p.WORKERS;
     this.maxStreamConnectionsPerIp = p.MAX_STREAM_CONNECTIONS_PER_IP;
+    this.requestHeadTimeoutMs = p.REQUEST_HEAD_TIMEOUT_MS;
     this.socketEventsPerSecond = p.SOCKET_EVENTS_PER_SECOND;
     this.trustProxy = p.TRUST_PROXY;
     this.rateLimitPerMinute = p.RATE_LIMIT_PER_MINUTE;

@@ -165,7 +165,6 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
     }
     if ((url.pathname !== WS_PATH && url.pathname !== LEGACY_WS_PATH) || !isWebSocketUpgrade(req)) return serveWithoutUpgrade(this.server!, req, socket);
     const legacy = url.pathname === LEGACY_WS_PATH && !FEED_PARAMS.some((name) => url.searchParams.has(name));
-    socket.on('error', () => socket.destroy());
     let command: SubscribeCommand;
     let leasing: Promise<Lease>;
     try {
