@@ -38,7 +38,12 @@ export async function startCluster(env: Record<string, string>): Promise<Cluster
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
-  await waitFor(() => output().includes('"msg":"listening"') || proc.exitCode !== null, 30_000, () => output().slice(-2000));
+  try {
+    await waitFor(() => output().includes('"msg":"listening"') || proc.exitCode !== null, 60_000, () => output().slice(-2000));
+  } catch (err) {
+    proc.kill('SIGKILL'); // a service that did not come up is not left behind
+    throw err;
+  }
   if (proc.exitCode !== null) throw new Error(`the service exited: ${output().slice(-2000)}`);
   const url = `http://127.0.0.1:${port}`;
   return {
