@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { mulberry32 } from '../src/sources/simulated.source';
 import { startCluster, type Cluster } from './support/cluster';
 import { openStream, type RawStream } from './support/sse';
 import { waitFor } from './support/wait';
@@ -40,18 +41,6 @@ const VARIANTS = ['keep-alive', 'http/1.0', 'h2c'] as const;
 const POINTS = ['before-head', 'mid-head', 'after-head', 'mid-answer', 'mid-stream'] as const;
 type Variant = (typeof VARIANTS)[number];
 type Point = (typeof POINTS)[number];
-
-/** A small seeded generator (mulberry32): a failing storm can be run again as it was. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function requestHead(route: Route, variant: Variant): string {
   const lines = [`GET ${route.path} HTTP/${variant === 'http/1.0' ? '1.0' : '1.1'}`, 'Host: 127.0.0.1', 'Accept: */*'];
@@ -104,7 +93,7 @@ function assault(port: number, route: Route, variant: Variant, point: Point, ran
 
 /** Every route × variant × point, `parallel` at a time, in a seeded random order. */
 async function storm(port: number, seed: number, parallel = 24): Promise<{ total: number; midAnswers: number; unanswered: string[] }> {
-  const rand = random(seed);
+  const rand = mulberry32(seed); // seeded: a failing storm can be run again as it was
   const jobs: { route: Route; variant: Variant; point: Point }[] = [];
   for (const route of ROUTES) for (const variant of VARIANTS) for (const point of POINTS) jobs.push({ route, variant, point });
   for (let i = jobs.length - 1; i > 0; i--) {
