@@ -8,7 +8,7 @@
  *   node scripts/build-stamp.mjs check   exit 0 when the stamp matches the tree, 1 otherwise
  *
  * Inputs: the content (not the times) of every file of the project except the outputs, the tests,
- * the docs, CI, deployment and Markdown, package.json and package-lock.json included. Outputs:
+ * the docs, CI, deployment, Markdown and profiles, package.json and package-lock.json included. Outputs:
  * every `dist` / `dist-*` folder, by path, size and modification time, so that a deleted or
  * hand-edited output also rebuilds. The stamp lives in node_modules/.cache, so a fresh install
  * rebuilds too. The hash is taken before the build starts: a file edited during it rebuilds next
@@ -28,6 +28,8 @@ const SKIP_ANYWHERE = new Set(['node_modules', '.git', 'coverage']);
 /** Never inputs: top-level folders the build does not read, and the bench's own results. */
 const SKIP_PATHS = new Set(['test', 'docs', '.ci', 'deploy', join('bench', 'results')]);
 const isOutputDir = (name) => name === 'dist' || name.startsWith('dist-');
+/** Never inputs: Markdown, and the profiles a bench run may leave (large, and no build reads them). */
+const isSkippedFile = (name) => /\.(md|cpuprofile|heapsnapshot)$/.test(name);
 
 /** Files under dir (relative to root, sorted), without the skipped folders; outputDirs collects the output folders met. */
 function walk(dir, files, outputDirs) {
@@ -38,7 +40,7 @@ function walk(dir, files, outputDirs) {
       if (SKIP_ANYWHERE.has(entry.name) || SKIP_PATHS.has(rel)) continue;
       if (isOutputDir(entry.name)) outputDirs.push(full);
       else walk(full, files, outputDirs);
-    } else if (entry.isFile() && !entry.name.endsWith('.md')) files.push(full);
+    } else if (entry.isFile() && !isSkippedFile(entry.name)) files.push(full);
   }
 }
 
