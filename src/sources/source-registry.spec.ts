@@ -5,11 +5,16 @@ import { SourceRegistry } from './source-registry';
 
 describe(SourceRegistry.name, () => {
   let warn: jest.SpyInstance;
+  let info: jest.SpyInstance;
 
   beforeEach(() => {
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    info = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
   });
-  afterEach(() => warn.mockRestore());
+  afterEach(() => {
+    warn.mockRestore();
+    info.mockRestore();
+  });
 
   it('builds the sources in PRICE_SOURCES order', () => {
     const registry = SourceRegistry.fromConfig(
@@ -18,13 +23,15 @@ describe(SourceRegistry.name, () => {
     expect(registry.sources.map((s) => s.name)).toEqual(['simulated', 'coingecko', 'kraken', 'coinbase', 'coindesk']);
     expect(registry.sources[4]).toBeInstanceOf(CoinDeskSource);
     expect(warn).not.toHaveBeenCalled();
+    expect(info).not.toHaveBeenCalled();
   });
 
-  it('leaves coindesk out with one warning when COINDESK_API_KEY is not set', () => {
+  it('leaves coindesk out with one info line, not a warning, when COINDESK_API_KEY is not set', () => {
     const registry = SourceRegistry.fromConfig(loadConfig({ PRICE_SOURCES: 'kraken,coindesk,coinbase' }));
     expect(registry.sources.map((s) => s.name)).toEqual(['kraken', 'coinbase']);
-    expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn.mock.calls[0][0]).toMatchObject({ msg: expect.stringContaining('COINDESK_API_KEY') });
+    expect(warn).not.toHaveBeenCalled();
+    expect(info).toHaveBeenCalledTimes(1);
+    expect(info.mock.calls[0][0]).toMatchObject({ msg: expect.stringContaining('COINDESK_API_KEY'), source: 'coindesk' });
   });
 
   it('fails naming PRICE_SOURCES and COINDESK_API_KEY when no source is left', () => {

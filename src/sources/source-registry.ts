@@ -48,14 +48,16 @@ export class SourceRegistry {
 
   /**
    * Builds the sources PRICE_SOURCES names. CoinDesk needs COINDESK_API_KEY: without it, it is
-   * left out with one warning; when nothing is left, start-up fails naming both variables.
+   * left out with one info line (the default chain names it, and the listening line lists the
+   * chain as built, so a start without the key is normal, not a fault); when nothing is left,
+   * start-up fails naming both variables.
    */
   static fromConfig(config: AppConfig): SourceRegistry {
     const http = { timeoutMs: config.sourceTimeoutMs, maxBytes: config.sourceMaxBodyBytes };
     const sources: PriceSource[] = [];
     for (const name of config.priceSources) {
       const built = FACTORIES[name](config, http);
-      if ('leftOut' in built) SourceRegistry.logger.warn({ msg: `${name} is left out of PRICE_SOURCES: ${built.leftOut}`, source: name });
+      if ('leftOut' in built) SourceRegistry.logger.log({ msg: `${name} is left out of PRICE_SOURCES: ${built.leftOut}`, source: name });
       else sources.push(built);
     }
     if (sources.length === 0) {
