@@ -10,7 +10,7 @@ import { PairBook, selectRows } from './pair-book';
 import { setupStatus } from './status.view';
 import { applyTheme, isTheme, loadTheme, saveTheme } from './theme-choice';
 import { loadTransport, saveTransport } from './transport-choice';
-import { backoffDelay, connect, DEFAULT_BACKOFF } from './sdk';
+import { backoffDelay, connect, DEFAULT_BACKOFF } from '@price-stream/client';
 
 const storage = (): Storage | null => {
   try {

@@ -4,19 +4,19 @@ import { defineConfig } from 'vite';
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 /**
- * The client library alone (`client/src/sdk`), as one ES module for programs and other apps:
- * `client/dist-sdk/price-stream.mjs`. socket.io-client stays an import (the app that uses the
- * library brings it); the wire types come from the source.
+ * The package's code: one ES module, `dist/index.js` (its declarations, `dist/index.d.ts`, come
+ * from dts-bundle-generator). The wire contract (src/shared/wire.ts) is bundled in;
+ * socket.io-client stays an import, loaded only by the Socket.IO transport.
  */
 export default defineConfig({
   root,
   publicDir: false,
   build: {
-    outDir: 'dist-sdk',
+    outDir: 'dist',
     emptyOutDir: true,
     target: 'es2022',
     minify: false,
-    lib: { entry: 'src/sdk/index.ts', formats: ['es'], fileName: () => 'price-stream.mjs' },
+    lib: { entry: 'src/index.ts', formats: ['es'], fileName: () => 'index.js' },
     rollupOptions: { external: ['socket.io-client'] },
   },
 });
