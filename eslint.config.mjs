@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'client/dist/', 'client/dist-sdk/', 'node_modules/', 'coverage/', '**/*.js', '**/*.mjs', 'bench/results/'] },
+  { ignores: ['dist/', 'client/dist/', 'packages/client/dist/', 'node_modules/', 'coverage/', '**/*.js', '**/*.mjs', 'bench/results/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

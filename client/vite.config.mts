@@ -8,6 +8,9 @@ const api = process.env.API_URL ?? 'http://127.0.0.1:8080';
 export default defineConfig({
   root,
   base: '/',
+  // The client library from its source (packages/client/src), as in client/tsconfig.json: the
+  // web client needs no build of the package first, and the dev server reloads it.
+  resolve: { alias: { '@price-stream/client': fileURLToPath(new URL('../packages/client/src/index.ts', import.meta.url)) } },
   publicDir: 'public',
   build: {
     outDir: 'dist',
@@ -17,7 +20,7 @@ export default defineConfig({
     assetsInlineLimit: 0,
   },
   server: {
-    // The client imports the wire types from ../src/shared.
+    // The client imports the wire types from ../src/shared and the library from ../packages.
     fs: { allow: [fileURLToPath(new URL('..', import.meta.url))] },
     proxy: {
       '/api': { target: api, ws: true },

@@ -37,6 +37,17 @@ describe('the image (Dockerfile, .dockerignore)', () => {
     expect(dockerfile).not.toMatch(/npm run build(?!:)/);
   });
 
+  it('gives npm ci the manifest of every workspace (the client library) before it runs', () => {
+    const pkg = JSON.parse(read('package.json')) as { workspaces?: string[] };
+    const ci = dockerfile.indexOf('RUN npm ci');
+    for (const ws of pkg.workspaces ?? []) {
+      const copy = dockerfile.indexOf(`COPY ${ws}/package.json ./${ws}/`);
+      expect(copy).toBeGreaterThan(-1);
+      expect(copy).toBeLessThan(ci);
+    }
+    expect(pkg.workspaces).toEqual(['packages/client']);
+  });
+
   it('ships no test tooling as a production dependency', () => {
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
     expect(Object.keys(pkg.dependencies).filter((d) => /jest|eslint|@types\//.test(d))).toEqual([]);

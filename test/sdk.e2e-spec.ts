@@ -1,6 +1,5 @@
-import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
-import { connect, type ConnectionStatus, type PriceClient, type Tick, type Transport } from '../client/src/sdk';
+import { connect, type ConnectionStatus, type PriceClient, type PriceStreamError, type Tick, type Transport } from '../packages/client/src';
 import type { ResetEvent } from '../src/shared/wire';
 import { TRANSPORTS } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
@@ -10,10 +9,14 @@ import { sleep, waitFor } from './support/wait';
 /** Short delays so that a reconnect happens within the test; the policy itself is the default one. */
 const TIMING = { backoff: { baseMs: 50, maxMs: 200, jitter: 'equal' as const }, settleMs: 300, stableMs: 5_000 };
 
-type Recorded = { ticks: Tick[]; statuses: ConnectionStatus[]; resumed: number[]; resets: ResetEvent[] };
+type Recorded = { ticks: Tick[]; statuses: ConnectionStatus[]; resumed: number[]; resets: ResetEvent[]; errors: PriceStreamError[] };
+
+/** Node 22+ has a WebSocket of its own; on an older Node the `ws` package stands in. */
+const platform = typeof globalThis.WebSocket === 'function' ? {} : { WebSocket };
 
 function record(client: PriceClient): Recorded {
-  const got: Recorded = { ticks: [], statuses: [], resumed: [], resets: [] };
+  const got: Recorded = { ticks: [], statuses: [], resumed: [], resets: [], errors: [] };
+  client.on('error', (e) => got.errors.push(e));
   client.on('price', (t) => got.ticks.push(t));
   client.on('status', (s) => got.statuses.push(s));
   client.on('resumed', (n) => got.resumed.push(n));
@@ -38,8 +41,9 @@ describe('client library (Node)', () => {
     await t.close();
   });
 
-  const open = (transport: Transport, extra: { conflate?: number; lastEventId?: string } = {}): Recorded => {
-    client = connect({ baseUrl: proxy.url, transport, pairs: ['BTC-USD', 'ETH-USD'], EventSource, WebSocket, timing: TIMING, ...extra });
+  const open = (transport: Transport, extra: { conflate?: number; lastEventId?: string; pairs?: string[] } = {}): Recorded => {
+    // SSE needs nothing injected: it reads the stream with fetch.
+    client = connect({ baseUrl: proxy.url, transport, pairs: ['BTC-USD', 'ETH-USD'], ...platform, timing: TIMING, ...extra });
     return record(client);
   };
   const live = (got: Recorded) => waitFor(() => got.statuses.at(-1)?.state === 'live', 5000, () => JSON.stringify(got.statuses));
@@ -72,6 +76,35 @@ describe('client library (Node)', () => {
       const reconnecting = got.statuses.find((s): s is Extract<ConnectionStatus, { state: 'reconnecting' }> => s.state === 'reconnecting');
       expect(reconnecting?.delayMs).toBeGreaterThanOrEqual(25);
       expect(reconnecting?.delayMs).toBeLessThanOrEqual(200);
+    });
+
+    for (const [pairs, code] of [
+      [['DOGE-USD'], 'UNSUPPORTED_PAIR'],
+      [['BTC-USD', 'not a pair'], 'INVALID_PAIR'],
+    ] as const) {
+      it(`stops at a permanent refusal over ${transport} (${code}) and reports it as an error with its code`, async () => {
+        const got = open(transport, { pairs: [...pairs] });
+        await waitFor(() => got.errors.length === 1, 5000, () => JSON.stringify(got.statuses));
+        expect(got.errors[0]).toMatchObject({ name: 'PriceStreamError', code, transport });
+        expect(got.errors[0]?.message).not.toBe('');
+        if (transport === 'sse') expect(got.errors[0]?.status).toBe(400);
+        expect(got.statuses.at(-1)).toMatchObject({ state: 'failed', code });
+        const attempts = proxy.accepted;
+        // With the test's backoff (50 to 200 ms) a retry would have come several times by now.
+        await sleep(1000);
+        expect(proxy.accepted).toBe(attempts);
+        expect(got.statuses.filter((s) => s.state === 'reconnecting')).toEqual([]);
+        expect(got.errors).toHaveLength(1);
+      });
+    }
+
+    it(`keeps retrying over ${transport} while the service is unreachable, and says no error`, async () => {
+      proxy.cut();
+      const got = open(transport);
+      await waitFor(() => got.statuses.filter((s) => s.state === 'reconnecting').length >= 3, 5000, () => JSON.stringify(got.statuses));
+      expect(got.errors).toEqual([]);
+      proxy.restore();
+      await live(got);
     });
 
     it(`reports a reset over ${transport} when the resume point is older than the window, then the latest prices`, async () => {

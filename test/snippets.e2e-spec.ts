@@ -110,7 +110,8 @@ describe('README.md and docs/api.md snippets', () => {
   };
 
   it('the library snippet resumes after a drop and says how many ticks it missed', async () => {
-    if (!existsSync(join(ROOT, 'client', 'dist-sdk', 'price-stream.mjs'))) throw new Error('client/dist-sdk is missing: run npm run build first');
+    // `@price-stream/client` resolves as it would in an app: the workspace's node_modules link to packages/client and its build.
+    if (!existsSync(join(ROOT, 'packages', 'client', 'dist', 'index.js'))) throw new Error('packages/client/dist is missing: run npm run build first');
     const r = await resumesAcrossACut(snippet('sdk').code);
     await waitFor(() => r.lines().includes('resumed 3'), 5000, r.output);
     expect(r.lines().filter((l) => l.startsWith('status'))).toEqual(expect.arrayContaining(['status connecting', 'status live', 'status reconnecting']));

@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
 import { h, restartClass } from './dom';
 import { formatChange, formatClock, formatPrice, type Direction } from './format';
 import { changeOf, type PairRow } from './pair-book';

@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
 import { CandleCursor, ChartCursor } from './chart-points';
 
 const S = 1_763_758_800; // 2025-11-21T21:00:00Z in seconds

@@ -1,5 +1,6 @@
-import type { Candle, Tick } from '../../src/shared/wire';
-import { isAfter } from './sdk/tick-order';
+import type { Candle } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
+import { isAfter } from '@price-stream/client';
 
 /** A line-series point; `time` in whole Unix seconds (lightweight-charts' UTCTimestamp). */
 export type LinePoint = { time: number; value: number };

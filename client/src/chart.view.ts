@@ -1,5 +1,6 @@
 import { CandlestickSeries, ColorType, createChart, LineSeries, type ISeriesApi, type UTCTimestamp } from 'lightweight-charts';
-import type { Candle, Tick } from '../../src/shared/wire';
+import type { Candle } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
 import { CandleCursor, ChartCursor, type CandlePoint, type LinePoint } from './chart-points';
 import { formatPrice } from './format';
 

@@ -1,5 +1,5 @@
 import { isSortKey, type SortKey } from './pair-book';
-import type { Transport as TransportKind } from './sdk';
+import type { Transport as TransportKind } from '@price-stream/client';
 import { isTransportKind } from './transport-choice';
 
 export type ListOptions = { query: string; sort: SortKey };

@@ -10,7 +10,7 @@ import { PairBook, selectRows } from './pair-book';
 import { setupStatus } from './status.view';
 import { applyTheme, isTheme, loadTheme, saveTheme } from './theme-choice';
 import { loadTransport, saveTransport } from './transport-choice';
-import { backoffDelay, connect, DEFAULT_BACKOFF } from './sdk';
+import { backoffDelay, connect, DEFAULT_BACKOFF } from '@price-stream/client';
 
 const storage = (): Storage | null => {
   try {
@@ -104,6 +104,8 @@ async function main(): Promise<void> {
     notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
     if (chart.pair !== null) void showChart(chart.pair);
   });
+  // Refused for good (e.g. a pair this server does not serve): the library has stopped retrying.
+  client.on('error', (err) => notice.show(`The server refused the price stream (${err.code ?? err.status ?? 'no code'}): ${err.message}`, 'warning'));
   client.on('resumed', (missed) => {
     resumes += 1;
     notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info');

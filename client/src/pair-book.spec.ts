@@ -1,6 +1,7 @@
 import type { Tick } from '../../src/shared/wire';
 import { changeOf, PairBook, selectRows, type PairRow } from './pair-book';
 
+// The wire's tick (what /api/pairs gives), which the library's open tick type also takes.
 const tick = (pair: string, price: number, id = '1-0'): Tick => ({ id, pair, price, timestamp: '2026-11-21T21:00:00.000Z', source: 'kraken' });
 const row = (pair: string, price: number | null, openPrice: number | null): PairRow => ({
   pair,

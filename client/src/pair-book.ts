@@ -1,4 +1,5 @@
-import type { PairInfo, Tick } from '../../src/shared/wire';
+import type { PairInfo } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
 import { direction, type Direction } from './format';
 
 /** What one card shows. `openPrice` is the first price seen since the page opened. */

@@ -5,6 +5,12 @@ describe('statusText', () => {
     expect(statusText({ state: 'live' }, 'socketio')).toBe('Live over Socket.IO');
     expect(statusText({ state: 'reconnecting', attempt: 2, delayMs: 1500, reason: 'x' }, 'sse')).toBe('Connection lost; reconnecting in 1.5 s (attempt 2)');
   });
+
+  it('says why when the server refused the stream for good', () => {
+    expect(statusText({ state: 'failed', code: 'UNSUPPORTED_PAIR', reason: 'refused: UNSUPPORTED_PAIR: DOGE-USD is not served here' }, 'sse')).toBe(
+      'Refused by the server: refused: UNSUPPORTED_PAIR: DOGE-USD is not served here',
+    );
+  });
 });
 
 describe('freshnessText', () => {

@@ -1,5 +1,5 @@
 import { formatAge, formatDelay, plural } from './format';
-import { TRANSPORT_LABELS, type ConnectionStatus, type Transport as TransportKind } from './sdk';
+import { TRANSPORT_LABELS, type ConnectionStatus, type Transport as TransportKind } from '@price-stream/client';
 
 const label = (kind: TransportKind): string => TRANSPORT_LABELS[kind];
 
@@ -13,6 +13,8 @@ export function statusText(status: ConnectionStatus, kind: TransportKind): strin
       return `Connection lost; reconnecting in ${formatDelay(status.delayMs)} (attempt ${status.attempt})`;
     case 'offline':
       return 'Offline: waiting for the network to come back';
+    case 'failed':
+      return `Refused by the server: ${status.reason}`;
   }
 }
 

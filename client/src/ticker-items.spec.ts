@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
 import { tickerItems } from './ticker-items';
 
 const tick: Tick = { id: '1-0', pair: 'BTC-USD', price: 97_500, timestamp: '2026-11-21T21:00:00.000Z', source: 'kraken' };

@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/shared/wire';
+import type { Tick } from '@price-stream/client';
 import { formatChange, formatPrice } from './format';
 
 /** One figure of a card's ticker line; `field` names it for styling and tests. */

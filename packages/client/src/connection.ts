@@ -1,7 +1,9 @@
-import type { ResetEvent, Tick } from '../../../src/shared/wire';
+import type { ResetEvent } from '../../../src/shared/wire';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import type { FeedHandlers, PriceFeed } from './price-feed';
+import { isPermanent, type Refusal } from './refusal';
 import type { ResumeTracker } from './resume-tracker';
+import type { Tick } from './types';
 
 export type ConnectionStatus =
   /** A connection attempt is under way; `attempt` 0 is the first, then retries. */
@@ -10,7 +12,9 @@ export type ConnectionStatus =
   /** Waiting `delayMs` before retry number `attempt`. */
   | { state: 'reconnecting'; attempt: number; delayMs: number; reason: string }
   /** The browser says it is offline; no attempt until it is back. */
-  | { state: 'offline' };
+  | { state: 'offline' }
+  /** Refused for good (the `error` event says why, with its code): no more attempts until `use()`. */
+  | { state: 'failed'; code: Refusal['code']; reason: string };
 
 export type ConnectionListener = {
   status(status: ConnectionStatus): void;
@@ -20,6 +24,8 @@ export type ConnectionListener = {
   reset(reset: ResetEvent): void;
   /** A resume finished and brought back this many missed ticks. */
   resumed(missed: number): void;
+  /** A permanent refusal: the connection has stopped. */
+  failed(refusal: Refusal): void;
 };
 
 /** What the connection needs from the browser; tests pass their own. */
@@ -46,7 +52,8 @@ type Timer = ReturnType<typeof setTimeout>;
 /**
  * The one reconnect-and-resume policy of the client, whatever the transport: exponential backoff
  * with jitter between attempts, no attempts while the browser is offline (and one at once when it
- * is back), and every new connection resumes from the tracker's last id.
+ * is back), and every new connection resumes from the tracker's last id. A permanent refusal
+ * (isPermanent: a 4xx but 408/429, or its code) stops it instead.
  */
 export class Connection {
   private feed: PriceFeed | null = null;
@@ -100,7 +107,7 @@ export class Connection {
       open: () => current() && this.opened(),
       tick: (tick) => current() && this.received(tick),
       reset: (reset) => current() && this.wasReset(reset),
-      closed: (reason) => current() && this.lost(reason),
+      closed: (reason, refusal) => current() && this.lost(reason, refusal),
     };
     feed.start(handlers);
   }
@@ -139,7 +146,14 @@ export class Connection {
     this.listener.reset(reset);
   }
 
-  private lost(reason: string): void {
+  private lost(reason: string, refusal?: Refusal): void {
+    if (refusal && isPermanent(refusal)) {
+      // The same request would be refused on every attempt: say so once, and stop.
+      this.stop();
+      this.listener.status({ state: 'failed', code: refusal.code, reason });
+      this.listener.failed(refusal);
+      return;
+    }
     this.halt();
     if (!this.env.isOnline()) {
       this.listener.status({ state: 'offline' });

@@ -1,23 +1,28 @@
 /**
  * The price-stream client library: one `connect()` for every transport, with the service's
- * resume, de-duplication, order, reset handling and jittered backoff built in. No framework
- * and no DOM types: it runs in a browser and in Node (pass `EventSource` / `WebSocket` there).
+ * resume, de-duplication, order, reset handling, jittered backoff and permanent refusals built
+ * in. No framework and no DOM types: it runs in a browser and in Node 22+ with nothing injected
+ * (SSE over `fetch`, the global `WebSocket`; `socket.io-client` is loaded only for `socketio`).
  */
-import { CONFLATE_MAX_MS, CONFLATE_MIN_MS, type ResetEvent, type Tick, type Transport } from '../../../src/shared/wire';
+import { CONFLATE_MAX_MS, CONFLATE_MIN_MS, type ResetEvent, type Transport } from '../../../src/shared/wire';
 import { Connection, DEFAULT_TIMING, type ConnectionEnv, type ConnectionStatus, type ConnectionTiming } from './connection';
 import { platformEnv } from './env';
-import type { EventSourceConstructor, FeedFactory, FeedRequest, WebSocketConstructor } from './price-feed';
+import type { FeedFactory, FeedRequest, WebSocketConstructor } from './price-feed';
+import { PriceStreamError } from './refusal';
 import { ResumeTracker } from './resume-tracker';
 import { createSocketIoFeed } from './socket-io.feed';
 import { createSseFeed } from './sse.feed';
+import type { Tick } from './types';
 import { createWebSocketFeed } from './websocket.feed';
 
-export type { ResetEvent, Tick, Transport } from '../../../src/shared/wire';
+export type { ErrorCode, ResetEvent, SourceName, TickSource, Transport } from '../../../src/shared/wire';
+export type { Tick } from './types';
 export type { ConnectionStatus, ConnectionTiming, ConnectionEnv } from './connection';
-export type { EventSourceConstructor, EventSourceLike, WebSocketConstructor, WebSocketLike } from './price-feed';
+export type { WebSocketConstructor, WebSocketLike } from './price-feed';
 export { TRANSPORT_LABELS } from './price-feed';
-export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
-export { compareTickIds } from './tick-order';
+export { PriceStreamError, isPermanent, type ClientErrorCode, type Refusal } from './refusal';
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type Jitter } from './backoff';
+export { compareTickIds, isAfter } from './tick-order';
 
 export type ConnectOptions = {
   /** The service's origin, e.g. `http://localhost:8080` (in a browser: `location.origin`). */
@@ -29,9 +34,7 @@ export type ConnectOptions = {
   conflate?: number;
   /** Resume from here on the first connection (e.g. an id kept across page loads). */
   lastEventId?: string;
-  /** Node: `EventSource` from the `eventsource` package (browsers have their own). */
-  EventSource?: EventSourceConstructor;
-  /** Node 20: `WebSocket` from the `ws` package (browsers and Node 22 have their own). */
+  /** The WebSocket class of the `websocket` transport; the platform's by default (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
   /** Backoff and resume timing; tests shorten them. */
   timing?: Partial<ConnectionTiming>;
@@ -47,9 +50,18 @@ export type PriceClientEvents = {
   status: (status: ConnectionStatus) => void;
   /** A reconnection resumed: this many missed ticks were replayed (already emitted as `price`). */
   resumed: (missed: number) => void;
+  /**
+   * Refused for good (`UNSUPPORTED_PAIR`, `INVALID_PAIR`, `FORBIDDEN_ORIGIN`, any 4xx but 408 and
+   * 429, or a platform that lacks what the transport needs): the client has stopped retrying.
+   */
+  error: (error: PriceStreamError) => void;
 };
 
+/** The events `on()` takes; any other name is refused. */
+export const CLIENT_EVENTS = ['price', 'reset', 'status', 'resumed', 'error'] as const satisfies readonly (keyof PriceClientEvents)[];
+
 export type PriceClient = {
+  /** Adds a listener; returns the function that removes it. An event name not in CLIENT_EVENTS throws. */
   on<E extends keyof PriceClientEvents>(event: E, listener: PriceClientEvents[E]): () => void;
   readonly transport: Transport;
   /** The id a reconnection resumes from; null before the first tick and after a reset. */
@@ -88,6 +100,7 @@ export function connect(options: ConnectOptions): PriceClient {
     reset: new Set(),
     status: new Set(),
     resumed: new Set(),
+    error: new Set(),
   };
   const emit = <E extends keyof PriceClientEvents>(event: E, ...args: Parameters<PriceClientEvents[E]>): void => {
     for (const listener of listeners[event]) (listener as (...a: Parameters<PriceClientEvents[E]>) => void)(...args);
@@ -108,11 +121,12 @@ export function connect(options: ConnectOptions): PriceClient {
       tick: (tick, at) => emit('price', tick, at),
       reset: (reset) => emit('reset', reset),
       resumed: (missed) => emit('resumed', missed),
+      failed: (refusal) => emit('error', new PriceStreamError(refusal, transport)),
     },
     options.env ?? platformEnv(),
     { ...DEFAULT_TIMING, ...options.timing },
   );
-  const feedOptions = { baseUrl: options.baseUrl, EventSource: options.EventSource, WebSocket: options.WebSocket };
+  const feedOptions = { baseUrl: options.baseUrl, WebSocket: options.WebSocket };
   // Set once the caller chose for itself (use/close) before the deferred first connection.
   let decided = false;
   const use = (next: Transport): void => {
@@ -123,8 +137,12 @@ export function connect(options: ConnectOptions): PriceClient {
 
   const client: PriceClient = {
     on(event, listener) {
-      listeners[event].add(listener);
-      return () => void listeners[event].delete(listener);
+      // Plain JavaScript can pass any name: a clear error, not a TypeError from a missing set.
+      if (!Object.hasOwn(listeners, event)) throw new Error(`price-stream: no event "${String(event)}"; the events are ${CLIENT_EVENTS.join(', ')}`);
+      if (typeof listener !== 'function') throw new TypeError(`price-stream: the listener of "${event}" must be a function`);
+      const set = listeners[event] as Set<PriceClientEvents[typeof event]>;
+      set.add(listener);
+      return () => void set.delete(listener);
     },
     get transport() {
       return transport;

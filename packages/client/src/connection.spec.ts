@@ -1,7 +1,9 @@
-import type { ResetEvent, Tick } from '../../../src/shared/wire';
+import type { ResetEvent } from '../../../src/shared/wire';
 import { Connection, type ConnectionEnv, type ConnectionStatus, type ConnectionTiming } from './connection';
 import type { FeedHandlers, PriceFeed } from './price-feed';
+import type { Refusal } from './refusal';
 import { ResumeTracker } from './resume-tracker';
+import type { Tick } from './types';
 
 /** A transport driven by the test: it records each start and exposes that start's handlers. */
 class FakeFeed implements PriceFeed {
@@ -45,10 +47,11 @@ function setup(random = 0.5) {
   const ticks: string[] = [];
   const resets: ResetEvent[] = [];
   const resumed: number[] = [];
+  const failures: Refusal[] = [];
   const tracker = new ResumeTracker();
   const conn = new Connection(
     tracker,
-    { status: (s) => statuses.push(s), tick: (t) => ticks.push(t.id), reset: (r) => resets.push(r), resumed: (n) => resumed.push(n) },
+    { status: (s) => statuses.push(s), tick: (t) => ticks.push(t.id), reset: (r) => resets.push(r), resumed: (n) => resumed.push(n), failed: (r) => failures.push(r) },
     env,
     timing,
   );
@@ -56,7 +59,7 @@ function setup(random = 0.5) {
     online = v;
     onlineCb?.(v);
   };
-  return { conn, tracker, statuses, ticks, resets, resumed, setOnline, last: () => statuses.at(-1) };
+  return { conn, tracker, statuses, ticks, resets, resumed, failures, setOnline, last: () => statuses.at(-1) };
 }
 
 const tickAt = (offsetMs: number, seq = 0): Tick => {
@@ -229,6 +232,64 @@ describe(Connection.name, () => {
     s.conn.use(feed);
     expect(s.last()).toEqual({ state: 'offline' });
     expect(feed.starts).toHaveLength(0);
+    s.conn.stop();
+  });
+
+  it('stops for good on a permanent refusal and reports it once, whatever the transport said it with', () => {
+    const refusals: Refusal[] = [
+      { code: 'UNSUPPORTED_PAIR', status: 400, message: 'DOGE-USD is not served here' },
+      { code: 'INVALID_PAIR', status: null, message: 'not a pair' },
+      { code: 'FORBIDDEN_ORIGIN', status: null, message: 'this origin may not open streams here' },
+      { code: null, status: 401, message: 'HTTP 401' },
+      { code: 'SOMETHING_NEW', status: 410, message: 'gone' },
+    ];
+    for (const refusal of refusals) {
+      const s = setup();
+      const feed = new FakeFeed();
+      s.conn.use(feed);
+      feed.current.closed('refused', refusal);
+      expect(s.failures).toEqual([refusal]);
+      expect(s.last()).toEqual({ state: 'failed', code: refusal.code, reason: 'refused' });
+      jest.advanceTimersByTime(120_000);
+      expect(feed.starts).toHaveLength(1);
+      expect(feed.stops).toBeGreaterThan(0);
+    }
+  });
+
+  it('keeps the backoff for 408, 429, 5xx, the transient codes and a refusal without status or known code', () => {
+    const refusals: Refusal[] = [
+      { code: 'TOO_MANY_CONNECTIONS', status: 429, message: 'x' },
+      { code: 'RATE_LIMITED', status: null, message: 'x' },
+      { code: null, status: 408, message: 'HTTP 408' },
+      { code: 'SHUTTING_DOWN', status: 503, message: 'x' },
+      { code: 'INTERNAL_ERROR', status: 500, message: 'x' },
+      { code: null, status: 502, message: 'HTTP 502 Bad Gateway' },
+      // Another instance may have the id already (docs/api.md): worth another attempt.
+      { code: 'RESUME_POINT_IN_FUTURE', status: 400, message: 'x' },
+      { code: 'TOO_MANY_CONNECTIONS', status: 403, message: 'x' },
+      { code: 'SOMETHING_NEW', status: null, message: 'x' },
+    ];
+    for (const refusal of refusals) {
+      const s = setup(0.5);
+      const feed = new FakeFeed();
+      s.conn.use(feed);
+      feed.current.closed('refused', refusal);
+      expect(s.failures).toEqual([]);
+      expect(s.last()).toEqual({ state: 'reconnecting', attempt: 1, delayMs: 500, reason: 'refused' });
+      jest.advanceTimersByTime(500);
+      expect(feed.starts).toHaveLength(2);
+      s.conn.stop();
+    }
+  });
+
+  it('connects again after a permanent refusal when use() is called', () => {
+    const s = setup();
+    const feed = new FakeFeed();
+    s.conn.use(feed);
+    feed.current.closed('refused', { code: 'UNSUPPORTED_PAIR', status: 400, message: 'no' });
+    s.conn.use(feed);
+    expect(s.last()).toEqual({ state: 'connecting', attempt: 0 });
+    expect(feed.starts).toHaveLength(2);
     s.conn.stop();
   });
 });

@@ -33,8 +33,14 @@ describe('asTick', () => {
     expect(asTick({ ...tick, skipped: '4' })).toEqual(tick);
   });
 
-  it('rejects a tick with an unknown source or a missing id', () => {
-    expect(asTick({ ...tick, source: 'binance' })).toBeNull();
+  it('delivers a tick from a source it does not know (an upstream added later), with its sources', () => {
+    expect(asTick({ ...tick, source: 'binance' })).toEqual({ ...tick, source: 'binance' });
+    expect(asTick({ ...tick, source: 'composite', sources: ['kraken', 'binance', 7] })).toEqual({ ...tick, source: 'composite', sources: ['kraken', 'binance'] });
+  });
+
+  it('rejects a tick without a source, or with a missing id', () => {
+    expect(asTick({ ...tick, source: '' })).toBeNull();
+    expect(asTick({ ...tick, source: 7 })).toBeNull();
     expect(asTick({ ...tick, id: undefined })).toBeNull();
     expect(asTick([tick])).toBeNull();
   });

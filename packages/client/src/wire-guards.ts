@@ -1,11 +1,15 @@
-import { SOURCE_NAMES, TICKER_FIELDS, TICK_SOURCES, type ResetEvent, type SourceName, type Tick, type TickSource, type WsMessage } from '../../../src/shared/wire';
+import { TICKER_FIELDS, type ResetEvent, type WsMessage } from '../../../src/shared/wire';
+import type { Tick } from './types';
 
 /**
  * The client checks what arrives before it trusts it: a malformed message is dropped, it never
- * reaches the chart. The types stay those of src/shared/wire.ts.
+ * reaches the chart. The types are those of src/shared/wire.ts, but for `source`: open, so that
+ * the ticks of an upstream the service adds later are delivered, not dropped.
  */
 type Json = Record<string, unknown>;
 
+/** A plain-WebSocket frame as the library reads it: the wire's, with the library's open tick. */
+export type WsFrame = Exclude<WsMessage, { type: 'price' }> | ({ type: 'price' } & Tick);
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -14,11 +18,11 @@ export function asTick(v: unknown): Tick | null {
   const { id, pair, price, timestamp, sourceTimestamp, source } = v;
   if (typeof id !== 'string' || typeof pair !== 'string' || typeof timestamp !== 'string') return null;
   if (typeof price !== 'number' || !Number.isFinite(price) || price <= 0) return null;
-  if (typeof source !== 'string' || !(TICK_SOURCES as readonly string[]).includes(source)) return null;
-  const tick: Tick = { id, pair, price, timestamp, source: source as TickSource };
+  if (typeof source !== 'string' || source === '') return null;
+  const tick: Tick = { id, pair, price, timestamp, source };
   if (typeof sourceTimestamp === 'string') tick.sourceTimestamp = sourceTimestamp;
   if (Array.isArray(v.sources)) {
-    tick.sources = v.sources.filter((s): s is SourceName => typeof s === 'string' && (SOURCE_NAMES as readonly string[]).includes(s));
+    tick.sources = v.sources.filter((s): s is string => typeof s === 'string' && s !== '');
   }
   // An optional field that is not a usable number is dropped; the tick itself stays good.
   for (const name of TICKER_FIELDS) {
@@ -46,7 +50,7 @@ export function parseJson(text: unknown): unknown {
 }
 
 /** A plain-WebSocket frame, or null when it is none of the three message types. */
-export function asWsMessage(v: unknown): WsMessage | null {
+export function asWsMessage(v: unknown): WsFrame | null {
   if (!isObject(v)) return null;
   if (v.type === 'price') {
     const tick = asTick(v);

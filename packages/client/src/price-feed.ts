@@ -1,4 +1,6 @@
-import type { ResetEvent, Tick, Transport } from '../../../src/shared/wire';
+import type { ResetEvent, Transport } from '../../../src/shared/wire';
+import type { Refusal } from './refusal';
+import type { Tick } from './types';
 
 /** The transports' names are the wire contract's, the same as the server's metrics and logs. */
 export type TransportKind = Transport;
@@ -12,13 +14,6 @@ export const TRANSPORT_LABELS: Record<TransportKind, string> = {
 /** What a connection asks for; read afresh on every (re)connect so that it resumes from the last id. */
 export type FeedRequest = { pairs: readonly string[]; lastEventId: string | null; conflate: number | null };
 
-/** The part of an EventSource the library uses: the browser's, or the `eventsource` package's in Node. */
-export type EventSourceLike = {
-  addEventListener(type: string, listener: (event: object) => void): void;
-  close(): void;
-};
-export type EventSourceConstructor = new (url: string) => EventSourceLike;
-
 /** The part of a WebSocket the library uses: the browser's, Node 22's, or the `ws` package's. */
 export type WebSocketLike = {
   readonly readyState: number;
@@ -27,11 +22,14 @@ export type WebSocketLike = {
 };
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-/** Where and how a feed connects. The constructors default to the platform's globals. */
+/** The part of `fetch` the library uses (the platform's; tests pass their own). */
+export type FetchLike = (url: string, init: { headers: Record<string, string>; signal: AbortSignal; cache: 'no-store' }) => Promise<Response>;
+
+/** Where and how a feed connects. The platform's globals unless given. */
 export type FeedOptions = {
   /** The service's origin, e.g. `http://localhost:8080` (a path after it is ignored). */
   baseUrl: string;
-  EventSource?: EventSourceConstructor;
+  fetch?: FetchLike;
   WebSocket?: WebSocketConstructor;
 };
 
@@ -40,8 +38,11 @@ export type FeedHandlers = {
   open(): void;
   tick(tick: Tick): void;
   reset(reset: ResetEvent): void;
-  /** The connection is gone (or never came up). Called at most once per `start`. */
-  closed(reason: string): void;
+  /**
+   * The connection is gone (or never came up). Called at most once per `start`. `refusal`: what
+   * the server (or the platform) said, when anything; Connection decides whether to retry.
+   */
+  closed(reason: string, refusal?: Refusal): void;
 };
 
 /**
@@ -68,14 +69,14 @@ export function streamUrl(baseUrl: string, path: string, { pairs, lastEventId, c
 }
 
 /**
- * A field of an event (`data` of a message, `code` of a close). The event types differ between
- * the browser, `ws` and `eventsource`, so the library reads only what it needs.
+ * A field of an event (`data` of a message, `code` of a close, `message` of an error). The event
+ * types differ between the browser, Node and `ws`, so the library reads only what it needs.
  */
-export function eventField(event: object, name: 'data' | 'code'): unknown {
+export function eventField(event: object, name: 'data' | 'code' | 'message' | 'reason'): unknown {
   return name in event ? (event as Record<string, unknown>)[name] : undefined;
 }
 
-/** A global constructor (EventSource, WebSocket) when the platform has one; the library never needs a DOM type. */
-export function platformGlobal<T>(name: 'EventSource' | 'WebSocket'): T | undefined {
+/** A global (fetch, WebSocket) when the platform has one; the library never needs a DOM type. */
+export function platformGlobal<T>(name: 'fetch' | 'WebSocket'): T | undefined {
   return (globalThis as Record<string, unknown>)[name] as T | undefined;
 }

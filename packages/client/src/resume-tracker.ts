@@ -1,4 +1,4 @@
-import type { Tick } from '../../../src/shared/wire';
+import type { Tick } from './types';
 import { isAfter } from './tick-order';
 
 export type Accepted =

@@ -1,0 +1,126 @@
+import type { Socket } from 'socket.io-client';
+import { SOCKET_NAMESPACE, type ClientToServerEvents, type HandshakeAuth, type ServerToClientEvents } from '../../../src/shared/wire';
+import type { FeedFactory, FeedHandlers, PriceFeed } from './price-feed';
+import { errorFields, type Refusal } from './refusal';
+import { asReset, asTick } from './wire-guards';
+
+type SocketIoClient = typeof import('socket.io-client');
+type PricesSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+let loading: Promise<SocketIoClient> | undefined;
+
+/**
+ * socket.io-client is an optional peer dependency: loaded the first time a Socket.IO feed
+ * starts, so that a program on SSE or WebSocket needs nothing else installed.
+ */
+export function loadSocketIoClient(load: () => Promise<SocketIoClient> = () => import('socket.io-client')): Promise<SocketIoClient> {
+  loading ??= load().catch((err: unknown) => {
+    loading = undefined;
+    throw err;
+  });
+  return loading;
+}
+
+const MISSING: Refusal = {
+  code: 'SOCKET_IO_CLIENT_MISSING',
+  status: null,
+  message: 'the socketio transport needs the socket.io-client package: npm install socket.io-client',
+};
+
+/**
+ * What a `connect_error` says. The namespace's refusals (a bad subscription, the connection
+ * caps) carry `data: {code, message}`. A refusal by the engine.io handshake (origin, shutdown)
+ * is an HTTP 403 whose JSON body names the code as its `message`, readable on long-polling.
+ */
+export function connectRefusal(err: unknown): Refusal | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const fields = errorFields((err as { data?: unknown }).data);
+  if (fields) return { ...fields, status: null };
+  const { description, context } = err as { description?: unknown; context?: unknown };
+  const text = typeof context === 'object' && context !== null ? (context as { responseText?: unknown }).responseText : undefined;
+  if (typeof description !== 'number' || typeof text !== 'string') return undefined;
+  try {
+    const body = JSON.parse(text) as { message?: unknown };
+    // engine.io's own codes are numbers; the service's refusal is its message.
+    if (typeof body.message === 'string' && /^[A-Z_]+$/.test(body.message)) return { code: body.message, status: null, message: `refused by the server: ${body.message}` };
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Socket.IO on namespace /prices. The subscription and the resume point travel in the handshake
+ * `auth` (read through a callback, so every connection carries the latest id). The manager's own
+ * reconnection is off: Connection reconnects every transport the same way.
+ */
+export const createSocketIoFeed: FeedFactory = (request, options) => {
+  let socket: PricesSocket | null = null;
+  /** Bumped on every start and stop: a load that ends after them starts nothing. */
+  let attempt = 0;
+
+  const feed: PriceFeed = {
+    kind: 'socketio',
+    start(handlers: FeedHandlers) {
+      feed.stop();
+      const mine = ++attempt;
+      loadSocketIoClient().then(
+        ({ io }) => {
+          if (attempt === mine) connectWith(io, handlers);
+        },
+        (err: unknown) => {
+          if (attempt === mine) handlers.closed(`could not load socket.io-client: ${err instanceof Error ? err.message : String(err)}`, MISSING);
+        },
+      );
+    },
+    stop() {
+      attempt += 1;
+      const s = socket;
+      socket = null;
+      s?.removeAllListeners();
+      s?.disconnect();
+    },
+  };
+
+  const connectWith = (io: SocketIoClient['io'], handlers: FeedHandlers): void => {
+    const s: PricesSocket = io(new URL(SOCKET_NAMESPACE, options.baseUrl).href, {
+      forceNew: true,
+      reconnection: false,
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+      auth: (cb) => {
+        const { pairs, lastEventId, conflate } = request();
+        const auth: HandshakeAuth = {
+          pairs: [...pairs],
+          ...(lastEventId !== null ? { lastEventId } : {}),
+          ...(conflate !== null ? { conflate } : {}),
+        };
+        cb(auth);
+      },
+    });
+    socket = s;
+    const live = (): boolean => socket === s;
+    const close = (reason: string, refusal?: Refusal): void => {
+      if (!live()) return;
+      feed.stop();
+      handlers.closed(reason, refusal);
+    };
+    s.on('connect', () => live() && handlers.open());
+    s.on('price', (t) => {
+      const tick = live() ? asTick(t) : null;
+      if (tick) handlers.tick(tick);
+    });
+    s.on('reset', (r) => {
+      const reset = live() ? asReset(r) : null;
+      if (reset) handlers.reset(reset);
+    });
+    // The subscription the handshake asked for failed after the connection (its resume point):
+    // nothing will come on this socket, so it ends like a refusal (Connection decides the retry).
+    s.on('notice', (n) => {
+      if (n.event === 'auth') close(`subscription refused: ${n.code}: ${n.message}`, { code: n.code, status: null, message: n.message });
+    });
+    s.on('connect_error', (err) => close(`could not connect: ${err.message}`, connectRefusal(err)));
+    s.on('disconnect', (reason) => close(`disconnected: ${reason}`));
+  };
+  return feed;
+};

@@ -1,0 +1,82 @@
+import { SSE_PATH } from '../../../src/shared/wire';
+import { platformGlobal, streamUrl, type FeedFactory, type FeedHandlers, type FetchLike, type PriceFeed } from './price-feed';
+import { refusalOf } from './refusal';
+import { SseParser } from './sse-parser';
+import { asReset, asTick, parseJson } from './wire-guards';
+
+/**
+ * Server-Sent Events, read with `fetch` in Node 22+ and in browsers alike: no EventSource to
+ * inject, and the library sees what EventSource hides, the HTTP status and the error body of a
+ * refusal. EventSource's own reconnect is not needed either: Connection decides when to come
+ * back (the resume point goes in `lastEventId`), the same for every transport.
+ */
+export const createSseFeed: FeedFactory = (request, options) => {
+  let running: AbortController | null = null;
+
+  const feed: PriceFeed = {
+    kind: 'sse',
+    start(handlers: FeedHandlers) {
+      feed.stop();
+      const fetchImpl = options.fetch ?? platformGlobal<FetchLike>('fetch');
+      if (!fetchImpl) {
+        handlers.closed('no fetch on this platform', { code: 'NO_FETCH', status: null, message: 'the sse transport needs fetch (Node 22+ or a browser): pass one in the options' });
+        return;
+      }
+      const abort = new AbortController();
+      running = abort;
+      const live = (): boolean => running === abort;
+      const url = streamUrl(options.baseUrl, SSE_PATH, request()).href;
+      void read(fetchImpl, url, abort.signal, handlers, live).then(
+        ({ reason, refusal }) => {
+          if (!live()) return;
+          feed.stop();
+          handlers.closed(reason, refusal);
+        },
+        (err: unknown) => {
+          if (!live()) return;
+          feed.stop();
+          handlers.closed(`event stream interrupted: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
+    },
+    stop() {
+      running?.abort();
+      running = null;
+    },
+  };
+  return feed;
+};
+
+type Ended = { reason: string; refusal?: Awaited<ReturnType<typeof refusalOf>> };
+
+/** Opens the stream and reads it until it ends; events go to the handlers while `live()`. */
+async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, handlers: FeedHandlers, live: () => boolean): Promise<Ended> {
+  const res = await fetchImpl(url, { headers: { Accept: 'text/event-stream' }, signal, cache: 'no-store' });
+  if (!res.ok) {
+    const refusal = await refusalOf(res);
+    return { reason: `refused: ${refusal.code ?? refusal.status}: ${refusal.message}`, refusal };
+  }
+  const type = res.headers.get('content-type') ?? '';
+  if (!res.body || !type.toLowerCase().startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { reason: `not an event stream (HTTP ${res.status}, ${type || 'no content type'})` };
+  }
+  handlers.open();
+  const parser = new SseParser((event) => {
+    if (!live()) return;
+    if (event.type === 'price') {
+      const tick = asTick(parseJson(event.data));
+      if (tick) handlers.tick(tick);
+    } else if (event.type === 'reset') {
+      const reset = asReset(parseJson(event.data));
+      if (reset) handlers.reset(reset);
+    }
+  });
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { reason: 'event stream ended' };
+    parser.push(decoder.decode(value, { stream: true }));
+  }
+}
