@@ -137,6 +137,8 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   start(): void {
     if (this.tailing || this.stopped) return;
     this.tailing = this.tail();
+    // Back from an outage (or on the primary Sentinel promoted): read at once, not after the backoff.
+    this.clients.tail.on('ready', () => this.wake?.());
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshMs);
     this.refreshTimer.unref();
     void this.refresh();
@@ -288,8 +290,15 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const w = await this.window().catch(() => null);
     const last = this.lastId === null ? null : parseTickId(this.lastId);
     const fellBehind = w !== null && last !== null && compareTickIds(last, w.floor) < 0;
+    // A replica promoted after a failover may lack the newest entries (replication is
+    // asynchronous): ticks delivered here are then in no history. Said once, with a reset; the
+    // tail goes on after them (the new primary's ids are later: its clock has moved on).
+    const rolledBack = w !== null && last !== null && compareTickIds(w.lastGeneratedId, last) < 0;
     const fields = { msg: 'tail resumed', lastId: this.lastId, attempts: failures };
-    if (fellBehind) {
+    if (rolledBack) {
+      this.logger.warn({ ...fields, msg: 'tail resumed on a Redis that lacks ticks delivered here (failover to a replica behind its primary): live subscribers here get a reset', lastGeneratedId: formatTickId(w.lastGeneratedId) });
+      this.gapSubject.next(resetEvent(w));
+    } else if (fellBehind) {
       this.logger.warn({ ...fields, msg: 'tail resumed below the window floor: live subscribers here get a reset, then the window', floor: formatTickId(w.floor) });
       this.gapSubject.next(resetEvent(w));
     } else this.logger.log(fields);
