@@ -291,9 +291,10 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const last = this.lastId === null ? null : parseTickId(this.lastId);
     const fellBehind = w !== null && last !== null && compareTickIds(last, w.floor) < 0;
     // A replica promoted after a failover may lack the newest entries (replication is
-    // asynchronous): ticks delivered here are then in no history. Said once, with a reset; the
-    // tail goes on after them (the new primary's ids are later: its clock has moved on).
-    const rolledBack = w !== null && last !== null && compareTickIds(w.lastGeneratedId, last) < 0;
+    // asynchronous): ticks delivered here are then in no history. The last one delivered is above
+    // the floor, so the stream must hold it (trims only cut below the floor) unless it was lost.
+    // Said once, with a reset; the tail goes on after it (the new primary's clock has moved on).
+    const rolledBack = w !== null && last !== null && compareTickIds(last, w.floor) > 0 && !(await this.holds(this.lastId!).catch(() => true));
     const fields = { msg: 'tail resumed', lastId: this.lastId, attempts: failures };
     if (rolledBack) {
       this.logger.warn({ ...fields, msg: 'tail resumed on a Redis that lacks ticks delivered here (failover to a replica behind its primary): live subscribers here get a reset', lastGeneratedId: formatTickId(w.lastGeneratedId) });
@@ -343,6 +344,11 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
       last,
       floor: firstId ? below(firstId) : lastGeneratedId,
     };
+  }
+
+  /** Whether the stream holds an entry of this id. */
+  private async holds(id: string): Promise<boolean> {
+    return (await this.range('XRANGE', id, id, 1)).length > 0;
   }
 
   private async range(command: 'XRANGE' | 'XREVRANGE', from: string, to: string, count: number): Promise<Entry[]> {
