@@ -32,7 +32,7 @@ export class AppModule {
   static register(config: AppConfig, logDestination?: DestinationStream, worker?: WorkerOf): DynamicModule {
     // The tick log: Redis (several instances, or workers as instances), the primary's window (a
     // worker without Redis), or this process' own. Connection slots: the primary's, or our own.
-    const log = config.redisUrl ? [RedisModule.forRoot()] : worker ? [] : [MemoryTickLogModule];
+    const log = config.redis ? [RedisModule.forRoot()] : worker ? [] : [MemoryTickLogModule];
     const slots = worker ? ClusterWorkerModule.forRoot(worker.link, worker.replica) : LocalSlotsModule;
     return {
       module: AppModule,

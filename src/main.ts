@@ -58,7 +58,7 @@ async function runAlone(config: AppConfig): Promise<void> {
 async function runWorker(config: AppConfig): Promise<void> {
   const link = new WorkerLink();
   if (config.workerIndex !== undefined) setServedBy(config.workerIndex);
-  const replica = config.redisUrl ? undefined : await link.replicaLog(config);
+  const replica = config.redis ? undefined : await link.replicaLog(config);
   const app = await createApp(config, { worker: { link, replica } });
   await app.init();
   await link.serve(app.getHttpServer(), config.port, config.host, LISTEN_BACKLOG, {

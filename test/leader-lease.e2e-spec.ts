@@ -67,4 +67,14 @@ describe(LeaderLease.name, () => {
     expect(await first.holder()).toBeNull();
     expect((await second.tryAcquire()).acquired).toBe(true);
   });
+
+  it('takes back at once a lease that already holds its own token (a SET whose answer was lost)', async () => {
+    // As when Redis, frozen, ran a SET NX whose caller had already given up on the answer.
+    await redis.set(key, 'a', 'PX', 5000);
+    const lease = new LeaderLease(redis, key, 2000, 'a');
+    const result = await lease.tryAcquire();
+    expect(result).toEqual({ acquired: true, validUntil: expect.any(Number) });
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(2000);
+    expect((await new LeaderLease(redis, key, 2000, 'b').tryAcquire()).acquired).toBe(false);
+  });
 });

@@ -159,6 +159,31 @@ describe(RedisTickLog.name, () => {
     expect(a.seen.slice(1).map((t) => t.id)).toEqual(after.map((t) => t.id));
   });
 
+  it('tells of a reset once when its tail resumes on a Redis that lacks ticks it delivered (a promoted replica behind its primary), then goes on after them', async () => {
+    const a = await open();
+    const writer = await open();
+    await a.log.latestPerPair();
+    await writer.log.latestPerPair();
+    const gaps: ResetEvent[] = [];
+    a.log.gaps$.subscribe((g) => gaps.push(g));
+    const replicated = await writer.log.append(draft('BTC-USD', 1));
+    await writer.log.append(draft('BTC-USD', 2));
+    await waitFor(() => a.seen.length === 2, 5000);
+    a.clients.tail.disconnect();
+    // The primary is gone; the replica promoted in its place had received the first tick only.
+    const redis = testClient();
+    await redis.del(`${prefix}:ticks`);
+    await redis.xadd(`${prefix}:ticks`, replicated.id, 'pair', 'BTC-USD', 'price', '1', 'timestamp', replicated.timestamp, 'source', 'simulated');
+    redis.disconnect();
+    await sleep(5);
+    const next = await writer.log.append(draft('BTC-USD', 3));
+    await a.clients.tail.connect();
+    await waitFor(() => gaps.length > 0 && a.seen.length >= 3, 5000, () => `gaps ${gaps.length}, seen ${a.seen.length}`);
+    await sleep(300);
+    expect(gaps).toEqual([{ reason: 'history_gap', oldestId: replicated.id, oldestTimestamp: replicated.timestamp }]);
+    expect(a.seen.slice(2).map((t) => t.id)).toEqual([next.id]);
+  });
+
   it('serves history pages of one pair: the newest ones, or the first ones from a time', async () => {
     const { log } = await open();
     const ticks: Tick[] = [];

@@ -53,7 +53,7 @@ class PrimaryTickLogModule {
 @Module({})
 export class PrimaryModule {
   static register(config: AppConfig, bus: TickBus): DynamicModule {
-    const polling = config.redisUrl ? [] : [LifecycleModule, ScheduleModule.forRoot(), LocalSlotsModule, PrimaryTickLogModule.forRoot(bus), PollerModule];
+    const polling = config.redis ? [] : [LifecycleModule, ScheduleModule.forRoot(), LocalSlotsModule, PrimaryTickLogModule.forRoot(bus), PollerModule];
     return {
       module: PrimaryModule,
       imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), MetricsModule, ...polling],

@@ -88,7 +88,7 @@ export class Primary {
     ctx.useLogger(ctx.get(Logger));
     this.ctx = ctx;
     this.metrics = ctx.get(MetricsService);
-    if (!this.config.redisUrl) {
+    if (!this.config.redis) {
       this.log = ctx.get(TickLog) as PrimaryTickLog;
       this.poller = ctx.get(PricePollerService);
     }

@@ -88,4 +88,39 @@ describe('loadConfig', () => {
   it('rejects a number out of range', () => {
     expect(() => loadConfig({ POLL_INTERVAL_MS: '5' })).toThrow(/POLL_INTERVAL_MS="5": at least 100/);
   });
+
+  it('reads Redis as one URL, or as a primary followed through Sentinel', () => {
+    expect(loadConfig({}).redis).toBeNull();
+    expect(loadConfig({ REDIS_URL: 'rediss://:pw@cache:6380' }).redis).toEqual({ kind: 'url', url: 'rediss://:pw@cache:6380' });
+    expect(
+      loadConfig({ REDIS_SENTINELS: '10.0.0.5:26379, sentinel-b ,[::1]:26380', REDIS_SENTINEL_NAME: 'mymaster', REDIS_PASSWORD: 'data-pw', REDIS_SENTINEL_PASSWORD: 'sentinel-pw', REDIS_TLS: '1' }).redis,
+    ).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: '10.0.0.5', port: 26379 },
+        { host: 'sentinel-b', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'mymaster',
+      password: 'data-pw',
+      sentinelPassword: 'sentinel-pw',
+      tls: true,
+    });
+    expect(loadConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm' }).redis).toMatchObject({ password: undefined, sentinelPassword: undefined, tls: false });
+  });
+
+  it('refuses a Sentinel configuration that cannot work, naming the variable', () => {
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a:26379' })).toThrow(/REDIS_SENTINEL_NAME="": required with REDIS_SENTINELS/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://x' })).toThrow(/REDIS_URL="redis:\/\/x": set either REDIS_URL or REDIS_SENTINELS, not both/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a:99999', REDIS_SENTINEL_NAME: 'm' })).toThrow(/REDIS_SENTINELS="a:99999": "a:99999" is not host:port/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a b:1', REDIS_SENTINEL_NAME: 'm' })).toThrow(/is not host:port/);
+    expect(() => loadConfig({ REDIS_SENTINELS: ' , ', REDIS_SENTINEL_NAME: 'm' })).toThrow(/REDIS_SENTINELS=" , ": at least one host:port/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a', REDIS_SENTINEL_NAME: 'my master' })).toThrow(/REDIS_SENTINEL_NAME="my master": the monitored primary's name/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a', REDIS_SENTINEL_NAME: 'm', REDIS_TLS: 'maybe' })).toThrow(/REDIS_TLS="maybe": 1 or 0/);
+    // The Sentinel-only variables without REDIS_SENTINELS are a mistake, not something to ignore.
+    expect(() => loadConfig({ REDIS_URL: 'redis://x', REDIS_PASSWORD: 'pw' })).toThrow(/REDIS_PASSWORD="pw": only used with REDIS_SENTINELS; with REDIS_URL the password goes in the URL/);
+    expect(() => loadConfig({ REDIS_URL: 'redis://x', REDIS_TLS: 'yes' })).toThrow(/REDIS_TLS="yes": only used with REDIS_SENTINELS; with REDIS_URL use a rediss:\/\/ URL/);
+    expect(() => loadConfig({ REDIS_SENTINEL_NAME: 'm' })).toThrow(/REDIS_SENTINEL_NAME="m": only used with REDIS_SENTINELS/);
+    expect(loadConfig({ REDIS_URL: 'redis://x', REDIS_TLS: '0' }).redis).toEqual({ kind: 'url', url: 'redis://x' });
+  });
 });

@@ -107,6 +107,27 @@ const workers = z
     return n;
   });
 
+/** `host:port,…` (port 26379 when left out; IPv6 in brackets): the Sentinels to ask for the primary. */
+export type RedisNode = { host: string; port: number };
+const sentinels = list.transform((items, ctx) => {
+  const out: RedisNode[] = [];
+  for (const item of items) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(item);
+    const port = m?.[2] === undefined ? 26379 : Number(m[2]);
+    if (!m || port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port (e.g. 10.0.0.5:26379,sentinel-b:26379)` });
+    else out.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
+  }
+  if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one host:port' });
+  return out;
+});
+
+const flag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['1', '0', 'true', 'false', 'yes', 'no'].includes(v), '1 or 0 (true/false, yes/no)')
+  .transform((v) => ['1', 'true', 'yes'].includes(v));
+
 const sources = list.pipe(z.array(z.enum(SOURCE_NAMES, `one of ${SOURCE_NAMES.join(', ')}`)).min(1, 'at least one source'));
 
 /** Every variable the service reads, with its default. Nothing outside this file reads process.env. */
@@ -141,6 +162,12 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   REDIS_URL: z.string().trim().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
+  // Sentinel instead of REDIS_URL: the Sentinels, the name of the monitored primary, and secrets.
+  REDIS_SENTINELS: sentinels.optional(),
+  REDIS_SENTINEL_NAME: z.string().trim().regex(/^[A-Za-z0-9._-]{1,64}$/, 'the monitored primary\'s name (letters, digits, ._-), e.g. mymaster').optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: flag.default(false),
   REDIS_PREFIX: z.string().trim().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and :_.- (at most 64)').default('price-stream'),
   LEADER_TTL_MS: int(500, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -160,9 +187,31 @@ const schema = z.object({
   WORKERS: workers.default(1),
   // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
   WORKER_INDEX: int(1, 256).optional(),
+}).superRefine((p, ctx) => {
+  const issue = (name: string, message: string) => ctx.addIssue({ code: 'custom', path: [name], message });
+  if (p.REDIS_SENTINELS) {
+    if (p.REDIS_URL) issue('REDIS_URL', 'set either REDIS_URL or REDIS_SENTINELS, not both');
+    if (!p.REDIS_SENTINEL_NAME) issue('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS: the name the Sentinels monitor the primary under (sentinel monitor <name> …)');
+    return;
+  }
+  const unused = (name: 'REDIS_SENTINEL_NAME' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_PASSWORD' | 'REDIS_TLS', hint: string) => {
+    if (p[name]) issue(name, `only used with REDIS_SENTINELS; ${hint}`);
+  };
+  unused('REDIS_SENTINEL_NAME', 'set REDIS_SENTINELS too');
+  unused('REDIS_SENTINEL_PASSWORD', 'set REDIS_SENTINELS too');
+  unused('REDIS_PASSWORD', 'with REDIS_URL the password goes in the URL (redis://:password@host:6379)');
+  unused('REDIS_TLS', 'with REDIS_URL use a rediss:// URL for TLS');
 });
 
 type Parsed = z.output<typeof schema>;
+
+/**
+ * Where Redis is: one address (REDIS_URL), or a primary found and followed through Sentinel.
+ * `tls`: TLS to the primary, its replicas and the Sentinels (Node's CA store, NODE_EXTRA_CA_CERTS).
+ */
+export type RedisTarget =
+  | { kind: 'url'; url: string }
+  | { kind: 'sentinel'; sentinels: readonly RedisNode[]; name: string; password: string | undefined; sentinelPassword: string | undefined; tls: boolean };
 
 /** The validated configuration. Read once at start-up (or built by a test with loadConfig). */
 export class AppConfig {
@@ -192,7 +241,8 @@ export class AppConfig {
   readonly trustProxy: TrustProxy;
   readonly rateLimitPerMinute: number;
   readonly adminToken: string | undefined;
-  readonly redisUrl: string | undefined;
+  /** Set when the service shares its stream through Redis (REDIS_URL or REDIS_SENTINELS); null: memory only. */
+  readonly redis: RedisTarget | null;
   readonly redisPrefix: string;
   readonly leaderTtlMs: number;
   readonly logLevel: Parsed['LOG_LEVEL'];
@@ -242,7 +292,11 @@ export class AppConfig {
     this.trustProxy = p.TRUST_PROXY;
     this.rateLimitPerMinute = p.RATE_LIMIT_PER_MINUTE;
     this.adminToken = p.ADMIN_TOKEN;
-    this.redisUrl = p.REDIS_URL;
+    this.redis = p.REDIS_SENTINELS
+      ? { kind: 'sentinel', sentinels: p.REDIS_SENTINELS, name: p.REDIS_SENTINEL_NAME!, password: p.REDIS_PASSWORD, sentinelPassword: p.REDIS_SENTINEL_PASSWORD, tls: p.REDIS_TLS }
+      : p.REDIS_URL
+        ? { kind: 'url', url: p.REDIS_URL }
+        : null;
     this.redisPrefix = p.REDIS_PREFIX;
     this.leaderTtlMs = p.LEADER_TTL_MS;
     this.logLevel = p.LOG_LEVEL;

@@ -25,7 +25,7 @@ export class HealthController {
     private readonly prices: PriceHealthIndicator,
     private readonly sources: SourcesHealthIndicator,
     private readonly lifecycle: LifecycleService,
-    /** Only with REDIS_URL. */
+    /** Only with Redis (REDIS_URL or REDIS_SENTINELS). */
     @Optional() private readonly redis?: RedisHealthIndicator,
   ) {}
 

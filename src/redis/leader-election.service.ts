@@ -8,6 +8,12 @@ import { LeaderLease } from './leader-lease';
 import { RedisClients } from './redis.clients';
 
 const FOLLOWER_RETRY_MS = 1000;
+/**
+ * After a step that failed (Redis unreachable or not answering in time): try again this soon, so
+ * that polling resumes within a poll of Redis answering again. A frozen Redis bounds the rate by
+ * itself (each attempt waits for the command timeout); a closed connection fails at once, locally.
+ */
+const ERROR_RETRY_MS = 100;
 
 /**
  * Makes exactly one instance poll: the holder of the `<prefix>:leader` lease. The holder renews
@@ -96,6 +102,7 @@ export class LeaderElection implements OnModuleInit, OnApplicationBootstrap, Bef
       }
     } catch (err) {
       // Redis unreachable: a leader keeps polling until validUntil (the expiry timer), no longer.
+      next = Math.min(this.periodMs, ERROR_RETRY_MS);
       this.logger.debug({ msg: 'lease step failed', leader: this.leader, error: err instanceof Error ? err.message : String(err) });
     } finally {
       this.schedule(next);

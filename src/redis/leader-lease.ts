@@ -1,6 +1,16 @@
 import { randomUUID } from 'crypto';
 import type Redis from 'ioredis';
 
+/**
+ * Takes the lease when nobody holds it, or when it already holds our token: a SET whose answer
+ * was lost (it timed out while Redis was frozen, and Redis ran it on waking) left our token
+ * there, and we must not wait a whole TTL for a lease that is ours. Else the holder's PTTL.
+ * Reply: [1, 0] taken; [0, pttl] held by another.
+ */
+const ACQUIRE = `local v = redis.call('get', KEYS[1])
+if v == false then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1, 0} end
+if v == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return {1, 0} end
+return {0, redis.call('pttl', KEYS[1])}`;
 /** Extends the lease only while it still holds our token. */
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 /** Deletes the lease only while it still holds our token: a late ex-leader cannot delete its successor's. */
@@ -26,14 +36,14 @@ export class LeaderLease {
     this.token = token;
   }
 
-  /** Takes the lease if nobody holds it; otherwise says how long the holder's lease still runs. */
+  /** Takes the lease if nobody (or we) hold it; otherwise says how long the holder's lease still runs. */
   async tryAcquire(): Promise<AcquireResult> {
     const sentAt = this.now();
-    const ok = await this.redis.set(this.key, this.token, 'PX', this.ttlMs, 'NX');
-    if (ok === 'OK') return { acquired: true, validUntil: sentAt + this.ttlMs };
-    const pttl = await this.redis.pttl(this.key);
-    // -2: gone in between (try again at once); -1: no expiry (someone else's key without a TTL).
-    return { acquired: false, retryInMs: pttl === -2 ? 0 : pttl < 0 ? this.ttlMs : pttl };
+    const reply = (await this.redis.eval(ACQUIRE, 1, this.key, this.token, String(this.ttlMs))) as [number, number];
+    if (reply[0] === 1) return { acquired: true, validUntil: sentAt + this.ttlMs };
+    const pttl = reply[1];
+    // -1: no expiry (someone else's key without a TTL).
+    return { acquired: false, retryInMs: pttl < 0 ? this.ttlMs : pttl };
   }
 
   /** Extends our lease; null when it is no longer ours (expired or taken over). */

@@ -137,6 +137,8 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   start(): void {
     if (this.tailing || this.stopped) return;
     this.tailing = this.tail();
+    // Back from an outage (or on the primary Sentinel promoted): read at once, not after the backoff.
+    this.clients.tail.on('ready', () => this.wake?.());
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshMs);
     this.refreshTimer.unref();
     void this.refresh();
@@ -288,8 +290,16 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const w = await this.window().catch(() => null);
     const last = this.lastId === null ? null : parseTickId(this.lastId);
     const fellBehind = w !== null && last !== null && compareTickIds(last, w.floor) < 0;
+    // A replica promoted after a failover may lack the newest entries (replication is
+    // asynchronous): ticks delivered here are then in no history. The last one delivered is above
+    // the floor, so the stream must hold it (trims only cut below the floor) unless it was lost.
+    // Said once, with a reset; the tail goes on after it (the new primary's clock has moved on).
+    const rolledBack = w !== null && last !== null && compareTickIds(last, w.floor) > 0 && !(await this.holds(this.lastId!).catch(() => true));
     const fields = { msg: 'tail resumed', lastId: this.lastId, attempts: failures };
-    if (fellBehind) {
+    if (rolledBack) {
+      this.logger.warn({ ...fields, msg: 'tail resumed on a Redis that lacks ticks delivered here (failover to a replica behind its primary): live subscribers here get a reset', lastGeneratedId: formatTickId(w.lastGeneratedId) });
+      this.gapSubject.next(resetEvent(w));
+    } else if (fellBehind) {
       this.logger.warn({ ...fields, msg: 'tail resumed below the window floor: live subscribers here get a reset, then the window', floor: formatTickId(w.floor) });
       this.gapSubject.next(resetEvent(w));
     } else this.logger.log(fields);
@@ -334,6 +344,11 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
       last,
       floor: firstId ? below(firstId) : lastGeneratedId,
     };
+  }
+
+  /** Whether the stream holds an entry of this id. */
+  private async holds(id: string): Promise<boolean> {
+    return (await this.range('XRANGE', id, id, 1)).length > 0;
   }
 
   private async range(command: 'XRANGE' | 'XREVRANGE', from: string, to: string, count: number): Promise<Entry[]> {

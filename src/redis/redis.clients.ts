@@ -1,6 +1,6 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import Redis, { type RedisOptions } from 'ioredis';
-import type { AppConfig } from '../config/app-config';
+import type { AppConfig, RedisTarget } from '../config/app-config';
 
 /** How long start-up waits for the first connection before going on not-ready. */
 const CONNECT_WAIT_MS = 5_000;
@@ -27,7 +27,40 @@ export function redisOptions(name: string): RedisOptions {
     retryStrategy: reconnectDelay,
     connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
     lazyConnect: true,
+    // A primary demoted under us (failover, or a managed endpoint moved) answers writes with
+    // READONLY: reconnect, which asks the Sentinels (or the DNS name) for the primary again.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
   };
+}
+
+/**
+ * How to reach the primary: REDIS_URL as given, or through Sentinel. With Sentinel, ioredis asks
+ * the Sentinels for the current primary on every (re)connect, checks that what it reached really
+ * is the primary, and (failoverDetector) drops its connection as soon as a Sentinel announces a
+ * new one (+switch-master), so every client of this process follows a failover by itself.
+ */
+export function targetOptions(target: RedisTarget): { url?: string; options: RedisOptions } {
+  if (target.kind === 'url') return { url: target.url, options: {} };
+  return {
+    options: {
+      sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+      name: target.name,
+      role: 'master',
+      password: target.password,
+      sentinelPassword: target.sentinelPassword,
+      failoverDetector: true,
+      sentinelCommandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      // All Sentinels unreachable: ask them again with the same backoff as the connections.
+      sentinelRetryStrategy: reconnectDelay,
+      ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+    },
+  };
+}
+
+/** Where the service's Redis is, for logs (no password). */
+export function describeTarget(target: RedisTarget): string {
+  if (target.kind === 'url') return target.url.replace(/\/\/[^@/]*@/, '//***@');
+  return `sentinel ${target.name} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}${target.tls ? ' (TLS)' : ''}`;
 }
 
 /**
@@ -42,11 +75,11 @@ export class RedisClients implements OnApplicationShutdown {
   private closed = false;
 
   constructor(private readonly config: AppConfig) {
-    const url = config.redisUrl;
-    if (!url) throw new Error('RedisClients needs REDIS_URL');
-    this.command = this.create(url, 'command', { commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
+    const target = config.redis;
+    if (!target) throw new Error('RedisClients needs REDIS_URL or REDIS_SENTINELS');
+    this.command = this.create(target, 'command', { commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
     // The tail's XREAD BLOCK is bounded by its block time plus a grace, not by commandTimeout.
-    this.tail = this.create(url, 'tail', { blockingTimeout: 1, blockingTimeoutGrace: REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false });
+    this.tail = this.create(target, 'tail', { blockingTimeout: 1, blockingTimeoutGrace: REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false });
   }
 
   /** Connects both clients, waiting at most CONNECT_WAIT_MS: a Redis that is down makes the service not-ready, not dead. */
@@ -56,7 +89,7 @@ export class RedisClients implements OnApplicationShutdown {
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CONNECT_WAIT_MS)));
     await Promise.race([Promise.all(attempts), timeout]);
     clearTimeout(timer);
-    if (this.command.status !== 'ready') this.logger.warn({ msg: 'Redis not reachable at start-up; retrying in the background', url: redact(this.config.redisUrl!) });
+    if (this.command.status !== 'ready') this.logger.warn({ msg: 'Redis not reachable at start-up; retrying in the background', redis: describeTarget(this.config.redis!) });
   }
 
   get isConnected(): boolean {
@@ -80,8 +113,11 @@ export class RedisClients implements OnApplicationShutdown {
     this.command.disconnect();
   }
 
-  private create(url: string, role: string, extra: RedisOptions): Redis {
-    const client = new Redis(url, { ...redisOptions(`${this.config.redisPrefix}:${role}`), ...extra });
+  /** Every Redis connection of the service is made here, so that all of them follow a failover alike. */
+  private create(target: RedisTarget, role: string, extra: RedisOptions): Redis {
+    const { url, options } = targetOptions(target);
+    const all = { ...redisOptions(`${this.config.redisPrefix}:${role}`), ...options, ...extra };
+    const client = url === undefined ? new Redis(all) : new Redis(url, all);
     let down = false;
     client.on('error', (err: Error) => {
       if (down || this.closed) return;
@@ -97,8 +133,4 @@ export class RedisClients implements OnApplicationShutdown {
     });
     return client;
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

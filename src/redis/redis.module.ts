@@ -9,7 +9,7 @@ import { RedisClients } from './redis.clients';
 import { RedisHealthIndicator } from './redis.health';
 
 /**
- * Several instances through Redis (registered only when REDIS_URL is set, instead of
+ * Several instances through Redis (registered only when REDIS_URL or REDIS_SENTINELS is set, instead of
  * MemoryTickLogModule): the connections, the tick log as a Redis Stream, the leader election that
  * turns the poller on and off, and the readiness check.
  */

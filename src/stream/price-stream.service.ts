@@ -22,6 +22,12 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   /** When each pair's price was last confirmed by an upstream (changed or not). */
   private readonly confirmedAt = new Map<string, number>();
   private readonly committed = new Subscription();
+  /**
+   * Set when appending a tick failed, until a tick or a confirmation written since arrives
+   * through the log (from this instance or the one that publishes now), or an append succeeds:
+   * while it is set, prices confirmed here are not being published.
+   */
+  private failedWrite: { since: number; message: string } | null = null;
   /** Gaps in the live stream reported by the log (see TickLog.gaps$). */
   readonly gaps$: Observable<ResetEvent>;
 
@@ -32,7 +38,12 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   ) {
     for (const pair of config.pairs) this.channels.set(pair, new ReplaySubject<Tick>(1));
     this.committed.add(log.committed$.subscribe((tick) => this.deliver(tick)));
-    this.committed.add(log.confirmations$.subscribe(({ pair, atMs }) => this.confirm(pair, atMs)));
+    this.committed.add(
+      log.confirmations$.subscribe(({ pair, atMs }) => {
+        this.confirm(pair, atMs);
+        this.written(atMs);
+      }),
+    );
     this.gaps$ = log.gaps$;
     metrics.onScrape(() => {
       metrics.historySize.set(this.log.stats().size);
@@ -56,7 +67,24 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     this.confirm(draft.pair, atMs);
     this.log.shareConfirmation({ pair: draft.pair, atMs });
     if (!changes(this.latestTicks.get(draft.pair), draft)) return null;
-    return this.log.append(draft);
+    try {
+      const tick = await this.log.append(draft);
+      this.failedWrite = null;
+      return tick;
+    } catch (err) {
+      this.failedWrite ??= { since: Date.now(), message: err instanceof Error ? err.message : String(err) };
+      throw err;
+    }
+  }
+
+  /** Since when ticks cannot be written to the log, and why (null: they can, as far as is known). */
+  get writeFailure(): { since: number; message: string } | null {
+    return this.failedWrite;
+  }
+
+  /** Something written at `atMs` came through the log: writing works again. */
+  private written(atMs: number): void {
+    if (this.failedWrite && atMs > this.failedWrite.since) this.failedWrite = null;
   }
 
   /** Records that an upstream answered for a pair (used for freshness). */
@@ -114,6 +142,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     this.latestTicks.set(tick.pair, tick);
     this.metrics.ticksPublished.inc({ pair: tick.pair });
     if (confirm) this.confirm(tick.pair, Date.parse(tick.timestamp));
+    this.written(Date.parse(tick.timestamp));
     channel.next(tick);
   }
 }

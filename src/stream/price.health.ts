@@ -3,7 +3,10 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { PriceStreamService } from './price-stream.service';
 
-/** Ready while at least one configured pair has a price confirmed within STALE_AFTER_MS. */
+/**
+ * Ready while at least one configured pair has a price confirmed within STALE_AFTER_MS, and the
+ * last tick this instance tried to publish was written (or something was written since).
+ */
 @Injectable()
 export class PriceHealthIndicator {
   constructor(
@@ -22,6 +25,9 @@ export class PriceHealthIndicator {
     );
     const anyFresh = Object.values(pairs).some((p) => p.fresh);
     const session = this.health.check(key);
+    // Prices confirmed here that cannot be written reach nobody (e.g. a leader whose Redis does not answer).
+    const failure = this.stream.writeFailure;
+    if (failure) return session.down({ pairs, message: `ticks cannot be written to the log since ${new Date(failure.since).toISOString()}: ${failure.message}` });
     return anyFresh ? session.up({ pairs }) : session.down({ pairs, message: `no pair has a price newer than ${this.config.staleAfterMs} ms` });
   }
 }

@@ -78,6 +78,12 @@ export class RedisProcess {
     }
   }
 
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: its connections stay open but nothing answers. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    if (!this.child || this.child.exitCode !== null) throw new Error('redis-server is not running');
+    this.child.kill(signal);
+  }
+
   /** Kills the server at once (SIGKILL): its clients see the connection drop. */
   async kill(): Promise<void> {
     const child = this.child;
