@@ -41,14 +41,22 @@ export function routeOf(req: IncomingMessage): string {
 
 /** The request-duration histogram, fed by the request logger and by the SSE entry. */
 export class HttpMetrics {
+  /** The histogram's child of each label set seen (bounded: methods × route templates × classes), looked up without hashing labels. */
+  private readonly children = new Map<string, { observe(value: number): void }>();
+
   constructor(private readonly histogram: Histogram<'method' | 'route' | 'status_class'>) {}
 
   /** Starts timing now; the returned function records the request with its route and status. */
   start(): (req: IncomingMessage, status: number) => void {
     const startedAt = performance.now();
-    return (req, status) => {
-      this.histogram.observe({ method: methodLabel(req.method), route: routeOf(req), status_class: statusClass(status) }, (performance.now() - startedAt) / 1000);
-    };
+    return (req, status) => this.child(methodLabel(req.method), routeOf(req), statusClass(status)).observe((performance.now() - startedAt) / 1000);
+  }
+
+  private child(method: string, route: string, status: string) {
+    const key = `${method} ${status} ${route}`;
+    let child = this.children.get(key);
+    if (!child) this.children.set(key, (child = this.histogram.labels(method, route, status)));
+    return child;
   }
 
   /** Times a response until it closes (answered, or the client went away). */
