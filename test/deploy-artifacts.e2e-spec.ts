@@ -48,7 +48,7 @@ async function scrape(env: Record<string, string>): Promise<string> {
   try {
     const url = `http://127.0.0.1:${port}`;
     // Ready: a price is in, so every per-pair and per-source family has its series.
-    await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200, 20_000, main.output);
+    await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200, 45_000, main.output);
     await fetch(`${url}/api/prices/BTC-USD`);
     return await (await fetch(`${url}/metrics`)).text();
   } finally {
@@ -65,7 +65,7 @@ describe('deploy artifacts query metrics the service exports', () => {
     const single = await scrape({});
     const cluster = await scrape({ WORKERS: '2', REDIS_URL, REDIS_PREFIX: prefix });
     exported = new Set([...seriesNames(single), ...seriesNames(cluster)]);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(() => deletePrefix(prefix));
 
@@ -94,6 +94,14 @@ describe('deploy artifacts query metrics the service exports', () => {
       for (const name of names) if (!exported.has(name)) missing.push(`${where}: ${name}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('has a well-formed dashboard: unique panel ids, every query on the data source variable', () => {
+    const dashboard = JSON.parse(read('deploy/grafana/price-stream.json')) as { uid: string; panels: (Panel & { id: number; datasource?: { uid: string } })[]; templating: { list: { name: string }[] } };
+    expect(dashboard.uid).toBe('price-stream');
+    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
+    expect(dashboard.templating.list.map((v) => v.name)).toEqual(['datasource', 'job']);
+    expect(dashboard.panels.filter((p) => p.type !== 'row' && p.datasource?.uid !== '${datasource}').map((p) => p.title)).toEqual([]);
   });
 
   it('has a dashboard panel for each of the operator questions the issue lists', () => {
