@@ -111,7 +111,7 @@ async function checkProbesLive(probes) {
   const proc = spawn(process.execPath, [main], { env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', LOG_LEVEL: 'warn' }, stdio: 'ignore' });
   try {
     for (const { kind, path, where } of probes) {
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 45_000;
       let status = 0;
       while (Date.now() < deadline) {
         status = await fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status, () => 0);

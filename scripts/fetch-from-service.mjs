@@ -26,7 +26,7 @@ const proc = spawn(process.execPath, [main], { env, stdio: ['ignore', 'ignore', 
 const exited = new Promise((resolve) => proc.on('exit', resolve));
 const url = `http://127.0.0.1:${port}`;
 try {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while ((await fetch(`${url}/health/ready`).then((r) => r.status, () => 0)) !== 200) {
     if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`the service at ${url} did not become ready`);
     await new Promise((r) => setTimeout(r, 250));
