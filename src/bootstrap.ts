@@ -1,12 +1,13 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule, type WorkerOf } from './app.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
+import { documentConfig, finishDocument } from './common/openapi';
 import { checkTargetLength } from './common/query';
 import { securityHeaders } from './common/security-headers';
 import { guardHttpServer } from './http/socket-guard';
@@ -63,14 +64,6 @@ function rejectLongUrls(req: Request, _res: Response, next: NextFunction): void 
 }
 
 function setupOpenApi(app: NestExpressApplication): void {
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('price-stream')
-      .setDescription('Live crypto prices with gapless resume. Streams (SSE, Socket.IO, WebSocket) are described in docs/api.md.')
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
+  const document = finishDocument(SwaggerModule.createDocument(app, documentConfig('1')));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

@@ -48,6 +48,22 @@ describe('the image (Dockerfile, .dockerignore)', () => {
     expect(pkg.workspaces).toEqual(['packages/client']);
   });
 
+  it('builds and runs on Node 24, the LTS CI tests on', () => {
+    expect(dockerfile.match(/^FROM .*$/gm)).toEqual(['FROM node:24-bookworm-slim AS build', 'FROM node:24-bookworm-slim']);
+  });
+
+  it('labels the image (OCI source, version, revision) from build arguments, and passes the revision to the build', () => {
+    for (const label of ['source', 'version', 'revision']) expect(runtime).toMatch(new RegExp(`org\\.opencontainers\\.image\\.${label}="\\$\\{[A-Z_]+\\}"`));
+    const build = dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '));
+    expect(build).toMatch(/^ARG GIT_REVISION/m);
+    expect(build).toMatch(/GIT_REVISION=\$\{GIT_REVISION\} node scripts\/write-build-info\.mjs/);
+  });
+
+  it('keeps tests, bench and docs out of the build context', () => {
+    const ignored = read('.dockerignore').split('\n');
+    for (const dir of ['test', 'bench', 'docs', '.git', 'node_modules']) expect(ignored).toContain(dir);
+  });
+
   it('ships no test tooling as a production dependency', () => {
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
     expect(Object.keys(pkg.dependencies).filter((d) => /jest|eslint|@types\//.test(d))).toEqual([]);

@@ -108,6 +108,28 @@ describe('operations', () => {
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');
   });
+
+  it('documents each operation with a summary, reusable schemas, JSON errors on the streams, and a plain bearer admin token', async () => {
+    type Operation = { summary?: string; security?: unknown[]; responses: Record<string, { content?: Record<string, { schema?: unknown }> }> };
+    const doc = (await (await fetch(`${t.url}/docs-json`)).json()) as {
+      servers?: { url: string }[];
+      paths: Record<string, Record<string, Operation>>;
+      components: { schemas: Record<string, unknown>; securitySchemes: Record<string, Record<string, unknown>> };
+    };
+    const operations = Object.values(doc.paths).flatMap((item) => Object.values(item));
+    expect(operations).toHaveLength(14);
+    expect(operations.filter((op) => !op.summary)).toEqual([]);
+    expect(operations.filter((op) => !Array.isArray(op.security))).toEqual([]);
+    expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Tick', 'Reset', 'Error', 'Candle', 'SseEvent']));
+    expect(doc.paths['/api/prices/{pair}'].get.responses['200'].content?.['application/json'].schema).toEqual({ $ref: '#/components/schemas/Tick' });
+    const stream = doc.paths['/api/prices/stream'].get.responses;
+    expect(Object.keys(stream['200'].content ?? {})).toEqual(['text/event-stream']);
+    expect(stream['400'].content).toEqual({ 'application/json': { schema: { $ref: '#/components/schemas/Error' } } });
+    expect(doc.components.securitySchemes['admin-token']).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
+    expect(doc.components.securitySchemes['admin-token'].bearerFormat).toBeUndefined();
+    expect(doc.paths['/api/admin/refresh'].post.security).toEqual([{ 'admin-token': [] }]);
+  });
 });
 
 describe('CORS', () => {

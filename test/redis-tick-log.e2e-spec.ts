@@ -15,13 +15,15 @@ async function openLog(prefix: string, env: Record<string, string> = {}) {
   const config = loadConfig({ REDIS_URL, REDIS_PREFIX: prefix, PAIRS: 'BTC-USD,ETH-USD', ...env });
   const clients = new RedisClients(config);
   await clients.connect();
-  const log = new RedisTickLog(clients, config, { blockMs: 200, refreshMs: 100 });
+  const lags: number[] = [];
+  const log = new RedisTickLog(clients, config, { blockMs: 200, refreshMs: 100, onTailLag: (seconds) => lags.push(seconds) });
   const seen: Tick[] = [];
   log.committed$.subscribe((tick) => seen.push(tick));
   return {
     log,
     clients,
     seen,
+    lags,
     close: async () => {
       await log.beforeApplicationShutdown();
       await clients.onApplicationShutdown();
@@ -61,6 +63,13 @@ describe(RedisTickLog.name, () => {
     const stored = (await redis.xrange(`${prefix}:ticks`, '-', '+')).map(([id]) => id);
     redis.disconnect();
     expect(stored).toEqual(appended.map((t) => t.id));
+    // Every page the tails read told its lag (price_stream_redis_tail_lag_seconds); a timed-out
+    // XREAD tells nothing.
+    expect(a.lags.length).toBeGreaterThan(0);
+    expect(a.lags.every((s) => s >= 0 && s < 2)).toBe(true);
+    const pages = a.lags.length;
+    await sleep(500);
+    expect(a.lags.length).toBe(pages);
   });
 
   it('restores the latest tick of each pair at start-up and tails from there', async () => {

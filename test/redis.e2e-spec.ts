@@ -118,6 +118,16 @@ describe('Several instances through Redis', () => {
     expectStrictlyIncreasing(ids(onLeader));
     // No gap: exactly what the shared stream holds.
     expect(common(onLeader).slice(1)).toEqual(await streamIdsAfter(prefix, from));
+    // Each instance's tail reports how far behind the stream it reads (within ms here), and the
+    // leader gauge adds up to one poller.
+    const scrape = async (t: TestApp) => (await fetch(`${t.url}/metrics`)).text();
+    const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    for (const t of [leader, follower]) {
+      const lag = gauge(await scrape(t), 'price_stream_redis_tail_lag_seconds');
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThan(1);
+    }
+    expect(gauge(await scrape(leader), 'price_stream_leader') + gauge(await scrape(follower), 'price_stream_leader')).toBe(1);
   });
 
   it('resumes a subscriber cut off from one instance on the other with exactly the missed ids', async () => {

@@ -204,6 +204,7 @@ describe('WORKERS=2', () => {
       }
       reference.stream.close();
       expect(c.lines().some((l) => l.msg === 'worker exited; restarting it' && l.slot === victim && l.signal === 'SIGKILL')).toBe(true);
+      expect(await metricsText(c)).toMatch(new RegExp(`^price_stream_worker_restarts_total\\{worker="${victim}"\\} 1$`, 'm'));
       // The restarted worker serves again, from a window with the same ids as the reference's.
       const refIds = idsOf(reference.stream);
       const later = await resumeElsewhere(c, victim === 1 ? 2 : 1, refIds[0]);

@@ -1,13 +1,13 @@
 import { Controller, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ApiErrors } from '../common/openapi';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ADMIN_AUTH, ApiErrors } from '../common/openapi';
 import { parsePairList, queryString } from '../common/query';
 import { AppConfig } from '../config/app-config';
 import { PricePollerService, type PollReport } from '../poller/price-poller.service';
 import { AdminTokenGuard } from './admin-token.guard';
 
 @ApiTags('admin')
-@ApiBearerAuth()
+@ApiBearerAuth(ADMIN_AUTH)
 @UseGuards(AdminTokenGuard)
 @Controller('api/admin')
 export class AdminController {
@@ -18,6 +18,7 @@ export class AdminController {
 
   /** Polls the sources now for the given pairs (all when absent). */
   @Post('refresh')
+  @ApiOperation({ summary: 'Poll the sources now (admin token)' })
   @HttpCode(200)
   @ApiQuery({ name: 'pairs', required: false, example: 'BTC-USD' })
   @ApiOkResponse({

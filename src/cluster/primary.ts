@@ -292,6 +292,7 @@ export class Primary {
     const failures = Date.now() - member.startedAt > STABLE_AFTER_MS ? 1 : (this.failures.get(member.index) ?? 0) + 1;
     this.failures.set(member.index, failures);
     const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** (failures - 1));
+    this.metrics?.workerRestarts.inc({ worker: String(member.index) });
     this.logger.error({ msg: 'worker exited; restarting it', slot: member.index, workerPid: worker.process.pid, code, signal, restartInMs: delay, held: member.open + member.handed });
     setTimeout(() => {
       if (!this.stopping) this.fork(member.index);

@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiResponse, type SchemaObject } from '@nestjs/swagger';
+import { ApiResponse, DocumentBuilder, type OpenAPIObject, type SchemaObject } from '@nestjs/swagger';
+import type { ReferenceObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { SOURCE_NAMES, TICK_SOURCES, type ErrorCode } from '../shared/wire';
 
 /** OpenAPI schemas of the wire types in src/shared/wire.ts (kept beside each other on purpose). */
@@ -47,10 +48,93 @@ export const PairErrorSchema: SchemaObject = {
   properties: { pair: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } },
 };
 
+export const ResetSchema: SchemaObject = {
+  type: 'object',
+  required: ['reason', 'oldestId', 'oldestTimestamp'],
+  description: 'The resume point is no longer in the window: the ticks in between are gone. The client drops what it knows and takes what follows (docs/api.md, "Resume").',
+  properties: {
+    reason: { type: 'string', enum: ['history_gap'] },
+    oldestId: { type: 'string', nullable: true, description: 'the oldest id still in the window (null when it is empty)' },
+    oldestTimestamp: { type: 'string', format: 'date-time', nullable: true },
+  },
+};
+
+/**
+ * One event of an SSE stream, as the fields of its frame (OpenAPI 3.0 cannot type the events of a
+ * text/event-stream; the streams' 200 responses are arrays of these). `message` is the event of
+ * a frame without `event:` (the legacy /stream route's ticks).
+ */
+function sseEvent(events: string[], tick: string): SchemaObject {
+  return {
+    type: 'object',
+    required: ['event', 'data'],
+    properties: {
+      event: { type: 'string', enum: events, description: 'the `event:` field (`reset` on a history gap)' },
+      id: { type: 'string', description: 'the `id:` field: the tick id, on every tick event; a client resumes from the last one' },
+      data: { oneOf: [{ $ref: `#/components/schemas/${tick}` }, { $ref: '#/components/schemas/Reset' }], description: 'the `data:` field: a tick, or a Reset' },
+    },
+  };
+}
+
+/** The document's reusable schemas: every route refers to these by `schemaRef`. */
+const COMPONENT_SCHEMAS = {
+  Tick: TickSchema,
+  LegacyTick: {
+    allOf: [{ $ref: '#/components/schemas/Tick' }, { type: 'object', properties: { symbol: { type: 'string', example: 'BTC' }, name: { type: 'string', example: 'Bitcoin' } } }],
+  },
+  Candle: CandleSchema,
+  Reset: ResetSchema,
+  Error: ErrorSchema,
+  PairError: PairErrorSchema,
+  SseEvent: sseEvent(['price', 'reset'], 'Tick'),
+  LegacySseEvent: sseEvent(['price', 'message', 'reset'], 'LegacyTick'),
+  LtpItem: { type: 'object', required: ['pair', 'amount'], properties: { pair: { type: 'string', example: 'BTC/USD' }, amount: { type: 'number' } } },
+} satisfies Record<string, SchemaObject>;
+
+export type ComponentName = keyof typeof COMPONENT_SCHEMAS;
+
+/** A reference to one of the document's component schemas. */
+export function schemaRef(name: ComponentName): ReferenceObject {
+  return { $ref: `#/components/schemas/${name}` };
+}
+
+/** The admin token (ADMIN_TOKEN): a plain shared string sent as a bearer token, not a JWT. */
+export const ADMIN_AUTH = 'admin-token';
+
+/** The document's frame: title, server, licence and the admin token's scheme. */
+export function documentConfig(version: string): Omit<OpenAPIObject, 'paths'> {
+  return new DocumentBuilder()
+    .setTitle('price-stream')
+    .setDescription(
+      'Live crypto prices with gapless resume. REST below; the SSE routes are described here with their event types; WebSocket and Socket.IO messages are in docs/api.md.',
+    )
+    .setVersion(version)
+    .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+    .addServer('/', 'The service that serves this document')
+    .addSecurity(ADMIN_AUTH, { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN (a plain string of at least 16 characters) as `Authorization: Bearer <token>`' })
+    .build();
+}
+
+/**
+ * Completes the document Nest built: the component schemas the routes refer to, and an explicit
+ * `security: []` on every route that needs no credential (a linter cannot tell a public route
+ * from a forgotten declaration otherwise).
+ */
+export function finishDocument(document: OpenAPIObject): OpenAPIObject {
+  document.components = { ...document.components, schemas: { ...document.components?.schemas, ...COMPONENT_SCHEMAS } };
+  for (const item of Object.values(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const) {
+      const operation = item[method];
+      if (operation && !operation.security) operation.security = [];
+    }
+  }
+  return document;
+}
+
 /** Documents the error answers of a route with the codes it may give. */
 export function ApiErrors(...errors: [status: number, ...codes: ErrorCode[]][]) {
   return applyDecorators(
-    ...errors.map(([status, ...codes]) => ApiResponse({ status, description: codes.join(', '), schema: ErrorSchema })),
-    ApiResponse({ status: 429, description: 'RATE_LIMITED (with Retry-After)', schema: ErrorSchema }),
+    ...errors.map(([status, ...codes]) => ApiResponse({ status, description: codes.join(', '), content: { 'application/json': { schema: schemaRef('Error') } } })),
+    ApiResponse({ status: 429, description: 'RATE_LIMITED (with Retry-After)', content: { 'application/json': { schema: schemaRef('Error') } } }),
   );
 }

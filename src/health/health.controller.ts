@@ -5,6 +5,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { PassthroughException } from '../common/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { SourcesHealthIndicator } from '../poller/sources.health';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { PriceHealthIndicator } from '../stream/price.health';
@@ -25,6 +26,7 @@ export class HealthController {
     private readonly prices: PriceHealthIndicator,
     private readonly sources: SourcesHealthIndicator,
     private readonly lifecycle: LifecycleService,
+    private readonly metrics: MetricsService,
     /** Only with Redis (REDIS_URL or REDIS_SENTINELS). */
     @Optional() private readonly redis?: RedisHealthIndicator,
   ) {}
@@ -38,8 +40,15 @@ export class HealthController {
 
   @Get('health/ready')
   @HealthCheck()
-  ready() {
-    return this.report(this.readinessChecks());
+  async ready() {
+    try {
+      const result = await this.report(this.readinessChecks());
+      this.metrics.readiness(true);
+      return result;
+    } catch (err) {
+      if (err instanceof PassthroughException) this.metrics.readiness(false);
+      throw err;
+    }
   }
 
   /**
@@ -71,6 +80,7 @@ export class HealthController {
       ok = false;
       details = (err.getResponse() as { details?: Record<string, { status: string }> }).details ?? {};
     }
+    this.metrics.readiness(ok);
     return { ok, services: Object.fromEntries(Object.entries(details).map(([name, d]) => [name, d.status])) };
   }
 

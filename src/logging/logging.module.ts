@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
-import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Module, Optional, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { DestinationStream, Logger } from 'pino';
 import { AppConfig } from '../config/app-config';
+import type { HttpMetrics } from '../metrics/http-metrics';
+import { MetricsService } from '../metrics/metrics.service';
 import { SSE_ROUTES } from '../sse/sse-routes';
 import { requestLogMiddleware, requestLogMixin } from './request-log';
 
@@ -20,9 +22,9 @@ export const REDACTED_PATHS = [
   'token',
 ];
 
-/** The request logger of every HTTP route (Express' middleware and LatestEntry's fast path). */
-export function requestLogger() {
-  return requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url) });
+/** The request logger of every HTTP route (Express' middleware and LatestEntry's fast path), timing each request into `http`. */
+export function requestLogger(http?: HttpMetrics) {
+  return requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url), http });
 }
 
 /**
@@ -59,9 +61,11 @@ export class LoggingModule implements NestModule {
     };
   }
 
+  constructor(@Optional() private readonly metrics?: MetricsService) {}
+
   configure(consumer: MiddlewareConsumer): void {
     consumer
-      .apply(requestLogger())
+      .apply(requestLogger(this.metrics?.http))
       // The SSE routes are left out: SseEntry sets their request id, and StreamHub logs each
       // close (a stream's access line would come hours later).
       .exclude(...SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })))

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger, LevelWithSilent } from 'pino';
+import type { HttpMetrics } from '../metrics/http-metrics';
 import { requestId } from '../common/request-id';
 
 type RequestContext = { id: string; req: IncomingMessage };
@@ -28,6 +29,8 @@ export type RequestLogOptions = {
   logger: () => Logger;
   /** Requests whose access line would be noise (probes, scrapes); they still get an id. */
   quiet: (url: string) => boolean;
+  /** Times every request (quiet ones too) into the request-duration histogram. */
+  http?: HttpMetrics;
 };
 
 /**
@@ -44,6 +47,7 @@ export function requestLogMiddleware(options: RequestLogOptions) {
     const id = requestId(req, res);
     // Where pino-http kept it, for whoever reads it there.
     req.id = id;
+    options.http?.observe(req, res);
     const logger = options.logger();
     // Nothing below error can be logged: the listener would only ever return.
     if (logger.isLevelEnabled('error') && !options.quiet(req.url ?? '')) {

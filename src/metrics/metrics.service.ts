@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { TRANSPORTS, type DisconnectReason, type ErrorCode, type Transport } from '../shared/wire';
+import { buildInfo } from './build-info';
+import { HttpMetrics } from './http-metrics';
 
 /** What one process' registry holds, as prom-client's cluster aggregation takes it. */
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
@@ -72,13 +74,65 @@ export class MetricsService {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly httpDuration = new Histogram({
+    name: 'price_stream_http_request_duration_seconds',
+    help: 'HTTP requests (REST, probes, metrics; SSE until its response head), by method, route template (unmatched for any other path) and status class',
+    labelNames: ['method', 'route', 'status_class'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: 'price_stream_build_info',
+    help: 'Always 1: the version, Node version and git revision of the running build',
+    labelNames: ['version', 'node_version', 'revision'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'price_stream_leader',
+    help: 'Processes polling the upstreams: 1 in the Redis leader (or the one instance without REDIS_URL), else 0',
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: 'price_stream_ready',
+    help: 'Outcome of the latest readiness check (GET /health/ready or /ready): 1 ready, 0 not ready (0 before the first check); with workers, 1 when one is',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly readinessChanges = new Counter({
+    name: 'price_stream_readiness_changes_total',
+    help: 'Times the readiness check changed its answer (ready to not ready or back)',
+    registers: [this.registry],
+  });
+  readonly workerRestarts = new Counter({
+    name: 'price_stream_worker_restarts_total',
+    help: 'Workers restarted by the primary after exiting unexpectedly (WORKERS > 1), by worker slot',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+  });
+  readonly redisTailLag = new Gauge({
+    name: 'price_stream_redis_tail_lag_seconds',
+    help: "Time from the commit of the latest tick read from the Redis stream to its read by this instance's tail (REDIS_URL)",
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly http = new HttpMetrics(this.httpDuration);
 
   private readonly collectors: (() => void)[] = [];
+  private lastReady: boolean | undefined;
   /** With workers: the whole service's metrics, from the primary. */
   private gather: (() => Promise<string>) | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set(buildInfo(), 1);
+  }
+
+  /** Records a readiness check's answer (and a change from the previous one). */
+  readiness(ready: boolean): void {
+    if (this.lastReady !== undefined && this.lastReady !== ready) this.readinessChanges.inc();
+    this.lastReady = ready;
+    this.ready.set(ready ? 1 : 0);
   }
 
   /** Scrapes answer with the whole service's metrics from now on (a worker's, see ClusterWorkerModule). */

@@ -119,6 +119,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     }
     metrics.onScrape(() => {
       for (const c of this.sourceCircuits()) metrics.circuitState.set({ source: c.source }, CIRCUIT_GAUGE[c.state]);
+      metrics.leader.set(this.started && !this.stopped && this.enabled && !this.remote ? 1 : 0);
     });
     for (const [name, feed] of registry.feeds) feed.onQuote = (quote) => this.onPushed(name, quote);
   }

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiError } from '../common/api-error';
-import { ApiErrors, CandleSchema } from '../common/openapi';
+import { ApiErrors, schemaRef } from '../common/openapi';
 import { checkPair } from '../common/pair';
 import { parseLimit, queryString } from '../common/query';
 import { AppConfig } from '../config/app-config';
@@ -25,6 +25,7 @@ export class CandlesController {
   ) {}
 
   @Get('prices/:pair/candles')
+  @ApiOperation({ summary: 'OHLC candles of a pair' })
   @ApiParam({ name: 'pair', example: 'BTC-USD' })
   @ApiQuery({ name: 'interval', required: false, enum: INTERVALS, description: 'candle width, default 1m' })
   @ApiQuery({ name: 'limit', required: false, description: 'how many intervals back from now, the current one included: 1 to 1000, default 100' })
@@ -32,7 +33,7 @@ export class CandlesController {
     description: 'OHLC candles from the history window, oldest first, the last one still open; an interval without a tick has no candle. complete is false when the window does not reach back to the first interval asked for',
     schema: {
       type: 'object',
-      properties: { pair: { type: 'string' }, interval: { type: 'string', enum: INTERVALS }, complete: { type: 'boolean' }, candles: { type: 'array', items: CandleSchema } },
+      properties: { pair: { type: 'string' }, interval: { type: 'string', enum: INTERVALS }, complete: { type: 'boolean' }, candles: { type: 'array', items: schemaRef('Candle') } },
     },
   })
   @ApiErrors([400, 'INVALID_PAIR', 'INVALID_INTERVAL', 'INVALID_LIMIT', 'INVALID_QUERY'], [404, 'UNSUPPORTED_PAIR'])

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { getOptionsToken, getStorageToken, normalizeIp, ThrottlerException, type ThrottlerModuleOptions, type ThrottlerStorage } from '@nestjs/throttler';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -10,6 +10,8 @@ import { strictSecurityHeaders } from '../common/security-headers';
 import { throttlerKey, WindowThrottlerStorage } from '../common/window-throttler.storage';
 import { AppConfig } from '../config/app-config';
 import { requestLogger } from '../logging/logging.module';
+import { markRoute } from '../metrics/http-metrics';
+import { MetricsService } from '../metrics/metrics.service';
 import { LEGACY_PAIR } from '../shared/wire';
 import { SSE_ROUTE_TABLE } from '../sse/sse-routes';
 import { LegacyController } from './legacy.controller';
@@ -22,7 +24,7 @@ const PAIR_PREFIX = '/api/prices/';
 const LEGACY_CURRENT = '/api/price/current';
 
 type Throttler = { name: string; ttl: number; limit: number; blockDuration: number };
-type Route = { body: CachedBody; handler: { getClass(): { name: string }; getHandler(): { name: string } } };
+type Route = { body: CachedBody; template: string; handler: { getClass(): { name: string }; getHandler(): { name: string } } };
 type ExpressApp = { get(setting: 'trust proxy fn'): (addr: string, i: number) => boolean };
 
 /**
@@ -39,7 +41,7 @@ type ExpressApp = { get(setting: 'trust proxy fn'): (addr: string, i: number) =>
  */
 @Injectable()
 export class LatestEntry implements OnApplicationBootstrap {
-  private readonly logRequest = requestLogger();
+  private readonly logRequest: ReturnType<typeof requestLogger>;
   private throttlers: Throttler[] = [];
   private hit: (key: string, t: Throttler) => ReturnType<WindowThrottlerStorage['hit']> = () => {
     throw new Error('not bootstrapped');
@@ -51,7 +53,10 @@ export class LatestEntry implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     @Inject(getStorageToken()) private readonly storage: ThrottlerStorage,
     @Inject(getOptionsToken()) private readonly throttlerOptions: ThrottlerModuleOptions,
-  ) {}
+    @Optional() metrics?: MetricsService,
+  ) {
+    this.logRequest = requestLogger(metrics?.http);
+  }
 
   onApplicationBootstrap(): void {
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
@@ -69,7 +74,10 @@ export class LatestEntry implements OnApplicationBootstrap {
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const route = req.method === 'GET' ? this.route(req.url) : undefined;
-      if (route) this.logRequest(req, res, () => this.answer(req, res, route));
+      if (route) {
+        markRoute(req, route.template);
+        this.logRequest(req, res, () => this.answer(req, res, route));
+      }
       else for (const listener of others) listener.call(server, req, res);
     });
   }
@@ -79,14 +87,14 @@ export class LatestEntry implements OnApplicationBootstrap {
     if (url === undefined || url.length > MAX_URL_LENGTH || url.includes('?') || url.includes('%')) return undefined;
     if (url === LEGACY_CURRENT) {
       if (!this.config.pairSet.has(LEGACY_PAIR) || !this.prices.hasLatest(LEGACY_PAIR)) return undefined;
-      return { body: this.prices.legacyCurrentBody(LEGACY_PAIR), handler: LEGACY_CURRENT_HANDLER };
+      return { body: this.prices.legacyCurrentBody(LEGACY_PAIR), template: LEGACY_CURRENT, handler: LEGACY_CURRENT_HANDLER };
     }
     if (!url.startsWith(PAIR_PREFIX) || SSE_ROUTE_TABLE.has(url)) return undefined;
     const raw = url.slice(PAIR_PREFIX.length);
     if (raw === '' || raw.includes('/')) return undefined;
     const check = checkPair(raw, this.config.pairSet, 404);
     if (!check.ok || !this.prices.hasLatest(check.pair)) return undefined;
-    return { body: this.prices.latestBody(check.pair), handler: PAIR_HANDLER };
+    return { body: this.prices.latestBody(check.pair), template: '/api/prices/:pair', handler: PAIR_HANDLER };
   }
 
   private answer(req: IncomingMessage, res: ServerResponse, route: Route): void {

@@ -1,9 +1,9 @@
 import { Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { PricePollerService } from '../poller/price-poller.service';
 import type { Response } from 'express';
-import { ApiErrors, PairErrorSchema, TickSchema } from '../common/openapi';
+import { ADMIN_AUTH, ApiErrors, schemaRef } from '../common/openapi';
 import { ApiError } from '../common/api-error';
 import { checkPair } from '../common/pair';
 import { parseLimit, parsePairList, queryString } from '../common/query';
@@ -32,9 +32,10 @@ export class LegacyController {
   ) {}
 
   @Get('price/current')
+  @ApiOperation({ summary: 'Latest BTC-USD tick (Bitcoin tracker format)' })
   @ApiOkResponse({
     description: 'The latest BTC-USD tick with the fields of the replaced Bitcoin tracker',
-    schema: { ...TickSchema, properties: { ...TickSchema.properties, symbol: { type: 'string', example: 'BTC' }, name: { type: 'string', example: 'Bitcoin' } } },
+    schema: schemaRef('LegacyTick'),
   })
   @ApiErrors([404, 'NO_PRICE_YET', 'UNSUPPORTED_PAIR'])
   current(@Res({ passthrough: true }) res: Response): string {
@@ -42,9 +43,10 @@ export class LegacyController {
   }
 
   @Get('price/history')
+  @ApiOperation({ summary: 'BTC-USD history (Bitcoin tracker format)' })
   @ApiQuery({ name: 'since', required: false })
   @ApiQuery({ name: 'limit', required: false })
-  @ApiOkResponse({ description: 'BTC-USD history, oldest first', schema: { type: 'object', properties: { count: { type: 'integer' }, updates: { type: 'array', items: TickSchema } } } })
+  @ApiOkResponse({ description: 'BTC-USD history, oldest first', schema: { type: 'object', properties: { count: { type: 'integer' }, updates: { type: 'array', items: schemaRef('Tick') } } } })
   @ApiErrors([400, 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE'], [404, 'UNSUPPORTED_PAIR'])
   async history(@Query('since') since: unknown, @Query('limit') limit: unknown): Promise<{ count: number; updates: Tick[] }> {
     const sinceRaw = queryString(since, 'since');
@@ -55,12 +57,13 @@ export class LegacyController {
 
   /** `?pair=BTC/USD,ETH/USD` → `{ltp:[{pair:"BTC/USD", amount}]}`; 206 with `errors` when partial. */
   @Get('v1/ltp')
+  @ApiOperation({ summary: 'Last traded prices (Kraken LTP service format)' })
   @ApiQuery({ name: 'pair', required: false, example: 'BTC/USD,ETH/USD' })
   @ApiOkResponse({
     description: 'Last traded prices, in the format of the replaced Kraken LTP service',
-    schema: { type: 'object', properties: { ltp: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string', example: 'BTC/USD' }, amount: { type: 'number' } } } } } },
+    schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') } } },
   })
-  @ApiResponse({ status: 206, description: 'Some pairs failed', schema: { type: 'object', properties: { ltp: { type: 'array' }, errors: { type: 'array', items: PairErrorSchema } } } })
+  @ApiResponse({ status: 206, description: 'Some pairs failed', schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') }, errors: { type: 'array', items: schemaRef('PairError') } } } })
   @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'])
   ltp(@Query('pair') rawPair: unknown, @Res({ passthrough: true }) res: Response) {
     const raw = queryString(rawPair, 'pair');
@@ -93,7 +96,9 @@ export class LegacyController {
 
   /** The LTP service's cache: the latest price of every configured pair that has one. */
   @Get('v1/ltp/cached')
-  @ApiOkResponse({ description: 'Every cached last traded price', schema: { type: 'object', properties: { ltp: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string', example: 'BTC/USD' }, amount: { type: 'number' } } } } } } })
+  @ApiOperation({ summary: 'Every cached last traded price (LTP service format)' })
+  @ApiErrors()
+  @ApiOkResponse({ description: 'Every cached last traded price', schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') } } } })
   cached(): { ltp: LtpItem[] } {
     return { ltp: this.prices.latestOf([...this.config.pairs]).prices.map((tick) => ({ pair: slashed(tick.pair), amount: tick.price })) };
   }
@@ -105,9 +110,10 @@ export class LegacyController {
    * upstreams' rate limits).
    */
   @Post('v1/ltp/refresh')
+  @ApiOperation({ summary: 'Poll the sources now (LTP service format; admin token)' })
   @HttpCode(200)
   @UseGuards(AdminTokenGuard)
-  @ApiBearerAuth()
+  @ApiBearerAuth(ADMIN_AUTH)
   @ApiQuery({ name: 'pairs', required: false, example: 'BTC/USD,ETH/USD' })
   @ApiOkResponse({ description: 'Polled now', schema: { type: 'object', properties: { message: { type: 'string' }, pairs: { type: 'array', items: { type: 'string', example: 'BTC/USD' } } } } })
   @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'], [401, 'UNAUTHORIZED'], [404, 'NOT_FOUND'])

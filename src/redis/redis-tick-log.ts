@@ -44,6 +44,8 @@ export type RedisTickLogOptions = {
   blockMs?: number;
   /** How often confirmations and stats are read from Redis. */
   refreshMs?: number;
+  /** Told, for every page the tail reads, how long ago its last entry was committed (seconds). */
+  onTailLag?: (seconds: number) => void;
 };
 
 /**
@@ -78,6 +80,8 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private refreshTimer: NodeJS.Timeout | null = null;
   private cachedStats: LogStats = { size: 0, oldestId: null, newestId: null };
 
+  private readonly onTailLag: ((seconds: number) => void) | undefined;
+
   constructor(
     private readonly clients: RedisClients,
     private readonly config: AppConfig,
@@ -87,6 +91,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.streamKey = clients.key('ticks');
     this.confirmedKey = clients.key('confirmed');
     this.blockMs = options.blockMs ?? 1000;
+    this.onTailLag = options.onTailLag;
     this.refreshMs = options.refreshMs ?? Math.min(2000, Math.floor(config.staleAfterMs / 4));
   }
 
@@ -258,11 +263,14 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
         const reply = await this.clients.tail.call('XREAD', 'COUNT', String(PAGE), 'BLOCK', String(this.blockMs), 'STREAMS', this.streamKey, this.lastId!);
         if (failures > 0) await this.resumed(failures);
         failures = 0;
-        for (const entry of xreadEntries(reply)) {
+        const entries = xreadEntries(reply);
+        for (const entry of entries) {
           this.lastId = entry[0];
           const tick = decode(entry);
           if (tick) this.subject.next(tick);
         }
+        const committed = this.onTailLag && entries.length > 0 ? parseTickId(entries[entries.length - 1][0]) : null;
+        if (committed) this.onTailLag!(Math.max(0, Date.now() - committed.ms) / 1000);
       } catch (err) {
         if (this.stopped) break;
         failures++;

@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { PollerModule } from '../poller/poller.module';
 import { TickLog } from '../stream/tick-log';
 import { LeaderElection } from './leader-election.service';
@@ -30,7 +31,12 @@ export class RedisModule {
           },
           inject: [AppConfig],
         },
-        { provide: TickLog, useFactory: (redis: RedisClients, config: AppConfig) => new RedisTickLog(redis, config), inject: [RedisClients, AppConfig] },
+        {
+          provide: TickLog,
+          useFactory: (redis: RedisClients, config: AppConfig, metrics: MetricsService) =>
+            new RedisTickLog(redis, config, { onTailLag: (seconds) => metrics.redisTailLag.set(seconds) }),
+          inject: [RedisClients, AppConfig, MetricsService],
+        },
         LeaderElection,
         RedisHealthIndicator,
       ],

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApiError } from '../common/api-error';
@@ -6,6 +6,8 @@ import { toErrorBody } from '../common/api-exception.filter';
 import { checkTargetLength, searchParam } from '../common/query';
 import { requestId } from '../common/request-id';
 import { AppConfig } from '../config/app-config';
+import { markRoute } from '../metrics/http-metrics';
+import { MetricsService } from '../metrics/metrics.service';
 import { StreamGate } from '../stream/connection-registry';
 import { SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
 import { SseService } from './sse.service';
@@ -33,6 +35,7 @@ export class SseEntry implements OnApplicationBootstrap {
     private readonly sse: SseService,
     private readonly gate: StreamGate,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -50,8 +53,19 @@ export class SseEntry implements OnApplicationBootstrap {
   /** Starts a stream, or answers with a JSON error (logged as a refusal). */
   open(req: IncomingMessage, res: ServerResponse, route: SseRoute): void {
     const id = requestId(req, res);
+    // The request's duration is the time to its response head (a stream's life is not a latency).
+    const timed = this.metrics?.http.start();
+    const path = pathOf(req.url);
+    // HEAD comes through Express, whose route names the template of a path spelled otherwise.
+    if (SSE_ROUTE_TABLE.has(path)) markRoute(req, path);
     simpleCors(req, res, this.config.corsOrigins);
-    this.start(req, res, route, id).catch((err: unknown) => this.refuse(req, res, id, err));
+    this.start(req, res, route, id).then(
+      () => timed?.(req, res.statusCode),
+      (err: unknown) => {
+        this.refuse(req, res, id, err);
+        timed?.(req, res.statusCode);
+      },
+    );
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, id: string, err: unknown): void {
