@@ -4,7 +4,7 @@ import { loadConfig, type AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { SourceName } from '../shared/wire';
 import { SourceError, type PriceSource, type Quote, type SourceErrorKind, type SourceResult } from '../sources/price-source';
-import type { PushFeed, PushFeedStatus } from '../sources/push-feed';
+import type { PushFeed, PushFeedObserver, PushFeedStatus } from '../sources/push-feed';
 import { SourceRegistry } from '../sources/source-registry';
 import { MemoryTickLog } from '../stream/memory-tick-log';
 import { PriceStreamService } from '../stream/price-stream.service';
@@ -590,6 +590,7 @@ describe(`${PricePollerService.name} in PRICE_MODE=median`, () => {
 /** A push feed a test drives: what it serves now, and trades it pushes. */
 class FakeFeed implements PushFeed {
   onQuote: ((quote: Quote) => void) | undefined;
+  observer: PushFeedObserver | undefined;
   readonly serving = new Map<string, Quote>();
   running = false;
 
@@ -608,7 +609,17 @@ class FakeFeed implements PushFeed {
   }
 
   status(): PushFeedStatus {
-    return { source: this.name, connected: this.running, up: [...this.serving.keys()], refused: [], lastFrameAt: null, reconnects: 0 };
+    return {
+      source: this.name,
+      running: this.running,
+      state: this.running ? 'subscribed' : 'disconnected',
+      connected: this.running,
+      up: [...this.serving.keys()],
+      refused: [],
+      lastFrameAt: null,
+      lastQuoteAt: null,
+      reconnects: 0,
+    };
   }
 
   trade(quote: Quote): void {

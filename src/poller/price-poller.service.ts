@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { withDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { observePushFeeds } from '../metrics/push-feed.metrics';
 import { TICKER_FIELDS, type SourceName, type TickSource } from '../shared/wire';
 import { SourceError, type PriceSource, type Quote, type SourceResult } from '../sources/price-source';
 import type { PushFeedStatus } from '../sources/push-feed';
@@ -121,6 +122,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
       for (const c of this.sourceCircuits()) metrics.circuitState.set({ source: c.source }, CIRCUIT_GAUGE[c.state]);
     });
     for (const [name, feed] of registry.feeds) feed.onQuote = (quote) => this.onPushed(name, quote);
+    observePushFeeds(registry.feeds.values(), metrics);
   }
 
   onApplicationBootstrap(): void {
@@ -218,7 +220,13 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     if (!this.config.pairSet.has(quote.pair)) return;
     const servedBy = this.servedBy.get(quote.pair);
     if (servedBy !== undefined && servedBy !== source) return;
-    if (checkQuote(source, quote, Date.now(), this.config.staleAfterMs) || this.jumps.isJump(quote.price, this.reference(quote.pair))) {
+    const error = checkQuote(source, quote, Date.now(), this.config.staleAfterMs);
+    if (error) {
+      this.metrics.pricesRejected.inc({ source, reason: error.kind });
+      this.logger.debug({ msg: 'pushed price not used', source, pair: quote.pair, price: quote.price, kind: error.kind, error: error.message });
+      return;
+    }
+    if (this.jumps.isJump(quote.price, this.reference(quote.pair))) {
       this.logger.debug({ msg: 'pushed price left for the next poll to check', source, pair: quote.pair, price: quote.price });
       return;
     }
