@@ -689,4 +689,27 @@ describe(`${PricePollerService.name} with a push feed`, () => {
     poller.setEnabled(true);
     expect(feed.running).toBe(true);
   });
+
+  it('starts MIN_TICK_INTERVAL_MS as a tick is published, not when a slow publish settles', async () => {
+    await poller.beforeApplicationShutdown();
+    const config = loadConfig({ PAIRS: PAIRS.join(','), POLL_INTERVAL_MS: String(INTERVAL_MS), MIN_TICK_INTERVAL_MS: '1000' });
+    stream = new PriceStreamService(new MemoryTickLog(config), config, new MetricsService());
+    const publish = stream.publish.bind(stream);
+    // A shared tick log's round trip: the publish settles 200 ms later.
+    jest.spyOn(stream, 'publish').mockImplementation(async (draft) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return publish(draft);
+    });
+    poller = new PricePollerService(new SourceRegistry([kraken], new Map([['kraken', feed]])), stream, config, new SchedulerRegistry(), new MetricsService());
+    await start();
+    await jest.advanceTimersByTimeAsync(1500);
+    expect(stream.latest('ETH-USD')?.price).toBe(3500);
+    feed.trade({ pair: 'ETH-USD', price: 3501, sourceTimestamp: new Date().toISOString() });
+    await jest.advanceTimersByTimeAsync(50);
+    feed.trade({ pair: 'ETH-USD', price: 3502, sourceTimestamp: new Date().toISOString() }); // while the first one's publish is on its way
+    await jest.advanceTimersByTimeAsync(500);
+    expect(stream.latest('ETH-USD')?.price).toBe(3501);
+    await jest.advanceTimersByTimeAsync(800);
+    expect(stream.latest('ETH-USD')?.price).toBe(3502);
+  });
 });

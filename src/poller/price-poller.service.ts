@@ -572,6 +572,8 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     // Unchanged (price and bid/ask): nothing to bound, publish only confirms it.
     const unchanged = !changes(latest, draft);
     if (waitMs <= 0 || unchanged) {
+      // The interval starts now, not when the publish settles (with Redis a later turn's quote would find it open).
+      if (!unchanged && this.config.minTickIntervalMs > 0) this.lastTickAt.set(draft.pair, Date.now());
       await this.publish(draft);
       return;
     }
