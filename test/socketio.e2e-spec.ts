@@ -5,7 +5,7 @@ import { PricesGateway } from '../src/socketio/prices.gateway';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
 import type { SubscribeAck, Tick } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
-import { connected, connectError, ioClient, publishUntil, tickOver, until, type PricesClient } from './support/sockets';
+import { connected, connectError, ioClient, pollingHandshake, publishUntil, tickOver, until, websocketHandshake, type PricesClient, type RawHandshake } from './support/sockets';
 
 /** Lets a test send what the typed client would refuse to compile. */
 type LooseEmitter = {
@@ -229,13 +229,55 @@ describe('Socket.IO /prices', () => {
 });
 
 describe('Socket.IO /prices limits', () => {
+  it('refuses engine.io handshakes past MAX_STREAM_CONNECTIONS_PER_IP at the handshake, polling and websocket, counting those that join no namespace', async () => {
+    const t = await startApp({ MAX_STREAM_CONNECTIONS_PER_IP: '4', TRUST_PROXY: 'loopback' });
+    const hostile = { 'X-Forwarded-For': '203.0.113.7' };
+    const opened: RawHandshake[] = [];
+    let other: ReturnType<typeof ioClient> | undefined;
+    try {
+      // The cap's worth of bare handshakes: accepted, and each holds a slot though it joins no namespace.
+      for (let i = 0; i < 2; i++) opened.push(await pollingHandshake(t.url, hostile), await websocketHandshake(t.port, hostile));
+      expect(opened.map((h) => h.status)).toEqual([200, 101, 200, 101]);
+      expect(t.app.get(ConnectionRegistry).counts().socketio).toBe(4);
+
+      // Past it, every handshake is refused as SSE and WebSocket refuse: 429 TOO_MANY_CONNECTIONS, nothing held.
+      const refused = [...(await Promise.all([1, 2, 3].map(() => pollingHandshake(t.url, hostile)))), ...(await Promise.all([1, 2, 3].map(() => websocketHandshake(t.port, hostile))))];
+      for (const r of refused) {
+        expect(r.status).toBe(429);
+        expect(JSON.parse(r.body)).toEqual({ statusCode: 429, code: 'TOO_MANY_CONNECTIONS', message: expect.any(String) });
+      }
+      expect(t.app.get(ConnectionRegistry).counts().socketio).toBe(4);
+
+      // Another address streams meanwhile.
+      const streaming = ioClient(t.url, { reconnection: false, extraHeaders: { 'X-Forwarded-For': '203.0.113.8' }, auth: { pairs: ['BTC-USD'] } });
+      other = streaming;
+      await connected(streaming.socket);
+      const tick = await t.publish('BTC-USD', 91_234);
+      await until(() => streaming.got.ticks.some((x) => x.id === tick?.id), 'the other address to get the tick');
+
+      // Closed handshakes give their slots back.
+      await Promise.all(opened.splice(0).map((h) => h.close()));
+      await until(() => t.app.get(ConnectionRegistry).counts().socketio === 1, 'the bare handshakes’ slots to be freed');
+      const again = await websocketHandshake(t.port, hostile);
+      opened.push(again);
+      expect(again.status).toBe(101);
+    } finally {
+      other?.close();
+      await Promise.all(opened.map((h) => h.close()));
+      await t.close();
+    }
+  });
+
   it('refuses connections past MAX_STREAM_CONNECTIONS_PER_IP with TOO_MANY_CONNECTIONS, and during shutdown', async () => {
     const t = await startApp({ MAX_STREAM_CONNECTIONS_PER_IP: '1' });
     const a = ioClient(t.url, { reconnection: false });
+    await connected(a.socket);
     const b = ioClient(t.url, { reconnection: false });
     try {
-      await connected(a.socket);
-      expect((await connectError(b.socket)).data).toEqual({ code: 'TOO_MANY_CONNECTIONS', message: expect.any(String) });
+      // Refused at the handshake (HTTP 429): a transport error to socket.io-client, which retries it with backoff.
+      await expect(connectError(b.socket)).resolves.toBeInstanceOf(Error);
+      expect(b.socket.connected).toBe(false);
+      expect(t.app.get(ConnectionRegistry).counts().socketio).toBe(1);
       a.close();
       await until(() => t.app.get(ConnectionRegistry).counts().socketio === 0, 'the slot to be freed');
       t.app.get(LifecycleService).beginShutdown('test');

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { SOCKET_NAMESPACE, WS_CLOSE_SERVICE_RESTART, WS_PATH, type Tick } from '../src/shared/wire';
 import { startCluster, type Cluster } from './support/cluster';
 import { deletePrefix, freePort, randomPrefix, REDIS_URL } from './support/redis';
+import { pollingHandshake, websocketHandshake } from './support/sockets';
 import { getJson, type RawStream } from './support/sse';
 import { waitFor } from './support/wait';
 
@@ -297,6 +298,29 @@ describe('WORKERS=2', () => {
       } finally {
         for (const s of a) s.stream.close();
       }
+    });
+
+    it('MAX_STREAM_CONNECTIONS_PER_IP counts bare engine.io handshakes on every worker and refuses the rest at the handshake', async () => {
+      await waitFor(async () => /price_stream_subscribers\{transport="sse"\} 0\b/.test(await metricsText(c)), 5000); // the last test's streams gone
+      const held = [await pollingHandshake(c.url, from('192.0.2.1')), await websocketHandshake(c.port, from('192.0.2.1'))];
+      try {
+        expect(held.map((h) => h.status)).toEqual([200, 101]);
+        for (let i = 0; i < 4; i++) {
+          for (const r of [await pollingHandshake(c.url, from('192.0.2.1')), await websocketHandshake(c.port, from('192.0.2.1'))]) {
+            expect(r.status).toBe(429);
+            expect(JSON.parse(r.body)).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
+          }
+        }
+        const other = await c.stream(PAIRS, from('192.0.2.2'));
+        expect(other.stream.status).toBe(200);
+        other.stream.close();
+      } finally {
+        await Promise.all(held.map((h) => h.close()));
+      }
+      await waitFor(async () => /price_stream_subscribers\{transport="socketio"\} 0\b/.test(await metricsText(c)), 5000);
+      const again = await websocketHandshake(c.port, from('192.0.2.1'));
+      expect(again.status).toBe(101);
+      await again.close();
     });
 
     it('MAX_STREAM_CONNECTIONS counts every worker, and a closed stream frees its slot', async () => {

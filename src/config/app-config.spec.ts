@@ -80,7 +80,9 @@ describe('loadConfig', () => {
   });
 
   it('reads the push feed URLs, with off for poll only, and names a bad one', () => {
-    expect(loadConfig({})).toMatchObject({ pushUrls: { kraken: 'wss://ws.kraken.com/v2', coinbase: 'wss://ws-feed.exchange.coinbase.com' }, pushStaleMs: 10_000 });
+    expect(loadConfig({})).toMatchObject({ pushUrls: { kraken: 'wss://ws.kraken.com/v2', coinbase: 'wss://ws-feed.exchange.coinbase.com' }, pushStaleMs: 10_000, pushAckTimeoutMs: 10_000 });
+    expect(loadConfig({ PUSH_STALE_MS: '3000' }).pushAckTimeoutMs).toBe(3000);
+    expect(loadConfig({ PUSH_STALE_MS: '3000', PUSH_ACK_TIMEOUT_MS: '500' }).pushAckTimeoutMs).toBe(500);
     expect(loadConfig({ KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'ws://127.0.0.1:9/feed' }).pushUrls).toEqual({ kraken: null, coinbase: 'ws://127.0.0.1:9/feed' });
     expect(() => loadConfig({ KRAKEN_WS_URL: 'https://ws.kraken.com' })).toThrow(/KRAKEN_WS_URL="https:\/\/ws.kraken.com": a ws:\/\/ or wss:\/\/ URL, or off/);
   });

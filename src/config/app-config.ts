@@ -184,6 +184,8 @@ const schema = z.object({
   KRAKEN_WS_URL: wsUrl.default('wss://ws.kraken.com/v2'),
   COINBASE_WS_URL: wsUrl.default('wss://ws-feed.exchange.coinbase.com'),
   PUSH_STALE_MS: int(100, 600_000).default(10_000),
+  // A subscription the exchange neither acknowledges nor refuses within this: the connection is replaced (unset: PUSH_STALE_MS).
+  PUSH_ACK_TIMEOUT_MS: int(100, 600_000).optional(),
   WORKERS: workers.default(1),
   // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
   WORKER_INDEX: int(1, 256).optional(),
@@ -259,6 +261,7 @@ export class AppConfig {
   /** The push feeds' URLs; null: that source polls only (`off`). */
   readonly pushUrls: Readonly<Record<'kraken' | 'coinbase', string | null>>;
   readonly pushStaleMs: number;
+  readonly pushAckTimeoutMs: number;
   /** Worker processes on the one port; 1: the process serves alone. */
   readonly workers: number;
   /** This process' worker slot (1..workers) when a primary forked it; undefined otherwise. */
@@ -313,6 +316,7 @@ export class AppConfig {
     this.minTickIntervalMs = p.MIN_TICK_INTERVAL_MS;
     this.pushUrls = { kraken: p.KRAKEN_WS_URL, coinbase: p.COINBASE_WS_URL };
     this.pushStaleMs = p.PUSH_STALE_MS;
+    this.pushAckTimeoutMs = p.PUSH_ACK_TIMEOUT_MS ?? p.PUSH_STALE_MS;
     this.workers = p.WORKERS;
     this.workerIndex = p.WORKER_INDEX;
   }

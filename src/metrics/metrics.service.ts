@@ -52,6 +52,32 @@ export class MetricsService {
     labelNames: ['source', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly pushFeedState = new Gauge({
+    name: 'price_stream_push_feed_state',
+    help: 'State of each push feed: 1 for its current state (disconnected, connected, subscribed, stale), 0 for the others; none while it does not run',
+    labelNames: ['source', 'state'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly pushFrames = new Counter({
+    name: 'price_stream_push_frames_total',
+    help: 'Frames received from each push feed, by kind (quote, alive, ack, refused, ignored, garbage)',
+    labelNames: ['source', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly pushReconnects = new Counter({
+    name: 'price_stream_push_reconnects_total',
+    help: 'Push feed connections replaced, by reason (closed, too_large, garbage, stale, ack_timeout)',
+    labelNames: ['source', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly pushQuoteAge = new Gauge({
+    name: 'price_stream_push_last_quote_age_seconds',
+    help: 'Time since each push feed last delivered a quote of a configured pair (absent until its first)',
+    labelNames: ['source'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
   readonly tickAge = new Gauge({ name: 'price_stream_latest_tick_age_seconds', help: 'Age of the latest tick of each pair', labelNames: ['pair'] as const, aggregator: 'max', registers: [this.registry] });
   readonly historySize = new Gauge({ name: 'price_stream_history_size', help: 'Ticks in the history window', aggregator: 'max', registers: [this.registry] });
   readonly workerSubscribers = new Gauge({

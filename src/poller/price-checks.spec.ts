@@ -17,6 +17,12 @@ describe('checkQuote', () => {
     expect(old).toMatchObject({ kind: 'stale', message: expect.stringContaining('7200 s ago') });
     expect(checkQuote('coingecko', { pair: 'BTC-USD', price: 97000, sourceTimestamp: 'yesterday' }, NOW, 30_000)?.kind).toBe('stale');
   });
+
+  it('rejects a price whose upstream time is ahead of ours by more than the clock skew, and allows a small lead', () => {
+    const ahead = checkQuote('kraken', { pair: 'BTC-USD', price: 97000, sourceTimestamp: new Date(NOW + 3_600_000).toISOString() }, NOW, 30_000);
+    expect(ahead).toMatchObject({ kind: 'implausible', message: expect.stringContaining('3600 s in the future') });
+    expect(checkQuote('kraken', { pair: 'BTC-USD', price: 97000, sourceTimestamp: new Date(NOW + 2000).toISOString() }, NOW, 30_000)).toBeNull();
+  });
 });
 
 describe('median', () => {

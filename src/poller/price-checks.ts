@@ -1,3 +1,4 @@
+import { CLOCK_SKEW_MS } from '../common/resume';
 import type { SourceName } from '../shared/wire';
 import { SourceError, type Quote } from '../sources/price-source';
 
@@ -23,8 +24,10 @@ export function median(values: readonly number[]): number {
 
 /**
  * Why a quote must not be published on its own merits, or null: a price that is not finite or
- * outside PRICE_RANGE, or an upstream time older than `staleAfterMs` (the upstream itself
- * says the price is old, so it is no fresh price whatever time we fetched it).
+ * outside PRICE_RANGE, an upstream time older than `staleAfterMs` (the upstream itself says the
+ * price is old, so it is no fresh price whatever time we fetched it), or an upstream time more
+ * than CLOCK_SKEW_MS ahead of ours (no real trade; a broken or hostile upstream). Polled and
+ * pushed quotes alike.
  */
 export function checkQuote(source: SourceName, quote: Quote, nowMs: number, staleAfterMs: number): SourceError | null {
   const { pair, price } = quote;
@@ -34,6 +37,7 @@ export function checkQuote(source: SourceName, quote: Quote, nowMs: number, stal
   if (quote.sourceTimestamp !== undefined) {
     const ageMs = nowMs - Date.parse(quote.sourceTimestamp);
     if (!(ageMs <= staleAfterMs)) return new SourceError(source, 'stale', `${pair}: the upstream's price is from ${quote.sourceTimestamp}, ${Math.round(ageMs / 1000)} s ago`);
+    if (ageMs < -CLOCK_SKEW_MS) return new SourceError(source, 'implausible', `${pair}: the upstream's price is from ${quote.sourceTimestamp}, ${Math.round(-ageMs / 1000)} s in the future`);
   }
   return null;
 }

@@ -4,7 +4,7 @@ import { loadConfig, type AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { SourceName } from '../shared/wire';
 import { SourceError, type PriceSource, type Quote, type SourceErrorKind, type SourceResult } from '../sources/price-source';
-import type { PushFeed, PushFeedStatus } from '../sources/push-feed';
+import type { PushFeed, PushFeedObserver, PushFeedStatus } from '../sources/push-feed';
 import { SourceRegistry } from '../sources/source-registry';
 import { MemoryTickLog } from '../stream/memory-tick-log';
 import { PriceStreamService } from '../stream/price-stream.service';
@@ -590,6 +590,7 @@ describe(`${PricePollerService.name} in PRICE_MODE=median`, () => {
 /** A push feed a test drives: what it serves now, and trades it pushes. */
 class FakeFeed implements PushFeed {
   onQuote: ((quote: Quote) => void) | undefined;
+  observer: PushFeedObserver | undefined;
   readonly serving = new Map<string, Quote>();
   running = false;
 
@@ -608,7 +609,17 @@ class FakeFeed implements PushFeed {
   }
 
   status(): PushFeedStatus {
-    return { source: this.name, connected: this.running, up: [...this.serving.keys()], refused: [], lastFrameAt: null, reconnects: 0 };
+    return {
+      source: this.name,
+      running: this.running,
+      state: this.running ? 'subscribed' : 'disconnected',
+      connected: this.running,
+      up: [...this.serving.keys()],
+      refused: [],
+      lastFrameAt: null,
+      lastQuoteAt: null,
+      reconnects: 0,
+    };
   }
 
   trade(quote: Quote): void {
@@ -677,5 +688,28 @@ describe(`${PricePollerService.name} with a push feed`, () => {
     expect(stream.latest('ETH-USD')?.price).toBe(3501);
     poller.setEnabled(true);
     expect(feed.running).toBe(true);
+  });
+
+  it('starts MIN_TICK_INTERVAL_MS as a tick is published, not when a slow publish settles', async () => {
+    await poller.beforeApplicationShutdown();
+    const config = loadConfig({ PAIRS: PAIRS.join(','), POLL_INTERVAL_MS: String(INTERVAL_MS), MIN_TICK_INTERVAL_MS: '1000' });
+    stream = new PriceStreamService(new MemoryTickLog(config), config, new MetricsService());
+    const publish = stream.publish.bind(stream);
+    // A shared tick log's round trip: the publish settles 200 ms later.
+    jest.spyOn(stream, 'publish').mockImplementation(async (draft) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return publish(draft);
+    });
+    poller = new PricePollerService(new SourceRegistry([kraken], new Map([['kraken', feed]])), stream, config, new SchedulerRegistry(), new MetricsService());
+    await start();
+    await jest.advanceTimersByTimeAsync(1500);
+    expect(stream.latest('ETH-USD')?.price).toBe(3500);
+    feed.trade({ pair: 'ETH-USD', price: 3501, sourceTimestamp: new Date().toISOString() });
+    await jest.advanceTimersByTimeAsync(50);
+    feed.trade({ pair: 'ETH-USD', price: 3502, sourceTimestamp: new Date().toISOString() }); // while the first one's publish is on its way
+    await jest.advanceTimersByTimeAsync(500);
+    expect(stream.latest('ETH-USD')?.price).toBe(3501);
+    await jest.advanceTimersByTimeAsync(800);
+    expect(stream.latest('ETH-USD')?.price).toBe(3502);
   });
 });

@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { withDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { observePushFeeds } from '../metrics/push-feed.metrics';
 import { TICKER_FIELDS, type SourceName, type TickSource } from '../shared/wire';
 import { SourceError, type PriceSource, type Quote, type SourceResult } from '../sources/price-source';
 import type { PushFeedStatus } from '../sources/push-feed';
@@ -122,6 +123,7 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
       metrics.leader.set(this.started && !this.stopped && this.enabled && !this.remote ? 1 : 0);
     });
     for (const [name, feed] of registry.feeds) feed.onQuote = (quote) => this.onPushed(name, quote);
+    observePushFeeds(registry.feeds.values(), metrics);
   }
 
   onApplicationBootstrap(): void {
@@ -219,7 +221,13 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     if (!this.config.pairSet.has(quote.pair)) return;
     const servedBy = this.servedBy.get(quote.pair);
     if (servedBy !== undefined && servedBy !== source) return;
-    if (checkQuote(source, quote, Date.now(), this.config.staleAfterMs) || this.jumps.isJump(quote.price, this.reference(quote.pair))) {
+    const error = checkQuote(source, quote, Date.now(), this.config.staleAfterMs);
+    if (error) {
+      this.metrics.pricesRejected.inc({ source, reason: error.kind });
+      this.logger.debug({ msg: 'pushed price not used', source, pair: quote.pair, price: quote.price, kind: error.kind, error: error.message });
+      return;
+    }
+    if (this.jumps.isJump(quote.price, this.reference(quote.pair))) {
       this.logger.debug({ msg: 'pushed price left for the next poll to check', source, pair: quote.pair, price: quote.price });
       return;
     }
@@ -565,6 +573,8 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
     // Unchanged (price and bid/ask): nothing to bound, publish only confirms it.
     const unchanged = !changes(latest, draft);
     if (waitMs <= 0 || unchanged) {
+      // The interval starts now, not when the publish settles (with Redis a later turn's quote would find it open).
+      if (!unchanged && this.config.minTickIntervalMs > 0) this.lastTickAt.set(draft.pair, Date.now());
       await this.publish(draft);
       return;
     }

@@ -7,6 +7,7 @@ import type { Socket } from 'socket.io';
 import { originAllowed } from '../common/origin';
 import type { AppConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
+import { HandshakeSlots, type HandshakeRequest } from './handshake-slots';
 
 type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
 
@@ -18,14 +19,17 @@ export const SOCKET_IO_PATH = '/socket.io/';
 
 /**
  * The Socket.IO server with settings that only exist at run time: CORS from CORS_ORIGINS, an
- * Origin check for WebSocket upgrades (which CORS does not cover), and no new engine.io
- * sessions while the process shuts down. That refusal is an HTTP 403 at the transport level,
- * which socket.io-client retries with backoff, so a client reaches the next instance by itself;
- * a namespace middleware refusal (connect_error) would stop its reconnection for good.
+ * Origin check for WebSocket upgrades (which CORS does not cover), no new engine.io sessions
+ * while the process shuts down, and a connection slot for each handshake (HandshakeSlots: 429
+ * TOO_MANY_CONNECTIONS past the caps). These refusals are at the transport level (HTTP 403,
+ * 429), which socket.io-client retries with backoff, so a client reaches the next instance by
+ * itself; a namespace middleware refusal (connect_error) would stop its reconnection for good.
  */
 export class PricesIoAdapter extends IoAdapter {
+  private slots: HandshakeSlots | undefined;
+
   constructor(
-    app: INestApplicationContext,
+    private readonly app: INestApplicationContext,
     private readonly config: AppConfig,
     private readonly lifecycle: LifecycleService,
     /** A worker's engine.io session ids start with it: the primary routes a polling session's requests back by it. */
@@ -50,7 +54,7 @@ export class PricesIoAdapter extends IoAdapter {
       allowRequest: (req, callback) => {
         if (this.lifecycle.isShuttingDown) return callback('SHUTTING_DOWN', false);
         if (!originAllowed(req.headers.origin, req.headers.host, origins)) return callback('FORBIDDEN_ORIGIN', false);
-        callback(null, true);
+        this.handshakeSlots().admit(req as HandshakeRequest, () => callback(null, true));
       },
     };
     const server = super.createIOServer(port, ours as IoServerOptions);
@@ -58,6 +62,14 @@ export class PricesIoAdapter extends IoAdapter {
     // engine.io's own ids are 20 characters of base64url from 15 random bytes; the same after the prefix.
     if (prefix !== undefined) server.engine.generateId = () => prefix + randomBytes(15).toString('base64url');
     return server;
+  }
+
+  /** The gateway's module provides them; looked up once the first handshake comes (the adapter is made before the modules). */
+  private handshakeSlots(): HandshakeSlots {
+    const slots = this.slots ?? this.app.get(HandshakeSlots);
+    if (!slots) throw new Error('HandshakeSlots is not provided (SocketIoModule)');
+    this.slots = slots;
+    return slots;
   }
 
   /**

@@ -17,6 +17,7 @@ import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub } from '../stream/stream-hub';
 import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
 import { SOCKET_NAMESPACE, type ConnectErrorData, type ErrorBody, type SubscribeAck, type UnsubscribeAck } from '../shared/wire';
+import { HandshakeSlots } from './handshake-slots';
 import { PacketEncoder, SocketSink, type PricesNamespace, type PricesSocket } from './socket-sink';
 
 const EVENTS = new Set(['subscribe', 'unsubscribe']);
@@ -41,8 +42,9 @@ function connectError(code: ConnectErrorData['code'], message: string): Error {
  * the StreamHub through a SocketSink; fan-out, resume, slow clients, conflation and the close on
  * shutdown are the hub's.
  *
- * Every engine.io connection takes a connection slot as it opens, whatever namespace it asks
- * for, and holds it until it closes: the caps and the subscribers gauge see them all. The root
+ * Every engine.io connection takes a connection slot at its handshake (HandshakeSlots; past the
+ * caps the handshake is refused with 429), whatever namespace it then asks for, and holds it
+ * until it closes: the caps and the subscribers gauge see them all. The root
  * namespace `/` is refused (`connect_error` INVALID_NAMESPACE) and its connection closed.
  *
  * `subscribe` and `unsubscribe` answer through the acknowledgement callback when there is one;
@@ -54,8 +56,8 @@ function connectError(code: ConnectErrorData['code'], message: string): Error {
 @WebSocketGateway({ namespace: SOCKET_NAMESPACE })
 export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayConnection<PricesSocket>, OnGatewayDisconnect<PricesSocket> {
   private readonly logger = new Logger(PricesGateway.name);
-  /** Each engine.io connection's slot, or why it got none (with workers the primary answers: a promise). */
-  private readonly slots = new WeakMap<EngineSocket, Promise<Lease | ErrorBody>>();
+  /** Each engine.io connection's slot, granted at its handshake. */
+  private readonly slots = new WeakMap<EngineSocket, Lease>();
   /** Connections with a /prices socket (a refused root namespace must not close them). */
   private readonly serving = new WeakSet<EngineSocket>();
   private encoder?: PacketEncoder;
@@ -65,6 +67,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     private readonly hub: StreamHub,
     private readonly gate: StreamGate,
     private readonly config: AppConfig,
+    private readonly handshakes: HandshakeSlots,
   ) {}
 
   /** The namespace (for operations and tests); undefined before the gateway is initialised. */
@@ -80,17 +83,15 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       next(connectError('INVALID_NAMESPACE', `connect to the ${SOCKET_NAMESPACE} namespace`));
       this.closeSoon(socket.conn);
     });
-    ns.use((socket, next) => {
-      const slot = this.slots.get(socket.conn) ?? Promise.resolve(undefined);
-      void slot.then((lease) => this.screenSocket(socket, lease, next));
-    });
+    ns.use((socket, next) => this.screenSocket(socket, next));
   }
 
-  /** The /prices namespace middleware, once the connection's slot is known. */
-  private screenSocket(socket: PricesSocket, slot: Lease | ErrorBody | undefined, next: (err?: Error) => void): void {
-    if (slot === undefined || !('release' in slot)) {
-      const { code, message } = slot ?? { code: 'SHUTTING_DOWN' as const, message: 'the server is shutting down; reconnect shortly' };
-      next(connectError(code, message));
+  /** The /prices namespace middleware. */
+  private screenSocket(socket: PricesSocket, next: (err?: Error) => void): void {
+    const slot = this.slots.get(socket.conn);
+    if (slot === undefined) {
+      // Every connection got its slot at the handshake; one that has none is closed as it opens.
+      next(connectError('SHUTTING_DOWN', 'the server is shutting down; reconnect shortly'));
       return this.closeSoon(socket.conn);
     }
     socket.data.lease = slot;
@@ -161,19 +162,17 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     });
   }
 
-  /** A connection slot as each engine.io connection opens (the namespace middleware reports a refusal). */
+  /** Each engine.io connection takes over the slot its handshake was granted, and gives it back when it closes. */
   private admit(conn: EngineSocket): void {
-    const slot = this.gate.admit('socketio', this.gate.clientIp(conn.request.headers, conn.remoteAddress)).then(
-      (lease) => {
-        // After socket.io's own close handling, which closes the subscriber with its reason first.
-        if (conn.readyState === 'open') conn.once('close', () => lease.release('client'));
-        else lease.cancel();
-        return lease;
-      },
-      // A client that never asks for a namespace is closed by socket.io's connectTimeout.
-      (err: unknown) => toErrorBody(err),
-    );
-    this.slots.set(conn, slot);
+    const lease = this.handshakes.claim(conn.request);
+    if (lease === undefined) {
+      this.logger.warn({ msg: 'engine.io connection without a handshake slot; closed', engine: conn.transport.name });
+      conn.close();
+      return;
+    }
+    // After socket.io's own close handling (registered as it saw the connection first), which closes the subscriber with its reason first.
+    conn.once('close', () => lease.release('client'));
+    this.slots.set(conn, lease);
   }
 
   private subscribe(socket: PricesSocket, sink: SocketSink, command: SubscribeCommand, ack: unknown, event: 'subscribe' | 'auth'): void {

@@ -8,7 +8,7 @@ import { KrakenSource } from './kraken.source';
 import type { PriceSource } from './price-source';
 import { CoinbaseWsFeed } from './coinbase-ws.feed';
 import { KrakenWsFeed } from './kraken-ws.feed';
-import type { PushFeed, PushSourceName } from './push-feed';
+import type { PushFeed, PushFeedOptions, PushSourceName } from './push-feed';
 import { SimulatedSource } from './simulated.source';
 import type { HttpSourceOptions } from './source-helpers';
 
@@ -33,9 +33,9 @@ const FACTORIES = {
 
 /** The push feeds, one per source that has one; built when the source is enabled and its URL is not `off`. */
 const FEEDS = {
-  kraken: (url, staleMs) => new KrakenWsFeed({ url, staleMs }),
-  coinbase: (url, staleMs) => new CoinbaseWsFeed({ url, staleMs }),
-} satisfies Record<PushSourceName, (url: string, staleMs: number) => PushFeed>;
+  kraken: (options) => new KrakenWsFeed(options),
+  coinbase: (options) => new CoinbaseWsFeed(options),
+} satisfies Record<PushSourceName, (options: PushFeedOptions) => PushFeed>;
 
 /** The enabled price sources, in PRICE_SOURCES order (the failover order), and their push feeds. */
 export class SourceRegistry {
@@ -68,7 +68,7 @@ export class SourceRegistry {
     const feeds = new Map<SourceName, PushFeed>();
     for (const name of Object.keys(FEEDS) as PushSourceName[]) {
       const url = config.pushUrls[name];
-      if (url !== null && sources.some((s) => s.name === name)) feeds.set(name, FEEDS[name](url, config.pushStaleMs));
+      if (url !== null && sources.some((s) => s.name === name)) feeds.set(name, FEEDS[name]({ url, staleMs: config.pushStaleMs, ackTimeoutMs: config.pushAckTimeoutMs }));
     }
     return new SourceRegistry(sources, feeds);
   }

@@ -9,10 +9,14 @@ export type PushExchange = 'kraken' | 'coinbase';
  * - `stall`: sends nothing more (no frames, heartbeats or acks), the connection stays open;
  * - `garbage`: every frame it would send is `{not json`;
  * - `subscription_error`: refuses every subscription (Kraken `success:false`, Coinbase `error`);
- * - `wrong_symbol`: pushes its trades under another pair's symbol (ETH/USD, 3000.5).
- * `drop()` cuts every connection at once (the feed must reconnect and resubscribe).
+ * - `wrong_symbol`: pushes its trades under another pair's symbol (ETH/USD, 3000.5);
+ * - `no_ack`: takes subscriptions without a word (no acknowledgement, refusal or snapshot), but
+ *   keeps sending heartbeats and pushes trades to them.
+ * `drop()` cuts every connection at once (the feed must reconnect and resubscribe); `huge()`
+ * sends a frame of any size, `flood()` trades at any rate, `pushUnasked()` a ticker for a pair
+ * nobody subscribed to.
  */
-export type PushFault = 'stall' | 'garbage' | 'subscription_error' | 'wrong_symbol';
+export type PushFault = 'stall' | 'garbage' | 'subscription_error' | 'wrong_symbol' | 'no_ack';
 
 type Json = Record<string, unknown>;
 
@@ -45,6 +49,8 @@ export class FakePushServer {
   private readonly subscriptions = new Map<WebSocket, Set<string>>();
   private fault: PushFault | null = null;
   private accepted = 0;
+  /** The close code of each connection that ended (1009: the client found a frame too large). */
+  readonly closeCodes: number[] = [];
   private readonly heartbeat: NodeJS.Timeout;
   /** The price of each pair the feed serves (subscriptions to other pairs are refused). */
   readonly prices = new Map<string, number>();
@@ -104,6 +110,39 @@ export class FakePushServer {
     }
   }
 
+  /** A ticker for a pair, sent on every open connection whether or not it subscribed to the pair. */
+  pushUnasked(pair: string, price: number, time = new Date()): void {
+    for (const socket of this.subscriptions.keys()) this.send(socket, this.tickerFrame(pair, price, time, 'update'));
+  }
+
+  /** A well-formed ticker frame of the pair padded to `bytes` (JSON), sent to every open connection. */
+  huge(pair: string, bytes: number): void {
+    const frame = this.tickerFrame(pair, this.prices.get(pair) ?? 1, new Date(), 'update');
+    const text = JSON.stringify({ ...frame, padding: '' });
+    const padded = JSON.stringify({ ...frame, padding: 'x'.repeat(Math.max(0, bytes - text.length)) });
+    for (const socket of this.subscriptions.keys()) if (socket.readyState === WebSocket.OPEN) socket.send(padded);
+  }
+
+  /**
+   * Trades of the pair at `perSecond` for `ms`, each price one cent above the last, sent in
+   * batches every 10 ms (written in one go, as a busy exchange's frames arrive). Resolves with
+   * how many were sent to each subscriber and the last price.
+   */
+  async flood(pair: string, options: { perSecond: number; ms: number; from: number }): Promise<{ sent: number; last: number }> {
+    const started = Date.now();
+    let sent = 0;
+    let price = options.from;
+    while (Date.now() - started < options.ms) {
+      const due = Math.floor(((Date.now() - started) / 1000) * options.perSecond);
+      for (; sent < due; sent++) {
+        price = Math.round((price + 0.01) * 100) / 100;
+        this.push(pair, price);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return { sent, last: price };
+  }
+
   /** Cuts every connection. */
   drop(): void {
     for (const socket of this.subscriptions.keys()) socket.terminate();
@@ -119,7 +158,10 @@ export class FakePushServer {
   private onConnection(socket: WebSocket): void {
     this.accepted++;
     this.subscriptions.set(socket, new Set());
-    socket.on('close', () => this.subscriptions.delete(socket));
+    socket.on('close', (code) => {
+      this.closeCodes.push(code);
+      this.subscriptions.delete(socket);
+    });
     socket.on('error', () => undefined);
     if (this.exchange === 'kraken') this.send(socket, KRAKEN.status);
     socket.on('message', (data) => {
@@ -139,6 +181,10 @@ export class FakePushServer {
     if (msg.method !== 'subscribe' || params?.channel !== 'ticker') return;
     for (const symbol of params.symbol ?? []) {
       const pair = symbol.replace('/', '-');
+      if (this.fault === 'no_ack') {
+        this.subscriptions.get(socket)?.add(pair);
+        continue;
+      }
       if (this.fault === 'subscription_error' || !this.prices.has(pair)) {
         this.send(socket, { ...KRAKEN.refused, symbol, error: `Currency pair not supported ${symbol}` });
         continue;
@@ -152,6 +198,10 @@ export class FakePushServer {
   private onCoinbaseSubscribe(socket: WebSocket, msg: Json): void {
     if (msg.type !== 'subscribe' || !Array.isArray(msg.product_ids)) return;
     const asked = msg.product_ids.filter((p): p is string => typeof p === 'string');
+    if (this.fault === 'no_ack') {
+      for (const pair of asked) this.subscriptions.get(socket)?.add(pair);
+      return;
+    }
     const refused = asked.filter((p) => this.fault === 'subscription_error' || !this.prices.has(p));
     if (refused.length > 0) {
       this.send(socket, { type: 'error', message: 'Failed to subscribe', reason: `${refused[0]} is not a valid product` });

@@ -105,3 +105,38 @@ export function wsRefusal(port: number, query: string, headers: Record<string, s
     });
   });
 }
+
+/** A bare engine.io handshake (no namespace joined), as a client that only opens connections sends it. */
+export type RawHandshake = { status: number; body: string; close(): Promise<void> };
+
+export async function pollingHandshake(url: string, headers: Record<string, string>): Promise<RawHandshake> {
+  const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers });
+  const body = await res.text();
+  const sid = res.status === 200 ? (JSON.parse(body.slice(1)) as { sid: string }).sid : undefined;
+  // A close packet ("1") ends the session at once.
+  const close = async () => {
+    if (sid !== undefined) await fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '1', headers });
+  };
+  return { status: res.status, body, close };
+}
+
+export function websocketHandshake(port: number, headers: Record<string, string>): Promise<RawHandshake> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { headers });
+  ws.on('error', () => undefined);
+  const close = () =>
+    new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      ws.once('close', () => resolve());
+      ws.terminate();
+    });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ status: 101, body: '', close }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, close }));
+    });
+    ws.once('close', () => reject(new Error('closed without an answer')));
+  });
+}
