@@ -27,7 +27,7 @@ function fnv(text: string): string {
  */
 @Injectable()
 export class CandlesService {
-  private readonly closedCache = new Map<string, { candles: Candle[]; json: string }>();
+  private readonly closedCache = new Map<string, { candles: Candle[]; json: string; last?: CandlesBody }>();
 
   constructor(private readonly store: CandleStore) {}
 
@@ -64,12 +64,15 @@ export class CandlesService {
       this.closedCache.set(key, cached);
     }
     const open = toMs >= openFrom ? rollUp(this.store.book.range(pair, openFrom, openFrom + size), size, openFrom) : [];
+    const last = open[0];
+    const etag = `"c-${fnv(`${key}|${toMs}|${cached.candles.length}|${last ? `${last.close}|${last.high}|${last.low}|${last.ticks}|${last.last}` : ''}`)}"`;
+    // The open candle unchanged since the last answer of this window (no tick since): the same bytes.
+    if (cached.last?.etag === etag) return cached.last;
     const candles = open.length > 0 ? [...cached.candles, ...open] : cached.candles;
     const items = [cached.json, ...open.map((c) => JSON.stringify(c))].filter((s) => s !== '').join(',');
     const head = JSON.stringify({ pair, interval, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() } satisfies Omit<CandlesResponse, 'candles' | 'gaps'>);
     const json = `${head.slice(0, -1)},"candles":[${items}],"gaps":${JSON.stringify(gapsOf(candles, size, fromMs, toMs))}}`;
-    const last = open[0];
-    const etag = `"c-${fnv(`${key}|${toMs}|${cached.candles.length}|${last ? `${last.close}|${last.high}|${last.low}|${last.ticks}|${last.last}` : ''}`)}"`;
-    return { json, etag };
+    cached.last = { json, etag };
+    return cached.last;
   }
 }
