@@ -62,6 +62,8 @@ export function setupChart(container: HTMLElement, title: HTMLElement) {
     // The label the price axis gives the newest price (the series' own formatter, the axis' too).
     container.dataset.axisLabel = last && 'close' in last ? (mode === 'line' ? line : candles).priceFormatter().format(last.close) : '';
   };
+  // The time scale applies a new visible range at the next frame: mark what it settled on.
+  chart.timeScale().subscribeVisibleLogicalRangeChange(() => mark());
   const draw = (tick: Tick): void => {
     const c = cursor.next(tick);
     if (c) {
@@ -93,7 +95,10 @@ export function setupChart(container: HTMLElement, title: HTMLElement) {
       const points = cursor.load(list);
       candles.setData(points.map(candlePoint));
       line.setData(points.map(linePoint));
-      chart.timeScale().fitContent();
+      // The whole range at once, however much of it has data: bars are as wide at every range
+      // whether a day of history exists or a minute (the rest stays empty, not stretched).
+      const { limit } = RANGE_CANDLES[range];
+      chart.timeScale().setVisibleLogicalRange({ from: points.length - limit - 0.5, to: points.length - 0.5 });
       const waiting = pending ?? [];
       pending = null;
       for (const tick of waiting) draw(tick);
