@@ -1,6 +1,8 @@
 import { CandleBackfill } from '../src/candles/candle-backfill.service';
 import type { CandlesResponse } from '../src/shared/wire';
+import http from 'node:http';
 import { startApp, type TestApp } from './support/app';
+import { startCluster } from './support/cluster';
 import { FakeUpstream } from './support/fake-upstream';
 import { deletePrefix, randomPrefix, REDIS_URL } from './support/redis';
 import { getJson, sleep, waitFor } from './support/sse';
@@ -128,4 +130,41 @@ describe('candle backfill with Redis', () => {
     expect(res.candles.slice(0, -1).every((c) => c.source === 'kraken' || c.source === 'mixed')).toBe(true);
     await sleep(100);
   });
+});
+
+describe('candle backfill with WORKERS=2 (no Redis)', () => {
+  /** One request on a new connection: the worker that served it (X-Served-By) and its candles. */
+  const ask = (url: string): Promise<{ worker: string; body: CandlesResponse }> =>
+    new Promise((resolve, reject) => {
+      http
+        .get(url, { agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ worker: String(res.headers['x-served-by']), body: JSON.parse(text) as CandlesResponse }));
+        })
+        .on('error', reject);
+    });
+
+  it('is done by the primary, and every worker answers its candles', async () => {
+    const fake = await FakeUpstream.start();
+    const c = await startCluster({ ...fake.env(), PRICE_SOURCES: 'kraken', POLL_INTERVAL_MS: '500' });
+    try {
+      const full = new Set<string>();
+      await waitFor(
+        async () => {
+          const { worker, body } = await ask(`${c.url}/api/prices/BTC-USD/candles?interval=1h&limit=12`);
+          if (body.candles.length === 12) full.add(worker);
+          return full.size === 2;
+        },
+        20_000,
+        () => [...full].join(','),
+      );
+      // One backfill for the service (per pair), not one per worker.
+      expect(fake.requests('kraken_ohlc').filter((r) => r.query.get('pair') === 'XBTUSD')).toHaveLength(1);
+    } finally {
+      expect(await c.stop()).toBe(0);
+      await fake.close();
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnMo
 import type { Subscription } from 'rxjs';
 import { withDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
+import { WorkerLink } from '../cluster/worker-link';
 import { LeaderElection } from '../redis/leader-election.service';
 import { RedisClients } from '../redis/redis.clients';
 import type { Tick } from '../shared/wire';
@@ -15,6 +16,12 @@ const FLUSH_MS = 1_000;
 const SYNC_MS = 5_000;
 const PRUNE_MS = 60_000;
 const LOAD_TIMEOUT_MS = 5_000;
+/** A worker without Redis asks the primary for its candles this long after its start (the backfill lands in the first seconds), then every minute. */
+const PULL_AFTER_MS = [0, 2_000, 5_000, 10_000, 20_000, 40_000];
+const PULL_EVERY_MS = 60_000;
+
+/** Every pair's one-minute candles, as the primary gives them to its workers. */
+export type CandleSnapshot = Record<string, Minute[]>;
 
 /**
  * The one-minute candles of every configured pair, separate from the tick window: built from
@@ -22,6 +29,9 @@ const LOAD_TIMEOUT_MS = 5_000;
  * Reads are always from memory. With REDIS_URL the minutes are also in Redis (RedisCandles):
  * loaded at start, written by the leader only (the minutes its ticks changed, once a second; a
  * backfill at once, with the generation raised so that followers read the pair again).
+ * With WORKERS and no Redis the primary keeps them too (it has every tick and runs the
+ * backfill) and each worker fills what it lacks from the primary's (`snapshot`): the history
+ * from before it started and the backfill.
  */
 @Injectable()
 export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
@@ -41,6 +51,7 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
     private readonly log: TickLog,
     @Optional() redis?: RedisClients,
     @Optional() private readonly leader?: LeaderElection,
+    @Optional() private readonly link?: WorkerLink,
   ) {
     this.book = new MinuteBook(config.candleRetentionMs);
     this.shared = redis ? new RedisCandles(redis.command, (name) => redis.key(name)) : null;
@@ -64,6 +75,10 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
       this.every(SYNC_MS, () => this.sync());
     }
     this.every(PRUNE_MS, () => this.prune());
+    if (this.link && !this.shared) {
+      for (const ms of PULL_AFTER_MS) this.after(ms, () => this.pull());
+      this.every(PULL_EVERY_MS, () => this.pull());
+    }
     this.subscription = this.log.committed$.subscribe((tick) => this.record(tick));
   }
 
@@ -86,6 +101,20 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
     const added = this.book.fill(pair, minutes);
     if (added.length > 0 && this.shared && this.writes) await this.shared.write(pair, added, true);
     return added.length;
+  }
+
+  /** Every pair's minutes (for the workers of a primary). */
+  snapshot(): CandleSnapshot {
+    return Object.fromEntries(this.config.pairs.map((pair) => [pair, this.book.range(pair, 0, Number.MAX_SAFE_INTEGER)]));
+  }
+
+  /** A worker without Redis: puts in the primary's minutes that this worker has none for. */
+  private async pull(): Promise<void> {
+    const snapshot = await this.link!.request<CandleSnapshot>({ ps: 'candles' });
+    for (const pair of this.config.pairs) {
+      const minutes = snapshot[pair];
+      if (Array.isArray(minutes) && minutes.length > 0) this.book.fill(pair, minutes);
+    }
   }
 
   private markDirty(pair: string, minute: Minute): void {
@@ -148,6 +177,14 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
       const shared = this.shared;
       await Promise.all(this.config.pairs.map((pair) => shared.prune(pair, now - this.config.candleRetentionMs)));
     }
+  }
+
+  private after(ms: number, work: () => Promise<void>): void {
+    const timer = setTimeout(() => {
+      work().catch((err: unknown) => this.logger.debug({ msg: 'candle store task failed', error: err instanceof Error ? err.message : String(err) }));
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   private every(ms: number, work: () => Promise<void>): void {
