@@ -22,7 +22,7 @@ measure() { # label
     echo "== GET $p, one connection (a probe as fast as it is answered)"
     wrk -t1 -c1 -d8s --latency "$URL$p" | grep -E 'Requests/sec|^ +(50|90|99)%|Non-2xx|Latency '
   done
-  for p in /api/prices/BTC-USD /api/price/current "/api/prices?pairs=BTC-USD" "/api/v1/ltp?pair=BTC/USD"; do
+  for p in /api/prices/BTC-USD /api/price/current "/api/prices?pairs=BTC-USD" "/api/v1/ltp?pair=BTC/USD" "/api/prices/BTC-USD/candles?interval=1m&limit=1000"; do
     wrk -t2 -c100 -d2s "$URL$p" >/dev/null
     echo "== GET $p, wrk -t2 -c100 -d8s"
     wrk -t2 -c100 -d8s --latency "$URL$p" | grep -E 'Requests/sec|^ +(50|90|99)%|Non-2xx|Socket errors|Latency '

@@ -18,3 +18,7 @@ export const fetchHistory = (pair: string, limit = 1000, signal?: AbortSignal): 
 
 export const fetchCandles = (pair: string, interval: CandleInterval, limit: number, signal?: AbortSignal): Promise<CandlesResponse> =>
   getJson<CandlesResponse>(`/api/prices/${encodeURIComponent(pair)}/candles?interval=${interval}&limit=${limit}`, signal);
+
+/** `limit` candles from `fromMs` forward. */
+export const fetchCandlesFrom = (pair: string, interval: CandleInterval, fromMs: number, limit: number, signal?: AbortSignal): Promise<CandlesResponse> =>
+  getJson<CandlesResponse>(`/api/prices/${encodeURIComponent(pair)}/candles?interval=${interval}&from=${Math.floor(fromMs)}&limit=${limit}`, signal);

@@ -1,7 +1,7 @@
 import type { Tick } from '@price-stream/client';
 import { h, restartClass } from './dom';
 import { formatChange, formatClock, formatPrice, type Direction } from './format';
-import { changeOf, type PairRow } from './pair-book';
+import { change24h, type PairRow } from './pair-book';
 import { tickerItems } from './ticker-items';
 
 type Card = {
@@ -31,8 +31,10 @@ function build(pair: string, onSelect: (pair: string) => void): Card {
   head.append(badge);
   const price = h('span', 'card-price', '—');
   const meta = h('span', 'card-meta');
-  const change = h('span', 'card-change', '—');
-  change.title = 'Change since this page opened';
+  // Labelled: a bare percentage reads as a 24 h change, so it is one, and says so.
+  const change = h('span', 'card-change');
+  change.append(h('span', 'change-label', '24 h'), h('span', 'change-value', '—'));
+  change.title = 'Change over 24 hours';
   const source = h('span', 'card-source');
   const time = h('time', 'card-time', 'no price yet');
   meta.append(change, source, time);
@@ -57,11 +59,16 @@ function paint(card: Card, row: PairRow): void {
   card.item.dataset.price = String(tick.price);
   card.time.dateTime = tick.timestamp;
   card.time.textContent = formatClock(tick.timestamp);
-  const change = changeOf(row);
-  if (change !== null && row.openPrice !== null) {
-    card.change.textContent = formatChange(row.openPrice, tick.price);
-    card.change.dataset.direction = change > 0 ? 'up' : change < 0 ? 'down' : 'flat';
-  }
+  const change = change24h(row);
+  const value = card.change.querySelector('.change-value');
+  if (value) value.textContent = change ? formatChange(change.base, tick.price) : '—';
+  card.change.dataset.direction = !change ? 'flat' : change.fraction > 0 ? 'up' : change.fraction < 0 ? 'down' : 'flat';
+  card.change.dataset.from = change?.from ?? '';
+  card.change.title = !change
+    ? 'Change over 24 hours: not known yet'
+    : change.from === 'ticker'
+      ? "Change over 24 hours, from the exchange's ticker"
+      : "Change over 24 hours, from this service's candles";
   const items = tickerItems(tick);
   card.ticker.replaceChildren(
     ...items.map((i) => {
@@ -73,10 +80,11 @@ function paint(card: Card, row: PairRow): void {
   );
   card.ticker.hidden = items.length === 0;
   const figures = items.map((i) => `${i.label} ${i.text}`).join(', ');
-  card.button.setAttribute('aria-label', `${tick.pair} ${card.price.textContent}, ${card.change.textContent} since open, ${tick.source}${figures ? `, ${figures}` : ''}`);
+  const changeText = change ? `${formatChange(change.base, tick.price)} in 24 h` : '24 h change not known';
+  card.button.setAttribute('aria-label', `${tick.pair} ${card.price.textContent}, ${changeText}, ${tick.source}${figures ? `, ${figures}` : ''}`);
 }
 
-/** One card per pair: a real button (selects the chart), price, source, time, change since open. */
+/** One card per pair: a real button (selects the chart), price, source, time, the 24 h change. */
 export function setupCards(list: HTMLUListElement, empty: HTMLElement, onSelect: (pair: string) => void) {
   const cards = new Map<string, Card>();
   const cardOf = (pair: string): Card => {

@@ -1,5 +1,6 @@
 import type { Tick } from '@price-stream/client';
-import { CandleCursor, ChartCursor } from './chart-points';
+import type { Candle } from '../../src/shared/wire';
+import { CandleCursor } from './chart-points';
 
 const S = 1_763_758_800; // 2025-11-21T21:00:00Z in seconds
 const tick = (id: string, atMs: number, price: number): Tick => ({
@@ -10,47 +11,19 @@ const tick = (id: string, atMs: number, price: number): Tick => ({
   source: 'simulated',
 });
 
-describe(ChartCursor.name, () => {
-  it('merges ticks of the same second into one point with the latest price when loading history', () => {
-    const c = new ChartCursor();
-    const points = c.load([tick('1-0', S * 1000 + 100, 1), tick('1-1', S * 1000 + 900, 2), tick('2-0', (S + 1) * 1000, 3)]);
-    expect(points).toEqual([
-      { time: S, value: 2 },
-      { time: S + 1, value: 3 },
-    ]);
-    expect(c.drawnId).toBe('2-0');
-  });
-
-  it('skips a live tick already drawn from history when a resume replays it', () => {
-    const c = new ChartCursor();
-    c.load([tick('5-0', S * 1000, 1)]);
-    expect(c.next(tick('5-0', S * 1000, 1))).toBeNull();
-    expect(c.next(tick('4-9', S * 1000, 1))).toBeNull();
-    expect(c.next(tick('6-0', (S + 2) * 1000, 7))).toEqual({ time: S + 2, value: 7 });
-  });
-
-  it('gives the same time again for a tick in the last second so that update replaces the point', () => {
-    const c = new ChartCursor();
-    c.load([tick('5-0', S * 1000 + 10, 1)]);
-    expect(c.next(tick('5-1', S * 1000 + 500, 2))).toEqual({ time: S, value: 2 });
-  });
-
-  it('skips a tick whose time is before the last point even when its id is newer', () => {
-    const c = new ChartCursor();
-    c.load([tick('5-0', (S + 10) * 1000, 1)]);
-    expect(c.next(tick('6-0', S * 1000, 2))).toBeNull();
-    expect(c.drawnId).toBe('5-0');
-  });
-
-  it('starts afresh when history is loaded again after a reset', () => {
-    const c = new ChartCursor();
-    c.load([tick('9-0', (S + 10) * 1000, 1)]);
-    expect(c.load([tick('1-0', S * 1000, 5)])).toEqual([{ time: S, value: 5 }]);
-  });
-});
-
 describe(CandleCursor.name, () => {
-  const candle = (sec: number, o: number, h: number, l: number, c: number) => ({ time: new Date(sec * 1000).toISOString(), open: o, high: h, low: l, close: c, ticks: 1 });
+  const candle = (sec: number, o: number, h: number, l: number, c: number): Candle => ({
+    time: new Date(sec * 1000).toISOString(),
+    open: o,
+    high: h,
+    low: l,
+    close: c,
+    ticks: 1,
+    first: null,
+    last: null,
+    source: 'live',
+    closed: true,
+  });
 
   it('loads the server candles as chart points in seconds', () => {
     const cursor = new CandleCursor(60);
@@ -75,5 +48,14 @@ describe(CandleCursor.name, () => {
     const empty = new CandleCursor(60);
     empty.load([]);
     expect(empty.next(tick('1-0', (S + 10) * 1000, 5))).toEqual({ time: S, open: 5, high: 5, low: 5, close: 5 });
+  });
+});
+
+describe('CandleCursor over wider ranges', () => {
+  it('folds a tick into the 15-minute candle it falls in (the 24H range), and opens the next at the quarter hour', () => {
+    const cursor = new CandleCursor(900);
+    cursor.load([{ time: new Date(S * 1000).toISOString(), open: 10, high: 11, low: 9, close: 10, ticks: 0, first: null, last: null, source: 'kraken', closed: false }]);
+    expect(cursor.next(tick('1-0', (S + 899) * 1000, 12))).toEqual({ time: S, open: 10, high: 12, low: 9, close: 12 });
+    expect(cursor.next(tick('2-0', (S + 900) * 1000, 13))).toEqual({ time: S + 900, open: 13, high: 13, low: 13, close: 13 });
   });
 });

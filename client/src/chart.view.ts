@@ -1,15 +1,14 @@
 import { CandlestickSeries, ColorType, createChart, LineSeries, type ISeriesApi, type UTCTimestamp } from 'lightweight-charts';
-import type { Candle } from '../../src/shared/wire';
 import type { Tick } from '@price-stream/client';
-import { CandleCursor, ChartCursor, type CandlePoint, type LinePoint } from './chart-points';
+import type { Candle } from '../../src/shared/wire';
+import { CandleCursor, type CandlePoint } from './chart-points';
+import { RANGE_CANDLES, type ChartRange } from './chart-range';
 import { formatPrice } from './format';
 
 export type ChartMode = 'line' | 'candles';
 export const CHART_MODES: readonly ChartMode[] = ['line', 'candles'];
-/** The candles the chart asks for: one-minute candles, two hours of them. */
-export const CHART_CANDLES = { interval: '1m', seconds: 60, limit: 120 } as const;
 
-const linePoint = (p: LinePoint) => ({ time: p.time as UTCTimestamp, value: p.value });
+const linePoint = (p: CandlePoint) => ({ time: p.time as UTCTimestamp, value: p.close });
 const candlePoint = (p: CandlePoint) => ({ ...p, time: p.time as UTCTimestamp });
 
 function themeColors(el: HTMLElement) {
@@ -19,9 +18,10 @@ function themeColors(el: HTMLElement) {
 }
 
 /**
- * The chart of one pair, as a line of ticks or as candles: history (or the server's candles)
- * first with `setData`, then live ticks with `update`. Ticks that arrive while it loads wait and
- * are drawn after it, so the two join without a gap or a duplicate.
+ * The chart of one pair over a range (1H, 24H, 7D) of the server's candles, drawn as a line of
+ * their closes or as candles: loaded with `setData`, then every live tick updates the last
+ * candle (or opens the next) with `update`. Ticks that arrive while it loads wait and are drawn
+ * after it, so the two join without a gap or a duplicate.
  */
 export function setupChart(container: HTMLElement, title: HTMLElement) {
   const chart = createChart(container, {
@@ -29,8 +29,8 @@ export function setupChart(container: HTMLElement, title: HTMLElement) {
     // The logo injects a <style> element, which the CSP (style-src 'self') refuses; the
     // attribution TradingView's licence asks for is in the page footer instead.
     layout: { background: { type: ColorType.Solid, color: 'transparent' }, attributionLogo: false },
-    timeScale: { timeVisible: true, secondsVisible: true },
-    localization: { timeFormatter: (t: number) => new Date(t * 1000).toLocaleTimeString() },
+    timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 1 },
+    localization: { timeFormatter: (t: number) => new Date(t * 1000).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }) },
   });
   const line: ISeriesApi<'Line'> = chart.addSeries(LineSeries, { lineWidth: 2 });
   const candles: ISeriesApi<'Candlestick'> = chart.addSeries(CandlestickSeries, { visible: false });
@@ -45,48 +45,45 @@ export function setupChart(container: HTMLElement, title: HTMLElement) {
 
   let pair: string | null = null;
   let mode: ChartMode = 'line';
+  let range: ChartRange = '24H';
   let pending: Tick[] | null = null;
-  let lineCursor = new ChartCursor();
-  let candleCursor = new CandleCursor(CHART_CANDLES.seconds);
+  let cursor = new CandleCursor(RANGE_CANDLES[range].seconds);
 
-  // For tests and the curious: the mode, how many points are drawn, the newest tick id or candle.
+  // For tests and the curious: mode, range, candles drawn, the newest one, the visible span, the bar width.
   const mark = (): void => {
     container.dataset.mode = mode;
-    container.dataset.points = String(mode === 'line' ? line.data().length : candles.data().length);
-    container.dataset.lastId = mode === 'line' ? (lineCursor.drawnId ?? '') : '';
-    const last = candles.data().at(-1);
-    container.dataset.lastCandle = mode === 'candles' && last && 'close' in last ? JSON.stringify(last) : '';
+    container.dataset.range = range;
+    const data = candles.data();
+    container.dataset.points = String(data.length);
+    const last = data.at(-1);
+    container.dataset.lastCandle = last && 'close' in last ? JSON.stringify(last) : '';
+    const first = data[0];
+    container.dataset.spanSeconds = first && last ? String(Number(last.time) - Number(first.time)) : '0';
+    container.dataset.barSpacing = String(Math.round(chart.timeScale().options().barSpacing * 10) / 10);
     // The label the price axis gives the newest price (the series' own formatter, the axis' too).
-    const newestLine = line.data().at(-1);
-    const price = mode === 'line' ? (newestLine && 'value' in newestLine ? newestLine.value : null) : last && 'close' in last ? last.close : null;
-    container.dataset.axisLabel = price === null ? '' : (mode === 'line' ? line : candles).priceFormatter().format(price);
+    container.dataset.axisLabel = last && 'close' in last ? (mode === 'line' ? line : candles).priceFormatter().format(last.close) : '';
   };
+  // The time scale applies a new visible range at the next frame: mark what it settled on.
+  chart.timeScale().subscribeVisibleLogicalRangeChange(() => mark());
   const draw = (tick: Tick): void => {
-    if (mode === 'line') {
-      const p = lineCursor.next(tick);
-      if (p) line.update(linePoint(p));
-    } else {
-      const c = candleCursor.next(tick);
-      if (c) candles.update(candlePoint(c));
+    const c = cursor.next(tick);
+    if (c) {
+      candles.update(candlePoint(c));
+      line.update(linePoint(c));
     }
     mark();
   };
-  const show = (next: ChartMode, note: string): void => {
-    mode = next;
-    line.applyOptions({ visible: next === 'line' });
-    candles.applyOptions({ visible: next === 'candles' });
-    chart.timeScale().fitContent();
-    const waiting = pending ?? [];
-    pending = null;
-    for (const tick of waiting) draw(tick);
+  const show = (): void => {
+    line.applyOptions({ visible: mode === 'line' });
+    candles.applyOptions({ visible: mode === 'candles' });
     mark();
-    title.textContent = `${pair ?? ''}${note}`;
   };
 
   return {
-    /** Starts showing `next`; its live ticks wait until `loadLine` or `loadCandles` brings the data. */
-    begin(next: string): void {
+    /** Starts showing `next` over `nextRange`; its live ticks wait until `load` brings the candles. */
+    begin(next: string, nextRange: ChartRange): void {
       pair = next;
+      range = nextRange;
       pending = [];
       title.textContent = `${next}: loading…`;
       // The price axis (and the crosshair label) in the pair's currency, with thousands separators.
@@ -94,17 +91,25 @@ export function setupChart(container: HTMLElement, title: HTMLElement) {
       line.applyOptions({ priceFormat });
       candles.applyOptions({ priceFormat });
     },
-    loadLine(history: readonly Tick[], note = ''): void {
-      lineCursor = new ChartCursor();
-      line.setData(lineCursor.load(history).map(linePoint));
-      candles.setData([]);
-      show('line', note);
+    load(list: readonly Candle[], note = ''): void {
+      cursor = new CandleCursor(RANGE_CANDLES[range].seconds);
+      const points = cursor.load(list);
+      candles.setData(points.map(candlePoint));
+      line.setData(points.map(linePoint));
+      // The whole range at once, however much of it has data: bars are as wide at every range
+      // whether a day of history exists or a minute (the rest stays empty, not stretched).
+      const { limit } = RANGE_CANDLES[range];
+      chart.timeScale().setVisibleLogicalRange({ from: points.length - limit - 0.5, to: points.length - 0.5 });
+      const waiting = pending ?? [];
+      pending = null;
+      for (const tick of waiting) draw(tick);
+      show();
+      title.textContent = `${pair ?? ''}${note}`;
     },
-    loadCandles(list: readonly Candle[], note = ''): void {
-      candleCursor = new CandleCursor(CHART_CANDLES.seconds);
-      candles.setData(candleCursor.load(list).map(candlePoint));
-      line.setData([]);
-      show('candles', note);
+    /** Line or candles: the same data, so no reload. */
+    setMode(next: ChartMode): void {
+      mode = next;
+      show();
     },
     push(tick: Tick): void {
       if (tick.pair !== pair) return;

@@ -6,6 +6,12 @@ describe('formatPrice', () => {
     expect(formatPrice(3500.5, 'ETH-EUR', 'en-US')).toBe('€3,500.50');
   });
 
+  it('takes the decimals from the magnitude: cents for SOL as for BTC, more only below 100', () => {
+    expect(formatPrice(142.3456, 'SOL-USD', 'en-US')).toBe('$142.35');
+    expect(formatPrice(15.43219, 'LINK-USD', 'en-US')).toBe('$15.432');
+    expect(formatPrice(2.345678, 'XRP-USD', 'en-US')).toBe('$2.3457');
+  });
+
   it('keeps significant digits when the price is small', () => {
     expect(formatPrice(1.23456, 'XRP-USD', 'en-US')).toBe('$1.2346');
     expect(formatPrice(0.000123456, 'SHIB-USD', 'en-US')).toBe('$0.0001235');

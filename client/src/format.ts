@@ -2,9 +2,14 @@
 
 const CURRENCIES = new Set(['USD', 'EUR', 'GBP', 'JPY', 'CHF', 'CAD', 'AUD']);
 
-/** Cents for large prices, four significant figures for prices below 1. */
-function fractionDigits(price: number): number {
-  if (price >= 1000) return 2;
+/**
+ * Decimals from the price's magnitude, about what the exchanges quote: cents from 100 up
+ * (BTC, ETH, SOL), three below 100, four below 10, four significant figures below 1.
+ */
+export function fractionDigits(price: number): number {
+  if (!(price > 0) || !Number.isFinite(price)) return 2;
+  if (price >= 100) return 2;
+  if (price >= 10) return 3;
   if (price >= 1) return 4;
   return Math.min(12, Math.max(4, 3 - Math.floor(Math.log10(price))));
 }

@@ -1,12 +1,14 @@
 import './style.css';
-import { fetchCandles, fetchHistory, fetchPairs } from './api';
+import { fetchCandles, fetchCandlesFrom, fetchPairs } from './api';
 import { setupCards } from './cards.view';
-import { CHART_CANDLES, setupChart, type ChartMode } from './chart.view';
+import { DEFAULT_RANGE, isChartRange, RANGE_CANDLES, type ChartRange } from './chart-range';
+import { setupChart, type ChartMode } from './chart.view';
 import { setupListOptions, setupTransportPicker } from './controls.view';
 import { byId } from './dom';
 import { plural } from './format';
 import { setupNotice } from './notice.view';
 import { PairBook, selectRows } from './pair-book';
+import { ResumeFilter } from './resume-filter';
 import { setupStatus } from './status.view';
 import { applyTheme, isTheme, loadTheme, saveTheme } from './theme-choice';
 import { loadTransport, saveTransport } from './transport-choice';
@@ -52,28 +54,42 @@ async function main(): Promise<void> {
   const book = await loadBook((delayMs) => status.show({ state: 'reconnecting', attempt: 0, delayMs, reason: 'pairs unavailable' }, kind));
 
   let chartRequest = 0;
+  let range: ChartRange = DEFAULT_RANGE;
   const modeSelect = byId('chart-mode', HTMLSelectElement);
   const chartMode = (): ChartMode => (modeSelect.value === 'candles' ? 'candles' : 'line');
+  chart.setMode(chartMode());
   const showChart = async (pair: string): Promise<void> => {
     const mine = ++chartRequest;
-    const mode = chartMode();
     cards.select(pair);
-    chart.begin(pair);
+    chart.begin(pair, range);
+    const { interval, limit } = RANGE_CANDLES[range];
     try {
-      if (mode === 'candles') {
-        const res = await fetchCandles(pair, CHART_CANDLES.interval, CHART_CANDLES.limit);
-        if (mine === chartRequest) chart.loadCandles(res.candles);
-      } else {
-        const history = await fetchHistory(pair);
-        if (mine === chartRequest) chart.loadLine(history.updates);
-      }
+      const res = await fetchCandles(pair, interval, limit);
+      if (mine === chartRequest) chart.load(res.candles);
     } catch {
-      if (mine !== chartRequest) return;
-      if (mode === 'candles') chart.loadCandles([], ' (candles unavailable)');
-      else chart.loadLine([], ' (history unavailable)');
+      if (mine === chartRequest) chart.load([], ' (candles unavailable)');
     }
   };
-  modeSelect.addEventListener('change', () => chart.pair !== null && void showChart(chart.pair));
+  modeSelect.addEventListener('change', () => chart.setMode(chartMode()));
+  const rangeButtons = [...byId('chart-range', HTMLElement).querySelectorAll<HTMLButtonElement>('button[data-range]')];
+  for (const button of rangeButtons) {
+    button.addEventListener('click', () => {
+      const next = button.dataset.range;
+      if (!isChartRange(next) || next === range) return;
+      range = next;
+      for (const b of rangeButtons) b.setAttribute('aria-pressed', String(b === button));
+      if (chart.pair !== null) void showChart(chart.pair);
+    });
+  }
+
+  // Narrow screens: the controls fold behind one button.
+  const controlsForm = byId('controls', HTMLFormElement);
+  const controlsToggle = byId('controls-toggle', HTMLButtonElement);
+  controlsToggle.addEventListener('click', () => {
+    const open = controlsForm.dataset.open !== 'true';
+    controlsForm.dataset.open = String(open);
+    controlsToggle.setAttribute('aria-expanded', String(open));
+  });
 
   const cards = setupCards(byId('cards', HTMLUListElement), byId('no-match', HTMLElement), (pair) => void showChart(pair));
   const options = setupListOptions(byId('controls', HTMLFormElement), byId('filter', HTMLInputElement), byId('sort', HTMLSelectElement), () =>
@@ -85,8 +101,29 @@ async function main(): Promise<void> {
   };
   arrange();
 
+  // The 24 h change of a pair whose ticks carry no 24 h open: the price 24 hours ago by our candles.
+  const loadChangeBases = async (): Promise<void> => {
+    await Promise.all(
+      book.pairs.map(async (pair) => {
+        try {
+          const res = await fetchCandlesFrom(pair, '5m', Date.now() - 24 * 3_600_000, 12);
+          book.setCandlesOpen24h(pair, res.candles[0]?.open ?? null);
+        } catch {
+          // Left unknown: the card says so.
+        }
+      }),
+    );
+    arrange();
+  };
+  void loadChangeBases();
+  setInterval(() => void loadChangeBases(), 10 * 60_000);
+
   const client = connect({ baseUrl: location.origin, transport: kind, pairs: book.pairs });
-  client.on('status', (s) => status.show(s, client.transport));
+  const resumeFilter = new ResumeFilter();
+  client.on('status', (s) => {
+    resumeFilter.status(s);
+    status.show(s, client.transport);
+  });
   let resumes = 0;
   client.on('price', (tick, at) => {
     status.tickAt(at, tick.id);
@@ -107,6 +144,8 @@ async function main(): Promise<void> {
   // Refused for good (e.g. a pair this server does not serve): the library has stopped retrying.
   client.on('error', (err) => notice.show(`The server refused the price stream (${err.code ?? err.status ?? 'no code'}): ${err.message}`, 'warning'));
   client.on('resumed', (missed) => {
+    // A transport switch reconnects from the last id too; that is no resume to report.
+    if (!resumeFilter.isResume()) return;
     resumes += 1;
     notice.show(missed === 0 ? 'Resumed from the last tick: nothing was missed.' : `Resumed from the last tick: ${plural(missed, 'missed tick', 'missed ticks')} recovered.`, 'info');
   });
@@ -114,6 +153,7 @@ async function main(): Promise<void> {
   setupTransportPicker(byId('transport', HTMLSelectElement), kind, (next) => {
     kind = next;
     saveTransport(storage(), next);
+    resumeFilter.switched();
     client.use(next);
   });
 

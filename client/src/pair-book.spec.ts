@@ -1,27 +1,28 @@
 import type { Tick } from '../../src/shared/wire';
-import { changeOf, PairBook, selectRows, type PairRow } from './pair-book';
+import { change24h, changeOf, PairBook, selectRows, type PairRow } from './pair-book';
 
 // The wire's tick (what /api/pairs gives), which the library's open tick type also takes.
 const tick = (pair: string, price: number, id = '1-0'): Tick => ({ id, pair, price, timestamp: '2026-11-21T21:00:00.000Z', source: 'kraken' });
-const row = (pair: string, price: number | null, openPrice: number | null): PairRow => ({
+const row = (pair: string, price: number | null, candlesOpen24h: number | null): PairRow => ({
   pair,
   latest: price === null ? null : tick(pair, price),
-  openPrice,
+  candlesOpen24h,
 });
 
 describe(PairBook.name, () => {
-  it('takes the price known when the page opened as the baseline of the change', () => {
+  it('gives no change before the price of 24 hours ago is known: not a change since the page opened', () => {
     const book = new PairBook([{ pair: 'BTC-USD', latest: tick('BTC-USD', 100), fresh: true }]);
     book.apply(tick('BTC-USD', 102, '2-0'));
-    const r = book.get('BTC-USD');
-    expect(r?.openPrice).toBe(100);
-    expect(r && changeOf(r)).toBeCloseTo(0.02);
+    expect(changeOf(book.get('BTC-USD')!)).toBeNull();
+    book.setCandlesOpen24h('BTC-USD', 96);
+    expect(change24h(book.get('BTC-USD')!)).toEqual({ fraction: (102 - 96) / 96, base: 96, from: 'candles' });
   });
 
-  it('takes the first tick as the baseline when the pair had no price yet', () => {
+  it("takes the exchange's 24 h open when the tick carries it, before the candles'", () => {
     const book = new PairBook([{ pair: 'ETH-USD', latest: null, fresh: false }]);
-    expect(book.apply(tick('ETH-USD', 50))).toBe('flat');
-    expect(book.get('ETH-USD')?.openPrice).toBe(50);
+    book.setCandlesOpen24h('ETH-USD', 40);
+    expect(book.apply({ ...tick('ETH-USD', 50), open24h: 25 })).toBe('flat');
+    expect(change24h(book.get('ETH-USD')!)).toEqual({ fraction: 1, base: 25, from: 'ticker' });
   });
 
   it('tells the direction of each move and ignores pairs it does not show', () => {

@@ -2,11 +2,11 @@ import type { PairInfo } from '../../src/shared/wire';
 import type { Tick } from '@price-stream/client';
 import { direction, type Direction } from './format';
 
-/** What one card shows. `openPrice` is the first price seen since the page opened. */
+/** What one card shows. `candlesOpen24h`: the price 24 hours ago by the server's candles (null until known). */
 export type PairRow = {
   pair: string;
   latest: Tick | null;
-  openPrice: number | null;
+  candlesOpen24h: number | null;
 };
 
 export type SortKey = 'name' | 'price' | 'change';
@@ -16,10 +16,23 @@ export function isSortKey(value: string): value is SortKey {
   return (SORT_KEYS as readonly string[]).includes(value);
 }
 
-/** The change since the page opened, as a fraction (0.01 = +1 %); null before two prices. */
+/** A 24 h change as a fraction (0.01 = +1 %), and whose figure it is built on. */
+export type Change24h = { fraction: number; base: number; from: 'ticker' | 'candles' };
+
+/**
+ * The change over 24 hours: from the exchange's ticker (the tick's `open24h`) when the tick
+ * carries it, else from the server's candles (the price 24 hours ago); null when neither is known.
+ */
+export function change24h(row: PairRow): Change24h | null {
+  const tick = row.latest;
+  if (tick === null) return null;
+  const [base, from] = tick.open24h !== undefined && tick.open24h > 0 ? [tick.open24h, 'ticker' as const] : [row.candlesOpen24h, 'candles' as const];
+  if (base === null || !(base > 0)) return null;
+  return { fraction: (tick.price - base) / base, base, from };
+}
+
 export function changeOf(row: PairRow): number | null {
-  if (row.latest === null || row.openPrice === null || row.openPrice <= 0) return null;
-  return (row.latest.price - row.openPrice) / row.openPrice;
+  return change24h(row)?.fraction ?? null;
 }
 
 /** Every pair's latest tick and baseline; `apply` says which way a new tick moved the price. */
@@ -27,7 +40,7 @@ export class PairBook {
   private readonly rows = new Map<string, PairRow>();
 
   constructor(pairs: readonly PairInfo[]) {
-    for (const { pair, latest } of pairs) this.rows.set(pair, { pair, latest, openPrice: latest?.price ?? null });
+    for (const { pair, latest } of pairs) this.rows.set(pair, { pair, latest, candlesOpen24h: null });
   }
 
   get pairs(): string[] {
@@ -48,8 +61,13 @@ export class PairBook {
     if (!row) return null;
     const moved = row.latest === null ? 'flat' : direction(row.latest.price, tick.price);
     row.latest = tick;
-    row.openPrice ??= tick.price;
     return moved;
+  }
+
+  /** The price 24 hours ago, from the server's candles. */
+  setCandlesOpen24h(pair: string, price: number | null): void {
+    const row = this.rows.get(pair);
+    if (row) row.candlesOpen24h = price;
   }
 }
 

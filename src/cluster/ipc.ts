@@ -20,6 +20,8 @@ export type ToPrimary =
   | { ps: 'metrics'; n: number }
   | { ps: 'refresh'; n: number; pairs: string[] }
   | { ps: 'sources'; n: number }
+  /** The primary's one-minute candles (its backfill and every tick's), answered as CandleSnapshot. */
+  | { ps: 'candles'; n: number }
   | { ps: 'answer'; n: number; value: unknown };
 
 export type ToWorker =

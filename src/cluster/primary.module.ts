@@ -1,5 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { CandlesModule } from '../candles/candles.module';
 import { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
@@ -48,12 +49,13 @@ class PrimaryTickLogModule {
 /**
  * The primary's own application context (no HTTP: the workers serve). Always its logger and
  * metrics (its own process' figures are part of the service's); without REDIS_URL also the
- * poller and the window, since the primary is then the one process that polls.
+ * poller, the window and the candle store, since the primary is then the one process that polls.
  */
 @Module({})
 export class PrimaryModule {
   static register(config: AppConfig, bus: TickBus): DynamicModule {
-    const polling = config.redis ? [] : [LifecycleModule, ScheduleModule.forRoot(), LocalSlotsModule, PrimaryTickLogModule.forRoot(bus), PollerModule];
+    // Without Redis the primary also keeps the candles (built from its ticks, backfilled at start) that the workers ask for.
+    const polling = config.redis ? [] : [LifecycleModule, ScheduleModule.forRoot(), LocalSlotsModule, PrimaryTickLogModule.forRoot(bus), PollerModule, CandlesModule];
     return {
       module: PrimaryModule,
       imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), MetricsModule, ...polling],

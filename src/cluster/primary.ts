@@ -7,6 +7,7 @@ import { writeRawError } from '../common/raw-response';
 import { ownSocket } from '../http/socket-guard';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService, type MetricsJson } from '../metrics/metrics.service';
+import { CandleStore } from '../candles/candle-store';
 import { PricePollerService } from '../poller/price-poller.service';
 import { SourceRegistry } from '../sources/source-registry';
 import { SlotCounter } from '../stream/slots';
@@ -67,6 +68,7 @@ export class Primary {
   private metrics: MetricsService | undefined;
   private log: PrimaryTickLog | undefined;
   private poller: PricePollerService | undefined;
+  private candles: CandleStore | undefined;
   private stopping = false;
   /** A worker has served: from then on a worker that dies is restarted; before, the service cannot start. */
   private started = false;
@@ -91,6 +93,7 @@ export class Primary {
     if (!this.config.redis) {
       this.log = ctx.get(TickLog) as PrimaryTickLog;
       this.poller = ctx.get(PricePollerService);
+      this.candles = ctx.get(CandleStore);
     }
 
     cluster.on('message', (worker, msg: unknown, handle: unknown) => {
@@ -216,6 +219,8 @@ export class Primary {
         const work = !poller ? Promise.resolve(null) : msg.ps === 'refresh' ? poller.refresh(msg.pairs) : poller.sourcesReport();
         return answerWhenDone((m) => this.send(member, m), msg.n, work);
       }
+      case 'candles':
+        return answerWhenDone((m) => this.send(member, m), msg.n, Promise.resolve(this.candles?.snapshot() ?? {}), {});
       case 'answer':
         member.requests.settle(msg.n, msg.value);
         return;

@@ -26,14 +26,18 @@ export const TickSchema: SchemaObject & { properties: Record<string, SchemaObjec
 
 export const CandleSchema: SchemaObject = {
   type: 'object',
-  required: ['time', 'open', 'high', 'low', 'close', 'ticks'],
+  required: ['time', 'open', 'high', 'low', 'close', 'ticks', 'first', 'last', 'source', 'closed'],
   properties: {
     time: { type: 'string', format: 'date-time', description: 'start of the candle (UTC)' },
     open: { type: 'number' },
     high: { type: 'number' },
     low: { type: 'number' },
     close: { type: 'number' },
-    ticks: { type: 'integer', minimum: 1, description: 'how many ticks made it' },
+    ticks: { type: 'integer', minimum: 0, description: 'how many of our ticks made it (0 for backfilled minutes)' },
+    first: { type: 'string', format: 'date-time', nullable: true, description: 'time of the first of our ticks in it' },
+    last: { type: 'string', format: 'date-time', nullable: true, description: 'time of the last of our ticks in it' },
+    source: { type: 'string', enum: ['live', 'kraken', 'coinbase', 'simulated', 'mixed'], description: 'live ticks, the exchange a backfill read, simulated history, or mixed' },
+    closed: { type: 'boolean', description: 'false for the candle still open' },
   },
 };
 

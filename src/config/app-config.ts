@@ -96,6 +96,17 @@ const urlSchemas = Object.fromEntries(URL_SOURCES.map((s) => [urlVariable(s), ur
   [S in UrlSource as UrlVariable<S>]: ReturnType<typeof url.default>;
 };
 
+/** A duration as `<n>m`, `<n>h` or `<n>d` (e.g. `7d`), from one hour to 90 days; in ms. */
+const duration = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const m = /^(\d{1,5})([mhd])$/.exec(v);
+    const ms = m ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'] : NaN;
+    if (!(ms >= 3_600_000 && ms <= 90 * 86_400_000)) ctx.addIssue({ code: 'custom', message: 'a duration like 90m, 36h or 7d, from 1h to 90d' });
+    return ms;
+  });
+
 /** `auto`: one worker per core the process may use; 1: no cluster (one process, as without the variable). */
 const workers = z
   .string()
@@ -142,6 +153,10 @@ const schema = z.object({
   SOURCE_BACKOFF_MAX_MS: int(100, 3_600_000).default(60_000),
   HISTORY_SIZE: int(1, 10_000_000).default(10_000),
   HISTORY_TTL_MS: int(1000, 30 * 24 * 3_600_000).default(3_600_000),
+  CANDLE_RETENTION: duration.default(7 * 86_400_000),
+  CANDLE_BACKFILL: z.enum(['on', 'off'], 'on or off').default('on'),
+  // Coinbase Exchange (the candles' host), another host than the spot API of COINBASE_URL.
+  COINBASE_EXCHANGE_URL: url.default('https://api.exchange.coinbase.com'),
   HEARTBEAT_INTERVAL_MS: int(100, 3_600_000).default(15_000),
   SSE_RETRY_MS: int(0, 3_600_000).default(2000),
   CLIENT_BUFFER_SIZE: int(1, 100_000).default(50),
@@ -228,6 +243,11 @@ export class AppConfig {
   readonly sourceBackoffMaxMs: number;
   readonly historySize: number;
   readonly historyTtlMs: number;
+  /** How long one-minute candles are kept per pair (CANDLE_RETENTION). */
+  readonly candleRetentionMs: number;
+  /** Whether the candle history is backfilled from the sources at start. */
+  readonly candleBackfill: boolean;
+  readonly coinbaseExchangeUrl: string;
   readonly heartbeatIntervalMs: number;
   readonly sseRetryMs: number;
   readonly clientBufferSize: number;
@@ -279,6 +299,9 @@ export class AppConfig {
     this.sourceBackoffMaxMs = p.SOURCE_BACKOFF_MAX_MS;
     this.historySize = p.HISTORY_SIZE;
     this.historyTtlMs = p.HISTORY_TTL_MS;
+    this.candleRetentionMs = p.CANDLE_RETENTION;
+    this.candleBackfill = p.CANDLE_BACKFILL === 'on';
+    this.coinbaseExchangeUrl = p.COINBASE_EXCHANGE_URL.replace(/\/+$/, '');
     this.heartbeatIntervalMs = p.HEARTBEAT_INTERVAL_MS;
     this.sseRetryMs = p.SSE_RETRY_MS;
     this.clientBufferSize = p.CLIENT_BUFFER_SIZE;

@@ -1,45 +1,78 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig } from '../config/app-config';
-import { CANDLE_INTERVALS, type Candle, type CandleInterval, type CandlesResponse, type Tick } from '../shared/wire';
-import { PriceStreamService } from '../stream/price-stream.service';
+import { CandleStore } from '../candles/candle-store';
+import { gapsOf, rollUp } from '../candles/minute';
+import { CANDLE_INTERVALS, type Candle, type CandleInterval, type CandlesResponse } from '../shared/wire';
 
-/** OHLC candles of `intervalMs` from ticks oldest first; an interval without a tick has no candle. */
-export function buildCandles(ticks: readonly Tick[], intervalMs: number): Candle[] {
-  const candles: Candle[] = [];
-  let start = Number.NaN;
-  let current: Candle | undefined;
-  for (const tick of ticks) {
-    const ms = Date.parse(tick.timestamp);
-    if (!Number.isFinite(ms)) continue;
-    const bucket = Math.floor(ms / intervalMs) * intervalMs;
-    if (current && bucket === start) {
-      current.high = Math.max(current.high, tick.price);
-      current.low = Math.min(current.low, tick.price);
-      current.close = tick.price;
-      current.ticks += 1;
-      continue;
-    }
-    start = bucket;
-    current = { time: new Date(bucket).toISOString(), open: tick.price, high: tick.price, low: tick.price, close: tick.price, ticks: 1 };
-    candles.push(current);
-  }
-  return candles;
+/** The window of a candles request: bucket starts, `to` inclusive. */
+export type CandleWindow = { fromMs?: number; toMs?: number; limit: number };
+
+/** A candles answer serialised once, with its ETag. */
+export type CandlesBody = { json: string; etag: string };
+
+/** How many closed parts of answers are kept (each at most 1000 candles). */
+const CACHE_ENTRIES = 256;
+
+/** FNV-1a over a string, base 36: a short, stable ETag of what an answer is made of. */
+function fnv(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(36);
 }
 
-/** Candles from the history window: the same in memory and with Redis, since both serve `history`. */
+/**
+ * Candles from the candle store: one-minute candles as they are, wider ones rolled up on request.
+ * The closed part of an answer (every bucket before the open one) never changes until the pair's
+ * generation does (a backfill, a late tick), so it is computed once and kept; only the open
+ * bucket is rolled up again per request.
+ */
 @Injectable()
 export class CandlesService {
-  constructor(
-    private readonly stream: PriceStreamService,
-    private readonly config: AppConfig,
-  ) {}
+  private readonly closedCache = new Map<string, { candles: Candle[]; json: string; last?: CandlesBody }>();
 
-  /** The last `limit` intervals up to now (the current one included), oldest first. */
-  async candles(pair: string, interval: CandleInterval, limit: number, nowMs = Date.now()): Promise<CandlesResponse> {
-    const intervalMs = CANDLE_INTERVALS[interval];
-    const fromMs = (Math.floor(nowMs / intervalMs) - (limit - 1)) * intervalMs;
-    // The window never holds more than HISTORY_SIZE ticks, so this reads all of them from fromMs.
-    const page = await this.stream.history(pair, fromMs, this.config.historySize);
-    return { pair, interval, complete: page.complete, candles: buildCandles(page.ticks, intervalMs).slice(-limit) };
+  constructor(private readonly store: CandleStore) {}
+
+  /** The window asked for, in bucket starts: `limit` buckets ending at `to` (default now), or starting at `from`. */
+  static window(interval: CandleInterval, w: CandleWindow, nowMs: number): { fromMs: number; toMs: number } {
+    const size = CANDLE_INTERVALS[interval];
+    const floor = (ms: number) => Math.floor(ms / size) * size;
+    const nowBucket = floor(nowMs);
+    if (w.fromMs !== undefined) {
+      const fromMs = floor(w.fromMs);
+      const last = fromMs + (w.limit - 1) * size;
+      return { fromMs, toMs: Math.min(last, w.toMs === undefined ? nowBucket : floor(w.toMs)) };
+    }
+    const toMs = w.toMs === undefined ? nowBucket : Math.min(floor(w.toMs), nowBucket);
+    return { fromMs: toMs - (w.limit - 1) * size, toMs };
+  }
+
+  candles(pair: string, interval: CandleInterval, w: CandleWindow, nowMs = Date.now()): CandlesResponse {
+    return JSON.parse(this.body(pair, interval, w, nowMs).json) as CandlesResponse;
+  }
+
+  body(pair: string, interval: CandleInterval, w: CandleWindow, nowMs = Date.now()): CandlesBody {
+    const size = CANDLE_INTERVALS[interval];
+    const { fromMs, toMs } = CandlesService.window(interval, w, nowMs);
+    const openFrom = Math.floor(nowMs / size) * size;
+    const closedEnd = Math.min(toMs + size, openFrom);
+    const generation = this.store.book.generation(pair);
+    const key = `${pair}|${interval}|${fromMs}|${closedEnd}|${generation}`;
+    let cached = this.closedCache.get(key);
+    if (!cached) {
+      const candles = fromMs < closedEnd ? rollUp(this.store.book.range(pair, fromMs, closedEnd), size, openFrom) : [];
+      cached = { candles, json: candles.map((c) => JSON.stringify(c)).join(',') };
+      if (this.closedCache.size >= CACHE_ENTRIES) this.closedCache.delete(this.closedCache.keys().next().value as string);
+      this.closedCache.set(key, cached);
+    }
+    const open = toMs >= openFrom ? rollUp(this.store.book.range(pair, openFrom, openFrom + size), size, openFrom) : [];
+    const last = open[0];
+    const etag = `"c-${fnv(`${key}|${toMs}|${cached.candles.length}|${last ? `${last.close}|${last.high}|${last.low}|${last.ticks}|${last.last}` : ''}`)}"`;
+    // The open candle unchanged since the last answer of this window (no tick since): the same bytes.
+    if (cached.last?.etag === etag) return cached.last;
+    const candles = open.length > 0 ? [...cached.candles, ...open] : cached.candles;
+    const items = [cached.json, ...open.map((c) => JSON.stringify(c))].filter((s) => s !== '').join(',');
+    const head = JSON.stringify({ pair, interval, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() } satisfies Omit<CandlesResponse, 'candles' | 'gaps'>);
+    const json = `${head.slice(0, -1)},"candles":[${items}],"gaps":${JSON.stringify(gapsOf(candles, size, fromMs, toMs))}}`;
+    cached.last = { json, etag };
+    return cached.last;
   }
 }

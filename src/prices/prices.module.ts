@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { CandlesModule } from '../candles/candles.module';
 import { PollerModule } from '../poller/poller.module';
 import { StreamModule } from '../stream/stream.module';
 import { CandlesController } from './candles.controller';
@@ -10,7 +11,7 @@ import { PricesController } from './prices.controller';
 import { PricesService } from './prices.service';
 
 @Module({
-  imports: [StreamModule, PollerModule],
+  imports: [StreamModule, PollerModule, CandlesModule],
   controllers: [PricesController, LegacyController, CandlesController],
   providers: [PricesService, CandlesService, LatestEntry, AdminTokenGuard],
 })

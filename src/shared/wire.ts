@@ -83,6 +83,9 @@ export type ErrorCode =
   | 'FORBIDDEN_ORIGIN'
   | 'INVALID_CONFLATE'
   | 'INVALID_INTERVAL'
+  | 'INVALID_FROM'
+  | 'INVALID_TO'
+  | 'INVALID_RANGE'
   | 'INVALID_NAMESPACE'
   | 'INTERNAL_ERROR';
 
@@ -180,10 +183,17 @@ export type PricesResponse = { prices: Tick[]; errors?: PairError[] };
 export type HistoryResponse = { pair: string; count: number; complete: boolean; updates: Tick[] };
 
 /** Candle widths of `GET /api/prices/:pair/candles?interval=`. */
-export const CANDLE_INTERVALS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000 } as const;
+export const CANDLE_INTERVALS = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3_600_000, '4h': 14_400_000, '1d': 86_400_000 } as const;
 export type CandleInterval = keyof typeof CANDLE_INTERVALS;
 
-/** OHLC of the ticks whose `timestamp` falls in [time, time + interval). */
+/**
+ * Where a candle's data came from: `live` (ticks this service published), the exchange a
+ * backfill read it from (`kraken`, `coinbase`), `simulated` (the offline demo's generated
+ * history), or `mixed` (a wider candle made of minutes from more than one of these).
+ */
+export type CandleSource = 'live' | 'kraken' | 'coinbase' | 'simulated' | 'mixed';
+
+/** OHLC of the minutes in [time, time + interval). */
 export type Candle = {
   /** ISO-8601: the start of the candle (UTC, a multiple of the interval since the epoch). */
   time: string;
@@ -191,15 +201,24 @@ export type Candle = {
   high: number;
   low: number;
   close: number;
-  /** How many ticks made it (at least 1: an interval without a tick has no candle). */
+  /** How many of our ticks made it (0 for backfilled minutes: the exchange's trades are not our ticks). */
   ticks: number;
+  /** ISO-8601 time of the first and last of our ticks in it; null when it has none. */
+  first: string | null;
+  last: string | null;
+  source: CandleSource;
+  /** false for the candle that is still open (now falls in it); a closed candle never changes. */
+  closed: boolean;
 };
 
+/** Intervals without any data, as they are: not invented flat candles. `to` is exclusive. */
+export type CandleGap = { from: string; to: string };
+
 /**
- * Candles oldest first, the last one still open. `complete` is false when the history window
- * does not reach back to the start of the first candle asked for (the oldest may be partial).
+ * Candles oldest first, the last one possibly open. `from`/`to` are the bucket starts the answer
+ * covers (`to` inclusive); `gaps` lists the stretches within them that have no data.
  */
-export type CandlesResponse = { pair: string; interval: CandleInterval; complete: boolean; candles: Candle[] };
+export type CandlesResponse = { pair: string; interval: CandleInterval; from: string; to: string; candles: Candle[]; gaps: CandleGap[] };
 
 /** The pair of the seed projects' routes (the Bitcoin tracker's, the LTP service's) when a request names none. */
 export const LEGACY_PAIR = 'BTC-USD';

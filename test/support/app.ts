@@ -37,6 +37,8 @@ export async function startApp(env: Record<string, string> = {}, options: Create
     // Tests never reach the internet: a push feed is only on when a test points it at a fake.
     KRAKEN_WS_URL: 'off',
     COINBASE_WS_URL: 'off',
+    // Nor does the candle backfill of a test that enables coinbase without the fake's env().
+    COINBASE_EXCHANGE_URL: 'http://127.0.0.1:9',
     ...env,
   });
   const app = await createApp(config, options);

@@ -1,8 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'http';
 import type { AddressInfo } from 'net';
+import { readFileSync } from 'fs';
+import path from 'path';
 import { fixtureJson } from './fixtures';
 
-export type UpstreamName = 'kraken' | 'coinbase' | 'coingecko' | 'coindesk';
+/** The project's own copies of the upstream shapes (test/fixtures/upstream). */
+const OWN_FIXTURES = path.join(__dirname, '..', 'fixtures', 'upstream');
+
+export type UpstreamName = 'kraken' | 'coinbase' | 'coingecko' | 'coindesk' | HistoryName;
+/** The one-minute candle endpoints the candle backfill reads (Kraken OHLC, Coinbase Exchange candles). */
+export type HistoryName = 'kraken_ohlc' | 'coinbase_exchange';
 
 /**
  * How an upstream misbehaves:
@@ -58,6 +65,7 @@ export type FakeUpstreamEnv = {
   COINBASE_URL: string;
   COINGECKO_URL: string;
   COINDESK_URL: string;
+  COINBASE_EXCHANGE_URL: string;
   KRAKEN_WS_URL: string;
   COINBASE_WS_URL: string;
 };
@@ -76,6 +84,8 @@ const COINGECKO_BASES: Record<string, string> = { bitcoin: 'BTC', ethereum: 'ETH
 /** The fixture entries each answer is built from, so the fake speaks the upstreams' real shapes. */
 const TEMPLATES = {
   kraken: entryOf(fixtureJson('kraken_rest_ticker.json'), ['result', 'XXBTZUSD']),
+  krakenOhlc: entryOf(JSON.parse(readFileSync(path.join(OWN_FIXTURES, 'kraken_rest_ohlc.json'), 'utf8')), ['result', 'XXBTZUSD']) as unknown as unknown[][],
+  coinbaseCandles: JSON.parse(readFileSync(path.join(OWN_FIXTURES, 'coinbase_exchange_candles.json'), 'utf8')) as unknown[][],
   coinbase: entryOf(fixtureJson('coinbase_spot.json'), ['data']),
   coingecko: entryOf(fixtureJson('coingecko_simple_price.json'), ['bitcoin']),
   coindesk: entryOf(fixtureJson('coindesk_index_tick_head.json'), ['Data', 'BTC-USD']),
@@ -132,7 +142,15 @@ export class FakeUpstream {
   }
 
   env(): FakeUpstreamEnv {
-    return { KRAKEN_URL: this.url, COINBASE_URL: this.url, COINGECKO_URL: this.url, COINDESK_URL: this.url, KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
+    return {
+      KRAKEN_URL: this.url,
+      COINBASE_URL: this.url,
+      COINGECKO_URL: this.url,
+      COINDESK_URL: this.url,
+      COINBASE_EXCHANGE_URL: this.url,
+      KRAKEN_WS_URL: 'off',
+      COINBASE_WS_URL: 'off',
+    };
   }
 
   /** Sets a pair's price on every upstream (any number, so tests can serve odd ones). */
@@ -272,6 +290,32 @@ export class FakeUpstream {
         }
         return { status: 200, body };
       }
+      case 'kraken_ohlc': {
+        const alt = q.get('pair') ?? '';
+        const pair = [...this.prices.keys()].find((p) => krakenAltname(p) === alt);
+        if (!pair) return { status: 200, body: { error: ['EQuery:Unknown asset pair'] } };
+        const rows = this.minutes(pair, 720, price).map(([t, o, h, l, c], i) => {
+          // The fixture's shape: prices as strings, vwap, volume, count; every 97th minute without trades (count 0).
+          const row = structuredClone(TEMPLATES.krakenOhlc[i % TEMPLATES.krakenOhlc.length]);
+          row.splice(0, 5, t, String(o), String(h), String(l), String(c));
+          row[7] = i % 97 === 50 ? 0 : 1 + (i % 40);
+          return row;
+        });
+        return { status: 200, body: { error: [], result: { [wrongPair ? 'XETHZUSD' : krakenResultKey(pair)]: rows, last: rows.at(-2)?.[0] } } };
+      }
+      case 'coinbase_exchange': {
+        const pair = decodeURIComponent(url.pathname.split('/')[2] ?? '');
+        if (!this.prices.has(pair)) return { status: 404, body: { message: 'NotFound' } };
+        const start = Date.parse(q.get('start') ?? '');
+        const end = Date.parse(q.get('end') ?? '');
+        if (q.get('granularity') !== '60' || !(end >= start) || end - start > 300 * 60_000) return { status: 400, body: { message: 'invalid start/end/granularity' } };
+        const all = this.minutes(pair, 24 * 60 + 1, price);
+        const rows = all
+          .filter(([t]) => t * 1000 >= start && t * 1000 <= end)
+          .reverse()
+          .map(([t, o, h, l, c]) => [t, l, h, o, c, TEMPLATES.coinbaseCandles[0][5]]);
+        return { status: 200, body: rows };
+      }
       case 'coindesk': {
         if (this.options.coindeskApiKey !== undefined && req.headers.authorization !== `Apikey ${this.options.coindeskApiKey}`) {
           return { status: 401, body: { Data: {}, Err: { type: 1, message: 'You need a valid auth key or auth token to access this endpoint' } } };
@@ -290,6 +334,23 @@ export class FakeUpstream {
         return { status: 200, body: { Data, Err } };
       }
     }
+  }
+
+  /**
+   * `count` one-minute candles `[time (s), open, high, low, close]` up to the current (open)
+   * minute, oldest first: a gentle wave around the pair's price, ending at it.
+   */
+  private minutes(pair: string, count: number, price: (pair: string) => unknown): [number, number, number, number, number][] {
+    const last = Number(price(pair));
+    const open = Math.floor(Date.now() / 60_000) * 60;
+    const at = (i: number) => last * (1 + 0.002 * Math.sin(i / 30));
+    const out: [number, number, number, number, number][] = [];
+    for (let i = count - 1; i >= 0; i--) {
+      const o = at(i + 1);
+      const c = i === 0 ? last : at(i);
+      out.push([open - i * 60, o, Math.max(o, c) * 1.0001, Math.min(o, c) * 0.9999, c]);
+    }
+    return out;
   }
 
   private takeFailure(upstream: UpstreamName): Failure | undefined {
@@ -325,6 +386,8 @@ function upstreamOf(path: string): UpstreamName | undefined {
   if (/^\/v2\/prices\/[^/]+\/spot$/.test(path)) return 'coinbase';
   if (path === '/api/v3/simple/price') return 'coingecko';
   if (path === '/index/cc/v1/latest/tick') return 'coindesk';
+  if (path === '/0/public/OHLC') return 'kraken_ohlc';
+  if (/^\/products\/[^/]+\/candles$/.test(path)) return 'coinbase_exchange';
   return undefined;
 }
 
