@@ -690,7 +690,8 @@ describe(`${PricePollerService.name} with a push feed`, () => {
     expect(feed.running).toBe(true);
   });
 
-  it('starts MIN_TICK_INTERVAL_MS as a tick is published, not when a slow publish settles', async () => {
+  /** MIN_TICK_INTERVAL_MS=1000 with a shared tick log's round trip: every publish settles 200 ms later. */
+  async function slowPublishPoller(): Promise<void> {
     await poller.beforeApplicationShutdown();
     const config = loadConfig({ PAIRS: PAIRS.join(','), POLL_INTERVAL_MS: String(INTERVAL_MS), MIN_TICK_INTERVAL_MS: '1000' });
     stream = new PriceStreamService(new MemoryTickLog(config), config, new MetricsService());
@@ -701,6 +702,10 @@ describe(`${PricePollerService.name} with a push feed`, () => {
       return publish(draft);
     });
     poller = new PricePollerService(new SourceRegistry([kraken], new Map([['kraken', feed]])), stream, config, new SchedulerRegistry(), new MetricsService());
+  }
+
+  it('starts MIN_TICK_INTERVAL_MS as a tick is published, not when a slow publish settles', async () => {
+    await slowPublishPoller();
     await start();
     await jest.advanceTimersByTimeAsync(1500);
     expect(stream.latest('ETH-USD')?.price).toBe(3500);
@@ -711,5 +716,23 @@ describe(`${PricePollerService.name} with a push feed`, () => {
     expect(stream.latest('ETH-USD')?.price).toBe(3501);
     await jest.advanceTimersByTimeAsync(800);
     expect(stream.latest('ETH-USD')?.price).toBe(3502);
+  });
+
+  it('starts MIN_TICK_INTERVAL_MS as a deferred tick goes out too, not when its publish settles', async () => {
+    await slowPublishPoller();
+    await start();
+    await jest.advanceTimersByTimeAsync(1500);
+    const at = () => new Date().toISOString();
+    feed.trade({ pair: 'ETH-USD', price: 3501, sourceTimestamp: at() }); // out at once: the interval starts
+    await jest.advanceTimersByTimeAsync(100);
+    feed.trade({ pair: 'ETH-USD', price: 3502, sourceTimestamp: at() }); // deferred to the interval's end
+    await jest.advanceTimersByTimeAsync(950);
+    // The deferred tick went out 50 ms ago and its publish has not settled: a new interval runs.
+    feed.trade({ pair: 'ETH-USD', price: 3503, sourceTimestamp: at() });
+    // Had the interval started when that publish settled (200 ms on), 3503 would be out by now.
+    await jest.advanceTimersByTimeAsync(450);
+    expect(stream.latest('ETH-USD')?.price).toBe(3502);
+    await jest.advanceTimersByTimeAsync(750);
+    expect(stream.latest('ETH-USD')?.price).toBe(3503);
   });
 });

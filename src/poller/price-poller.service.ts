@@ -583,6 +583,8 @@ export class PricePollerService implements OnApplicationBootstrap, BeforeApplica
       draft,
       timer: setTimeout(() => {
         this.deferred.delete(draft.pair);
+        // As on the immediate path: the next interval starts now, not when the publish settles.
+        this.lastTickAt.set(draft.pair, Date.now());
         void this.publish(entry.draft);
       }, waitMs),
     };
