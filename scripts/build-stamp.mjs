@@ -26,7 +26,10 @@ const pendingFile = join(cacheDir, 'pending.json');
 /** Never inputs, at any depth. */
 const SKIP_ANYWHERE = new Set(['node_modules', '.git', 'coverage']);
 /** Never inputs: top-level folders the build does not read, and the bench's own results. */
-const SKIP_PATHS = new Set(['test', 'docs', '.ci', 'deploy', join('bench', 'results')]);
+const SKIP_PATHS = new Set(['docs', '.ci', 'deploy', join('bench', 'results')]);
+/** Of test/, the build reads only test/support (the bench compiles its fakes from there). */
+const TEST_INPUTS = [join('test', 'support')];
+const outsideTestInputs = (rel) => rel.startsWith(`test${sep}`) && !TEST_INPUTS.some((t) => rel === t || rel.startsWith(t + sep));
 const isOutputDir = (name) => name === 'dist' || name.startsWith('dist-');
 /** Never inputs: Markdown, and the profiles a bench run may leave (large, and no build reads them). */
 const isSkippedFile = (name) => /\.(md|cpuprofile|heapsnapshot)$/.test(name);
@@ -36,6 +39,7 @@ function walk(dir, files, outputDirs) {
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const full = join(dir, entry.name);
     const rel = relative(root, full);
+    if (outsideTestInputs(rel)) continue;
     if (entry.isDirectory()) {
       if (SKIP_ANYWHERE.has(entry.name) || SKIP_PATHS.has(rel)) continue;
       if (isOutputDir(entry.name)) outputDirs.push(full);

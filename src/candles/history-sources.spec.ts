@@ -1,10 +1,9 @@
-import { readFileSync } from 'fs';
-import path from 'path';
+import { fixtureJson } from '../../test/support/fixtures';
 import { SourceError } from '../sources/price-source';
 import { checkHistory, parseCoinbaseCandles, parseKrakenOhlc, plausibleMinute, simulatedHistory } from './history-sources';
 import type { Minute } from './minute';
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(path.join(__dirname, '../../test/fixtures/upstream', name), 'utf8')) as unknown;
+const fixture = fixtureJson;
 const MIN = 60_000;
 /** The fixtures' minutes are 1764972000..1764972240 (s); "now" is in the last one, which is open. */
 const NOW = 1764972240_000 + 30_000;

@@ -1,11 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'http';
 import type { AddressInfo } from 'net';
-import { readFileSync } from 'fs';
-import path from 'path';
 import { fixtureJson } from './fixtures';
-
-/** The project's own copies of the upstream shapes (test/fixtures/upstream). */
-const OWN_FIXTURES = path.join(__dirname, '..', 'fixtures', 'upstream');
 
 export type UpstreamName = 'kraken' | 'coinbase' | 'coingecko' | 'coindesk' | HistoryName;
 /** The one-minute candle endpoints the candle backfill reads (Kraken OHLC, Coinbase Exchange candles). */
@@ -84,8 +79,8 @@ const COINGECKO_BASES: Record<string, string> = { bitcoin: 'BTC', ethereum: 'ETH
 /** The fixture entries each answer is built from, so the fake speaks the upstreams' real shapes. */
 const TEMPLATES = {
   kraken: entryOf(fixtureJson('kraken_rest_ticker.json'), ['result', 'XXBTZUSD']),
-  krakenOhlc: entryOf(JSON.parse(readFileSync(path.join(OWN_FIXTURES, 'kraken_rest_ohlc.json'), 'utf8')), ['result', 'XXBTZUSD']) as unknown as unknown[][],
-  coinbaseCandles: JSON.parse(readFileSync(path.join(OWN_FIXTURES, 'coinbase_exchange_candles.json'), 'utf8')) as unknown[][],
+  krakenOhlc: entryOf(fixtureJson('kraken_rest_ohlc.json'), ['result', 'XXBTZUSD']) as unknown as unknown[][],
+  coinbaseCandles: fixtureJson('coinbase_exchange_candles.json') as unknown[][],
   coinbase: entryOf(fixtureJson('coinbase_spot.json'), ['data']),
   coingecko: entryOf(fixtureJson('coingecko_simple_price.json'), ['bitcoin']),
   coindesk: entryOf(fixtureJson('coindesk_index_tick_head.json'), ['Data', 'BTC-USD']),
