@@ -63,7 +63,8 @@ async function runWorker(config: AppConfig): Promise<void> {
   await app.init();
   await link.serve(app.getHttpServer(), config.port, config.host, LISTEN_BACKLOG, {
     headTimeoutMs: config.requestHeadTimeoutMs,
-    pending: new PendingConnections(config.maxStreamConnectionsPerIp),
+    // Behind proxies (TRUST_PROXY) every client shares their addresses: only the deadline applies.
+    pending: new PendingConnections(config.trustProxy === false ? config.maxStreamConnectionsPerIp : Infinity),
   });
   app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
   // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop

@@ -54,7 +54,8 @@ export class SseEntry implements OnApplicationBootstrap {
   open(req: IncomingMessage, res: ServerResponse, route: SseRoute): void {
     const id = requestId(req, res);
     // The request's duration is the time to its response head (a stream's life is not a latency).
-    const timed = this.metrics?.http.start();
+    // A HEAD came through Express, whose request logger times it already.
+    const timed = req.method === 'HEAD' ? undefined : this.metrics?.http.start();
     const path = pathOf(req.url);
     // HEAD comes through Express, whose route names the template of a path spelled otherwise.
     if (SSE_ROUTE_TABLE.has(path)) markRoute(req, path);
