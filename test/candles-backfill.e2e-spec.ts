@@ -86,6 +86,17 @@ describe('candle backfill at start (against fakes of the exchanges)', () => {
     expect(fake.requests('kraken_ohlc').length).toBe(3);
   });
 
+  it('does not hold up a shutdown while an exchange hangs on a backfill request', async () => {
+    fake.fail('coinbase_exchange', 'hang');
+    const t = await start({ PRICE_SOURCES: 'coinbase', PAIRS: 'BTC-USD', SOURCE_TIMEOUT_MS: '20000' });
+    await waitFor(() => fake.requests('coinbase_exchange').length >= 1, 10_000);
+    apps.splice(apps.indexOf(t), 1);
+    const closing = Date.now();
+    await t.close();
+    // The request's own timeout (20 s, past SHUTDOWN_TIMEOUT_MS) is not waited for.
+    expect(Date.now() - closing).toBeLessThan(5000);
+  });
+
   it('gives the simulated source a plausible day of history, labelled simulated', async () => {
     const t = await start({ PRICE_SOURCES: 'simulated', PAIRS: 'BTC-USD' });
     await t.app.get(CandleBackfill).done();

@@ -76,7 +76,7 @@ export class CandleBackfill implements OnApplicationBootstrap, BeforeApplication
       try {
         const reference = await this.reference(pair, signal);
         const now = Date.now();
-        const minutes = checkHistory(source.name, pair, await source.minutes(pair, now, reference), now, reference, this.config.maxJumpPct);
+        const minutes = checkHistory(source.name, pair, await source.minutes(pair, now, reference, signal), now, reference, this.config.maxJumpPct);
         const added = await this.store.fill(pair, minutes);
         this.logger.log({ msg: 'candles backfilled', source: source.name, pair, received: minutes.length, added });
         return;

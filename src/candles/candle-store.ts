@@ -20,8 +20,11 @@ const LOAD_TIMEOUT_MS = 5_000;
 const PULL_AFTER_MS = [0, 2_000, 5_000, 10_000, 20_000, 40_000];
 const PULL_EVERY_MS = 60_000;
 
-/** Every pair's one-minute candles, as the primary gives them to its workers. */
-export type CandleSnapshot = Record<string, Minute[]>;
+/**
+ * The primary's one-minute candles for a worker: every pair's, when the worker has not seen the
+ * primary's latest backfill (`fills` counts those that put minutes in); else `pairs` is null.
+ */
+export type CandleSnapshot = { fills: number; pairs: Record<string, Minute[]> | null };
 
 /**
  * The one-minute candles of every configured pair, separate from the tick window: built from
@@ -45,6 +48,9 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
   private subscription: Subscription | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private flushing: Promise<void> = Promise.resolve();
+  /** Backfills that put minutes in here; and, in a worker, the primary's count it last pulled. */
+  private fills = 0;
+  private pulledFills = -1;
 
   constructor(
     private readonly config: AppConfig,
@@ -99,22 +105,29 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
   /** Puts backfilled minutes where there are none; written through at once when this instance writes. */
   async fill(pair: string, minutes: readonly Minute[]): Promise<number> {
     const added = this.book.fill(pair, minutes);
+    if (added.length > 0) this.fills++;
     if (added.length > 0 && this.shared && this.writes) await this.shared.write(pair, added, true);
     return added.length;
   }
 
-  /** Every pair's minutes (for the workers of a primary). */
-  snapshot(): CandleSnapshot {
-    return Object.fromEntries(this.config.pairs.map((pair) => [pair, this.book.range(pair, 0, Number.MAX_SAFE_INTEGER)]));
+  /**
+   * Every pair's minutes, for a worker of this primary that has seen `knownFills` of its
+   * backfills: nothing when that is all of them (a worker's own ticks make its live minutes; it
+   * lacks only the history from before its start, which its first pull brings, and backfills).
+   */
+  snapshot(knownFills: number): CandleSnapshot {
+    if (knownFills === this.fills) return { fills: this.fills, pairs: null };
+    return { fills: this.fills, pairs: Object.fromEntries(this.config.pairs.map((pair) => [pair, this.book.range(pair, 0, Number.MAX_SAFE_INTEGER)])) };
   }
 
   /** A worker without Redis: puts in the primary's minutes that this worker has none for. */
   private async pull(): Promise<void> {
-    const snapshot = await this.link!.request<CandleSnapshot>({ ps: 'candles' });
+    const snapshot = await this.link!.request<CandleSnapshot>({ ps: 'candles', fills: this.pulledFills });
     for (const pair of this.config.pairs) {
-      const minutes = snapshot[pair];
+      const minutes = snapshot.pairs?.[pair];
       if (Array.isArray(minutes) && minutes.length > 0) this.book.fill(pair, minutes);
     }
+    this.pulledFills = snapshot.fills;
   }
 
   private markDirty(pair: string, minute: Minute): void {
@@ -127,6 +140,8 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
     this.flushing = this.flushing.then(async () => {
       const shared = this.shared;
       if (!shared || this.dirty.size === 0) return;
+      // An instance that lost the lease (after a freeze, say) must not overwrite the new leader's minutes.
+      if (!this.writes) return void this.dirty.clear();
       const batch = [...this.dirty].map(([pair, minutes]) => [pair, [...minutes.values()]] as const);
       this.dirty.clear();
       try {

@@ -15,7 +15,7 @@ export const BACKFILL_SPAN_MS = 24 * 3_600_000;
 export type HistoryFetch = { timeoutMs: number; maxBytes: number; signal?: AbortSignal };
 
 /** One source of one-minute history: the closed minutes it has, oldest first. */
-export type HistorySource = { readonly name: Exclude<MinuteSource, 'live'>; minutes(pair: string, nowMs: number, reference: number | undefined): Promise<Minute[]> };
+export type HistorySource = { readonly name: Exclude<MinuteSource, 'live'>; minutes(pair: string, nowMs: number, reference: number | undefined, signal?: AbortSignal): Promise<Minute[]> };
 
 const num = (v: unknown): number => (typeof v === 'string' ? Number(v) : typeof v === 'number' ? v : NaN);
 
@@ -84,9 +84,9 @@ export function parseCoinbaseCandles(body: unknown): Minute[] {
 export function krakenHistory(baseUrl: string, http: HistoryFetch): HistorySource {
   return {
     name: 'kraken',
-    async minutes(pair) {
+    async minutes(pair, _nowMs, _reference, signal) {
       const url = `${baseUrl}/0/public/OHLC?pair=${encodeURIComponent(krakenAltname(pair))}&interval=1`;
-      return parseKrakenOhlc(await fetchJson('kraken', url, http), pair);
+      return parseKrakenOhlc(await fetchJson('kraken', url, { ...http, signal }), pair);
     },
   };
 }
@@ -95,14 +95,15 @@ export function krakenHistory(baseUrl: string, http: HistoryFetch): HistorySourc
 export function coinbaseExchangeHistory(baseUrl: string, http: HistoryFetch): HistorySource {
   return {
     name: 'coinbase',
-    async minutes(pair, nowMs) {
+    async minutes(pair, nowMs, _reference, signal) {
       const out: Minute[] = [];
       const open = minuteOf(nowMs);
       for (let end = open; end > open - BACKFILL_SPAN_MS; end -= COINBASE_PAGE_MINUTES * MINUTE_MS) {
         const start = Math.max(end - COINBASE_PAGE_MINUTES * MINUTE_MS, open - BACKFILL_SPAN_MS);
         const query = `granularity=60&start=${new Date(start).toISOString()}&end=${new Date(end - MINUTE_MS).toISOString()}`;
         const url = `${baseUrl}/products/${encodeURIComponent(pair)}/candles?${query}`;
-        out.push(...parseCoinbaseCandles(await fetchJson('coinbase', url, http)));
+        // A shutdown ends the paging at once (fetchJson throws the signal's reason).
+        out.push(...parseCoinbaseCandles(await fetchJson('coinbase', url, { ...http, signal })));
       }
       return out;
     },

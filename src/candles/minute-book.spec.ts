@@ -26,6 +26,19 @@ describe(MinuteBook.name, () => {
     expect(book.generation('BTC-USD')).toBeGreaterThan(generation);
   });
 
+  it('says a closed minute changed when the first tick of a minute that has ended arrives after it', () => {
+    const book = new MinuteBook(DAY);
+    book.addTick('BTC-USD', 100, T0, T0);
+    const generation = book.generation('BTC-USD');
+    // Stamped in the second minute, arriving in the third: a cached answer of closed minutes lacks it.
+    book.addTick('BTC-USD', 101, T0 + MIN + 59_000, T0 + 2 * MIN + 100);
+    expect(book.generation('BTC-USD')).toBeGreaterThan(generation);
+    // The first tick of the minute now running changes no closed minute.
+    const now = book.generation('BTC-USD');
+    book.addTick('BTC-USD', 102, T0 + 2 * MIN + 200, T0 + 2 * MIN + 200);
+    expect(book.generation('BTC-USD')).toBe(now);
+  });
+
   it('fills only minutes it has no candle for: a backfill never overwrites a live minute', () => {
     const book = new MinuteBook(DAY);
     book.addTick('BTC-USD', 100, T0 + 5, T0 + 5);

@@ -39,6 +39,8 @@ export class MinuteBook {
       return last;
     }
     if (!last || last.start < start) {
+      // The first tick of a minute that has already ended: a closed minute appears.
+      if (start < minuteOf(nowMs)) this.bump(pair);
       const m = minuteFromTick(price, ms);
       minutes.push(m);
       this.cut(pair, minutes, start);

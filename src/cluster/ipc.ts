@@ -20,8 +20,8 @@ export type ToPrimary =
   | { ps: 'metrics'; n: number }
   | { ps: 'refresh'; n: number; pairs: string[] }
   | { ps: 'sources'; n: number }
-  /** The primary's one-minute candles (its backfill and every tick's), answered as CandleSnapshot. */
-  | { ps: 'candles'; n: number }
+  /** The primary's one-minute candles (its backfill and every tick's), answered as CandleSnapshot; `fills`: the primary's backfill count the worker last pulled (-1: none). */
+  | { ps: 'candles'; n: number; fills: number }
   | { ps: 'answer'; n: number; value: unknown };
 
 export type ToWorker =

@@ -220,7 +220,7 @@ export class Primary {
         return answerWhenDone((m) => this.send(member, m), msg.n, work);
       }
       case 'candles':
-        return answerWhenDone((m) => this.send(member, m), msg.n, Promise.resolve(this.candles?.snapshot() ?? {}), {});
+        return answerWhenDone((m) => this.send(member, m), msg.n, Promise.resolve(this.candles?.snapshot(msg.fills) ?? { fills: 0, pairs: null }), { fills: 0, pairs: null });
       case 'answer':
         member.requests.settle(msg.n, msg.value);
         return;
