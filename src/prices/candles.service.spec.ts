@@ -62,4 +62,14 @@ describe(CandlesService.name, () => {
     expect(third.etag).not.toBe(second.etag);
     expect((JSON.parse(third.json) as { candles: { close: number }[] }).candles.map((c) => c.close)).toEqual([1, 2, 4]);
   });
+
+  it('keeps the cached answers within a byte budget, however many windows are asked for', () => {
+    const { service, tick } = make();
+    for (let i = 0; i < 2000; i++) tick(i * MIN, 100 + (i % 7));
+    const now = T0 + 2000 * MIN;
+    // 300 windows of 1000 one-minute candles (~190 KB each): ~57 MB if every one were kept.
+    for (let i = 0; i < 300; i++) service.candles('BTC-USD', '1m', { fromMs: T0 + i * MIN, limit: 1000 }, now);
+    expect(service.cacheBytes).toBeGreaterThan(1024 * 1024);
+    expect(service.cacheBytes).toBeLessThanOrEqual(8 * 1024 * 1024);
+  });
 });

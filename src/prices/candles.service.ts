@@ -9,8 +9,12 @@ export type CandleWindow = { fromMs?: number; toMs?: number; limit: number };
 /** A candles answer serialised once, with its ETag. */
 export type CandlesBody = { json: string; etag: string };
 
-/** How many closed parts of answers are kept (each at most 1000 candles). */
-const CACHE_ENTRIES = 256;
+/**
+ * What the kept closed parts of answers may hold, by their serialised size (each is also kept as
+ * candle objects and in its last whole answer: about three times that): requests with varying
+ * windows cannot grow it past this. 1000 one-minute candles are about 190 KB of JSON.
+ */
+const CACHE_JSON_BYTES = 8 * 1024 * 1024;
 
 /** FNV-1a over a string, base 36: a short, stable ETag of what an answer is made of. */
 function fnv(text: string): string {
@@ -28,8 +32,14 @@ function fnv(text: string): string {
 @Injectable()
 export class CandlesService {
   private readonly closedCache = new Map<string, { candles: Candle[]; json: string; last?: CandlesBody }>();
+  private cachedBytes = 0;
 
   constructor(private readonly store: CandleStore) {}
+
+  /** The serialised size of the kept closed parts (bounded by CACHE_JSON_BYTES). */
+  get cacheBytes(): number {
+    return this.cachedBytes;
+  }
 
   /** The window asked for, in bucket starts: `limit` buckets ending at `to` (default now), or starting at `from`. */
   static window(interval: CandleInterval, w: CandleWindow, nowMs: number): { fromMs: number; toMs: number } {
@@ -60,8 +70,14 @@ export class CandlesService {
     if (!cached) {
       const candles = fromMs < closedEnd ? rollUp(this.store.book.range(pair, fromMs, closedEnd), size, openFrom) : [];
       cached = { candles, json: candles.map((c) => JSON.stringify(c)).join(',') };
-      if (this.closedCache.size >= CACHE_ENTRIES) this.closedCache.delete(this.closedCache.keys().next().value as string);
+      // Oldest first out, until the new one fits.
+      for (const [oldKey, old] of this.closedCache) {
+        if (this.cachedBytes + cached.json.length <= CACHE_JSON_BYTES) break;
+        this.closedCache.delete(oldKey);
+        this.cachedBytes -= old.json.length;
+      }
       this.closedCache.set(key, cached);
+      this.cachedBytes += cached.json.length;
     }
     const open = toMs >= openFrom ? rollUp(this.store.book.range(pair, openFrom, openFrom + size), size, openFrom) : [];
     const last = open[0];
