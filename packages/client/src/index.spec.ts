@@ -170,6 +170,32 @@ describe('connect', () => {
     client.close();
   });
 
+  it('takes a stream that sends nothing, not even a heartbeat, for dead and resumes from the last id', async () => {
+    const { client, got } = open({ idleTimeoutMs: 45_000 });
+    await started();
+    const first = FakeStream.last();
+    first.open();
+    await started();
+    first.fire('price', tick(1_000_000, 10));
+    await started();
+    // Heartbeats keep it: 40 s, a comment, 40 s more.
+    jest.advanceTimersByTime(40_000);
+    first.send(':\n\n');
+    await started();
+    jest.advanceTimersByTime(40_000);
+    await started();
+    expect(first.closed).toBe(false);
+    // Then silence (the peer is gone without a word): cut at 45 s, reconnected from the last id.
+    jest.advanceTimersByTime(5_000);
+    await started();
+    expect(first.closed).toBe(true);
+    expect(got.statuses.at(-1)).toMatchObject({ state: 'reconnecting', attempt: 1, reason: 'event stream idle for 45000 ms' });
+    jest.advanceTimersByTime(1_000);
+    expect(FakeStream.last()).not.toBe(first);
+    expect(FakeStream.last().url.searchParams.get('lastEventId')).toBe('1000000-0');
+    client.close();
+  });
+
   it('counts the ticks a resume replays and emits resumed once a live tick arrives', async () => {
     const { client, got } = open();
     await started();

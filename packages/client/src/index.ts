@@ -36,6 +36,12 @@ export type ConnectOptions = {
   lastEventId?: string;
   /** The WebSocket class of the `websocket` transport; the platform's by default (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
+  /**
+   * SSE: an open stream that sends nothing this long, not even the server's heartbeat (a comment
+   * every 15 s by default), is taken for dead (a NAT that dropped it, a laptop that slept) and
+   * the client reconnects and resumes. Default 45000 (three heartbeats); 0: never.
+   */
+  idleTimeoutMs?: number;
   /** Backoff and resume timing; tests shorten them. */
   timing?: Partial<ConnectionTiming>;
   /** Clock, randomness and network state; defaults to the platform's. */
@@ -126,7 +132,7 @@ export function connect(options: ConnectOptions): PriceClient {
     options.env ?? platformEnv(),
     { ...DEFAULT_TIMING, ...options.timing },
   );
-  const feedOptions = { baseUrl: options.baseUrl, WebSocket: options.WebSocket };
+  const feedOptions = { baseUrl: options.baseUrl, WebSocket: options.WebSocket, idleTimeoutMs: options.idleTimeoutMs };
   // Set once the caller chose for itself (use/close) before the deferred first connection.
   let decided = false;
   const use = (next: Transport): void => {

@@ -31,6 +31,8 @@ export type FeedOptions = {
   baseUrl: string;
   fetch?: FetchLike;
   WebSocket?: WebSocketConstructor;
+  /** SSE: a stream that sends nothing this long (not even the server's heartbeat) is taken for dead; 0: never. */
+  idleTimeoutMs?: number;
 };
 
 export type FeedHandlers = {

@@ -5,6 +5,12 @@ import { SseParser } from './sse-parser';
 import { asReset, asTick, parseJson } from './wire-guards';
 
 /**
+ * How long an open stream may send nothing before it is taken for dead (a NAT that dropped it, a
+ * laptop that slept): three of the server's heartbeats (a comment every 15 s by default).
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+
+/**
  * Server-Sent Events, read with `fetch` in Node 22+ and in browsers alike: no EventSource to
  * inject, and the library sees what EventSource hides, the HTTP status and the error body of a
  * refusal. EventSource's own reconnect is not needed either: Connection decides when to come
@@ -26,7 +32,19 @@ export const createSseFeed: FeedFactory = (request, options) => {
       running = abort;
       const live = (): boolean => running === abort;
       const url = streamUrl(options.baseUrl, SSE_PATH, request()).href;
-      void read(fetchImpl, url, abort.signal, handlers, live).then(
+      const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      let idleFor = 0;
+      // Rearmed by every chunk; when it fires the read fails and the connection comes back.
+      const watch = idleMs <= 0 ? () => undefined : () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => {
+          idleFor = idleMs;
+          abort.abort(new Error(`no data for ${idleMs} ms`));
+        }, idleMs);
+      };
+      abort.signal.addEventListener('abort', () => clearTimeout(idle), { once: true });
+      void read(fetchImpl, url, abort.signal, handlers, live, watch).then(
         ({ reason, refusal }) => {
           if (!live()) return;
           feed.stop();
@@ -35,7 +53,7 @@ export const createSseFeed: FeedFactory = (request, options) => {
         (err: unknown) => {
           if (!live()) return;
           feed.stop();
-          handlers.closed(`event stream interrupted: ${err instanceof Error ? err.message : String(err)}`);
+          handlers.closed(idleFor > 0 ? `event stream idle for ${idleFor} ms` : `event stream interrupted: ${err instanceof Error ? err.message : String(err)}`);
         },
       );
     },
@@ -50,7 +68,7 @@ export const createSseFeed: FeedFactory = (request, options) => {
 type Ended = { reason: string; refusal?: Awaited<ReturnType<typeof refusalOf>> };
 
 /** Opens the stream and reads it until it ends; events go to the handlers while `live()`. */
-async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, handlers: FeedHandlers, live: () => boolean): Promise<Ended> {
+async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, handlers: FeedHandlers, live: () => boolean, watch: () => void): Promise<Ended> {
   const res = await fetchImpl(url, { headers: { Accept: 'text/event-stream' }, signal, cache: 'no-store' });
   if (!res.ok) {
     const refusal = await refusalOf(res);
@@ -62,6 +80,7 @@ async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, hand
     return { reason: `not an event stream (HTTP ${res.status}, ${type || 'no content type'})` };
   }
   handlers.open();
+  watch();
   const parser = new SseParser((event) => {
     if (!live()) return;
     if (event.type === 'price') {
@@ -77,6 +96,7 @@ async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, hand
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return { reason: 'event stream ended' };
+    watch();
     parser.push(decoder.decode(value, { stream: true }));
   }
 }
