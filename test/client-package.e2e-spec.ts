@@ -148,7 +148,7 @@ describe('the packed client library (npm pack, a new project, strict TypeScript,
       const p = runProgram(dir(), proxy.url, transport);
       try {
         await waitFor(() => p.prices().length >= 5, 15_000, p.output);
-        expect(p.lines()).toContainEqual({ kind: 'refused-event', message: 'price-stream: no event "tick"; the events are price, reset, status, resumed, error (5 events)' });
+        expect(p.lines()).toContainEqual({ kind: 'refused-event', message: 'price-stream: no event "tick"; the events are price, reset, status, freshness, resumed, error (6 events)' });
         proxy.cut();
         await waitFor(() => p.lines().some((l) => l.kind === 'status' && l.state === 'reconnecting'), 5000, p.output);
         // Ticks go on meanwhile (10 a second per pair): the program misses them, then gets them back.

@@ -92,6 +92,13 @@ export type ErrorCode =
 /** The body of every error answer, REST or stream. */
 export type ErrorBody = { statusCode: number; code: ErrorCode; message: string };
 
+/**
+ * A pair's price went stale (no fresh price for STALE_AFTER_MS: every source of it failing) or
+ * is fresh again, on every transport (`status`). `since`: when its last fresh price came (stale),
+ * or when a fresh one came back (fresh). The last price stays what it was; it is just not current.
+ */
+export type PairStatus = { pair: string; state: 'stale' | 'fresh'; since: string };
+
 /** A resume point as clients send it: an event id, or a time (Unix s, Unix ms or ISO-8601). */
 export type ResumeRequest = { lastEventId?: string; since?: string | number };
 
@@ -144,6 +151,7 @@ export type ConnectErrorData = { code: ErrorCode; message: string };
 export interface ServerToClientEvents {
   price: (tick: Tick) => void;
   reset: (reset: ResetEvent) => void;
+  status: (status: PairStatus) => void;
   notice: (notice: SocketNotice) => void;
 }
 
@@ -165,6 +173,7 @@ export const WS_CLOSE_SERVICE_RESTART = 1012;
 export type WsMessage =
   | ({ type: 'price' } & Tick)
   | ({ type: 'reset' } & ResetEvent)
+  | ({ type: 'status' } & PairStatus)
   /** The answer to a `subscribe` message: every pair the connection has now. */
   | { type: 'subscribed'; pairs: string[]; recovered: boolean }
   | { type: 'unsubscribed'; pairs: string[] }

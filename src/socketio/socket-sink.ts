@@ -50,7 +50,8 @@ export class PacketEncoder {
       }
       return encoded;
     }
-    return message.type === 'price' ? this.build('price', { ...message.tick, skipped: message.skipped }) : this.build('reset', message.reset);
+    if (message.type === 'price') return this.build('price', { ...message.tick, skipped: message.skipped });
+    return message.type === 'reset' ? this.build('reset', message.reset) : this.build('status', message.status);
   }
 
   private build(event: string, data: unknown): Encoded {

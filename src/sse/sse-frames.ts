@@ -1,4 +1,4 @@
-import { legacyAsset, type LegacyTick, type ResetEvent, type Tick } from '../shared/wire';
+import { legacyAsset, type LegacyTick, type PairStatus, type ResetEvent, type Tick } from '../shared/wire';
 
 /**
  * SSE framing. `price`: `event: price` + `id:` + `data:` (our route); `legacy`: the same with
@@ -56,6 +56,11 @@ export function tickBytes(tick: Tick, kind: FrameKind, chunk: boolean): Buffer {
 /** Named in every route: a legacy `onmessage` client must not mistake it for a tick. Carries no id. */
 export function resetFrame(reset: ResetEvent): string {
   return `event: reset\ndata: ${JSON.stringify(reset)}\n\n`;
+}
+
+/** A pair's stale/fresh status: a named event without an id (not a point to resume from). */
+export function statusFrame(status: PairStatus): string {
+  return `event: status\ndata: ${JSON.stringify(status)}\n\n`;
 }
 
 /** Sent on connect: how long a client waits before reconnecting after the stream drops. */

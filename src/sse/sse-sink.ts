@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'http';
 import type { DisconnectReason } from '../shared/wire';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
-import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, tickBytes, tickFrame, type FrameKind } from './sse-frames';
+import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickBytes, tickFrame, type FrameKind } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
@@ -185,6 +185,7 @@ export class SseSink implements Sink {
 
   private bytesOf(message: StreamMessage): Buffer {
     if (message.type === 'reset') return frameBytes(resetFrame(message.reset), this.chunk);
+    if (message.type === 'status') return frameBytes(statusFrame(message.status), this.chunk);
     if (message.skipped === 0) return tickBytes(message.tick, this.kind, this.chunk);
     return frameBytes(tickFrame({ ...message.tick, skipped: message.skipped }, this.kind), this.chunk);
   }

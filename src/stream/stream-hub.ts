@@ -5,7 +5,7 @@ import { formatTickId, idAfter, idMs } from '../common/tick-id';
 import { withDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { TRANSPORTS, type DisconnectReason, type ResetEvent, type Tick, type Transport } from '../shared/wire';
+import { TRANSPORTS, type DisconnectReason, type PairStatus, type ResetEvent, type Tick, type Transport } from '../shared/wire';
 import type { Lease } from './connection-registry';
 import { PriceStreamService } from './price-stream.service';
 import { stampedSince, type ReadAfterResult } from './tick-log';
@@ -13,7 +13,8 @@ import { stampedSince, type ReadAfterResult } from './tick-log';
 /** What the hub hands a transport. A live tick's message is one object shared by every subscriber (transports cache its encoding). */
 export type PriceMessage = { readonly type: 'price'; readonly tick: Tick; readonly skipped: number };
 export type ResetMessage = { readonly type: 'reset'; readonly reset: ResetEvent };
-export type StreamMessage = PriceMessage | ResetMessage;
+export type StatusMessage = { readonly type: 'status'; readonly status: PairStatus };
+export type StreamMessage = PriceMessage | ResetMessage | StatusMessage;
 
 /**
  * A transport, as the hub sees it (centrifuge's Transport: write and close). A transport frames
@@ -185,7 +186,7 @@ export class Subscriber {
       this.pending?.delete(pair);
     }
     this.hub.detach(this, [...gone]);
-    const keep = (m: StreamMessage) => m.type !== 'price' || !gone.has(m.tick.pair);
+    const keep = (m: StreamMessage) => (m.type === 'price' ? !gone.has(m.tick.pair) : m.type === 'status' ? !gone.has(m.status.pair) : true);
     const kept = (q: Fifo | null) => {
       const rest = q?.toArray().filter(keep) ?? [];
       return rest.length > 0 ? new Fifo(rest) : null;
@@ -238,6 +239,12 @@ export class Subscriber {
       }
     }
     return this.deliver(message);
+  }
+
+  /** @internal A pair of its own went stale or fresh again; a join of the pair in progress reads the state as it completes. */
+  status(message: StatusMessage): void {
+    if (this.gone || this.holding?.has(message.status.pair)) return;
+    this.deliver(message);
   }
 
   /** @internal A gap in the live stream: the promise of completeness is off; a join in progress ends with the reset instead of its replay. */
@@ -451,6 +458,11 @@ export class Subscriber {
     } else {
       for (const t of ticks) messages.push(this.hub.messageOf(t));
     }
+    // A pair that is stale now says so after its latest price, whatever the resume.
+    for (const pair of pairs) {
+      const status = this.hub.staleStatusOf(pair);
+      if (status) messages.push({ type: 'status', status });
+    }
     if (messages.length > 0) {
       if (this.catchUp === null) this.catchUp = new Fifo(messages);
       else this.catchUp.append(messages);
@@ -493,6 +505,8 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   /** The shared message of each live tick (and of the latest tick per pair, for snapshots). */
   private readonly messages = new WeakMap<Tick, PriceMessage>();
   private started = false;
+  /** The pairs that are stale now, with the status sent for each. */
+  private readonly stale = new Map<string, PairStatus>();
   private ending: Promise<void> | undefined;
   private allClosed: (() => void) | undefined;
   readonly pairs: readonly string[];
@@ -527,6 +541,22 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
         }),
       );
     }
+  }
+
+  /**
+   * A pair went stale or fresh again (StaleWatch): every subscriber of it hears it, and while it
+   * is stale a subscriber that joins it gets the status at once.
+   */
+  pairStatus(status: PairStatus): void {
+    if (status.state === 'stale') this.stale.set(status.pair, status);
+    else this.stale.delete(status.pair);
+    const message: StatusMessage = { type: 'status', status };
+    for (const sub of this.sets.get(status.pair) ?? []) sub.status(message);
+  }
+
+  /** The status a subscriber joining the pair gets now: the stale one, or none while it is fresh. */
+  staleStatusOf(pair: string): PairStatus | undefined {
+    return this.stale.get(pair);
   }
 
   /** A new subscriber on a transport's connection; it holds `lease` until it is closed. */

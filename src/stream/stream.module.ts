@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { ConnectionRegistry, StreamGate } from './connection-registry';
 import { PriceStreamService } from './price-stream.service';
 import { PriceHealthIndicator } from './price.health';
+import { StaleWatch } from './stale-watch';
 import { StreamHub } from './stream-hub';
 
 /** The price stream and the subscription core. The TickLog comes from MemoryTickLogModule or RedisModule (both global). */
@@ -13,6 +14,7 @@ import { StreamHub } from './stream-hub';
     ConnectionRegistry,
     PriceStreamService,
     StreamHub,
+    StaleWatch,
     StreamGate,
   ],
   exports: [PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub],

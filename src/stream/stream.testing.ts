@@ -2,7 +2,7 @@ import { Subject } from 'rxjs';
 import type { ResumePoint } from '../common/resume';
 import { loadConfig, type AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import type { DisconnectReason, ResetEvent, Tick } from '../shared/wire';
+import type { DisconnectReason, PairStatus, ResetEvent, Tick } from '../shared/wire';
 import { MemoryTickLog } from './memory-tick-log';
 import { PriceStreamService } from './price-stream.service';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from './stream-hub';
@@ -76,6 +76,9 @@ export class RecordingSink implements Sink {
   }
   resets(): ResetEvent[] {
     return this.messages.flatMap((m) => (m.type === 'reset' ? [m.reset] : []));
+  }
+  statuses(): PairStatus[] {
+    return this.messages.flatMap((m) => (m.type === 'status' ? [m.status] : []));
   }
 }
 

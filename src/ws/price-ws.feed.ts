@@ -38,6 +38,7 @@ function priceFrame(tick: Tick, legacy: boolean): Buffer {
 
 function frameOf(message: StreamMessage, legacy: boolean): Buffer {
   if (message.type === 'reset') return Buffer.from(JSON.stringify({ type: 'reset', ...message.reset } satisfies WsMessage));
+  if (message.type === 'status') return Buffer.from(JSON.stringify({ type: 'status', ...message.status } satisfies WsMessage));
   if (message.skipped === 0) return priceFrame(message.tick, legacy);
   const extra = legacy ? legacyAsset(message.tick.pair) : {};
   return Buffer.from(JSON.stringify({ type: 'price', ...message.tick, skipped: message.skipped, ...extra }));

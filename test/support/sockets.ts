@@ -1,7 +1,8 @@
+import http from 'node:http';
 import { waitFor } from './wait';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import WebSocket from 'ws';
-import type { ClientToServerEvents, ResetEvent, ServerToClientEvents, SocketNotice, Tick, WsMessage } from '../../src/shared/wire';
+import type { ClientToServerEvents, PairStatus, ResetEvent, ServerToClientEvents, SocketNotice, Tick, WsMessage } from '../../src/shared/wire';
 import { SOCKET_NAMESPACE, WS_PATH } from '../../src/shared/wire';
 
 export type PricesClient = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -31,7 +32,7 @@ export async function publishUntil(publish: (pair: string, price: number) => Pro
 }
 
 /** Everything a client got, in order. */
-export type Received = { ticks: Tick[]; resets: ResetEvent[]; notices: SocketNotice[] };
+export type Received = { ticks: Tick[]; resets: ResetEvent[]; notices: SocketNotice[]; statuses: PairStatus[] };
 
 /** A socket.io-client on /prices that records what it gets; reconnects fast. Call `close()`. */
 export function ioClient(url: string, opts: Partial<ManagerOptions & SocketOptions> = {}): { socket: PricesClient; got: Received; close(): void } {
@@ -42,10 +43,11 @@ export function ioClient(url: string, opts: Partial<ManagerOptions & SocketOptio
     forceNew: true,
     ...opts,
   });
-  const got: Received = { ticks: [], resets: [], notices: [] };
+  const got: Received = { ticks: [], resets: [], notices: [], statuses: [] };
   socket.on('price', (t) => got.ticks.push(t));
   socket.on('reset', (r) => got.resets.push(r));
   socket.on('notice', (n) => got.notices.push(n));
+  socket.on('status', (s) => got.statuses.push(s));
   return { socket, got, close: () => void socket.disconnect() };
 }
 
@@ -113,9 +115,19 @@ export async function pollingHandshake(url: string, headers: Record<string, stri
   const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers });
   const body = await res.text();
   const sid = res.status === 200 ? (JSON.parse(body.slice(1)) as { sid: string }).sid : undefined;
-  // A close packet ("1") ends the session at once.
+  // A close packet ("1") ends the session at once. On a connection of its own: with WORKERS the
+  // front door routes a connection by the session its first request names, and a pooled
+  // keep-alive connection may belong to the other worker, which knows no such session.
   const close = async () => {
-    if (sid !== undefined) await fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '1', headers });
+    if (sid === undefined) return;
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', agent: false, headers: { ...headers, 'Content-Type': 'text/plain;charset=UTF-8' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      });
+      req.on('error', reject);
+      req.end('1');
+    });
   };
   return { status: res.status, body, close };
 }

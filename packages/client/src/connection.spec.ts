@@ -51,7 +51,7 @@ function setup(random = 0.5) {
   const tracker = new ResumeTracker();
   const conn = new Connection(
     tracker,
-    { status: (s) => statuses.push(s), tick: (t) => ticks.push(t.id), reset: (r) => resets.push(r), resumed: (n) => resumed.push(n), failed: (r) => failures.push(r) },
+    { status: (s) => statuses.push(s), tick: (t) => ticks.push(t.id), reset: (r) => resets.push(r), pairStatus: () => undefined, resumed: (n) => resumed.push(n), failed: (r) => failures.push(r) },
     env,
     timing,
   );

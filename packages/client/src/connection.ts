@@ -1,4 +1,4 @@
-import type { ResetEvent } from '../../../src/shared/wire';
+import type { PairStatus, ResetEvent } from '../../../src/shared/wire';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import type { FeedHandlers, PriceFeed } from './price-feed';
 import { isPermanent, type Refusal } from './refusal';
@@ -22,6 +22,8 @@ export type ConnectionListener = {
   tick(tick: Tick, receivedAt: number): void;
   /** The server could not resume: history had a gap. */
   reset(reset: ResetEvent): void;
+  /** A pair's price went stale, or is fresh again (passed on as it comes). */
+  pairStatus(status: PairStatus): void;
   /** A resume finished and brought back this many missed ticks. */
   resumed(missed: number): void;
   /** A permanent refusal: the connection has stopped. */
@@ -107,6 +109,7 @@ export class Connection {
       open: () => current() && this.opened(),
       tick: (tick) => current() && this.received(tick),
       reset: (reset) => current() && this.wasReset(reset),
+      pairStatus: (status) => current() && this.listener.pairStatus(status),
       closed: (reason, refusal) => current() && this.lost(reason, refusal),
     };
     feed.start(handlers);

@@ -309,7 +309,7 @@ describe('connect', () => {
   it('refuses an event name it does not emit with a clear error, and a listener that is not a function', () => {
     const { client } = open();
     const on = client.on as (event: string, listener: unknown) => () => void;
-    expect(() => on('tick', () => undefined)).toThrow(new Error('price-stream: no event "tick"; the events are price, reset, status, resumed, error'));
+    expect(() => on('tick', () => undefined)).toThrow(new Error('price-stream: no event "tick"; the events are price, reset, status, freshness, resumed, error'));
     expect(() => on('toString', () => undefined)).toThrow(/no event "toString"/);
     expect(() => on('price', 'not a function')).toThrow(TypeError);
     client.close();

@@ -4,7 +4,7 @@
  * in. No framework and no DOM types: it runs in a browser and in Node 22+ with nothing injected
  * (SSE over `fetch`, the global `WebSocket`; `socket.io-client` is loaded only for `socketio`).
  */
-import { CONFLATE_MAX_MS, CONFLATE_MIN_MS, type ResetEvent, type Transport } from '../../../src/shared/wire';
+import { CONFLATE_MAX_MS, CONFLATE_MIN_MS, type PairStatus, type ResetEvent, type Transport } from '../../../src/shared/wire';
 import { Connection, DEFAULT_TIMING, type ConnectionEnv, type ConnectionStatus, type ConnectionTiming } from './connection';
 import { platformEnv } from './env';
 import type { FeedFactory, FeedRequest, WebSocketConstructor } from './price-feed';
@@ -15,7 +15,7 @@ import { createSseFeed } from './sse.feed';
 import type { Tick } from './types';
 import { createWebSocketFeed } from './websocket.feed';
 
-export type { ErrorCode, ResetEvent, SourceName, TickSource, Transport } from '../../../src/shared/wire';
+export type { ErrorCode, PairStatus, ResetEvent, SourceName, TickSource, Transport } from '../../../src/shared/wire';
 export type { Tick } from './types';
 export type { ConnectionStatus, ConnectionTiming, ConnectionEnv } from './connection';
 export type { WebSocketConstructor, WebSocketLike } from './price-feed';
@@ -54,6 +54,11 @@ export type PriceClientEvents = {
   /** The server could not replay what was missed (history gap): the latest price of each pair follows. */
   reset: (reset: ResetEvent) => void;
   status: (status: ConnectionStatus) => void;
+  /**
+   * A pair's price went stale (every source of it failing: the last price is not current) or is
+   * fresh again. Sent when it changes, and at once on a (re)connection while a pair is stale.
+   */
+  freshness: (status: PairStatus) => void;
   /** A reconnection resumed: this many missed ticks were replayed (already emitted as `price`). */
   resumed: (missed: number) => void;
   /**
@@ -64,7 +69,7 @@ export type PriceClientEvents = {
 };
 
 /** The events `on()` takes; any other name is refused. */
-export const CLIENT_EVENTS = ['price', 'reset', 'status', 'resumed', 'error'] as const satisfies readonly (keyof PriceClientEvents)[];
+export const CLIENT_EVENTS = ['price', 'reset', 'status', 'freshness', 'resumed', 'error'] as const satisfies readonly (keyof PriceClientEvents)[];
 
 export type PriceClient = {
   /** Adds a listener; returns the function that removes it. An event name not in CLIENT_EVENTS throws. */
@@ -105,6 +110,7 @@ export function connect(options: ConnectOptions): PriceClient {
     price: new Set(),
     reset: new Set(),
     status: new Set(),
+    freshness: new Set(),
     resumed: new Set(),
     error: new Set(),
   };
@@ -126,6 +132,7 @@ export function connect(options: ConnectOptions): PriceClient {
       },
       tick: (tick, at) => emit('price', tick, at),
       reset: (reset) => emit('reset', reset),
+      pairStatus: (s) => emit('freshness', s),
       resumed: (missed) => emit('resumed', missed),
       failed: (refusal) => emit('error', new PriceStreamError(refusal, transport)),
     },

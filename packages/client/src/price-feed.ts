@@ -1,4 +1,4 @@
-import type { ResetEvent, Transport } from '../../../src/shared/wire';
+import type { PairStatus, ResetEvent, Transport } from '../../../src/shared/wire';
 import type { Refusal } from './refusal';
 import type { Tick } from './types';
 
@@ -40,6 +40,8 @@ export type FeedHandlers = {
   open(): void;
   tick(tick: Tick): void;
   reset(reset: ResetEvent): void;
+  /** A pair's price went stale, or is fresh again. */
+  pairStatus(status: PairStatus): void;
   /**
    * The connection is gone (or never came up). Called at most once per `start`. `refusal`: what
    * the server (or the platform) said, when anything; Connection decides whether to retry.

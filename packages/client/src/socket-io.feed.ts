@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io-client';
 import { SOCKET_NAMESPACE, type ClientToServerEvents, type HandshakeAuth, type ServerToClientEvents } from '../../../src/shared/wire';
 import type { FeedFactory, FeedHandlers, PriceFeed } from './price-feed';
 import { errorFields, type Refusal } from './refusal';
-import { asReset, asTick } from './wire-guards';
+import { asPairStatus, asReset, asTick } from './wire-guards';
 
 type SocketIoClient = typeof import('socket.io-client');
 type PricesSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -109,6 +109,10 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
     s.on('price', (t) => {
       const tick = live() ? asTick(t) : null;
       if (tick) handlers.tick(tick);
+    });
+    s.on('status', (v) => {
+      const status = live() ? asPairStatus(v) : null;
+      if (status) handlers.pairStatus(status);
     });
     s.on('reset', (r) => {
       const reset = live() ? asReset(r) : null;

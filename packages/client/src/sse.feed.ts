@@ -2,7 +2,7 @@ import { SSE_PATH } from '../../../src/shared/wire';
 import { platformGlobal, streamUrl, type FeedFactory, type FeedHandlers, type FetchLike, type PriceFeed } from './price-feed';
 import { refusalOf } from './refusal';
 import { SseParser } from './sse-parser';
-import { asReset, asTick, parseJson } from './wire-guards';
+import { asPairStatus, asReset, asTick, parseJson } from './wire-guards';
 
 /**
  * How long an open stream may send nothing before it is taken for dead (a NAT that dropped it, a
@@ -89,6 +89,9 @@ async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, hand
     } else if (event.type === 'reset') {
       const reset = asReset(parseJson(event.data));
       if (reset) handlers.reset(reset);
+    } else if (event.type === 'status') {
+      const status = asPairStatus(parseJson(event.data));
+      if (status) handlers.pairStatus(status);
     }
   });
   const reader = res.body.getReader();

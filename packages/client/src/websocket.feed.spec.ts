@@ -36,7 +36,7 @@ function start(answer: (url: string) => Promise<Response>) {
     return answer(url);
   }) as typeof fetch;
   const feed = createWebSocketFeed(() => ({ pairs: ['DOGE-USD'], lastEventId: null, conflate: null }), { baseUrl: 'http://prices.test', WebSocket: FakeWebSocket });
-  const handlers: FeedHandlers = { open: () => undefined, tick: (t) => ticks.push(t.id), reset: () => undefined, closed: (reason, refusal) => closed.push({ reason, refusal }) };
+  const handlers: FeedHandlers = { open: () => undefined, tick: (t) => ticks.push(t.id), reset: () => undefined, pairStatus: () => undefined, closed: (reason, refusal) => closed.push({ reason, refusal }) };
   feed.start(handlers);
   const ws = FakeWebSocket.made[0];
   if (!ws) throw new Error('no WebSocket made');
@@ -89,7 +89,7 @@ describe('WebSocket feed', () => {
       expect(s.ticks).toEqual(['1-0']);
       expect(s.closed).toEqual([{ reason: 'socket closed (1006)', refusal: undefined }]);
 
-      s.feed.start({ open: () => undefined, tick: () => undefined, reset: () => undefined, closed: (reason, refusal) => s.closed.push({ reason, refusal }) });
+      s.feed.start({ open: () => undefined, tick: () => undefined, reset: () => undefined, pairStatus: () => undefined, closed: (reason, refusal) => s.closed.push({ reason, refusal }) });
       const second = FakeWebSocket.made[1];
       second?.fire('close', { code: 1006 });
       s.feed.stop();

@@ -67,6 +67,9 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
         } else if (msg.type === 'reset') {
           const { type: _type, ...reset } = msg;
           handlers.reset(reset);
+        } else if (msg.type === 'status') {
+          const { type: _type, ...status } = msg;
+          handlers.pairStatus(status);
         } else if (msg.type === 'error') {
           close(`${msg.code}: ${msg.message}`, { code: msg.code, status: null, message: msg.message });
         }

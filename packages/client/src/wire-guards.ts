@@ -1,4 +1,4 @@
-import { TICKER_FIELDS, type ResetEvent, type WsMessage } from '../../../src/shared/wire';
+import { TICKER_FIELDS, type PairStatus, type ResetEvent, type WsMessage } from '../../../src/shared/wire';
 import type { Tick } from './types';
 
 /**
@@ -40,6 +40,12 @@ export function asReset(v: unknown): ResetEvent | null {
   return { reason: 'history_gap', oldestId: str(v.oldestId), oldestTimestamp: str(v.oldestTimestamp) };
 }
 
+/** A pair's stale/fresh status; null when it is not one. */
+export function asPairStatus(v: unknown): PairStatus | null {
+  if (!isObject(v) || typeof v.pair !== 'string' || (v.state !== 'stale' && v.state !== 'fresh') || typeof v.since !== 'string') return null;
+  return { pair: v.pair, state: v.state, since: v.since };
+}
+
 export function parseJson(text: unknown): unknown {
   if (typeof text !== 'string') return undefined;
   try {
@@ -59,6 +65,10 @@ export function asWsMessage(v: unknown): WsFrame | null {
   if (v.type === 'reset') {
     const reset = asReset(v);
     return reset ? { type: 'reset', ...reset } : null;
+  }
+  if (v.type === 'status') {
+    const status = asPairStatus(v);
+    return status ? { type: 'status', ...status } : null;
   }
   if (v.type === 'error' && typeof v.code === 'string' && typeof v.message === 'string') {
     return { type: 'error', code: v.code as Extract<WsMessage, { type: 'error' }>['code'], message: v.message };
