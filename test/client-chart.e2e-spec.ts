@@ -133,6 +133,37 @@ describe('web client chart and cards in Chromium', () => {
     }, 45_000);
   }
 
+  for (const [size, viewport] of [
+    ['desktop', DESKTOP],
+    ['phone', PHONE],
+  ] as const) {
+    it(`greys a card whose price went stale and says how old it is, until a fresh price comes (${size})`, async () => {
+      const t = await startApp({ PAIRS: 'BTC-USD,ETH-USD', CANDLE_BACKFILL: 'off', STALE_AFTER_MS: '1500' });
+      apps.push(t);
+      await publish(t, 'BTC-USD', 97_500);
+      await publish(t, 'ETH-USD', 3_000);
+      // ETH keeps being confirmed; BTC's sources say nothing more.
+      const keepEth = setInterval(() => t.stream.confirm('ETH-USD', Date.now()), 200);
+      try {
+        const { page, errors } = await open(t.url, viewport);
+        await page.waitForSelector('li[data-pair="BTC-USD"][data-stale="true"]', { timeout: 5000 });
+        expect(await page.textContent('li[data-pair="BTC-USD"] .badge-stale')).toMatch(/^stale · \d+ s old$/);
+        expect(await page.locator('li[data-pair="BTC-USD"] .badge-stale').isVisible()).toBe(true);
+        const opacity = await page.evaluate(() => getComputedStyle(document.querySelector('li[data-pair="BTC-USD"] .card-price')!).opacity);
+        expect(Number(opacity)).toBeLessThan(1);
+        expect(await page.getAttribute('li[data-pair="ETH-USD"]', 'data-stale')).toBeNull();
+        expect(await page.locator('li[data-pair="ETH-USD"] .badge-stale').isVisible()).toBe(false);
+        // A fresh price: the card is itself again.
+        await publish(t, 'BTC-USD', 97_600);
+        await page.waitForSelector('li[data-pair="BTC-USD"]:not([data-stale])', { timeout: 5000 });
+        expect(await page.locator('li[data-pair="BTC-USD"] .badge-stale').isVisible()).toBe(false);
+        expect(errors).toEqual([]);
+      } finally {
+        clearInterval(keepEth);
+      }
+    });
+  }
+
   it("labels the change as 24 h: from the exchange's ticker, else unknown rather than a change since the page opened", async () => {
     const t = await startQuiet('BTC-USD,ETH-USD');
     await publish(t, 'BTC-USD', 97_500, { open24h: 96_000 });

@@ -137,6 +137,7 @@ async function main(): Promise<void> {
     if (options.read().sort !== 'name') arrange();
     chart.push(tick);
   });
+  client.on('freshness', (s) => cards.setStale(s.pair, s.state === 'stale' ? Date.parse(s.since) : null));
   client.on('reset', () => {
     notice.show('History had a gap: the server could not replay every missed tick. The chart was reloaded from history.', 'warning');
     if (chart.pair !== null) void showChart(chart.pair);
