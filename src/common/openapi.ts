@@ -73,9 +73,12 @@ function sseEvent(events: string[], tick: string): SchemaObject {
     type: 'object',
     required: ['event', 'data'],
     properties: {
-      event: { type: 'string', enum: events, description: 'the `event:` field (`reset` on a history gap)' },
+      event: { type: 'string', enum: events, description: 'the `event:` field (`reset` on a history gap, `status` when a pair goes stale or is fresh again)' },
       id: { type: 'string', description: 'the `id:` field: the tick id, on every tick event; a client resumes from the last one' },
-      data: { oneOf: [{ $ref: `#/components/schemas/${tick}` }, { $ref: '#/components/schemas/Reset' }], description: 'the `data:` field: a tick, or a Reset' },
+      data: {
+        oneOf: [{ $ref: `#/components/schemas/${tick}` }, { $ref: '#/components/schemas/Reset' }, { $ref: '#/components/schemas/PairStatus' }],
+        description: 'the `data:` field: a tick, a Reset, or a PairStatus',
+      },
     },
   };
 }
@@ -88,10 +91,20 @@ const COMPONENT_SCHEMAS = {
   },
   Candle: CandleSchema,
   Reset: ResetSchema,
+  PairStatus: {
+    type: 'object',
+    description: "a pair's price went stale (no fresh price for STALE_AFTER_MS) or is fresh again",
+    required: ['pair', 'state', 'since'],
+    properties: {
+      pair: { type: 'string', example: 'BTC-USD' },
+      state: { type: 'string', enum: ['stale', 'fresh'] },
+      since: { type: 'string', format: 'date-time', description: 'stale: when its last fresh price came; fresh: when a fresh one came back' },
+    },
+  },
   Error: ErrorSchema,
   PairError: PairErrorSchema,
-  SseEvent: sseEvent(['price', 'reset'], 'Tick'),
-  LegacySseEvent: sseEvent(['price', 'message', 'reset'], 'LegacyTick'),
+  SseEvent: sseEvent(['price', 'reset', 'status'], 'Tick'),
+  LegacySseEvent: sseEvent(['price', 'message', 'reset', 'status'], 'LegacyTick'),
   LtpItem: { type: 'object', required: ['pair', 'amount'], properties: { pair: { type: 'string', example: 'BTC/USD' }, amount: { type: 'number' } } },
 } satisfies Record<string, SchemaObject>;
 
