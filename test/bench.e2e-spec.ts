@@ -131,7 +131,8 @@ describe('process-tree sampling (bench/service.ts)', () => {
 
   /** A parent that keeps two children (each busy for 200 ms, then idle) and forks one again when it ends; `indexes`: their WORKER_INDEX. */
   function parentOfTwo(indexes: [number, number] | null = null): ChildProcess {
-    const child = `const t = Date.now(); while (Date.now() - t < 200); setInterval(() => {}, 1000);`;
+    // 200 ms of its own CPU time (not of the wall clock: on a loaded machine that would be less).
+    const child = `while (process.cpuUsage().user < 200000); setInterval(() => {}, 1000);`;
     const parent = `
       const { spawn } = require('node:child_process');
       const kids = new Set();
