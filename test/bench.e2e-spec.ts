@@ -209,8 +209,17 @@ describe('process-tree sampling (bench/service.ts)', () => {
   it('reads a process without children exactly as sampleProc does', async () => {
     const leaf = spawn('sleep', ['30'], { stdio: 'ignore' });
     started.push(leaf);
-    // Once it runs `sleep` (between fork and exec its memory is still changing).
-    await waitFor(() => readFileSync(`/proc/${leaf.pid}/comm`, 'utf8').trim() === 'sleep', 5000);
+    // Once it runs `sleep` and has settled: between fork and exec, and while the loader maps
+    // its libraries after the exec, its memory is still changing (seen on a loaded machine).
+    let last = -1;
+    await waitFor(async () => {
+      if (readFileSync(`/proc/${leaf.pid}/comm`, 'utf8').trim() !== 'sleep') return false;
+      const rss = sampleProc(leaf.pid!)!.rssKb;
+      const settled = rss === last;
+      last = rss;
+      if (!settled) await new Promise((r) => setTimeout(r, 100));
+      return settled;
+    }, 5000);
     const s = new TreeSampler(leaf.pid!).sample()!;
     const { atMs: _a, ...one } = sampleProc(leaf.pid!)!;
     const { atMs: _b, processes, ...sum } = s;
