@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Candle, CandlesResponse, Tick } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
-import { deletePrefix, randomPrefix, REDIS_URL } from './support/redis';
+import { deletePrefix, randomPrefix, REDIS_URL, testClient } from './support/redis';
 import { getJson, waitFor } from './support/sse';
 
 const MIN = 60_000;
@@ -186,5 +186,28 @@ describe('GET /api/prices/:pair/candles (with Redis)', () => {
     const res = (await candlesOf(restarted, 'interval=1m&limit=10')).body as CandlesResponse;
     // The open minute may have closed meanwhile; the rest is as it was.
     expect(withoutClosed(res.candles)).toEqual(withoutClosed(expected));
+  });
+
+  it('writes the minutes an instance built before it became the leader, once it does', async () => {
+    const own = randomPrefix();
+    const redis = testClient();
+    try {
+      // Another instance holds the lease for 2 s more: this one starts as a follower.
+      await redis.set(`${own}:leader`, 'somebody-else', 'PX', 2000);
+      const follower = await startApp({ ...env, REDIS_PREFIX: own, LEADER_TTL_MS: '1000' });
+      apps.push(follower);
+      const { expected } = await publishThreeMinutes(follower);
+      // The lease runs out and this instance takes it; a new instance reads what it wrote.
+      await waitFor(async () => (await redis.get(`${own}:leader`)) !== 'somebody-else' && (await redis.get(`${own}:leader`)) !== null, 8000);
+      await new Promise((r) => setTimeout(r, 1500)); // its next flush
+      const reader = await startApp({ ...env, REDIS_PREFIX: own, LEADER_TTL_MS: '1000' });
+      apps.push(reader);
+      const res = (await candlesOf(reader, 'interval=1m&limit=10')).body as CandlesResponse;
+      expect(withoutClosed(res.candles)).toEqual(withoutClosed(expected));
+    } finally {
+      await Promise.all(apps.splice(0).map((a) => a.close()));
+      await deletePrefix(own);
+      redis.disconnect();
+    }
   });
 });

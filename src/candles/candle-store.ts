@@ -16,6 +16,12 @@ const FLUSH_MS = 1_000;
 const SYNC_MS = 5_000;
 const PRUNE_MS = 60_000;
 const LOAD_TIMEOUT_MS = 5_000;
+/**
+ * What an instance writes when it becomes the writer (the leader): the minutes it built while it
+ * was not, which nobody may have written (ticks before the first election; the old leader's
+ * last unflushed second). Every instance builds every minute from the same ticks.
+ */
+const TAKEOVER_MS = 5 * 60_000;
 /** A worker without Redis asks the primary for its candles this long after its start (the backfill lands in the first seconds), then every minute. */
 const PULL_AFTER_MS = [0, 2_000, 5_000, 10_000, 20_000, 40_000];
 const PULL_EVERY_MS = 60_000;
@@ -51,6 +57,8 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
   /** Backfills that put minutes in here; and, in a worker, the primary's count it last pulled. */
   private fills = 0;
   private pulledFills = -1;
+  /** Whether the last flush found this instance the writer. */
+  private wasWriting = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -139,9 +147,16 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
   private flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       const shared = this.shared;
-      if (!shared || this.dirty.size === 0) return;
+      if (!shared) return;
+      const writes = this.writes;
+      if (writes && !this.wasWriting) {
+        const now = Date.now();
+        for (const pair of this.config.pairs) for (const m of this.book.range(pair, now - TAKEOVER_MS, now + 60_000)) this.markDirty(pair, m);
+      }
+      this.wasWriting = writes;
+      if (this.dirty.size === 0) return;
       // An instance that lost the lease (after a freeze, say) must not overwrite the new leader's minutes.
-      if (!this.writes) return void this.dirty.clear();
+      if (!writes) return void this.dirty.clear();
       const batch = [...this.dirty].map(([pair, minutes]) => [pair, [...minutes.values()]] as const);
       this.dirty.clear();
       try {
