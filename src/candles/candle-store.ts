@@ -210,15 +210,15 @@ export class CandleStore implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   private after(ms: number, work: () => Promise<void>): void {
-    const timer = setTimeout(() => {
-      work().catch((err: unknown) => this.logger.debug({ msg: 'candle store task failed', error: err instanceof Error ? err.message : String(err) }));
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
+    this.schedule(setTimeout, ms, work);
   }
 
   private every(ms: number, work: () => Promise<void>): void {
-    const timer = setInterval(() => {
+    this.schedule(setInterval, ms, work);
+  }
+
+  private schedule(start: (run: () => void, ms: number) => NodeJS.Timeout, ms: number, work: () => Promise<void>): void {
+    const timer = start(() => {
       work().catch((err: unknown) => this.logger.debug({ msg: 'candle store task failed', error: err instanceof Error ? err.message : String(err) }));
     }, ms);
     timer.unref();
