@@ -244,6 +244,10 @@ describe('Several instances through Redis', () => {
       await waitFor(() => subB.ticks().filter((t) => idAfter(t.id, lastBefore)).length >= 5, 5000);
       mover.stop();
       await sleep(3 * POLL_MS);
+      // Every tick the log holds reaches both (each instance's tail reads on its own connection:
+      // on a loaded machine one may still be a read behind the other).
+      const logged = await streamIdsAfter(prefix, lastBefore, server.url);
+      await waitFor(() => [subA, subB].every((s) => ids(s).at(-1) === logged.at(-1)), 5000, () => `last ids ${ids(subA).at(-1)} ${ids(subB).at(-1)} ${logged.at(-1)}`);
       expect(ended).toBe(false);
       for (const s of [subA, subB]) expectStrictlyIncreasing(ids(s));
       const afterOutage = (s: RawStream) => ids(s).filter((id) => idAfter(id, lastBefore));
