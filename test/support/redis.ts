@@ -61,21 +61,7 @@ export class RedisProcess {
 
   async start(): Promise<void> {
     this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs], { stdio: 'ignore' });
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const probe = new Redis(this.url, { protocol: 2, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        return;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
-        await sleep(50);
-      } finally {
-        probe.disconnect();
-      }
-    }
+    await redisAnswers(this.port, `redis-server on port ${this.port} did not start`);
   }
 
   /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: its connections stay open but nothing answers. */
@@ -92,5 +78,24 @@ export class RedisProcess {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGKILL');
     await exited;
+  }
+}
+
+/** Resolves once a Redis (or a Sentinel) on 127.0.0.1:`port` answers a PING; throws `failure` after 5 s. */
+export async function redisAnswers(port: number, failure: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const probe = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(failure);
+      await sleep(50);
+    } finally {
+      probe.disconnect();
+    }
   }
 }

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
-import { freePort } from './redis';
-import { sleep, waitFor } from './wait';
+import { freePort, redisAnswers } from './redis';
+import { waitFor } from './wait';
 
 export const SENTINEL_NAME = 'pricestream';
 
@@ -145,21 +145,7 @@ export class SentinelSet {
     return dir;
   }
 
-  private async answers(port: number): Promise<void> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const probe = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        return;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`nothing answers on port ${port}`);
-        await sleep(50);
-      } finally {
-        probe.disconnect();
-      }
-    }
+  private answers(port: number): Promise<void> {
+    return redisAnswers(port, `nothing answers on port ${port}`);
   }
 }
