@@ -6,7 +6,7 @@ import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
 import { ClusterWorkerModule } from './cluster/cluster-worker.module';
 import type { ReplicaTickLog, WorkerLink } from './cluster/worker-link';
-import { throttlerKey, WindowThrottlerStorage } from './common/window-throttler.storage';
+import { throttlerKey, WindowThrottlerStorage } from './http/window-throttler.storage';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';

@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import { createApp } from './bootstrap';
 import { Primary } from './cluster/primary';
 import { PendingConnections } from './cluster/routing';
-import { setServedBy } from './common/request-id';
+import { setServedBy } from './http/request-id';
 import { WorkerLink } from './cluster/worker-link';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
 import { LifecycleService } from './lifecycle/lifecycle.service';

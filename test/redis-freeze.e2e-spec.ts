@@ -1,4 +1,4 @@
-import { idAfter } from '../src/common/tick-id';
+import { idAfter } from '../src/domain/tick-id';
 import { LeaderElection } from '../src/redis/leader-election.service';
 import { startApp, type TestApp } from './support/app';
 import { FakeUpstream } from './support/fake-upstream';

@@ -1,4 +1,4 @@
-import { idAfter } from '../src/common/tick-id';
+import { idAfter } from '../src/domain/tick-id';
 import type { Tick } from '../src/shared/wire';
 import { FakeUpstream } from './support/fake-upstream';
 import { spawnMain, type MainProcess } from './support/main-process';

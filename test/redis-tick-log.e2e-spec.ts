@@ -1,5 +1,5 @@
 import { loadConfig } from '../src/config/app-config';
-import { parseTickId } from '../src/common/tick-id';
+import { parseTickId } from '../src/domain/tick-id';
 import { RedisTickLog } from '../src/redis/redis-tick-log';
 import { RedisClients } from '../src/redis/redis.clients';
 import type { ResetEvent, Tick } from '../src/shared/wire';

@@ -1,4 +1,4 @@
-import { idAfter } from '../src/common/tick-id';
+import { idAfter } from '../src/domain/tick-id';
 import { PricePollerService } from '../src/poller/price-poller.service';
 import { LeaderElection } from '../src/redis/leader-election.service';
 import { RedisClients } from '../src/redis/redis.clients';

@@ -1,4 +1,4 @@
-import { idAfter } from '../src/common/tick-id';
+import { idAfter } from '../src/domain/tick-id';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { MetricsService } from '../src/metrics/metrics.service';

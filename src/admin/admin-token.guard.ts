@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import { ApiError } from '../common/api-error';
+import { ApiError } from '../http/api-error';
 import { AppConfig } from '../config/app-config';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -1,7 +1,7 @@
 import { Controller, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ADMIN_AUTH, ApiErrors } from '../common/openapi';
-import { parsePairList, queryString } from '../common/query';
+import { ADMIN_AUTH, ApiErrors } from '../http/openapi';
+import { parsePairList, queryString } from '../http/query';
 import { AppConfig } from '../config/app-config';
 import { PricePollerService, type PollReport } from '../poller/price-poller.service';
 import { AdminTokenGuard } from './admin-token.guard';

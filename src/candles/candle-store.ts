@@ -1,6 +1,6 @@
 import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
-import { withDeadline } from '../common/deadline';
+import { withDeadline } from '../util/deadline';
 import { AppConfig } from '../config/app-config';
 import { WorkerLink } from '../cluster/worker-link';
 import { LeaderElection } from '../redis/leader-election.service';

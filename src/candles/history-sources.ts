@@ -1,4 +1,4 @@
-import { splitPair } from '../common/pair';
+import { splitPair } from '../domain/pair';
 import { pctApart, PRICE_RANGE } from '../poller/price-checks';
 import { fetchJson } from '../sources/http-fetch';
 import { krakenAltname, krakenResultKeys } from '../sources/kraken.source';

@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import cluster, { type Worker } from 'node:cluster';
 import { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
-import { writeRawError } from '../common/raw-response';
+import { writeRawError } from '../http/raw-response';
 import { ownSocket } from '../http/socket-guard';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService, type MetricsJson } from '../metrics/metrics.service';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { writeRawError } from '../common/raw-response';
+import { writeRawError } from '../http/raw-response';
 import { ownSocket } from '../http/socket-guard';
 
 /** File descriptors a worker keeps for itself (Redis, upstreams, its own files) beside its connections. */

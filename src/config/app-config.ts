@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
-import { normalizePair } from '../common/pair';
+import { normalizePair } from '../domain/pair';
 import { CONFLATE_MAX_MS, SOURCE_NAMES, type SourceName } from '../shared/wire';
 
 const int = (min: number, max: number) =>

@@ -1,9 +1,9 @@
-import { withDeadline } from '../common/deadline';
+import { withDeadline } from '../util/deadline';
 import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { PassthroughException } from '../common/api-error';
+import { PassthroughException } from '../http/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { SourcesHealthIndicator } from '../poller/sources.health';

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { writeRawError } from '../common/raw-response';
-import { MAX_URL_LENGTH } from '../common/query';
+import { writeRawError } from './raw-response';
+import { MAX_URL_LENGTH } from './query';
 import type { ErrorBody } from '../shared/wire';
 
 /**

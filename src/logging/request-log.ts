@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger, LevelWithSilent } from 'pino';
 import type { HttpMetrics } from '../metrics/http-metrics';
-import { requestId } from '../common/request-id';
+import { requestId } from '../http/request-id';
 
 type RequestContext = { id: string; req: IncomingMessage };
 

@@ -1,4 +1,4 @@
-import { CLOCK_SKEW_MS } from '../common/resume';
+import { CLOCK_SKEW_MS } from '../domain/resume';
 import type { SourceName } from '../shared/wire';
 import { SourceError, type Quote } from '../sources/price-source';
 

@@ -1,10 +1,10 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { ApiError } from '../common/api-error';
-import { ApiErrors, schemaRef } from '../common/openapi';
-import { checkPair } from '../common/pair';
-import { parseLimit, queryString } from '../common/query';
+import { ApiError } from '../http/api-error';
+import { ApiErrors, schemaRef } from '../http/openapi';
+import { checkPair } from '../domain/pair';
+import { parseLimit, queryString } from '../http/query';
 import { AppConfig } from '../config/app-config';
 import { CANDLE_INTERVALS, type CandleInterval, type ErrorCode } from '../shared/wire';
 import { CandlesService } from './candles.service';

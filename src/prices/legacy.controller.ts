@@ -3,11 +3,11 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiT
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { PricePollerService } from '../poller/price-poller.service';
 import type { Response } from 'express';
-import { ADMIN_AUTH, ApiErrors, schemaRef } from '../common/openapi';
-import { ApiError } from '../common/api-error';
-import { checkPair } from '../common/pair';
-import { parseLimit, parsePairList, queryString } from '../common/query';
-import { parseSince } from '../common/resume';
+import { ADMIN_AUTH, ApiErrors, schemaRef } from '../http/openapi';
+import { ApiError } from '../http/api-error';
+import { checkPair } from '../domain/pair';
+import { parseLimit, parsePairList, queryString } from '../http/query';
+import { parseSince } from '../domain/resume';
 import { AppConfig } from '../config/app-config';
 import { LEGACY_PAIR, type Tick } from '../shared/wire';
 import { sendLatest } from './latest-body';

@@ -1,11 +1,11 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { ApiErrors, schemaRef } from '../common/openapi';
-import { ApiError } from '../common/api-error';
-import { checkPair } from '../common/pair';
-import { parseLimit, parsePairList, queryString } from '../common/query';
-import { parseSince } from '../common/resume';
+import { ApiErrors, schemaRef } from '../http/openapi';
+import { ApiError } from '../http/api-error';
+import { checkPair } from '../domain/pair';
+import { parseLimit, parsePairList, queryString } from '../http/query';
+import { parseSince } from '../domain/resume';
 import { AppConfig } from '../config/app-config';
 import type { HistoryResponse, PairError, PairsResponse, PricesResponse } from '../shared/wire';
 import { sendLatest } from './latest-body';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ApiError } from '../common/api-error';
+import { ApiError } from '../http/api-error';
 import { AppConfig } from '../config/app-config';
 import type { PairInfo, Tick } from '../shared/wire';
 import { PriceStreamService } from '../stream/price-stream.service';

@@ -1,8 +1,8 @@
-import { withDeadline } from '../common/deadline';
+import { withDeadline } from '../util/deadline';
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Subject } from 'rxjs';
-import type { ResumePoint } from '../common/resume';
-import { compareTickIds, formatTickId, parseTickId, type TickId } from '../common/tick-id';
+import type { ResumePoint } from '../domain/resume';
+import { compareTickIds, formatTickId, parseTickId, type TickId } from '../domain/tick-id';
 import type { AppConfig } from '../config/app-config';
 import { SOURCE_NAMES, TICKER_FIELDS, type ResetEvent, type SourceName, type Tick, type TickSource } from '../shared/wire';
 import { stampedSince, TickLog, type Confirmation, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from '../stream/tick-log';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
-import { toErrorBody } from '../common/api-exception.filter';
-import { writeRawError } from '../common/raw-response';
+import { toErrorBody } from '../http/api-exception.filter';
+import { writeRawError } from '../http/raw-response';
 import type { ErrorBody } from '../shared/wire';
 import { StreamGate, type Lease } from '../stream/connection-registry';
 

@@ -4,7 +4,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { defer, type Observable } from 'rxjs';
 import type { Socket } from 'socket.io';
-import { originAllowed } from '../common/origin';
+import { originAllowed } from '../http/origin';
 import type { AppConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
 import { HandshakeSlots, type HandshakeRequest } from './handshake-slots';

@@ -10,7 +10,7 @@ import {
   type OnGatewayInit,
 } from '@nestjs/websockets';
 import { SkipThrottle } from '@nestjs/throttler';
-import { toErrorBody } from '../common/api-exception.filter';
+import { toErrorBody } from '../http/api-exception.filter';
 import { AppConfig } from '../config/app-config';
 import { StreamGate, type Lease } from '../stream/connection-registry';
 import { EventRateLimiter } from '../stream/event-rate-limiter';

@@ -1,4 +1,4 @@
-import { splitPair } from '../common/pair';
+import { splitPair } from '../domain/pair';
 import { fetchJson } from './http-fetch';
 import { SourceError, type PriceSource, type SourceResult } from './price-source';
 import { fetchEach, isRecord, ResultBuilder, type HttpSourceOptions } from './source-helpers';

@@ -1,4 +1,4 @@
-import { splitPair } from '../common/pair';
+import { splitPair } from '../domain/pair';
 import type { Quote } from './price-source';
 import { isRecord, readOptional, readTicker } from './source-helpers';
 import { WsPushFeed, type FrameMeaning } from './push-feed';

@@ -1,4 +1,4 @@
-import { splitPair } from '../common/pair';
+import { splitPair } from '../domain/pair';
 import type { PriceSource, SourceResult } from './price-source';
 
 /** Plausible starting prices, so that a demo looks like the market. */

@@ -1,17 +1,17 @@
 import { Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { ApiError } from '../common/api-error';
-import { toErrorBody } from '../common/api-exception.filter';
-import { checkTargetLength, searchParam } from '../common/query';
-import { requestId } from '../common/request-id';
+import { ApiError } from '../http/api-error';
+import { toErrorBody } from '../http/api-exception.filter';
+import { checkTargetLength, searchParam } from '../http/query';
+import { requestId } from '../http/request-id';
 import { AppConfig } from '../config/app-config';
 import { markRoute } from '../metrics/http-metrics';
 import { MetricsService } from '../metrics/metrics.service';
 import { StreamGate } from '../stream/connection-registry';
 import { SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
 import { SseService } from './sse.service';
-import { simpleCors } from '../common/cors';
+import { simpleCors } from '../http/cors';
 
 /**
  * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.

@@ -2,7 +2,7 @@ import { Controller, Get, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { ApiErrors, schemaRef } from '../common/openapi';
+import { ApiErrors, schemaRef } from '../http/openapi';
 import { SSE_PATH } from '../shared/wire';
 import { SseEntry } from './sse-entry';
 import { LEGACY_MESSAGE_STREAM_PATH, LEGACY_PRICE_STREAM_PATH, SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { FakeResponse } from './fake-response.testing';
 import { loadConfig } from '../config/app-config';
-import type { ResumePoint } from '../common/resume';
+import type { ResumePoint } from '../domain/resume';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Tick } from '../shared/wire';
 import { ConnectionRegistry } from '../stream/connection-registry';

@@ -1,8 +1,8 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import proxyaddr from 'proxy-addr';
 import type { Subscription } from 'rxjs';
-import { ApiError } from '../common/api-error';
-import { compareTickIds, parseTickId, type TickId } from '../common/tick-id';
+import { ApiError } from '../http/api-error';
+import { compareTickIds, parseTickId, type TickId } from '../domain/tick-id';
 import { AppConfig, type TrustProxy } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';

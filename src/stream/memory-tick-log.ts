@@ -1,8 +1,9 @@
 import { Subject } from 'rxjs';
 import { AppConfig } from '../config/app-config';
-import type { ResumePoint } from '../common/resume';
-import { compareTickIds, formatTickId, parseTickId, TickIdGenerator, type TickId } from '../common/tick-id';
+import type { ResumePoint } from '../domain/resume';
+import { compareTickIds, formatTickId, parseTickId, TickIdGenerator, type TickId } from '../domain/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
+import { Fifo } from '../util/fifo';
 import { stampedSince, TickLog, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from './tick-log';
 
 type Entry = { tick: Tick; id: TickId };
@@ -17,44 +18,6 @@ function ownId(raw: string): TickId {
 /** A log's window as another process starts from it (a worker's ReplicaTickLog): the ticks, the floor and the start-up floor. */
 export type WindowSnapshot = { ticks: Tick[]; floor: string; bootFloor: string };
 
-/** An append-only queue with O(1) push and shift and index access, for binary search. */
-class Queue<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  at(i: number): T {
-    return this.items[this.head + i];
-  }
-  push(item: T): void {
-    this.items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.head++;
-    // Compact once the dead prefix is as large as the live part, so memory stays O(length).
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-  /** The first index whose item is not `before` the target (items are sorted), in O(log n). */
-  lowerBound(before: (item: T) => boolean): number {
-    let lo = 0;
-    let hi = this.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(this.at(mid))) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-}
-
 /**
  * The single-instance tick log: a window bounded by HISTORY_SIZE and HISTORY_TTL_MS, with a
  * per-pair index. `floor` is the newest id no longer in the window (at start, the start-up
@@ -63,8 +26,8 @@ class Queue<T> {
 export class MemoryTickLog extends TickLog {
   private readonly subject = new Subject<Tick>();
   readonly committed$ = this.subject.asObservable();
-  private readonly all = new Queue<Entry>();
-  private readonly byPair = new Map<string, Queue<Entry>>();
+  private readonly all = new Fifo<Entry>();
+  private readonly byPair = new Map<string, Fifo<Entry>>();
   private floor: TickId;
   private readonly bootFloor: TickId;
   private readonly ids: TickIdGenerator;
@@ -109,7 +72,7 @@ export class MemoryTickLog extends TickLog {
     const entry = { tick, id };
     this.all.push(entry);
     let q = this.byPair.get(tick.pair);
-    if (!q) this.byPair.set(tick.pair, (q = new Queue<Entry>()));
+    if (!q) this.byPair.set(tick.pair, (q = new Fifo<Entry>()));
     q.push(entry);
     this.trim(this.now());
     this.subject.next(tick);
@@ -147,7 +110,7 @@ export class MemoryTickLog extends TickLog {
 
   history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage> {
     this.trim(this.now());
-    const q = this.byPair.get(pair) ?? new Queue<Entry>();
+    const q = this.byPair.get(pair) ?? new Fifo<Entry>();
     const from = sinceMs === undefined ? Math.max(0, q.length - limit) : q.lowerBound((e) => e.id.ms < sinceMs);
     const ticks: Tick[] = [];
     for (let i = from; i < q.length && ticks.length < limit; i++) {

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/app-config';
-import { formatTickId, parseTickId } from '../common/tick-id';
+import { formatTickId, parseTickId } from '../domain/tick-id';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Tick } from '../shared/wire';
 import { MemoryTickLog } from './memory-tick-log';

@@ -2,12 +2,10 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit }
 import { Observable, ReplaySubject, Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import type { ResumePoint } from '../common/resume';
-import { idAfter } from '../common/tick-id';
+import type { ResumePoint } from '../domain/resume';
+import { byTickId, idAfter } from '../domain/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import { changes, TickLog, type ReadAfterResult, type TickDraft } from './tick-log';
-
-const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
 
 /**
  * The price stream: one ReplaySubject per pair holds the latest tick and carries the live ones,
@@ -53,7 +51,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
   }
 
   async onModuleInit(): Promise<void> {
-    const restored = (await this.log.latestPerPair()).sort(byId);
+    const restored = (await this.log.latestPerPair()).sort(byTickId);
     for (const tick of restored) this.deliver(tick, false);
     if (restored.length > 0) this.logger.log({ msg: 'restored latest ticks from history', count: restored.length });
   }

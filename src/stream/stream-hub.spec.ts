@@ -1,5 +1,5 @@
 import { Subject, type Observable } from 'rxjs';
-import { idAfter } from '../common/tick-id';
+import { idAfter } from '../domain/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import type { TickLog } from './tick-log';
 import { StreamHub } from './stream-hub';

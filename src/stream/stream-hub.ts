@@ -1,8 +1,9 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Subscription } from 'rxjs';
-import type { ResumePoint } from '../common/resume';
-import { formatTickId, idAfter, idMs } from '../common/tick-id';
-import { withDeadline } from '../common/deadline';
+import type { ResumePoint } from '../domain/resume';
+import { byTickId, formatTickId, idAfter, idMs } from '../domain/tick-id';
+import { Fifo } from '../util/fifo';
+import { withDeadline } from '../util/deadline';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type PairStatus, type ResetEvent, type Tick, type Transport } from '../shared/wire';
@@ -54,40 +55,6 @@ export function seenBefore(resume: ResumePoint | undefined): string | null {
   return resume?.kind === 'id' ? formatTickId(resume.id) : null;
 }
 
-const byId = (a: Tick, b: Tick): number => (a.id === b.id ? 0 : idAfter(a.id, b.id) ? 1 : -1);
-
-/**
- * Messages waiting for a sink, first in first out, in O(1) per message (`Array.shift` copies
- * the array once it is large, and a replay can be a whole window). Only exists while something waits.
- */
-class Fifo {
-  private head = 0;
-  constructor(private items: StreamMessage[]) {}
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(m: StreamMessage): number {
-    this.items.push(m);
-    return this.length;
-  }
-  append(ms: readonly StreamMessage[]): void {
-    for (const m of ms) this.items.push(m);
-  }
-  shift(): StreamMessage | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const m = this.items[this.head++];
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return m;
-  }
-  /** Everything still waiting, in order. */
-  toArray(): StreamMessage[] {
-    return this.items.slice(this.head);
-  }
-}
-
 /** The latest tick of a pair waiting for its conflation slot, and how many ticks it replaces. */
 type Pending = { tick: Tick; skipped: number };
 
@@ -110,8 +77,8 @@ export class Subscriber {
   /** Per pair: live ticks up to this id were already written (a replay read ahead of the live feed). */
   private after: Map<string, string> | null = null;
   /** Allocated while something waits (most subscribers never have a backlog). */
-  private catchUp: Fifo | null = null;
-  private queue: Fifo | null = null;
+  private catchUp: Fifo<StreamMessage> | null = null;
+  private queue: Fifo<StreamMessage> | null = null;
   /** The sink said it holds enough; nothing is written until `drained()`. */
   private full = false;
   /** `conflate=<ms>` asked for (0: every tick). */
@@ -187,9 +154,9 @@ export class Subscriber {
     }
     this.hub.detach(this, [...gone]);
     const keep = (m: StreamMessage) => (m.type === 'price' ? !gone.has(m.tick.pair) : m.type === 'status' ? !gone.has(m.status.pair) : true);
-    const kept = (q: Fifo | null) => {
+    const kept = (q: Fifo<StreamMessage> | null) => {
       const rest = q?.toArray().filter(keep) ?? [];
-      return rest.length > 0 ? new Fifo(rest) : null;
+      return rest.length > 0 ? new Fifo<StreamMessage>(rest) : null;
     };
     this.queue = kept(this.queue);
     this.catchUp = kept(this.catchUp);
@@ -263,7 +230,7 @@ export class Subscriber {
     this.conflateMs = ms;
     if (this.conflateInterval === 0 && this.pending !== null) {
       // Back to every tick: what waits for a slot goes out now, in id order.
-      const waiting = [...this.pending.values()].sort((a, b) => byId(a.tick, b.tick));
+      const waiting = [...this.pending.values()].sort(byTickId);
       this.pending = null;
       this.clearTimer();
       for (const p of waiting) this.enqueue({ type: 'price', tick: p.tick, skipped: p.skipped });
@@ -287,7 +254,7 @@ export class Subscriber {
   }
 
   private enqueue(message: StreamMessage): number {
-    return (this.queue ??= new Fifo([])).push(message);
+    return (this.queue ??= new Fifo<StreamMessage>([])).push(message);
   }
 
   private write(message: StreamMessage): void {
@@ -301,7 +268,7 @@ export class Subscriber {
     this.queue = null;
     for (const m of backlog) {
       if (m.type === 'price') this.conflate(m);
-      else (this.catchUp ??= new Fifo([])).push(m); // a reset keeps its place before the ticks that follow it
+      else (this.catchUp ??= new Fifo<StreamMessage>([])).push(m); // a reset keeps its place before the ticks that follow it
     }
   }
 
@@ -362,7 +329,7 @@ export class Subscriber {
     const pending = this.pending;
     if (pending === null) return;
     const interval = this.conflateInterval;
-    const due = [...pending.values()].filter((p) => now - (this.sentAt?.get(p.tick.pair) ?? -Infinity) >= interval).sort((a, b) => byId(a.tick, b.tick));
+    const due = [...pending.values()].filter((p) => now - (this.sentAt?.get(p.tick.pair) ?? -Infinity) >= interval).sort(byTickId);
     for (const p of due) {
       if (this.full) break;
       pending.delete(p.tick.pair);
@@ -427,7 +394,7 @@ export class Subscriber {
         if (latest) replay.push(latest);
         upTo.set(pair, latest?.id ?? null);
       }
-      replay.sort(byId);
+      replay.sort(byTickId);
     }
     const since = recovered && resume?.kind === 'time' ? resume.ms : undefined;
     const held = join.held.filter((t) => {
@@ -450,7 +417,7 @@ export class Subscriber {
         const p = latest.get(t.pair);
         latest.set(t.pair, { tick: t, skipped: p ? p.skipped + 1 : 0 });
       }
-      for (const p of [...latest.values()].sort((a, b) => byId(a.tick, b.tick))) {
+      for (const p of [...latest.values()].sort(byTickId)) {
         messages.push(p.skipped === 0 ? this.hub.messageOf(p.tick) : { type: 'price', tick: p.tick, skipped: p.skipped });
         this.sentAt ??= new Map();
         this.sentAt.set(p.tick.pair, Date.now());
@@ -464,7 +431,7 @@ export class Subscriber {
       if (status) messages.push({ type: 'status', status });
     }
     if (messages.length > 0) {
-      if (this.catchUp === null) this.catchUp = new Fifo(messages);
+      if (this.catchUp === null) this.catchUp = new Fifo<StreamMessage>(messages);
       else this.catchUp.append(messages);
     }
     this.flush();

@@ -1,5 +1,5 @@
 import { Subject } from 'rxjs';
-import type { ResumePoint } from '../common/resume';
+import type { ResumePoint } from '../domain/resume';
 import { loadConfig, type AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { DisconnectReason, PairStatus, ResetEvent, Tick } from '../shared/wire';

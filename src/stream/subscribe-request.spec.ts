@@ -1,4 +1,4 @@
-import { ApiError } from '../common/api-error';
+import { ApiError } from '../http/api-error';
 import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe } from './subscribe-request';
 
 const limits = { pairs: new Set(['BTC-USD', 'ETH-USD']), maxPairs: 3 };

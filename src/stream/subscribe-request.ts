@@ -1,7 +1,7 @@
-import { ApiError } from '../common/api-error';
-import { MAX_QUERY_VALUE_LENGTH, requirePairList } from '../common/query';
-import { resolveResumePoint, type ResumePoint } from '../common/resume';
-import type { TickId } from '../common/tick-id';
+import { ApiError } from '../http/api-error';
+import { MAX_QUERY_VALUE_LENGTH, requirePairList } from '../http/query';
+import { resolveResumePoint, type ResumePoint } from '../domain/resume';
+import type { TickId } from '../domain/tick-id';
 import { CONFLATE_MAX_MS, CONFLATE_MIN_MS } from '../shared/wire';
 
 /**

@@ -1,5 +1,5 @@
 import { EMPTY, type Observable } from 'rxjs';
-import type { ResumePoint } from '../common/resume';
+import type { ResumePoint } from '../domain/resume';
 import type { ResetEvent, Tick } from '../shared/wire';
 
 /**

@@ -1,5 +1,5 @@
 import { ApiError } from './api-error';
-import { checkPair, type PairCheck } from './pair';
+import { checkPair, type PairCheck } from '../domain/pair';
 
 export const MAX_QUERY_VALUE_LENGTH = 1024;
 

@@ -1,4 +1,4 @@
-import { ApiError } from './api-error';
+import { ApiError } from '../http/api-error';
 import { parseSince, resolveResumePoint } from './resume';
 import { idAfter, parseTickId } from './tick-id';
 

@@ -1,4 +1,4 @@
-import { ApiError } from './api-error';
+import { ApiError } from '../http/api-error';
 import { clip } from './pair';
 import { compareTickIds, formatTickId, parseTickId, type TickId } from './tick-id';
 

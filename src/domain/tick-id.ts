@@ -53,3 +53,10 @@ export function idAfter(a: string, b: string): boolean {
 export function idMs(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
+
+/** Orders anything that carries a tick by its id (a tick itself, or `{ tick }`), oldest first. */
+export function byTickId(a: { id: string } | { tick: { id: string } }, b: { id: string } | { tick: { id: string } }): number {
+  const x = 'id' in a ? a.id : a.tick.id;
+  const y = 'id' in b ? b.id : b.tick.id;
+  return x === y ? 0 : idAfter(x, y) ? 1 : -1;
+}

@@ -1,4 +1,4 @@
-import { ApiError } from './api-error';
+import { ApiError } from '../http/api-error';
 
 /** `BASE-QUOTE` or `BASE/QUOTE`, 2 to 10 letters or digits each side, any case. */
 const PAIR_PATTERN = /^([A-Za-z0-9]{2,10})[-/]([A-Za-z0-9]{2,10})$/;
