@@ -68,7 +68,7 @@ export function formatResult(r: BenchResult): string {
   const kb = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(1)} MiB`);
   const sv = r.service;
   out.push(
-    `service${r.workers.processes > 1 ? ` (${r.workers.processes} processes, summed)` : ''}: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
+    `service${r.instances ? ` (instance 1 of ${r.instances.length}; each in the table below)` : ''}${r.workers.processes > 1 ? ` (${r.workers.processes} processes, summed)` : ''}: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
       `per connection ${sv.rssPerConnectionBytes === null ? '-' : `${(sv.rssPerConnectionBytes / 1024).toFixed(1)} KiB`}` +
       `${sv.rssPerConnectionMinBytes === null ? '' : ` (${(sv.rssPerConnectionMinBytes / 1024).toFixed(1)} KiB at the window's lowest RSS)`}, max fds ${ms(sv.maxFds)}${r.workers.processes > 1 ? ` over ${r.workers.processes} processes (each against its own limit: see workers)` : ` of ${ms(sv.fdLimit)}`}`,
   );
