@@ -68,7 +68,7 @@ export function formatResult(r: BenchResult): string {
   const kb = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(1)} MiB`);
   const sv = r.service;
   out.push(
-    `service${r.workers.processes > 1 ? ` (${r.workers.processes} processes, summed)` : ''}: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
+    `service${r.instances ? ` (instance 1 of ${r.instances.length}; each in the table below)` : ''}${r.workers.processes > 1 ? ` (${r.workers.processes} processes, summed)` : ''}: idle RSS ${kb(sv.idleRssKb)}, loaded ${kb(sv.loadedRssKb)}, ` +
       `per connection ${sv.rssPerConnectionBytes === null ? '-' : `${(sv.rssPerConnectionBytes / 1024).toFixed(1)} KiB`}` +
       `${sv.rssPerConnectionMinBytes === null ? '' : ` (${(sv.rssPerConnectionMinBytes / 1024).toFixed(1)} KiB at the window's lowest RSS)`}, max fds ${ms(sv.maxFds)}${r.workers.processes > 1 ? ` over ${r.workers.processes} processes (each against its own limit: see workers)` : ` of ${ms(sv.fdLimit)}`}`,
   );
@@ -77,6 +77,8 @@ export function formatResult(r: BenchResult): string {
       `  ${p.name}: service CPU ${p.serviceCpuPct === null ? '-' : `${p.serviceCpuPct.toFixed(0)}%`} of a core, RSS ${kb(p.serviceRssKb)} (min ${kb(p.serviceRssMinKb)}, max ${kb(p.serviceRssMaxKb)}), machine busy ${p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`}, accept-queue overflows ${ms(p.listenOverflows)}, kernel TCP memory ${kb(p.tcpKernelMemKb)}`,
     );
   }
+  if (r.instances) out.push(formatInstances(r));
+  if (r.redis) out.push(formatRedis(r));
   out.push(formatWorkers(r));
   if (r.kill) {
     const k = r.kill;
@@ -94,6 +96,56 @@ export function formatResult(r: BenchResult): string {
   }
   out.push(r.assert.passed ? 'assert: passed' : `assert: FAILED\n  ${r.assert.failures.join('\n  ')}`);
   return out.join('\n');
+}
+
+/** --instances: one row per instance and transport used: its subscribers' delivery and latency, its leader gauge, CPU and RSS. */
+export function formatInstances(r: BenchResult): string {
+  const mib = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(0)} MiB`);
+  const used = TRANSPORTS.filter((t) => r.transports[t].target > 0);
+  const rows = [['instance', 'pid', 'leader', 'transport', 'subs', 'held', 'delivered', 'missing', 'dup', 'ooo', 'resets', 'p50', 'p90', 'p99', 'max', 'CPU', 'RSS']];
+  for (const i of r.instances ?? []) {
+    for (const t of used) {
+      const s = i.transports[t];
+      const first = t === used[0];
+      rows.push([
+        first ? String(i.instance) : '',
+        first ? String(i.pid) : '',
+        first ? `${ms(i.leaderAtPeak)}/${ms(i.leaderAtEnd)}` : '',
+        t,
+        String(s.target),
+        String(s.heldAtStart),
+        s.deliveredPct === null ? 'n/a' : `${s.deliveredPct.toFixed(s.deliveredPct === 100 ? 0 : 3)}%`,
+        String(s.missing),
+        String(s.duplicates),
+        String(s.outOfOrder),
+        String(s.resets),
+        ...lat(s.latency[0]),
+        first ? (i.cpuPct === null ? '-' : `${i.cpuPct.toFixed(0)}%`) : '',
+        first ? mib(i.rssKb) : '',
+      ]);
+    }
+  }
+  const la = (l: number[] | null): string => (l ? l.map((x) => x.toFixed(2)).join(' ') : '-');
+  return `${table(rows)}\ninstances: leader = price_stream_leader when all were connected / at the end; CPU over the load phase (% of a core), RSS at its end; load average ${la(r.machine.loadAvgBefore)} before the load, ${la(r.machine.loadAvgEnd)} at the end of the window (the load generator runs on the same cores)`;
+}
+
+/** --redis-stats: Redis over the window, per published tick. */
+export function formatRedis(r: BenchResult): string {
+  const x = r.redis!;
+  const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
+  const s = x.windowMs / 1000;
+  return [
+    `redis ${x.before.version ?? '?'} (pid ${x.before.pid ?? '?'}, ${x.before.connectedClients ?? '?'} clients connected at the start, ${x.after.connectedClients ?? '?'} at the end; other clients' work counts too): ` +
+      `${s.toFixed(1)} s window, ${x.ticks} ticks published; CPU ${n(x.cpuPct)}% of a core (INFO cpu)${x.procCpuPct === null ? '' : `, ${n(x.procCpuPct)}% (/proc)`}`,
+    `  commands: ${x.commands} (${n(x.commands / s)}/s), ${n(x.commandsPerTick)} per tick: ${x.byCommand.map((c) => `${c.command} ${n(c.perTick, 2)}`).join(', ') || '-'}`,
+    `  bytes out: ${x.netOutputBytes ?? '-'} (${x.netOutputBytes === null ? '-' : n(x.netOutputBytes / s / 1024)} KiB/s), ${n(x.netOutputBytesPerTick, 0)} per tick; bytes in ${n(x.netInputBytesPerTick, 0)} per tick`,
+    ...(x.instances
+      ? [
+          `  to the started instances only (their ${x.instances.connections} connections${x.instances.closed ? `, ${x.instances.closed} closed in the window and not counted` : ''}, ss -ti): ${x.instances.bytesReceived} bytes out (${n(x.instances.bytesReceived / s / 1024)} KiB/s), ` +
+            `${n(x.instances.bytesReceivedPerTick, 0)} per tick; ${n(x.instances.bytesSentPerTick, 0)} bytes in per tick`,
+        ]
+      : []),
+  ].join('\n');
 }
 
 /** `workers: 1: 19012 conns, 410 MiB RSS, 45% CPU, ...; 2: ...`, or one process. */

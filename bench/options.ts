@@ -35,6 +35,10 @@ export type BenchOptions = {
   timeField: string;
   published: 'history' | 'union' | 'none';
   env: Record<string, string>;
+  /** Services started (each `node dist/main.js` on its own port, the same environment); the subscribers are spread over them. */
+  instances: number;
+  /** Sample Redis (`INFO`) over the measured window: CPU, commands and bytes out per published tick. */
+  redisStats: boolean;
   nodeArgs: string[];
   assert: boolean;
   out: string | undefined;
@@ -71,6 +75,14 @@ Target:
   --published history|union|none  what was published: the history API (default), the union of what
                                 the subscribers got (servers without one), or no delivery check
   --env K=V                     more environment for the started service (repeatable)
+  --instances N                 start N services (default 1), each on its own port with the same environment, and
+                                spread the subscribers evenly over them (whole load-generating workers per
+                                instance); more than one needs --env REDIS_URL=... (one shared stream). Reported
+                                per instance: delivered, p99, CPU, RSS and whether it led (price_stream_leader)
+  --redis-stats                 with --env REDIS_URL=...: read Redis' INFO (cpu, stats, commandstats, clients) at
+                                the start and end of the measured window; report its CPU, commands and bytes sent
+                                per published tick. Redis may serve other clients too: their share is in the deltas.
+                                With --env REDIS_PREFIX=P the keys P:* are deleted before and after the run
   --node-args="ARGS"            node flags for the started service, e.g. --node-args="--cpu-prof --cpu-prof-dir=bench/results"
 Output:
   --assert                      exit 1 unless every subscriber connected and got every tick once, in order
@@ -134,6 +146,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'time-field': { type: 'string' },
       published: { type: 'string' },
       env: { type: 'string', multiple: true },
+      instances: { type: 'string' },
+      'redis-stats': { type: 'boolean' },
       'node-args': { type: 'string' },
       assert: { type: 'boolean' },
       out: { type: 'string' },
@@ -165,6 +179,12 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   const killWorkerAtS = v['kill-worker-at'] === undefined ? null : int('kill-worker-at', v['kill-worker-at'], 0);
   if (killWorkerAtS !== null && killWorkerAtS >= durationS) throw new Error(`--kill-worker-at: must lie within the load phase (--duration ${durationS})`);
   if (killWorkerAtS !== null && v.url !== undefined && v.pid === undefined) throw new Error('--kill-worker-at with --url needs --pid: the service process whose child to kill');
+  const instances = int('instances', v.instances, 1, 1);
+  if (!Number.isInteger(instances)) throw new Error('--instances: a whole number');
+  if (instances > 1 && v.url !== undefined) throw new Error('--instances: the harness starts the instances itself (not with --url)');
+  if (instances > 1 && !env.REDIS_URL) throw new Error('--instances > 1 needs --env REDIS_URL=...: instances without Redis publish separate streams');
+  if (instances > 1 && killWorkerAtS !== null) throw new Error('--kill-worker-at: one instance only');
+  if (v['redis-stats'] && !env.REDIS_URL) throw new Error('--redis-stats needs --env REDIS_URL=...');
   return {
     url: v.url?.replace(/\/+$/, ''),
     pid: v.pid === undefined ? undefined : int('pid', v.pid, 0, 1),
@@ -196,9 +216,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     timeField: v['time-field'] ?? 'timestamp',
     published,
     env,
+    instances,
+    redisStats: v['redis-stats'] ?? false,
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
     assert: v.assert ?? false,
     out: v.out,
-    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}`,
+    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}`,
   };
 }

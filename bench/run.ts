@@ -10,7 +10,8 @@ import type { HistoryResponse, Tick } from '../src/shared/wire';
 import type { BenchOptions } from './options';
 import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
 import { phaseProcesses, seenProcesses, serviceWorkers, type PhaseProcess, type SeenProcess, type ServiceWorkers } from './processes';
-import { machineCpu, openFilesLimit, tcpCounters, tcpKernelMemKb, startService, TreeSampler, workerConnections, type StartedService, type TreeSample } from './service';
+import { deletePrefix, readRedis, redisStats, type RedisReading, type RedisStats } from './redis-stats';
+import { machineCpu, metricSamples, openFilesLimit, tcpCounters, tcpKernelMemKb, startService, TreeSampler, workerConnections, type StartedService, type TreeSample } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
@@ -56,12 +57,46 @@ export type KillSummary = {
   error?: string;
 };
 
+/** --instances N: one started service of several, with the subscribers its load-generating workers held. */
+export type InstanceSummary = {
+  instance: number;
+  url: string;
+  pid: number;
+  logFile: string;
+  /** `price_stream_leader` on its /metrics when every subscriber was connected, and at the end of the window (null: no answer). */
+  leaderAtPeak: number | null;
+  leaderAtEnd: number | null;
+  /** The load-generating workers (indexes) that connected to it. */
+  generators: number[];
+  transports: Record<Transport, TransportSummary>;
+  idleRssKb: number | null;
+  /** Its process tree over the load phase: CPU (% of a core) and RSS at the end. */
+  cpuPct: number | null;
+  rssKb: number | null;
+  exitCode: number | null;
+};
+
 export type BenchResult = {
   label: string;
   startedAt: string;
-  machine: { nproc: number; memGiB: number; node: string; cpu: string; fdLimit: number | null; busyBeforePct: number | null };
+  machine: {
+    nproc: number;
+    memGiB: number;
+    node: string;
+    cpu: string;
+    fdLimit: number | null;
+    busyBeforePct: number | null;
+    /** os.loadavg() (1, 5, 15 min) before the load and at the end of the measured window: the load generator shares the cores. */
+    loadAvgBefore: number[];
+    loadAvgEnd: number[] | null;
+  };
   options: BenchOptions;
+  /** For --instances N: the first instance (the other figures of `service` and `workers` are its own). */
   target: { url: string; pid: number | null; started: boolean; logFile: string | null };
+  /** --instances N > 1: each instance, with the delivery and latency of the subscribers on it; null with one. */
+  instances: InstanceSummary[] | null;
+  /** --redis-stats: Redis over the measured window; null without. */
+  redis: RedisStats | null;
   /** `scheduled`: one tick per pair per poll over the window; fewer published means polls ran late or were skipped. */
   published: { mode: BenchOptions['published']; ticks: number; scheduled: number; complete: boolean; windowMs: [number, number]; error?: string };
   transports: Record<Transport, TransportSummary>;
@@ -167,12 +202,73 @@ async function publishedFromHistory(url: string, pairs: string[], timeField: str
   return { ids, complete };
 }
 
+/** `price_stream_leader` on an instance's /metrics: 1 in the one that polls; null when it does not answer. */
+async function leaderOf(url: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    return res.ok ? (metricSamples(await res.text(), 'price_stream_leader')[0]?.value ?? null) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The workers' findings per transport, merged: counts summed, histograms merged before percentiles. `checked`: delivery was checked against what was published. */
+function mergeTransports(results: WorkerResult[], phaseCount: number, checked: boolean): Record<Transport, TransportSummary> {
+  const transports = {} as Record<Transport, TransportSummary>;
+  for (const t of TRANSPORTS) {
+    const rs = results.map((r) => r.transports[t]);
+    const latency: Histogram[] = Array.from({ length: phaseCount }, () => new Histogram());
+    const toOpen = new Histogram();
+    const toFirst = new Histogram();
+    const sum = (k: keyof TransportResult): number => rs.reduce((a, r) => a + (r[k] as number), 0);
+    const counts = (k: 'connectFailures' | 'drops' | 'reconnectFailures'): Counts => rs.reduce((a, r) => mergeCounts(a, r[k]), {} as Counts);
+    for (const r of rs) {
+      r.latency.forEach((h, i) => latency[i]?.merge(h));
+      toOpen.merge(r.reconnectToOpen);
+      toFirst.merge(r.reconnectToFirstTick);
+    }
+    const connectFailures = counts('connectFailures');
+    const expectedN = sum('expected');
+    transports[t] = {
+      target: sum('target'),
+      heldAtStart: sum('heldAtStart'),
+      heldAtEnd: sum('heldAtEnd'),
+      connectFailures,
+      emfile: connectFailures.EMFILE ?? 0,
+      drops: counts('drops'),
+      reconnectFailures: counts('reconnectFailures'),
+      cuts: sum('cuts'),
+      reconnects: sum('reconnects'),
+      movedWorker: sum('movedWorker'),
+      resets: sum('resets'),
+      expected: expectedN,
+      delivered: sum('delivered'),
+      missing: sum('missing'),
+      deliveredPct: checked && expectedN > 0 ? (100 * sum('delivered')) / expectedN : null,
+      subscribersWithMissing: sum('subscribersWithMissing'),
+      duplicates: sum('duplicates'),
+      outOfOrder: sum('outOfOrder'),
+      withoutId: sum('withoutId'),
+      replayed: sum('replayed'),
+      missingExamples: rs.flatMap((r) => r.missingExamples).slice(0, 10),
+      latency: latency.map((h) => h.summary()),
+      reconnectToOpen: toOpen.summary(),
+      reconnectToFirstTick: toFirst.summary(),
+    };
+  }
+  return transports;
+}
+
 export async function runBench(o: BenchOptions, log: (line: string) => void, root = path.resolve(__dirname, '..', '..', '..')): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const total = o.sse + o.socketio + o.ws;
   const host = '127.0.0.1';
+  const loadAvgBefore = os.loadavg();
+  const services: StartedService[] = [];
   let service: StartedService | null = null;
   let url = o.url;
+  // Keys under an explicit prefix belong to this run: none left from an earlier one, none left behind.
+  const ownPrefix = !o.url && o.env.REDIS_URL && o.env.REDIS_PREFIX ? { url: o.env.REDIS_URL, prefix: o.env.REDIS_PREFIX } : null;
   let pid: number | null = o.pid ?? null;
   const logFile = path.join(root, 'bench', 'results', `${startedAt.replace(/[:.]/g, '-')}-${o.label}.service.log`);
   if (!url) {
@@ -189,8 +285,13 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       LOG_LEVEL: 'warn',
       ...o.env,
     };
-    log(`starting the service: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
-    service = await startService({ root, env, nodeArgs: o.nodeArgs, logFile, host });
+    if (ownPrefix) log(`redis: deleted ${await deletePrefix(ownPrefix.url, ownPrefix.prefix)} keys ${ownPrefix.prefix}:* before the run`);
+    log(`starting the service${o.instances > 1 ? ` ${o.instances} times` : ''}: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
+    for (let i = 0; i < o.instances; i++) {
+      services.push(await startService({ root, env, nodeArgs: o.nodeArgs, logFile: i === 0 ? logFile : logFile.replace(/\.service\.log$/, `.service-${i + 1}.log`), host }));
+      if (i > 0) log(`instance ${i + 1}: ${services[i].url} pid ${services[i].pid}`);
+    }
+    service = services[0];
     url = service.url;
     pid = service.pid;
   }
@@ -198,6 +299,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
   const workers: WorkerHandle[] = [];
   const samples: (TreeSample & { phase: number })[] = [];
   const tree = pid ? new TreeSampler(pid) : null;
+  /** --instances: each instance's own process tree (the first is `tree`'s too). */
+  const instanceTrees = services.length > 1 ? services.map((s) => new TreeSampler(s.pid)) : [];
+  let redisBefore: RedisReading | null = null;
+  let redisAfter: RedisReading | null = null;
   const fdLimits = new Map<number, number | null>();
   /** The service's process tree now (and the open-files limit of each process not seen before). */
   const sampleTree = (): TreeSample | null => {
@@ -247,6 +352,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const busyBeforePct = m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
     const idle = sampleTree();
     if (idle) readings.push(idle);
+    const instancesIdle = instanceTrees.map((t) => t.sample());
     const fdLimit = pid ? openFilesLimit(pid) : null;
     const idleChildren = idle?.processes.filter((p) => p.slot !== null) ?? [];
     log(`service ${url}${pid ? ` pid ${pid}, idle RSS ${idle?.rssKb} kB` : ''}${idleChildren.length ? ` over ${idle!.processes.length} processes (workers ${idleChildren.map((p) => `${p.slot}: pid ${p.pid}`).join(', ')})` : ''}`);
@@ -262,15 +368,20 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     }
 
     // Fork the workers and open the subscribers.
-    const nWorkers = Math.min(o.workers, Math.max(1, total + o.slow));
+    // With several instances each load-generating worker connects to one of them: a whole number of workers per instance.
+    const perInstanceWorkers = Math.ceil(Math.max(Math.min(o.workers, Math.max(1, total + o.slow)), services.length || 1) / (services.length || 1));
+    const nWorkers = services.length > 1 ? perInstanceWorkers * services.length : Math.min(o.workers, Math.max(1, total + o.slow));
+    /** `n` over the instances evenly, then each instance's share over its workers: one number per worker, instance by instance. */
+    const shares = (n: number): number[] => (services.length > 1 ? split(n, services.length).flatMap((x) => split(x, perInstanceWorkers)) : split(n, nWorkers));
+    const instanceOf = (w: number): number => (services.length > 1 ? Math.floor(w / perInstanceWorkers) : 0);
     const ownLimit = openFilesLimit('self');
     const perGenerator = Math.ceil((total + o.slow) / nWorkers);
     if (ownLimit !== null && perGenerator + 100 > ownLimit) {
       log(`warning: ${perGenerator} connections per load-generating process against its open-files limit of ${ownLimit}: give more --workers (default one per 4,000)`);
     }
     const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 1}`);
-    const per = Object.fromEntries(TRANSPORTS.map((t) => [t, split(o[t], nWorkers)])) as Record<Transport, number[]>;
-    const slowPer = split(o.slow, nWorkers);
+    const per = Object.fromEntries(TRANSPORTS.map((t) => [t, shares(o[t])])) as Record<Transport, number[]>;
+    const slowPer = shares(o.slow);
     let offset = 0;
     const workerJs = path.join(__dirname, 'worker.js');
     for (let w = 0; w < nWorkers; w++) {
@@ -278,7 +389,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const plan: WorkerPlan = {
         worker: w,
         host: target.hostname,
-        port: Number(target.port || 80),
+        port: services.length > 1 ? Number(new URL(services[instanceOf(w)].url).port) : Number(target.port || 80),
         addresses,
         counts,
         offset,
@@ -322,6 +433,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const peakTree = sampleTree();
     if (peakTree) readings.push(peakTree);
     if (peakConns) log(`peak: ${peakConns.workers.map((w) => `worker ${w.worker} ${w.subscribers}`).join(', ')} connections (/metrics)`);
+    const leadersAtPeak = await Promise.all(services.length > 1 ? services.map((s) => leaderOf(s.url)) : []);
+    if (leadersAtPeak.length) log(`leader (price_stream_leader): ${leadersAtPeak.map((l, i) => `instance ${i + 1} ${l ?? '?'}`).join(', ')}`);
 
     // The measured phases.
     let phase = 0;
@@ -384,12 +497,19 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         processes: cpu0 && cpu1 ? phaseProcesses([cpu0, ...inPhase, cpu1]) : [],
       });
     };
+    if (o.redisStats && o.env.REDIS_URL) redisBefore = await readRedis(o.env.REDIS_URL, services.map((s) => s.pid));
+    if (redisBefore) log(`redis: pid ${redisBefore.pid ?? '?'}, ${redisBefore.connectedClients ?? '?'} clients connected at the start of the window (other clients' commands count in the deltas)`);
+    const instancesLoad0 = instanceTrees.map((t) => t.sample());
     await runPhase(0, 'load');
+    const instancesLoad1 = instanceTrees.map((t) => t.sample());
     if (o.slow > 0) {
       for (const w of workers) w.send({ type: 'open-slow' });
       await Promise.all(workers.map((w) => w.next('slow-opened', 60_000)));
       await runPhase(1, 'slow');
     }
+    if (redisBefore && o.env.REDIS_URL) redisAfter = await readRedis(o.env.REDIS_URL, services.map((s) => s.pid));
+    const loadAvgEnd = os.loadavg();
+    const leadersAtEnd = await Promise.all(services.length > 1 ? services.map((s) => leaderOf(s.url)) : []);
     const fromMs = phases[0].startMs;
     const toMs = phases[phases.length - 1].endMs;
     for (const w of workers) w.send({ type: 'stop', endMs: toMs });
@@ -405,7 +525,11 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     let expected: Record<string, string[]> | null = null;
     let complete = true;
     let historyError: string | undefined;
-    const diedDuringRun = service !== null && service.child.exitCode !== null ? `code ${service.child.exitCode}` : service?.child.signalCode ? `signal ${service.child.signalCode}` : undefined;
+    const diedDuringRun =
+      services
+        .map((s, i) => (s.child.exitCode !== null ? `code ${s.child.exitCode}` : s.child.signalCode ? `signal ${s.child.signalCode}` : '') + (services.length > 1 && (s.child.exitCode !== null || s.child.signalCode) ? ` (instance ${i + 1})` : ''))
+        .filter(Boolean)
+        .join(', ') || undefined;
     if (o.published === 'history') {
       try {
         const h = await publishedFromHistory(url, o.pairs, o.timeField, fromMs, toMs);
@@ -431,48 +555,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const results = await Promise.all(workers.map(async (w) => (await w.next('result', 120_000)).result));
 
     // Merge.
-    const transports = {} as Record<Transport, TransportSummary>;
-    for (const t of TRANSPORTS) {
-      const rs = results.map((r) => r.transports[t]);
-      const latency: Histogram[] = phases.map(() => new Histogram());
-      const toOpen = new Histogram();
-      const toFirst = new Histogram();
-      const sum = (k: keyof TransportResult): number => rs.reduce((a, r) => a + (r[k] as number), 0);
-      const counts = (k: 'connectFailures' | 'drops' | 'reconnectFailures'): Counts => rs.reduce((a, r) => mergeCounts(a, r[k]), {} as Counts);
-      for (const r of rs) {
-        r.latency.forEach((h, i) => latency[i]?.merge(h));
-        toOpen.merge(r.reconnectToOpen);
-        toFirst.merge(r.reconnectToFirstTick);
-      }
-      const connectFailures = counts('connectFailures');
-      const expectedN = sum('expected');
-      transports[t] = {
-        target: sum('target'),
-        heldAtStart: sum('heldAtStart'),
-        heldAtEnd: sum('heldAtEnd'),
-        connectFailures,
-        emfile: connectFailures.EMFILE ?? 0,
-        drops: counts('drops'),
-        reconnectFailures: counts('reconnectFailures'),
-        cuts: sum('cuts'),
-        reconnects: sum('reconnects'),
-        movedWorker: sum('movedWorker'),
-        resets: sum('resets'),
-        expected: expectedN,
-        delivered: sum('delivered'),
-        missing: sum('missing'),
-        deliveredPct: expected && expectedN > 0 ? (100 * sum('delivered')) / expectedN : null,
-        subscribersWithMissing: sum('subscribersWithMissing'),
-        duplicates: sum('duplicates'),
-        outOfOrder: sum('outOfOrder'),
-        withoutId: sum('withoutId'),
-        replayed: sum('replayed'),
-        missingExamples: rs.flatMap((r) => r.missingExamples).slice(0, 10),
-        latency: latency.map((h) => h.summary()),
-        reconnectToOpen: toOpen.summary(),
-        reconnectToFirstTick: toFirst.summary(),
-      };
-    }
+    const transports = mergeTransports(results, phases.length, expected !== null);
     const slow = results.reduce(
       (a, r) => ({
         ...a,
@@ -510,7 +593,31 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     }
     for (const w of workers) w.send({ type: 'close' });
     await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])));
-    const exitCode = service ? await service.stop() : null;
+    const exitCodes = await Promise.all(services.map((s) => s.stop()));
+    const exitCode = service ? exitCodes[0] : null;
+    const instances: InstanceSummary[] | null =
+      services.length > 1
+        ? services.map((s, i) => {
+            const c0 = instancesLoad0[i];
+            const c1 = instancesLoad1[i];
+            return {
+              instance: i + 1,
+              url: s.url,
+              pid: s.pid,
+              logFile: s.logFile,
+              leaderAtPeak: leadersAtPeak[i] ?? null,
+              leaderAtEnd: leadersAtEnd[i] ?? null,
+              generators: results.map((_, w) => w).filter((w) => instanceOf(w) === i),
+              transports: mergeTransports(results.filter((_, w) => instanceOf(w) === i), phases.length, expected !== null),
+              idleRssKb: instancesIdle[i]?.rssKb ?? null,
+              cpuPct: c0 && c1 && c1.atMs > c0.atMs ? (100 * (c1.cpuMs - c0.cpuMs)) / (c1.atMs - c0.atMs) : null,
+              rssKb: c1?.rssKb ?? null,
+              exitCode: exitCodes[i],
+            };
+          })
+        : null;
+    const publishedTicks = expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0;
+    const redis = redisBefore && redisAfter && o.env.REDIS_URL ? redisStats(o.env.REDIS_URL, redisBefore, redisAfter, publishedTicks) : null;
 
     const failures: string[] = [];
     for (const t of TRANSPORTS) {
@@ -524,6 +631,11 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       if (s.resets > 0) failures.push(`${t}: ${s.resets} reset events (resume failed)`);
     }
     if (diedDuringRun) failures.push(`the service exited during the run (${diedDuringRun}); see ${logFile}`);
+    for (const inst of instances ?? []) {
+      const sub = TRANSPORTS.reduce((a, t) => a + inst.transports[t].target, 0);
+      if (sub > 0 && inst.transports.sse.heldAtStart + inst.transports.socketio.heldAtStart + inst.transports.ws.heldAtStart === 0) failures.push(`instance ${inst.instance}: none of its ${sub} subscribers connected`);
+    }
+    if (instances && instances.filter((i) => i.leaderAtEnd === 1).length !== 1) failures.push(`leaders at the end: ${instances.filter((i) => i.leaderAtEnd === 1).length} (price_stream_leader), not exactly one`);
     if (historyError) failures.push(`what was published is unknown: ${historyError}`);
     if (expected && !complete) failures.push('the history window did not cover the run: delivery was checked against part of it');
     // Open files per process: each worker of the service against its own limit.
@@ -543,10 +655,14 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         cpu: os.cpus()[0]?.model ?? 'unknown',
         fdLimit: openFilesLimit('self'),
         busyBeforePct,
+        loadAvgBefore,
+        loadAvgEnd,
       },
       options: o,
       target: { url, pid, started: service !== null, logFile: service ? logFile : null },
-      published: { mode: o.published, ticks: expected ? Object.values(expected).reduce((a, l) => a + l.length, 0) : 0,
+      instances,
+      redis,
+      published: { mode: o.published, ticks: publishedTicks,
         scheduled: Math.floor(measuredMs / o.tickMs) * o.pairs.length,
         complete, windowMs: [fromMs, toMs], error: historyError },
       transports,
@@ -577,7 +693,13 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
   } finally {
     clearInterval(sampler);
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
-    if (service && service.child.exitCode === null) await service.stop();
+    await Promise.all(services.map((s) => (s.child.exitCode === null ? s.stop() : null)));
+    if (ownPrefix) {
+      await deletePrefix(ownPrefix.url, ownPrefix.prefix).then(
+        (n) => log(`redis: deleted ${n} keys ${ownPrefix.prefix}:* after the run`),
+        (err: unknown) => log(`redis: could not delete ${ownPrefix.prefix}:*: ${(err as Error).message}`),
+      );
+    }
     // A worker of the service that outlived its primary (say, the primary needed SIGKILL) would hold the port.
     if (service && tree) {
       for (let i = 0; i < 20 && tree.survivors().length > 0; i++) await sleep(100);

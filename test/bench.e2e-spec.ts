@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { phaseProcesses, serviceWorkers, type SeenProcess } from '../bench/processes';
 import type { BenchResult } from '../bench/run';
 import { metricSamples, processTree, sampleProc, TreeSampler, workerConnections, type TreeSample } from '../bench/service';
+import { randomPrefix, REDIS_URL, testClient } from './support/redis';
 import { waitFor } from './support/wait';
 
 const root = path.resolve(__dirname, '..');
@@ -317,4 +318,36 @@ describe('connections per worker from /metrics (bench/service.ts, bench/processe
     expect(single.workers).toEqual([{ worker: '1', pid: 100, pids: [100], connsPeak: 300, connsEnd: 300, rssKbPeak: 50, rssKbEnd: 60, cpuPct: 5, maxFds: 110, fdLimit: 20000 }]);
     expect(single.primary).toBeNull();
   });
+});
+
+// --instances 2 on one Redis: per instance delivery and the leader gauge, Redis' INFO deltas, and the run's keys deleted.
+describe('load benchmark against two instances on one Redis', () => {
+  it('spreads the subscribers, finds one leader, reads Redis over the window and leaves no key behind', async () => {
+    const prefix = randomPrefix();
+    const { code, output, result } = await bench([
+      '--sse', '60', '--socketio', '20', '--ws', '20', '--pairs', '2', '--tick-ms', '250', '--duration', '6', '--idle', '1', '--settle', '1',
+      '--instances', '2', '--env', `REDIS_URL=${REDIS_URL}`, '--env', `REDIS_PREFIX=${prefix}`, '--redis-stats',
+    ]);
+    const instances = result.instances!;
+    expect(instances.map((i) => i.instance)).toEqual([1, 2]);
+    expect(instances.map((i) => i.leaderAtEnd).sort()).toEqual([0, 1]);
+    for (const i of instances) {
+      expect(TRANSPORTS.map((t) => i.transports[t].heldAtStart)).toEqual([30, 10, 10]);
+      for (const t of TRANSPORTS) expect({ i: i.instance, t, pct: i.transports[t].deliveredPct, dup: i.transports[t].duplicates }).toEqual({ i: i.instance, t, pct: 100, dup: 0 });
+    }
+    const redis = result.redis!;
+    // Every tick is one append by the leader, and each instance's tail reads it.
+    expect(redis.byCommand.find((c) => c.command === 'xadd')?.calls).toBeGreaterThanOrEqual(result.published.ticks);
+    expect(redis.instances).toMatchObject({ connections: 4 });
+    expect(redis.instances!.bytesReceivedPerTick).toBeGreaterThan(0);
+    expect(output).toMatch(/commands: \d+ .* per tick: /);
+    const client = testClient();
+    try {
+      expect(await client.keys(`${prefix}:*`)).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+    expect(result.assert).toEqual({ passed: true, failures: [] });
+    expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+  }, 120_000);
 });
