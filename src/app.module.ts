@@ -13,7 +13,7 @@ import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { PollerModule } from './poller/poller.module';
+import { PollerModule } from './ingest/poller.module';
 import { PricesModule } from './prices/prices.module';
 import { RedisModule } from './redis/redis.module';
 import { SocketIoModule } from './socketio/socketio.module';

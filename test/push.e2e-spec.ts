@@ -280,7 +280,7 @@ describe('push feeds and the leader', () => {
     const push = await FakePushServer.start('kraken');
     const t = await startApp({ ...rest.env(), ...push.env(), PAIRS: 'BTC-USD', PRICE_SOURCES: 'kraken', POLL_INTERVAL_MS: '200' });
     try {
-      const { PricePollerService } = await import('../src/poller/price-poller.service');
+      const { PricePollerService } = await import('../src/ingest/price-poller.service');
       await waitFor(() => push.subscribed().length === 1, 5000);
       t.app.get(PricePollerService).setEnabled(false);
       await waitFor(() => push.subscribed().length === 0, 2000);

@@ -6,7 +6,7 @@ import { ConfigModule } from '../config/config.module';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { LoggingModule } from '../logging/logging.module';
 import { MetricsModule } from '../metrics/metrics.module';
-import { PollerModule } from '../poller/poller.module';
+import { PollerModule } from '../ingest/poller.module';
 import { LocalSlotsModule } from '../stream/local-slots.module';
 import { MemoryTickLog } from '../stream/memory-tick-log';
 import { TickLog, type Confirmation } from '../stream/tick-log';
