@@ -13,7 +13,8 @@ import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { PollerModule } from './poller/poller.module';
+import { PollerModule } from './ingest/poller.module';
+import { PublishPortModule } from './ingest/publish-port';
 import { PricesModule } from './prices/prices.module';
 import { RedisModule } from './redis/redis.module';
 import { SocketIoModule } from './socketio/socketio.module';
@@ -44,6 +45,7 @@ export class AppModule {
         ScheduleModule.forRoot(),
         ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }], storage: new WindowThrottlerStorage(), generateKey: throttlerKey }),
         StreamModule,
+        PublishPortModule.from(StreamModule),
         PollerModule,
         SseModule,
         PricesModule,

@@ -1,4 +1,4 @@
-import { PricePollerService } from '../src/poller/price-poller.service';
+import { PricePollerService } from '../src/ingest/price-poller.service';
 import { startApp, type TestApp } from './support/app';
 
 /** One sample of a metric whose labels include `labels`, 0 when absent. */

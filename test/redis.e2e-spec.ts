@@ -1,5 +1,5 @@
 import { idAfter } from '../src/domain/tick-id';
-import { PricePollerService } from '../src/poller/price-poller.service';
+import { PricePollerService } from '../src/ingest/price-poller.service';
 import { LeaderElection } from '../src/redis/leader-election.service';
 import { RedisClients } from '../src/redis/redis.clients';
 import { startApp, type TestApp } from './support/app';

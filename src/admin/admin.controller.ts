@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@
 import { ADMIN_AUTH, ApiErrors } from '../http/openapi';
 import { parsePairList, queryString } from '../http/query';
 import { AppConfig } from '../config/app-config';
-import { PricePollerService, type PollReport } from '../poller/price-poller.service';
+import { PricePollerService, type PollReport } from '../ingest/price-poller.service';
 import { AdminTokenGuard } from './admin-token.guard';
 
 @ApiTags('admin')

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { PollerModule } from '../poller/poller.module';
+import { PollerModule } from '../ingest/poller.module';
 import { AdminController } from './admin.controller';
 import { AdminTokenGuard } from './admin-token.guard';
 

@@ -1,5 +1,5 @@
 import { splitPair } from '../domain/pair';
-import { pctApart, PRICE_RANGE } from '../poller/price-checks';
+import { pctApart, PRICE_RANGE } from '../ingest/price-checks';
 import { fetchJson } from '../sources/http-fetch';
 import { krakenAltname, krakenResultKeys } from '../sources/kraken.source';
 import { SourceError } from '../sources/price-source';

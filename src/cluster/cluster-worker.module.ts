@@ -1,7 +1,7 @@
 import { Global, Injectable, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
-import { PollerModule } from '../poller/poller.module';
-import { PricePollerService, type PollReport, type SourcesReport } from '../poller/price-poller.service';
+import { PollerModule } from '../ingest/poller.module';
+import { PricePollerService, type PollReport, type SourcesReport } from '../ingest/price-poller.service';
 import { SlotBroker } from '../stream/slots';
 import { TickLog } from '../stream/tick-log';
 import { ReplicaTickLog, WorkerLink } from './worker-link';

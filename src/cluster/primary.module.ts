@@ -1,14 +1,15 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
-import { CandlesModule } from '../candles/candles.module';
+import { CandleBackfill } from '../candles/candle-backfill.service';
+import { CandleStore } from '../candles/candle-store';
 import { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
-import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { LoggingModule } from '../logging/logging.module';
 import { MetricsModule } from '../metrics/metrics.module';
-import { PollerModule } from '../poller/poller.module';
-import { LocalSlotsModule } from '../stream/local-slots.module';
+import { PollerModule } from '../ingest/poller.module';
+import { PublishPort, PublishPortModule } from '../ingest/publish-port';
 import { MemoryTickLog } from '../stream/memory-tick-log';
+import { PriceStreamService } from '../stream/price-stream.service';
 import { TickLog, type Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
 
@@ -47,6 +48,17 @@ class PrimaryTickLogModule {
 }
 
 /**
+ * What the primary's poller publishes to: the price stream over the PrimaryTickLog (the port),
+ * and the candle store built from its ticks. No hub, connection registry or gate: the workers
+ * serve, each from its replica of the window. (Not CandlesModule, which brings StreamModule.)
+ */
+@Module({
+  providers: [PriceStreamService, { provide: PublishPort, useExisting: PriceStreamService }, CandleStore, CandleBackfill],
+  exports: [PublishPort, CandleStore],
+})
+class PrimaryPipelineModule {}
+
+/**
  * The primary's own application context (no HTTP: the workers serve). Always its logger and
  * metrics (its own process' figures are part of the service's); without REDIS_URL also the
  * poller, the window and the candle store, since the primary is then the one process that polls.
@@ -55,7 +67,7 @@ class PrimaryTickLogModule {
 export class PrimaryModule {
   static register(config: AppConfig, bus: TickBus): DynamicModule {
     // Without Redis the primary also keeps the candles (built from its ticks, backfilled at start) that the workers ask for.
-    const polling = config.redis ? [] : [LifecycleModule, ScheduleModule.forRoot(), LocalSlotsModule, PrimaryTickLogModule.forRoot(bus), PollerModule, CandlesModule];
+    const polling = config.redis ? [] : [ScheduleModule.forRoot(), PrimaryTickLogModule.forRoot(bus), PublishPortModule.from(PrimaryPipelineModule), PollerModule];
     return {
       module: PrimaryModule,
       imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), MetricsModule, ...polling],

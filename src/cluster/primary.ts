@@ -8,7 +8,7 @@ import { ownSocket } from '../http/socket-guard';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService, type MetricsJson } from '../metrics/metrics.service';
 import { CandleStore } from '../candles/candle-store';
-import { PricePollerService } from '../poller/price-poller.service';
+import { PricePollerService } from '../ingest/price-poller.service';
 import { SourceRegistry } from '../sources/source-registry';
 import { SlotCounter } from '../stream/slots';
 import { TickLog } from '../stream/tick-log';

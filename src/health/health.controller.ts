@@ -6,7 +6,7 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthInd
 import { PassthroughException } from '../http/api-error';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { SourcesHealthIndicator } from '../poller/sources.health';
+import { SourcesHealthIndicator } from '../ingest/sources.health';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { PriceHealthIndicator } from '../stream/price.health';
 

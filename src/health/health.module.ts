@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { PollerModule } from '../poller/poller.module';
+import { PollerModule } from '../ingest/poller.module';
 import { StreamModule } from '../stream/stream.module';
 import { HealthController } from './health.controller';
 

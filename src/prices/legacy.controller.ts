@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../admin/admin-token.guard';
-import { PricePollerService } from '../poller/price-poller.service';
+import { PricePollerService } from '../ingest/price-poller.service';
 import type { Response } from 'express';
 import { ADMIN_AUTH, ApiErrors, schemaRef } from '../http/openapi';
 import { ApiError } from '../http/api-error';

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { CandlesModule } from '../candles/candles.module';
-import { PollerModule } from '../poller/poller.module';
+import { PollerModule } from '../ingest/poller.module';
 import { StreamModule } from '../stream/stream.module';
 import { CandlesController } from './candles.controller';
 import { CandlesService } from './candles.service';

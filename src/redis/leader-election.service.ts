@@ -2,7 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import type { Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
-import { PricePollerService } from '../poller/price-poller.service';
+import { PricePollerService } from '../ingest/price-poller.service';
 import { TickLog } from '../stream/tick-log';
 import { LeaderLease } from './leader-lease';
 import { RedisClients } from './redis.clients';

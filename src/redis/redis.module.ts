@@ -2,7 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { PollerModule } from '../poller/poller.module';
+import { PollerModule } from '../ingest/poller.module';
 import { TickLog } from '../stream/tick-log';
 import { LeaderElection } from './leader-election.service';
 import { RedisTickLog } from './redis-tick-log';

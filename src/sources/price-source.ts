@@ -38,15 +38,17 @@ export class SourceError extends Error {
 
 /**
  * What one request brought: prices for some pairs, and why the others have none. Entries in
- * `failed` concern those pairs only: the poller tries them on the next source and does not hold
- * them against this source's circuit. A failure of the whole request is thrown instead.
+ * `failed` concern those pairs only: the failover policy tries them on the next source and
+ * does not hold them against this source's circuit. A failure of the whole request is thrown
+ * instead.
  */
 export type SourceResult = { quotes: Quote[]; failed: { pair: string; error: SourceError }[] };
 
 /**
  * One upstream. A source only fetches and maps: when to fetch, failover, backoff and
- * publication live in the poller. Request-level failures throw a SourceError; when the
- * caller aborts `signal`, `fetch` rejects with the signal's reason instead (not a failure).
+ * publication live in the ingest (src/ingest). Request-level failures throw a SourceError;
+ * when the caller aborts `signal`, `fetch` rejects with the signal's reason instead (not a
+ * failure).
  */
 export interface PriceSource {
   readonly name: SourceName;

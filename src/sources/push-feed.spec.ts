@@ -14,9 +14,8 @@ describe('WsPushFeed (against a fake Kraken feed)', () => {
 
   const open = (options: { staleMs?: number; ackTimeoutMs?: number; maxFrameBytes?: number; now?: () => number } = {}): KrakenWsFeed => {
     const f = new KrakenWsFeed({ url: push.url, staleMs: 5000, baseBackoffMs: 50, maxBackoffMs: 100, ...options });
-    f.onQuote = (q) => quotes.push(q);
     f.observer = { frame: (kind) => frames.push(kind), lost: (reason) => lost.push(reason) };
-    f.start(['BTC-USD']);
+    f.start(['BTC-USD'], (q) => quotes.push(q));
     feed = f;
     return f;
   };

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { WebSocket, type RawData } from 'ws';
+import { backoffDelay } from '../util/backoff';
+import { TurnBatcher } from '../util/turn-batcher';
 import type { Quote } from './price-source';
 
 export type PushSourceName = 'kraken' | 'coinbase';
@@ -69,18 +71,19 @@ export type PushFeedOptions = {
   random?: () => number;
 };
 
-/** What the poller needs of a push feed (a WebSocket feed below, a fake in unit specs). */
+/** Where a feed hands its quotes: the latest of each pair, once per event-loop turn (the ingest policy). */
+export type QuoteSink = (quote: Quote) => void;
+
+/** What the ingest needs of a push feed (a WebSocket feed below, a fake in unit specs). */
 export interface PushFeed {
   readonly name: PushSourceName;
-  onQuote: ((quote: Quote) => void) | undefined;
   observer: PushFeedObserver | undefined;
-  start(pairs: readonly string[]): void;
+  /** Connects and subscribes to the pairs; quotes go to `sink` until `stop()`. */
+  start(pairs: readonly string[], sink: QuoteSink): void;
   stop(): void;
   current(pair: string): Quote | undefined;
   status(): PushFeedStatus;
 }
-
-const JITTER_MIN = 0.5;
 
 /**
  * One exchange's WebSocket ticker feed: connects, subscribes to the pairs, keeps the latest
@@ -88,16 +91,14 @@ const JITTER_MIN = 0.5;
  * connection drops, stalls for `staleMs`, leaves a subscription unanswered for `ackTimeoutMs`,
  * sends a frame over `maxFrameBytes` or garbage. A subclass only builds the subscribe message
  * and says what a frame means. `current(pair)` is the latest quote while the feed is up for
- * that pair; the poller asks REST for the others.
+ * that pair; the policy asks REST for the others.
  *
  * A frame costs a parse and a map write: quotes of a pair whose subscription is not
- * acknowledged are kept but not handed on, and `onQuote` gets the latest quote of each pair
- * once per event-loop turn, however many frames the turn read (a flood is coalesced).
+ * acknowledged are kept but not handed on, and the sink `start` was given gets the latest quote
+ * of each pair once per event-loop turn, however many frames the turn read (a flood is coalesced).
  */
 export abstract class WsPushFeed implements PushFeed {
   abstract readonly name: PushSourceName;
-  /** Called with the latest quote of each pair that got one, once per event-loop turn (the poller publishes it at once). */
-  onQuote: ((quote: Quote) => void) | undefined;
   observer: PushFeedObserver | undefined;
   protected readonly logger = new Logger(this.constructor.name);
   private socket: WebSocket | null = null;
@@ -109,29 +110,29 @@ export abstract class WsPushFeed implements PushFeed {
   private lastFrameAt: number | null = null;
   private lastQuoteAt: number | null = null;
   private openedAt: number | null = null;
-  /** Pairs with a quote not handed to onQuote yet, and the turn's flush that hands them on. */
-  private readonly fresh = new Set<string>();
-  private flushing: NodeJS.Immediate | undefined;
+  /** Where the quotes go while the feed runs. */
+  private sink: QuoteSink | undefined;
+  /** Pairs with a quote not handed to the sink yet, handed on when the turn ends. */
+  private readonly fresh = new TurnBatcher<string>((pairs) => this.flush(pairs));
   private failures = 0;
   private reconnects = 0;
   private running = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  private readonly random: () => number;
 
   constructor(protected readonly options: PushFeedOptions) {
     this.now = options.now ?? Date.now;
-    this.random = options.random ?? Math.random;
   }
 
   protected abstract subscribeMessage(pairs: readonly string[]): unknown;
   protected abstract meaning(frame: unknown): FrameMeaning;
 
-  start(pairs: readonly string[]): void {
+  start(pairs: readonly string[], sink: QuoteSink): void {
     if (this.running) return;
     this.running = true;
     this.pairs = pairs;
+    this.sink = sink;
     this.connect();
     const check = Math.max(50, Math.floor(Math.min(this.options.staleMs, this.ackTimeoutMs) / 4));
     this.staleTimer = setInterval(() => this.checkStale(), check);
@@ -143,8 +144,7 @@ export abstract class WsPushFeed implements PushFeed {
     this.running = false;
     clearTimeout(this.reconnectTimer);
     clearInterval(this.staleTimer);
-    clearImmediate(this.flushing);
-    this.flushing = undefined;
+    this.sink = undefined;
     this.drop();
   }
 
@@ -234,7 +234,7 @@ export abstract class WsPushFeed implements PushFeed {
           this.acked.add(pair);
           this.refused.delete(pair);
           // A quote that came ahead of its acknowledgement is handed on now.
-          if (this.latest.has(pair)) this.handOn(pair);
+          if (this.latest.has(pair)) this.fresh.add(pair);
         }
         this.failures = 0;
         break;
@@ -250,7 +250,7 @@ export abstract class WsPushFeed implements PushFeed {
           if (!this.pairs.includes(quote.pair) || this.refused.has(quote.pair)) continue;
           this.latest.set(quote.pair, quote);
           this.lastQuoteAt = this.lastFrameAt;
-          if (this.acked.has(quote.pair)) this.handOn(quote.pair);
+          if (this.acked.has(quote.pair)) this.fresh.add(quote.pair);
         }
         break;
       case 'alive':
@@ -259,19 +259,11 @@ export abstract class WsPushFeed implements PushFeed {
     }
   }
 
-  /** Marks the pair's latest quote for onQuote at the end of this turn (one flush per turn, whatever the frames). */
-  private handOn(pair: string): void {
-    this.fresh.add(pair);
-    this.flushing ??= setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushing = undefined;
-    const pairs = [...this.fresh];
-    this.fresh.clear();
+  /** Hands the turn's fresh pairs' latest quotes to the sink (one flush per turn, whatever the frames). */
+  private flush(pairs: readonly string[]): void {
     for (const pair of pairs) {
       const quote = this.latest.get(pair);
-      if (quote && this.acked.has(pair)) this.onQuote?.(quote);
+      if (quote && this.acked.has(pair)) this.sink?.(quote);
     }
   }
 
@@ -293,10 +285,7 @@ export abstract class WsPushFeed implements PushFeed {
     if (!this.running) return;
     this.observer?.lost(reason);
     this.failures++;
-    const base = this.options.baseBackoffMs ?? 500;
-    const max = this.options.maxBackoffMs ?? 30_000;
-    const exponential = Math.min(max, base * 2 ** Math.min(this.failures - 1, 20));
-    const delay = Math.round(exponential * (JITTER_MIN + (1 - JITTER_MIN) * this.random()));
+    const delay = backoffDelay(this.failures, { baseMs: this.options.baseBackoffMs ?? 500, maxMs: this.options.maxBackoffMs ?? 30_000, random: this.options.random });
     const fields = { source: this.name, reason, detail, reconnectInMs: delay };
     if (wasConnected) this.logger.warn({ msg: 'push feed lost; REST serves meanwhile', ...fields });
     else this.logger.debug({ msg: 'push feed still down', ...fields });

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { PublishPort } from '../ingest/publish-port';
 import { ConnectionRegistry, StreamGate } from './connection-registry';
 import { PriceStreamService } from './price-stream.service';
 import { PriceHealthIndicator } from './price.health';
@@ -16,7 +17,8 @@ import { StreamHub } from './stream-hub';
     StreamHub,
     StaleWatch,
     StreamGate,
+    { provide: PublishPort, useExisting: PriceStreamService },
   ],
-  exports: [PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub],
+  exports: [PublishPort, PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub],
 })
 export class StreamModule {}

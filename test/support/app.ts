@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApp, type CreateAppOptions } from '../../src/bootstrap';
 import { loadConfig, type AppConfig } from '../../src/config/app-config';
-import { PricePollerService } from '../../src/poller/price-poller.service';
+import { PricePollerService } from '../../src/ingest/price-poller.service';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { PriceStreamService } from '../../src/stream/price-stream.service';
 import { StreamHub } from '../../src/stream/stream-hub';

@@ -12,7 +12,7 @@ describe(CircuitBreaker.name, () => {
 
   beforeEach(() => {
     now = 1_000_000;
-    random = 1 - Number.EPSILON; // jitter at its top: the full exponential backoff
+    random = 0; // no jitter off the top: the full exponential backoff (backoffDelay's convention)
     breaker = new CircuitBreaker({ baseMs: BASE, maxMs: MAX, now: () => now, random: () => random });
   });
 
@@ -69,7 +69,7 @@ describe(CircuitBreaker.name, () => {
   });
 
   it('draws the backoff between 50 % and 100 % of its exponential value', () => {
-    random = 0;
+    random = 1 - Number.EPSILON; // the most the jitter takes off
     breaker.onFailure(failure);
     expect(Date.parse(breaker.snapshot().nextAttemptAt ?? '') - now).toBe(BASE / 2);
     now += BASE / 2;

@@ -1,4 +1,5 @@
 import type { SourceError, SourceErrorKind } from '../sources/price-source';
+import { backoffDelay } from '../util/backoff';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -18,12 +19,9 @@ export type CircuitBreakerOptions = {
   /** No backoff is longer, not even an upstream's Retry-After (SOURCE_BACKOFF_MAX_MS). */
   maxMs: number;
   now?: () => number;
-  /** In [0, 1): picks the jitter. */
+  /** In [0, 1): picks the jitter (as in backoffDelay: 0 the full backoff, near 1 half of it). */
   random?: () => number;
 };
-
-/** Backoffs are drawn from [50 %, 100 %] of the exponential value, so that sources and instances drift apart. */
-const JITTER_MIN = 0.5;
 
 /**
  * One upstream's circuit. Closed: requests go out. A failure opens it for an exponential
@@ -42,11 +40,9 @@ export class CircuitBreaker {
   private lastError: CircuitSnapshot['lastError'] = null;
   private lastSuccessAt: number | null = null;
   private readonly now: () => number;
-  private readonly random: () => number;
 
   constructor(private readonly options: CircuitBreakerOptions) {
     this.now = options.now ?? Date.now;
-    this.random = options.random ?? Math.random;
   }
 
   get state(): CircuitState {
@@ -79,8 +75,8 @@ export class CircuitBreaker {
     this.failures++;
     this.trialInFlight = false;
     this.isOpen = true;
-    const exponential = Math.min(this.options.maxMs, this.options.baseMs * 2 ** Math.min(this.failures - 1, 30));
-    const backoff = Math.round(exponential * (JITTER_MIN + (1 - JITTER_MIN) * this.random()));
+    // Drawn from [50 %, 100 %] of the exponential value, so that sources and instances drift apart.
+    const backoff = backoffDelay(this.failures, this.options);
     // A Retry-After of an hour or a day must not silence a source for longer than the operator allows.
     this.openUntil = this.now() + Math.min(this.options.maxMs, Math.max(backoff, error.retryAfterMs ?? 0));
     this.lastError = { kind: error.kind, message: error.message, at: new Date(this.now()).toISOString() };

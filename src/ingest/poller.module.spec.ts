@@ -3,20 +3,23 @@ import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { FakeUpstream } from '../../test/support/fake-upstream';
 import { AppConfig, loadConfig } from '../config/app-config';
-import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { MemoryTickLogModule } from '../stream/memory-tick-log.module';
-import { LocalSlotsModule } from '../stream/local-slots.module';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { PollerModule } from './poller.module';
 import { PricePollerService } from './price-poller.service';
+import { PublishPort, PublishPortModule } from './publish-port';
+
+/** A port without the stream module: the price stream over the tick log, as the cluster's primary has it. */
+@Module({ providers: [PriceStreamService, { provide: PublishPort, useExisting: PriceStreamService }], exports: [PublishPort, PriceStreamService] })
+class PortModule {}
 
 async function createContext(env: Record<string, string>): Promise<INestApplicationContext> {
   const config = loadConfig({ PAIRS: 'BTC-USD,ETH-USD', POLL_INTERVAL_MS: '3600000', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', ...env });
   @Global()
   @Module({ providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] })
   class TestConfigModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [TestConfigModule, MetricsModule, LifecycleModule, MemoryTickLogModule, LocalSlotsModule, ScheduleModule.forRoot(), PollerModule] }).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [TestConfigModule, MetricsModule, MemoryTickLogModule, ScheduleModule.forRoot(), PublishPortModule.from(PortModule), PollerModule] }).compile();
   return moduleRef.init();
 }
 
