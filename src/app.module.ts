@@ -6,7 +6,9 @@ import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
 import { ClusterWorkerModule } from './cluster/cluster-worker.module';
 import type { ReplicaTickLog, WorkerLink } from './cluster/worker-link';
-import { throttlerKey, WindowThrottlerStorage } from './http/window-throttler.storage';
+import { EdgeModule } from './http/edge-router';
+import { RestRateLimit } from './http/rate-limit';
+import { WindowThrottlerStorage } from './http/window-throttler.storage';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
@@ -35,6 +37,8 @@ export class AppModule {
     // worker without Redis), or this process' own. Connection slots: the primary's, or our own.
     const log = config.redis ? [RedisModule.forRoot()] : worker ? [] : [MemoryTickLogModule];
     const slots = worker ? ClusterWorkerModule.forRoot(worker.link, worker.replica) : LocalSlotsModule;
+    // One rate limit for the guard (Express' routes) and the edge router (its fast routes).
+    const rateLimit = new RestRateLimit(new WindowThrottlerStorage(), config.rateLimitPerMinute);
     return {
       module: AppModule,
       imports: [
@@ -43,7 +47,8 @@ export class AppModule {
         MetricsModule,
         LifecycleModule,
         ScheduleModule.forRoot(),
-        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: config.rateLimitPerMinute }], storage: new WindowThrottlerStorage(), generateKey: throttlerKey }),
+        ThrottlerModule.forRoot(rateLimit.moduleOptions()),
+        EdgeModule.forRoot(rateLimit),
         StreamModule,
         PublishPortModule.from(StreamModule),
         PollerModule,

@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { LatestEntry } from '../src/prices/latest-entry';
+import { FastRest } from '../src/http/fast-rest';
 import { startApp, type TestApp } from './support/app';
 import { waitFor } from './support/wait';
 import { captureLogs } from './support/logs';
@@ -9,16 +9,19 @@ const VARYING = new Set(['date', 'x-request-id', 'x-ratelimit-remaining', 'x-rat
 
 const headersOf = (res: Response): Record<string, string> => Object.fromEntries([...res.headers].filter(([name]) => !VARYING.has(name)));
 
-describe('latest price ahead of Express (LatestEntry)', () => {
+describe('latest price ahead of Express (the edge router)', () => {
   let t: TestApp;
   let fast: jest.SpyInstance;
   const lines: string[] = [];
   beforeAll(async () => {
     const { destination: sink } = captureLogs(lines);
     t = await startApp({ LOG_LEVEL: 'info', CORS_ORIGINS: 'https://app.example', RATE_LIMIT_PER_MINUTE: '1000' }, { logDestination: sink });
-    fast = jest.spyOn(t.app.get(LatestEntry), 'route');
+    fast = jest.spyOn(FastRest.prototype, 'serve');
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    fast.mockRestore();
+    await t.close();
+  });
   /** A GET with If-None-Match and nothing else (fetch would add Cache-Control: no-cache). */
   const conditionalGet = (path: string, etag: string) =>
     new Promise<{ status: number; etag: string | undefined; length: number }>((resolve, reject) => {
@@ -30,7 +33,7 @@ describe('latest price ahead of Express (LatestEntry)', () => {
         })
         .on('error', reject);
     });
-  const servedFast = () => fast.mock.results.at(-1)?.value !== undefined;
+  const servedFast = () => fast.mock.results.at(-1)?.value === true;
 
   it('answers /api/prices/:pair and /api/price/current with the bytes and headers the controllers give, and 304 for their ETag', async () => {
     const tick = await t.publish('BTC-USD', 97001.5);
@@ -72,11 +75,11 @@ describe('latest price ahead of Express (LatestEntry)', () => {
   });
 });
 
-describe('rate limit ahead of Express (LatestEntry)', () => {
+describe('rate limit ahead of Express (the edge router)', () => {
   it('shares the route budget with the guard and answers 429 RATE_LIMITED with Retry-After past it', async () => {
     const t = await startApp({ RATE_LIMIT_PER_MINUTE: '6' });
-    const fast = jest.spyOn(t.app.get(LatestEntry), 'route');
-    const servedFast = () => fast.mock.results.at(-1)?.value !== undefined;
+    const fast = jest.spyOn(FastRest.prototype, 'serve');
+    const servedFast = () => fast.mock.results.at(-1)?.value === true;
     try {
       await t.publish('BTC-USD', 97002);
       let limited: Response | undefined;
@@ -93,7 +96,11 @@ describe('rate limit ahead of Express (LatestEntry)', () => {
       const viaGuard = await fetch(`${t.url}/api/prices/BTC%2DUSD`);
       expect(viaGuard.status).toBe(429);
       expect(await viaGuard.json()).toMatchObject({ code: 'RATE_LIMITED' });
+      // And both refusals carry the same headers (the Retry-After seconds may have ticked on).
+      const refusal = (res: Response) => ({ ...headersOf(res), 'retry-after': undefined });
+      expect(refusal(limited!)).toEqual(refusal(viaGuard));
     } finally {
+      fast.mockRestore();
       await t.close();
     }
   });

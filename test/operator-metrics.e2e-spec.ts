@@ -39,18 +39,22 @@ describe('operator metrics', () => {
   });
 
   it('times requests by route template and status class, on the fast paths and through Express, never by raw path', async () => {
-    await fetch(`${t.url}/api/prices/BTC-USD`); // LatestEntry, ahead of Express
+    await fetch(`${t.url}/api/prices/BTC-USD`); // the edge router, ahead of Express
     await fetch(`${t.url}/api/prices/BTC-USD?x=1`); // a query: through Express' route
     await fetch(`${t.url}/api/prices/XRP-USD`); // not served: Express, 404
     await fetch(`${t.url}/wp-admin/setup-config.php`); // no route
     await fetch(`${t.url}/api/prices/stream?pairs=NOT-A-PAIR`); // SseEntry's refusal
+    await fetch(`${t.url}/api/prices?pairs=BTC-USD`); // a list, ahead of Express
+    await fetch(`${t.url}/api/v1/ltp?pair=nope`); // its 400, ahead of Express
     const text = await (await fetch(`${t.url}/metrics`)).text();
     expect(await count({ route: '/api/prices/:pair', status_class: '2xx', method: 'GET' })).toBe(2);
     expect(await count({ route: '/api/prices/:pair', status_class: '4xx' })).toBe(1);
     expect(await count({ route: 'unmatched', status_class: '4xx' })).toBe(1);
     expect(await count({ route: '/api/prices/stream', status_class: '4xx' })).toBe(1);
+    expect(await count({ route: '/api/prices', status_class: '2xx' })).toBe(1);
+    expect(await count({ route: '/api/v1/ltp', status_class: '4xx' })).toBe(1);
     expect(text).not.toContain('wp-admin');
     const routes = new Set([...text.matchAll(/route="([^"]*)"/g)].map((m) => m[1]));
-    expect([...routes].sort()).toEqual(['/api/prices/:pair', '/api/prices/stream', '/health/ready', '/metrics', 'unmatched']);
+    expect([...routes].sort()).toEqual(['/api/prices', '/api/prices/:pair', '/api/prices/stream', '/api/v1/ltp', '/health/ready', '/metrics', 'unmatched']);
   });
 });

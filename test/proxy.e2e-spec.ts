@@ -59,6 +59,15 @@ describe('behind one proxy (TRUST_PROXY=1)', () => {
     const line = lines.map((l) => JSON.parse(l) as { requestId?: string; req?: { ip?: string } }).find((l) => l.requestId === 'proxy-1' && l.req);
     expect(line?.req?.ip).toBe('192.0.2.30');
   });
+
+  it('rate-limits the fast routes ahead of Express by the same address, in the budget Express spends', async () => {
+    const ltp = async (path: string, left: string, right: string) => (await fetch(`${t.url}${path}?pair=BTC/USD`, { headers: { 'X-Forwarded-For': nginxXff(left, right) } })).status;
+    // Two answers ahead of Express, one through it (a trailing slash), from one client behind the proxy.
+    const statuses = [await ltp('/api/v1/ltp', '10.89.0.1', '192.0.2.50'), await ltp('/api/v1/ltp/', '10.89.0.2', '192.0.2.50'), await ltp('/api/v1/ltp', '10.89.0.3', '192.0.2.50')];
+    expect(statuses.every((s) => s === 200 || s === 206)).toBe(true);
+    expect(await ltp('/api/v1/ltp', '10.89.0.4', '192.0.2.50')).toBe(429);
+    expect([206, 200]).toContain(await ltp('/api/v1/ltp', '10.89.0.4', '192.0.2.51'));
+  });
 });
 
 describe('behind trusted proxy addresses (TRUST_PROXY=<CIDR list>)', () => {

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
-import { SSE_ROUTE_TABLE } from '../sse/sse-routes';
+import { STREAM_PATHS } from './edge-routes';
 
 /**
  * helmet's headers with a Content-Security-Policy the web client works under (its own scripts
@@ -34,7 +34,7 @@ export function securityHeaders() {
   // An event stream is never rendered, framed or sniffed: the document headers would only cost
   // each long-lived stream their ~1.5 KB of retained header state, so streams go without.
   return (req: Request, res: Response, next: NextFunction) => {
-    if (SSE_ROUTE_TABLE.has(req.path)) next();
+    if (STREAM_PATHS.has(req.path)) next();
     else (req.path.startsWith('/docs') ? docs : strictSecurityHeaders)(req, res, next);
   };
 }

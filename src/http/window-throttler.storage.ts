@@ -97,5 +97,10 @@ export class WindowThrottlerStorage implements ThrottlerStorage, OnApplicationSh
  * only ever a map key here): the route's class and handler, the throttler's name and the client.
  */
 export function throttlerKey(context: { getClass(): { name: string }; getHandler(): { name: string } }, tracker: string, throttlerName: string): string {
-  return `${context.getClass().name}-${context.getHandler().name}-${throttlerName}-${tracker}`;
+  return routeThrottlerKey(context.getClass().name, context.getHandler().name, throttlerName, tracker);
+}
+
+/** The same key from the names of the route's class and handler (the edge router's fast routes). */
+export function routeThrottlerKey(className: string, handlerName: string, throttlerName: string, tracker: string): string {
+  return `${className}-${handlerName}-${throttlerName}-${tracker}`;
 }

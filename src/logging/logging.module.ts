@@ -5,7 +5,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { AppConfig } from '../config/app-config';
 import type { HttpMetrics } from '../metrics/http-metrics';
 import { MetricsService } from '../metrics/metrics.service';
-import { SSE_ROUTES } from '../sse/sse-routes';
+import { STREAM_PATHS } from '../http/edge-routes';
 import { requestLogMiddleware, requestLogMixin } from './request-log';
 
 /** Paths whose request/response lines would only be noise (probes and scrapes). */
@@ -22,7 +22,7 @@ export const REDACTED_PATHS = [
   'token',
 ];
 
-/** The request logger of every HTTP route (Express' middleware and LatestEntry's fast path), timing each request into `http`. */
+/** The request logger of every HTTP route (Express' middleware and the edge router's fast routes), timing each request into `http`. */
 export function requestLogger(http?: HttpMetrics) {
   return requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url), http });
 }
@@ -66,9 +66,9 @@ export class LoggingModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     consumer
       .apply(requestLogger(this.metrics?.http))
-      // The SSE routes are left out: SseEntry sets their request id, and StreamHub logs each
+      // The stream routes are left out: SseEntry sets their request id, and StreamHub logs each
       // close (a stream's access line would come hours later).
-      .exclude(...SSE_ROUTES.map((path) => ({ path: path.slice(1), method: RequestMethod.GET })))
+      .exclude(...[...STREAM_PATHS].map((path) => ({ path: path.slice(1), method: RequestMethod.GET })))
       .forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
   }
 }

@@ -5,18 +5,14 @@ import { PricePollerService } from '../ingest/price-poller.service';
 import type { Response } from 'express';
 import { ADMIN_AUTH, ApiErrors, schemaRef } from '../http/openapi';
 import { ApiError } from '../http/api-error';
-import { checkPair } from '../domain/pair';
 import { parseLimit, parsePairList, queryString } from '../http/query';
 import { parseSince } from '../domain/resume';
 import { AppConfig } from '../config/app-config';
 import { LEGACY_PAIR, type Tick } from '../shared/wire';
 import { sendLatest } from './latest-body';
+import { ltpList, slashed, type LtpItem, type LtpResponse } from './price-lists';
 import { PricesService } from './prices.service';
 
-type LtpItem = { pair: string; amount: number };
-
-/** `BTC-USD` as the LTP service writes it, `BTC/USD`. */
-const slashed = (pair: string): string => pair.replace('-', '/');
 
 /**
  * The routes of the projects this service replaces, kept so that their clients work unchanged:
@@ -65,33 +61,11 @@ export class LegacyController {
   })
   @ApiResponse({ status: 206, description: 'Some pairs failed', schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') }, errors: { type: 'array', items: schemaRef('PairError') } } } })
   @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'])
-  ltp(@Query('pair') rawPair: unknown, @Res({ passthrough: true }) res: Response) {
-    const raw = queryString(rawPair, 'pair');
-    const items = raw === undefined || raw.trim() === '' ? this.config.pairs.map((p) => p.replace('-', '/')) : raw.split(',').map((s) => s.trim()).filter(Boolean);
-    if (items.length > this.config.maxPairsPerRequest) {
-      throw new ApiError(400, 'TOO_MANY_PAIRS', `at most ${this.config.maxPairsPerRequest} pairs per request, got ${items.length}`);
-    }
-    const ltp: LtpItem[] = [];
-    // `error`: the LTP service's own field; `code` and `message` as everywhere else here.
-    const errors: { pair: string; code: string; message: string; error: string }[] = [];
-    for (const item of items) {
-      const check = checkPair(item, this.config.pairSet);
-      if (!check.ok) {
-        errors.push({ pair: item, code: check.error.code, message: check.error.message, error: check.error.message });
-        continue;
-      }
-      const tick = this.prices.latestOf([check.pair]).prices[0];
-      if (tick) ltp.push({ pair: slashed(check.pair), amount: tick.price });
-      else errors.push({ pair: item, code: 'NO_PRICE_YET', message: `no price for ${check.pair} yet`, error: `no price for ${check.pair} yet` });
-    }
-    if (ltp.length === 0 && errors.every((e) => e.code !== 'NO_PRICE_YET')) {
-      throw new ApiError(400, errors[0]?.code === 'UNSUPPORTED_PAIR' ? 'UNSUPPORTED_PAIR' : 'INVALID_PAIR', errors[0]?.message ?? 'no pair given');
-    }
-    if (errors.length > 0) {
-      res.status(206);
-      return { ltp, errors };
-    }
-    return { ltp };
+  ltp(@Query('pair') rawPair: unknown, @Res({ passthrough: true }) res: Response): LtpResponse {
+    // The edge router answers the same through ltpList (its `ltp` row) ahead of Express.
+    const { status, body } = ltpList(queryString(rawPair, 'pair'), { config: this.config, prices: this.prices });
+    res.status(status);
+    return body;
   }
 
   /** The LTP service's cache: the latest price of every configured pair that has one. */

@@ -2,13 +2,13 @@ import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ApiErrors, schemaRef } from '../http/openapi';
-import { ApiError } from '../http/api-error';
 import { checkPair } from '../domain/pair';
-import { parseLimit, parsePairList, queryString } from '../http/query';
+import { parseLimit, queryString } from '../http/query';
 import { parseSince } from '../domain/resume';
 import { AppConfig } from '../config/app-config';
-import type { HistoryResponse, PairError, PairsResponse, PricesResponse } from '../shared/wire';
+import type { HistoryResponse, PairsResponse, PricesResponse } from '../shared/wire';
 import { sendLatest } from './latest-body';
+import { pricesList } from './price-lists';
 import { PricesService } from './prices.service';
 
 @ApiTags('prices')
@@ -41,18 +41,10 @@ export class PricesController {
   })
   @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_QUERY'])
   list(@Query('pairs') rawPairs: unknown, @Res({ passthrough: true }) res: Response): PricesResponse {
-    const { pairs, rejected } = parsePairList(queryString(rawPairs, 'pairs'), this.config.pairSet, this.config.maxPairsPerRequest);
-    if (pairs.length === 0) {
-      throw rejected[0]?.error ?? new ApiError(400, 'INVALID_PAIR', 'no pair given');
-    }
-    const errors: PairError[] = rejected.map((r) => ({ pair: r.input, code: r.error.code, message: r.error.message }));
-    const { prices, missing } = this.prices.latestOf(pairs);
-    for (const pair of missing) errors.push({ pair, code: 'NO_PRICE_YET', message: `no price for ${pair} yet` });
-    if (errors.length > 0) {
-      res.status(206);
-      return { prices, errors };
-    }
-    return { prices };
+    // The edge router answers the same through pricesList (its `prices` row) ahead of Express.
+    const { status, body } = pricesList(queryString(rawPairs, 'pairs'), { config: this.config, prices: this.prices });
+    res.status(status);
+    return body;
   }
 
   @Get('prices/:pair')

@@ -5,7 +5,7 @@ import { PollerModule } from '../ingest/poller.module';
 import { StreamModule } from '../stream/stream.module';
 import { CandlesController } from './candles.controller';
 import { CandlesService } from './candles.service';
-import { LatestEntry } from './latest-entry';
+import { PricesEdge } from './prices.edge';
 import { LegacyController } from './legacy.controller';
 import { PricesController } from './prices.controller';
 import { PricesService } from './prices.service';
@@ -13,6 +13,6 @@ import { PricesService } from './prices.service';
 @Module({
   imports: [StreamModule, PollerModule, CandlesModule],
   controllers: [PricesController, LegacyController, CandlesController],
-  providers: [PricesService, CandlesService, LatestEntry, AdminTokenGuard],
+  providers: [PricesService, CandlesService, PricesEdge, AdminTokenGuard],
 })
 export class PricesModule {}

@@ -4,6 +4,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { defer, type Observable } from 'rxjs';
 import type { Socket } from 'socket.io';
+import { SOCKET_IO_PATH } from '../http/edge-routes';
 import { originAllowed } from '../http/origin';
 import type { AppConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
@@ -14,8 +15,6 @@ type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
 /** Subscribe requests are small; a client cannot make the server buffer more than this per packet. */
 export const SOCKET_MAX_PACKET_BYTES = 16 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
-/** engine.io's request path (its default); every other upgrade request is PriceWsFeed's to route. */
-export const SOCKET_IO_PATH = '/socket.io/';
 
 /**
  * The Socket.IO server with settings that only exist at run time: CORS from CORS_ORIGINS, an
@@ -45,7 +44,7 @@ export class PricesIoAdapter extends IoAdapter {
       ...options,
       serveClient: false,
       path: SOCKET_IO_PATH,
-      // An upgrade request for another path is not engine.io's to end (PriceWsFeed answers it).
+      // An upgrade request for another path is not engine.io's to end (the edge router hands it elsewhere).
       destroyUpgrade: false,
       maxHttpBufferSize: SOCKET_MAX_PACKET_BYTES,
       // A connection holds a slot from its handshake; one that joins no namespace is closed after this.

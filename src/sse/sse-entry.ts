@@ -1,6 +1,5 @@
-import { Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../http/api-error';
 import { toErrorBody } from '../http/api-exception.filter';
 import { checkTargetLength, searchParam } from '../http/query';
@@ -9,15 +8,16 @@ import { AppConfig } from '../config/app-config';
 import { markRoute } from '../metrics/http-metrics';
 import { MetricsService } from '../metrics/metrics.service';
 import { StreamGate } from '../stream/connection-registry';
-import { SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
+import { STREAM_PATHS, type SseRoute } from '../http/edge-routes';
+import { EdgeRouter, pathOf } from '../http/edge-router';
 import { SseService } from './sse.service';
 import { simpleCors } from '../http/cors';
 
 /**
  * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.
  *
- * GET requests for the stream routes are taken off the HTTP server ahead of Express (the
- * `request` listeners are wrapped, as engine.io does for /socket.io/). Express would give every
+ * GET requests for the stream routes are taken off the HTTP server ahead of Express (the edge
+ * router's `stream` rows, edge-routes.ts, name this handler, `sse`). Express would give every
  * request and response its own hidden class (it swaps their prototypes) and keep its router
  * state, parsed URL and query on them; a request that is answered at once drops all that, but a
  * stream keeps it for its whole life: ~5 KB per stream, measured. What the middleware does for
@@ -27,27 +27,17 @@ import { simpleCors } from '../http/cors';
  * Express still routes to them (HEAD) through `open` as well.
  */
 @Injectable()
-export class SseEntry implements OnApplicationBootstrap {
+export class SseEntry {
   private readonly logger = new Logger(SseEntry.name);
 
   constructor(
-    private readonly adapterHost: HttpAdapterHost,
+    router: EdgeRouter,
     private readonly sse: SseService,
     private readonly gate: StreamGate,
     private readonly config: AppConfig,
     @Optional() private readonly metrics?: MetricsService,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
-    if (!server) return;
-    const others = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-    server.removeAllListeners('request');
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const route = req.method === 'GET' ? SSE_ROUTE_TABLE.get(pathOf(req.url)) : undefined;
-      if (route) this.open(req, res, route);
-      else for (const listener of others) listener.call(server, req, res);
-    });
+  ) {
+    router.serve('stream', 'sse', (req, res, route) => this.open(req, res, route));
   }
 
   /** Starts a stream, or answers with a JSON error (logged as a refusal). */
@@ -58,7 +48,7 @@ export class SseEntry implements OnApplicationBootstrap {
     const timed = req.method === 'HEAD' ? undefined : this.metrics?.http.start();
     const path = pathOf(req.url);
     // HEAD comes through Express, whose route names the template of a path spelled otherwise.
-    if (SSE_ROUTE_TABLE.has(path)) markRoute(req, path);
+    if (STREAM_PATHS.has(path)) markRoute(req, path);
     simpleCors(req, res, this.config.corsOrigins);
     this.start(req, res, route, id).then(
       () => timed?.(req, res.statusCode),
@@ -106,11 +96,4 @@ export class SseEntry implements OnApplicationBootstrap {
     req.socket.setNoDelay(true);
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
   }
-}
-
-/** The path of a request target, without the query. */
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

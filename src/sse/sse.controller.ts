@@ -5,9 +5,7 @@ import type { Request, Response } from 'express';
 import { ApiErrors, schemaRef } from '../http/openapi';
 import { SSE_PATH } from '../shared/wire';
 import { SseEntry } from './sse-entry';
-import { LEGACY_MESSAGE_STREAM_PATH, LEGACY_PRICE_STREAM_PATH, SSE_ROUTE_TABLE, type SseRoute } from './sse-routes';
-
-const route = (path: string): SseRoute => SSE_ROUTE_TABLE.get(path)!;
+import { LEGACY_MESSAGE_STREAM_PATH, LEGACY_PRICE_STREAM_PATH, streamRoute as route } from '../http/edge-routes';
 
 /**
  * The SSE routes as Nest knows them: their OpenAPI description, and HEAD (and any spelling

@@ -1,21 +1,20 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../http/api-exception.filter';
 import { ApiError } from '../http/api-error';
 import { originAllowed } from '../http/origin';
 import { writeRawError } from '../http/raw-response';
-import { SOCKET_IO_PATH } from '../socketio/prices-io.adapter';
+import { EdgeRouter } from '../http/edge-router';
+import type { EdgeRoute } from '../http/edge-routes';
 import { searchParam } from '../http/query';
 import { AppConfig } from '../config/app-config';
 import { StreamGate, type Lease } from '../stream/connection-registry';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
-import { serveWithoutUpgrade } from './plain-request';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { LEGACY_PAIR, LEGACY_WS_PATH, WS_CLOSE_SERVICE_RESTART, WS_PATH, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_CLOSE_SERVICE_RESTART, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -111,8 +110,8 @@ class WsSink implements Sink {
 
 /**
  * Plain WebSocket feed `GET /api/prices/ws?pairs=..&since=..&lastEventId=..&conflate=..` on the app's
- * HTTP server, beside Socket.IO: only upgrades for WS_PATH are taken, the rest (e.g. /socket.io/)
- * are left to their owners. `/api/ws` (LEGACY_WS_PATH) with one of those parameters is the same
+ * HTTP server, beside Socket.IO: the edge router hands it the `Upgrade: websocket` requests of its
+ * `websocket` rows (edge-routes.ts). `/api/ws` (LEGACY_WS_PATH) with one of those parameters is the same
  * feed; without any it is the Bitcoin Price Streamer's: BTC-USD ticks with `symbol` and `name`.
  * On an open connection the client may send
  * `{"type":"subscribe","pairs":[..],"lastEventId"?,"since"?,"conflate"?}` and
@@ -131,41 +130,36 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly logger = new Logger(PriceWsFeed.name);
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
   private readonly sinks = new Set<WsSink>();
-  private server?: Server;
   private heartbeat?: NodeJS.Timeout;
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
 
   constructor(
-    private readonly adapterHost: HttpAdapterHost,
+    router: EdgeRouter,
     private readonly hub: StreamHub,
     private readonly gate: StreamGate,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    router.serve('upgrade', 'websocket', (req, socket, head, route) => this.upgrade(req, socket, head, route));
+  }
 
   onApplicationBootstrap(): void {
-    this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
-    this.server.on('upgrade', this.onUpgrade);
     this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
 
-  /** The hub has closed the streams by now (its shutdown hook); this stops taking new ones. */
+  /** The hub has closed the streams by now (its shutdown hook); an upgrade after it is refused by the gate (SHUTTING_DOWN). */
   onApplicationShutdown(): void {
     clearInterval(this.heartbeat);
-    this.server?.off('upgrade', this.onUpgrade);
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Socket.IO takes its own; a request for any other route gets its ordinary answer.
-    if (req.url?.startsWith(SOCKET_IO_PATH)) return;
+  /** An `Upgrade: websocket` request for WS_PATH or LEGACY_WS_PATH (`route`), its socket owned by the edge router. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: EdgeRoute): void {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
       url = new URL('http://localhost/');
     }
-    if ((url.pathname !== WS_PATH && url.pathname !== LEGACY_WS_PATH) || !isWebSocketUpgrade(req)) return serveWithoutUpgrade(this.server!, req, socket);
-    const legacy = url.pathname === LEGACY_WS_PATH && !FEED_PARAMS.some((name) => url.searchParams.has(name));
+    const legacy = route.path === LEGACY_WS_PATH && !FEED_PARAMS.some((name) => url.searchParams.has(name));
     let command: SubscribeCommand;
     let leasing: Promise<Lease>;
     try {
@@ -264,11 +258,6 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       sink.ws.ping();
     }
   }
-}
-
-/** `Upgrade: websocket` (case-insensitive, possibly among other protocols); `h2c` and the like are not ours. */
-function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  return (req.headers.upgrade ?? '').split(',').some((p) => p.trim().toLowerCase() === 'websocket');
 }
 
 function errorMessage(err: unknown, request: string | undefined): WsMessage {

@@ -1,0 +1,149 @@
+import { Global, Injectable, Logger, Module, Optional, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { StreamGate } from '../stream/connection-registry';
+import { StreamModule } from '../stream/stream.module';
+import { serveWithoutUpgrade } from '../ws/plain-request';
+import { EDGE_ROUTES, edgeRoute, type EdgeHandlerName, type EdgeKind, type EdgeRoute, type SseRoute } from './edge-routes';
+import { FastRest, type FastRestHandler } from './fast-rest';
+import { RestRateLimit } from './rate-limit';
+import { ownSocket } from './socket-guard';
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** What serves each kind of row (edge-routes.ts). */
+export type EdgeHandlers = {
+  stream: (req: IncomingMessage, res: ServerResponse, route: SseRoute) => void;
+  rest: FastRestHandler;
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, route: EdgeRoute) => void;
+};
+
+/**
+ * The one front door ahead of Express: the HTTP server's only `request` and `upgrade` listener.
+ * Each request is looked up in EDGE_ROUTES (edge-routes.ts) and served by its row's handler:
+ * a stream (SseEntry), a fast REST answer (FastRest around the handler), an upgrade (the
+ * WebSocket feed, engine.io); everything else goes on to the listeners that were there before
+ * (Express, behind engine.io's own for `/socket.io/`), and an upgrade no row takes is served as
+ * the plain request it also is (plain-request.ts). The modules that own the handlers register
+ * them (`serve`) while they initialise; the router takes the server over at bootstrap.
+ *
+ * Sockets: every connection is owned by socket-guard.ts from its `'connection'` (one error
+ * handler, which only destroys it); an upgrade's socket, which Node hands on without any, is
+ * owned again here before a handler sees it (a no-op for a socket already owned).
+ */
+@Injectable()
+export class EdgeRouter implements OnApplicationBootstrap {
+  private readonly logger = new Logger(EdgeRouter.name);
+  private readonly handlers: { [K in EdgeKind]: Map<string, EdgeHandlers[K]> } = { stream: new Map(), rest: new Map(), upgrade: new Map() };
+  private readonly fast: FastRest;
+  private server?: Server;
+  private others: RequestListener[] = [];
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    rateLimit: RestRateLimit,
+    config: AppConfig,
+    gate: StreamGate,
+    @Optional() metrics?: MetricsService,
+  ) {
+    this.fast = new FastRest(rateLimit, config.corsOrigins, (req) => gate.clientIp(req.headers, req.socket.remoteAddress), metrics?.http);
+  }
+
+  /** Registers the handler of the rows that name it (before bootstrap: from a provider's constructor or onModuleInit). */
+  serve<K extends EdgeKind>(kind: K, name: EdgeHandlerName<K>, handler: EdgeHandlers[K]): void {
+    (this.handlers[kind] as Map<string, EdgeHandlers[K]>).set(name, handler);
+  }
+
+  onApplicationBootstrap(): void {
+    const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
+    if (!server) return;
+    this.server = server;
+    // engine.io's upgrade listener (Socket.IO attached it while the gateways were created).
+    const engine = server.listeners('upgrade') as UpgradeListener[];
+    this.serve('upgrade', 'engine.io', (req, socket, head) => {
+      for (const listener of engine) listener.call(server, req, socket, head);
+    });
+    this.others = server.listeners('request') as RequestListener[];
+    server.removeAllListeners('request');
+    server.removeAllListeners('upgrade');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.request(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    const missing = EDGE_ROUTES.filter((r) => !this.handlers[r.kind].has(r.handler)).map((r) => `${r.kind} ${r.path}`);
+    if (missing.length > 0) this.logger.warn({ msg: 'edge routes without a handler go to Express', routes: missing });
+  }
+
+  private request(req: IncomingMessage, res: ServerResponse): void {
+    const route = req.method === 'GET' ? edgeRoute(pathOf(req.url), false) : undefined;
+    if (route?.kind === 'stream') {
+      const stream = this.handlers.stream.get(route.handler);
+      if (stream && route.sse) return stream(req, res, route.sse);
+    } else if (route?.kind === 'rest') {
+      const handler = this.handlers.rest.get(route.handler);
+      if (handler && this.fast.serve(req, res, route, handler)) return;
+    }
+    for (const listener of this.others) listener.call(this.server, req, res);
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    ownSocket(socket);
+    const route = upgradeRoute(req);
+    const handler = route && this.handlers.upgrade.get(route.handler);
+    if (route && handler) return handler(req, socket, head, route);
+    serveWithoutUpgrade(this.server!, req, socket);
+  }
+}
+
+/**
+ * The upgrade row of a request: by its raw path (engine.io matches its prefix so), else by the
+ * path as a URL parser reads it (dot segments resolved) for an exact row; `websocketOnly` rows
+ * take `Upgrade: websocket` only (`h2c` and the like are plain requests).
+ */
+function upgradeRoute(req: IncomingMessage): EdgeRoute | undefined {
+  let route = edgeRoute(pathOf(req.url), true);
+  if (route === undefined) {
+    const found = edgeRoute(urlPath(req.url), true);
+    route = found?.match === 'exact' ? found : undefined;
+  }
+  return route?.websocketOnly && !isWebSocketUpgrade(req) ? undefined : route;
+}
+
+/** `Upgrade: websocket` (case-insensitive, possibly among other protocols). */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').split(',').some((p) => p.trim().toLowerCase() === 'websocket');
+}
+
+/** The path of a request target, without the query. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function urlPath(url: string | undefined): string {
+  try {
+    return new URL(url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return '/';
+  }
+}
+
+/**
+ * The edge router and the REST rate limit it shares with ThrottlerGuard, for every module that
+ * registers a handler (global: SseModule, PricesModule, WsModule).
+ */
+@Global()
+@Module({})
+export class EdgeModule {
+  static forRoot(rateLimit: RestRateLimit): DynamicModule {
+    return {
+      module: EdgeModule,
+      imports: [StreamModule],
+      providers: [EdgeRouter, { provide: RestRateLimit, useValue: rateLimit }],
+      exports: [EdgeRouter, RestRateLimit],
+    };
+  }
+}
