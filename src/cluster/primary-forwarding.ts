@@ -4,7 +4,7 @@ import { ownSocket } from '../http/socket-guard';
 import type { ErrorBody } from '../shared/wire';
 import type { ToWorker } from './ipc';
 import type { Member, Members, MessageOf, Seam } from './members';
-import { stopReading, workerCapacity } from './routing';
+import { holdForHandover, stopReading, workerCapacity } from './routing';
 
 /**
  * The connections passed between workers. The workers accept from one listening socket, which
@@ -66,6 +66,7 @@ export class PrimaryForwarding implements Seam<'load' | 'forward'> {
     const load = this.load.get(target) ?? { open: 0, handed: 0 };
     load.handed++;
     this.load.set(target, load);
+    holdForHandover(socket);
     target.worker.send({ ps: 'conn', head } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
       if (err) socket.destroy();
     });

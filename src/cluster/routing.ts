@@ -95,6 +95,22 @@ export function stopReading(socket: Socket): void {
   }
 }
 
+let zeros = Buffer.alloc(0);
+
+/**
+ * Keeps a socket that stopped reading stopped until it is passed on. Node sends one handle at a
+ * time per channel: a send made while another handle waits for its acknowledgement waits in
+ * Node's queue with the socket, and meanwhile the socket's stream asks for more on its own
+ * (after its last chunk) and reads on into its buffer, which is lost with the handle. A buffer
+ * at its high-water mark asks for nothing: what the client sends stays in the kernel for the
+ * process that takes the socket. The filler is never read (the socket is paused and passed on).
+ */
+export function holdForHandover(socket: Socket): void {
+  if (socket.readableEnded) return;
+  if (zeros.length < socket.readableHighWaterMark) zeros = Buffer.alloc(socket.readableHighWaterMark);
+  socket.unshift(zeros.subarray(0, socket.readableHighWaterMark));
+}
+
 /** The cluster worker id in the engine.io session id a request names (Socket.IO long-polling and its upgrade), if any. */
 export function sessionOwner(head: Buffer): number | undefined {
   const lineEnd = head.indexOf(13);
