@@ -1,9 +1,24 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { CONFLATE_MAX_MS, type SourceName } from '../shared/wire';
-import { decimal, duration, flag, int, list, pairs, sentinels, sources, trustProxy, url, URL_SOURCES, urlSchemas, urlVariable, workers, wsUrl, type RedisNode, type TrustProxy, type UrlSource } from './config-fields';
+import { decimal, duration, flag, int, list, pairs, sentinels, sources, trustProxy, url, workers, wsUrl, type RedisNode, type TrustProxy } from './config-fields';
 
 export type { RedisNode, TrustProxy } from './config-fields';
+
+/** The HTTP upstreams' public origins; each is overridden by `<SOURCE>_URL` (e.g. KRAKEN_URL). */
+const SOURCE_URL_DEFAULTS = {
+  kraken: 'https://api.kraken.com',
+  coinbase: 'https://api.coinbase.com',
+  coingecko: 'https://api.coingecko.com',
+  coindesk: 'https://data-api.coindesk.com',
+} as const satisfies Record<Exclude<SourceName, 'simulated'>, string>;
+type UrlSource = keyof typeof SOURCE_URL_DEFAULTS;
+type UrlVariable<S extends UrlSource> = `${Uppercase<S>}_URL`;
+const urlVariable = <S extends UrlSource>(source: S): UrlVariable<S> => `${source.toUpperCase()}_URL` as UrlVariable<S>;
+const URL_SOURCES = Object.keys(SOURCE_URL_DEFAULTS) as UrlSource[];
+const urlSchemas = Object.fromEntries(URL_SOURCES.map((s) => [urlVariable(s), url.default(SOURCE_URL_DEFAULTS[s])])) as {
+  [S in UrlSource as UrlVariable<S>]: ReturnType<typeof url.default>;
+};
 
 /** Every variable the service reads, with its default. Nothing outside this file reads process.env. */
 const schema = z.object({

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { normalizePair } from '../domain/pair';
-import { SOURCE_NAMES, type SourceName } from '../shared/wire';
+import { SOURCE_NAMES } from '../shared/wire';
 
 /**
  * The forms of the variables AppConfig reads (zod schemas from the environment's strings):
@@ -85,21 +85,6 @@ export const pairs = list.transform((items, ctx) => {
   if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one pair, e.g. BTC-USD,ETH-USD' });
   return out;
 });
-
-/** The HTTP upstreams' public origins; each is overridden by `<SOURCE>_URL` (e.g. KRAKEN_URL). */
-const SOURCE_URL_DEFAULTS = {
-  kraken: 'https://api.kraken.com',
-  coinbase: 'https://api.coinbase.com',
-  coingecko: 'https://api.coingecko.com',
-  coindesk: 'https://data-api.coindesk.com',
-} as const satisfies Record<Exclude<SourceName, 'simulated'>, string>;
-export type UrlSource = keyof typeof SOURCE_URL_DEFAULTS;
-type UrlVariable<S extends UrlSource> = `${Uppercase<S>}_URL`;
-export const urlVariable = <S extends UrlSource>(source: S): UrlVariable<S> => `${source.toUpperCase()}_URL` as UrlVariable<S>;
-export const URL_SOURCES = Object.keys(SOURCE_URL_DEFAULTS) as UrlSource[];
-export const urlSchemas = Object.fromEntries(URL_SOURCES.map((s) => [urlVariable(s), url.default(SOURCE_URL_DEFAULTS[s])])) as {
-  [S in UrlSource as UrlVariable<S>]: ReturnType<typeof url.default>;
-};
 
 /** A duration as `<n>m`, `<n>h` or `<n>d` (e.g. `7d`), from one hour to 90 days; in ms. */
 export const duration = z
