@@ -8,7 +8,7 @@ import { MemoryTickLog } from '../stream/memory-tick-log';
 import { SlotBroker, type SlotRefusal } from '../stream/slots';
 import type { Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
-import { firstBytes, sessionOwner, workerCapacity, type FrontDoor } from './routing';
+import { firstBytes, holdForHandover, sessionOwner, workerCapacity, type FrontDoor } from './routing';
 import { answerWhenDone, isOurs, Requests, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
@@ -168,6 +168,7 @@ export class WorkerLink {
     const owner = sessionOwner(head);
     const elsewhere = owner !== undefined && owner !== WORKER_ID;
     if (!elsewhere && this.open < this.capacity) return this.intake(socket, head);
+    holdForHandover(socket);
     process.send?.({ ps: 'forward', head: head.toString('latin1'), to: elsewhere ? owner : null } satisfies ToPrimary, socket, { keepOpen: false }, (err: Error | null) => {
       if (err) socket.destroy();
     });

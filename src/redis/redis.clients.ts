@@ -1,17 +1,18 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { AppConfig, RedisTarget } from '../config/app-config';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff';
 
 /** How long start-up waits for the first connection before going on not-ready. */
 const CONNECT_WAIT_MS = 5_000;
-/** Reconnect backoff: 100 ms doubling up to 2 s, with jitter so replicas do not reconnect in step. */
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_MAX_MS = 2_000;
+/** Reconnect backoff: 100 ms doubling up to 2 s, with jitter (up to a quarter less) so replicas do not reconnect in step. */
+const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 2_000, jitter: 0.25 };
 /** A command that gets no answer within this long fails (the connection is then presumably dead). */
 export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
 
+/** The delay before reconnect `attempt` (1 for the first) of every Redis connection and of the tail. */
 export function reconnectDelay(attempt: number): number {
-  return Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt - 1, 10)) + Math.floor(Math.random() * 100);
+  return backoffDelay(attempt, RECONNECT_BACKOFF);
 }
 
 /**
