@@ -61,8 +61,6 @@ export type RedisTickLogOptions = {
  */
 export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private readonly logger = new Logger(RedisTickLog.name);
-  private readonly subject = new Subject<Tick>();
-  readonly committed$ = this.subject.asObservable();
   private readonly gapSubject = new Subject<ResetEvent>();
   override readonly gaps$ = this.gapSubject.asObservable();
   private readonly confirmed = new Subject<Confirmation>();
@@ -174,7 +172,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.stopped = true;
     this.wake?.();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.subject.complete();
+    this.endCommits();
     this.gapSubject.complete();
     this.confirmed.complete();
   }
@@ -258,7 +256,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
           // Start-up could not read the stream: restore the latest ticks now, through the tail.
           const latest = await this.snapshot();
           this.restored = true;
-          for (const tick of latest.sort((a, b) => (after(a.id, b.id) ? 1 : -1))) this.subject.next(tick);
+          for (const tick of latest.sort((a, b) => (after(a.id, b.id) ? 1 : -1))) this.commit(tick);
         }
         const reply = await this.clients.tail.call('XREAD', 'COUNT', String(PAGE), 'BLOCK', String(this.blockMs), 'STREAMS', this.streamKey, this.lastId!);
         if (failures > 0) await this.resumed(failures);
@@ -267,7 +265,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
         for (const entry of entries) {
           this.lastId = entry[0];
           const tick = decode(entry);
-          if (tick) this.subject.next(tick);
+          if (tick) this.commit(tick);
         }
         const committed = this.onTailLag && entries.length > 0 ? parseTickId(entries[entries.length - 1][0]) : null;
         if (committed) this.onTailLag!(Math.max(0, Date.now() - committed.ms) / 1000);

@@ -1,4 +1,3 @@
-import { Subject, type Observable } from 'rxjs';
 import { idAfter } from '../domain/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import type { TickLog } from './tick-log';
@@ -10,16 +9,12 @@ import { flush, GappyLog, hubSetup, idResume, PAIRS, RecordingSink, slowReads } 
  * delivers it (the tail runs on another connection). `release` lets the feed catch up.
  */
 class LaggingLog extends GappyLog {
-  private readonly lagged = new Subject<Tick>();
   private readonly backlog: Tick[] = [];
-  constructor(...args: ConstructorParameters<typeof GappyLog>) {
-    super(...args);
-    const inner = this.committed$;
-    (this as unknown as { committed$: Observable<Tick> }).committed$ = this.lagged.asObservable();
-    inner.subscribe((t) => this.backlog.push(t));
+  protected override commit(tick: Tick): void {
+    this.backlog.push(tick);
   }
   release(n = Infinity): void {
-    while (n-- > 0 && this.backlog.length > 0) this.lagged.next(this.backlog.shift()!);
+    while (n-- > 0 && this.backlog.length > 0) super.commit(this.backlog.shift()!);
   }
 }
 
