@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'http';
 import type { DisconnectReason } from '../shared/wire';
+import { encodedPrice } from '../stream/encoded';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
-import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickBytes, tickFrame, type FrameKind } from './sse-frames';
+import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
@@ -73,7 +74,7 @@ const HEARTBEAT_BYTES = [frameBytes(HEARTBEAT_FRAME, false), frameBytes(HEARTBEA
 /**
  * One open SSE response as a hub Sink: frames messages, reports backpressure, cleans up once.
  *
- * Frames are bytes built once per tick for all subscribers (`tickBytes`). Once the headers are
+ * Frames are bytes built once per tick for all subscribers (`tickShape`, kept by the stream core). Once the headers are
  * out they go straight to the socket as whole HTTP chunks (`res.write` would make four writes of
  * each). The frames of one event-loop turn are held and leave in one write when it ends. Should
  * the response not own its socket yet (a pipelined request behind another response: Node then
@@ -186,8 +187,7 @@ export class SseSink implements Sink {
   private bytesOf(message: StreamMessage): Buffer {
     if (message.type === 'reset') return frameBytes(resetFrame(message.reset), this.chunk);
     if (message.type === 'status') return frameBytes(statusFrame(message.status), this.chunk);
-    if (message.skipped === 0) return tickBytes(message.tick, this.kind, this.chunk);
-    return frameBytes(tickFrame({ ...message.tick, skipped: message.skipped }, this.kind), this.chunk);
+    return encodedPrice(message, tickShape(this.kind, this.chunk));
   }
 
   /** Room again: the hub may write more (outside the socket's event, so its writes join the next turn). */
