@@ -6,6 +6,7 @@ import { encodedPrice, WireShape } from '../stream/encoded';
 import type { EventRateLimiter } from '../stream/event-rate-limiter';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { SubscribeCommand } from '../stream/subscribe-request';
+import { TurnBatcher } from '../util/turn-batcher';
 
 /** What the server keeps per socket (in `socket.data`). */
 export type SocketData = {
@@ -56,17 +57,11 @@ export class PacketEncoder {
   }
 }
 
-/** Event-loop turns, counted only while someone asks (a setImmediate per turn that has a write). */
+/** Event-loop turns, counted only while someone asks (one TurnBatcher flush per turn that has a write). */
 let turn = 0;
-let counting = false;
+const turns = new TurnBatcher<true>(() => turn++);
 function currentTurn(): number {
-  if (!counting) {
-    counting = true;
-    setImmediate(() => {
-      turn++;
-      counting = false;
-    });
-  }
+  turns.add(true);
   return turn;
 }
 
