@@ -3,7 +3,7 @@ import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { MetricsService } from '../src/metrics/metrics.service';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
-import { Delivery } from '../src/stream/delivery';
+import { Subscriber } from '../src/stream/stream-hub';
 import { TRANSPORTS, type Tick, type Transport, type WsMessage } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
 import { openProbe, probeHas, type Probe } from './support/probes';
@@ -63,8 +63,8 @@ describe('one subscription core, every transport', () => {
   it('cuts a subscriber that stops reading at the same backlog on every transport, while the others keep up', async () => {
     t = await startApp({ PAIRS: 'BTC-USD', CLIENT_BUFFER_SIZE: String(BUFFER), HISTORY_SIZE: '100', SOCKET_EVENTS_PER_SECOND: '1000' });
     const cuts: [Transport, number][] = [];
-    const slow = Delivery.prototype.slow;
-    const policy = jest.spyOn(Delivery.prototype, 'slow').mockImplementation(function (this: Delivery, stalled?: boolean) {
+    const slow = Subscriber.prototype.slow;
+    const policy = jest.spyOn(Subscriber.prototype, 'slow').mockImplementation(function (this: Subscriber, stalled?: boolean) {
       cuts.push([this.transport, this.backlog]);
       slow.call(this, stalled);
     });

@@ -11,6 +11,7 @@ import { priceMessage } from './encoded';
 import { PriceStreamService } from './price-stream.service';
 import type { Sink, StatusMessage, SubscriberInfo } from './sink';
 import { Subscriber } from './subscriber';
+import type { PairSubscription } from './subscription';
 import type { ReadAfterResult } from './tick-log';
 
 export type { JoinCallbacks, PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage, SubscriberInfo } from './sink';
@@ -27,12 +28,12 @@ const TRANSPORT_INDEX = Object.fromEntries(TRANSPORTS.map((t, i) => [t, i])) as 
  * the held ticks past what the replay covered, then live ones, and any live tick the replay
  * already carried is dropped by id. No gap, no duplicate, also when the read is asynchronous
  * and ahead of the live feed (Redis). The slow-subscriber policy and conflation (each
- * subscriber's Delivery) and the bounded close on shutdown are here too, the same for every transport.
+ * Subscriber's delivery) and the bounded close on shutdown are here too, the same for every transport.
  */
 @Injectable()
 export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(StreamHub.name);
-  private readonly sets = new Map<string, Set<Subscriber>>();
+  private readonly sets = new Map<string, Set<PairSubscription>>();
   private readonly subscribers = new Set<Subscriber>();
   private readonly feeds = new Subscription();
   private started = false;
@@ -142,12 +143,12 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   /** @internal */
-  attach(sub: Subscriber, pairs: readonly string[]): void {
+  attach(sub: PairSubscription, pairs: readonly string[]): void {
     for (const pair of pairs) this.sets.get(pair)?.add(sub);
   }
 
   /** @internal */
-  detach(sub: Subscriber, pairs: readonly string[]): void {
+  detach(sub: PairSubscription, pairs: readonly string[]): void {
     for (const pair of pairs) this.sets.get(pair)?.delete(sub);
   }
 
@@ -171,10 +172,11 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   /** The hot loop: one message per tick, one `offer` per subscriber of the pair. */
-  private fanOut(tick: Tick, set: ReadonlySet<Subscriber>): void {
+  private fanOut(tick: Tick, set: ReadonlySet<PairSubscription>): void {
     if (set.size === 0) return;
     const message = priceMessage(tick);
-    const counts = TRANSPORTS.map(() => 0);
+    const counts: number[] = [];
+    for (let i = 0; i < TRANSPORTS.length; i++) counts.push(0); // packed, not holey: the loop below increments it per subscriber
     for (const sub of set) if (sub.offer(message)) counts[TRANSPORT_INDEX[sub.transport]]++;
     const at = idMs(tick.id);
     for (let i = 0; i < TRANSPORTS.length; i++) this.metrics.sent(TRANSPORTS[i], at, counts[i]);

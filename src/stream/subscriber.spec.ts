@@ -1,8 +1,8 @@
 import type { Tick } from '../shared/wire';
-import { Delivery } from './delivery';
+import { Subscriber } from './subscriber';
 import { flush, hubSetup, idResume } from './stream.testing';
 
-describe(Delivery.name, () => {
+describe(Subscriber.name, () => {
   it('cuts a subscriber whose live backlog passes CLIENT_BUFFER_SIZE, and only then', async () => {
     const { publish, open, released, hub } = hubSetup({ CLIENT_BUFFER_SIZE: '5' });
     const { sink } = open(['BTC-USD']);
