@@ -3,7 +3,7 @@ import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { MetricsService } from '../src/metrics/metrics.service';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
-import { StreamHub, type Subscriber } from '../src/stream/stream-hub';
+import { Subscriber } from '../src/stream/stream-hub';
 import { TRANSPORTS, type Tick, type Transport, type WsMessage } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
 import { openProbe, probeHas, type Probe } from './support/probes';
@@ -62,12 +62,11 @@ describe('one subscription core, every transport', () => {
 
   it('cuts a subscriber that stops reading at the same backlog on every transport, while the others keep up', async () => {
     t = await startApp({ PAIRS: 'BTC-USD', CLIENT_BUFFER_SIZE: String(BUFFER), HISTORY_SIZE: '100', SOCKET_EVENTS_PER_SECOND: '1000' });
-    const hub = t.app.get(StreamHub);
     const cuts: [Transport, number][] = [];
-    const slow = hub.slow.bind(hub);
-    jest.spyOn(hub, 'slow').mockImplementation((sub: Subscriber, stalled?: boolean) => {
-      cuts.push([sub.transport, sub.backlog]);
-      slow(sub, stalled);
+    const slow = Subscriber.prototype.slow;
+    const policy = jest.spyOn(Subscriber.prototype, 'slow').mockImplementation(function (this: Subscriber, stalled?: boolean) {
+      cuts.push([this.transport, this.backlog]);
+      slow.call(this, stalled);
     });
     const releases = t.recordDisconnects();
     const reader = await open('sse', { pairs: ['BTC-USD'] });
@@ -79,6 +78,7 @@ describe('one subscription core, every transport', () => {
     expect(cuts.map(([, backlog]) => backlog)).toEqual(TRANSPORTS.map(() => BUFFER + 1));
     await probeHas(reader, last!.id, 20_000);
     expect(reader.closed).toBe(false);
+    policy.mockRestore();
   }, 60_000);
 
   it('conflates at conflate=1000 on a stream of 10 ticks/s per pair: about one tick per second per pair, always the latest', async () => {

@@ -1,30 +1,28 @@
 import type { Response } from 'express';
 import type { Tick } from '../shared/wire';
+import { encoded, WireShape } from '../stream/encoded';
 
 /** A latest-price answer serialised once per tick, with the ETag that names it. */
 export type CachedBody = { readonly tick: Tick; readonly json: string; readonly length: number; readonly etag: string };
 
 /**
- * One route's body per pair, rebuilt only when the pair's latest tick is another object (the
- * stream replaces it on every tick and never mutates it). A tick id names one tick for good, on
- * every instance (Redis ids included), so `"<variant>-<id>"` is a strong ETag: a client that
- * sends it back in If-None-Match gets 304.
+ * One route's body, a wire shape of the tick: built once per tick by the stream core's cache
+ * (the stream replaces a pair's latest tick on every tick and never mutates it). A tick id names
+ * one tick for good, on every instance (Redis ids included), so `"<variant>-<id>"` is a strong
+ * ETag: a client that sends it back in If-None-Match gets 304.
  */
 export class LatestBodyCache {
-  private readonly bodies = new Map<string, CachedBody>();
+  private readonly wire: WireShape<CachedBody>;
 
-  constructor(
-    private readonly variant: string,
-    private readonly shape: (tick: Tick) => unknown = (tick) => tick,
-  ) {}
+  constructor(variant: string, shape: (tick: Tick) => unknown = (tick) => tick) {
+    this.wire = new WireShape(`rest-${variant}`, (tick) => {
+      const json = JSON.stringify(shape(tick));
+      return { tick, json, length: Buffer.byteLength(json), etag: `"${variant}-${tick.id}"` };
+    });
+  }
 
   get(tick: Tick): CachedBody {
-    const cached = this.bodies.get(tick.pair);
-    if (cached?.tick === tick) return cached;
-    const json = JSON.stringify(this.shape(tick));
-    const body: CachedBody = { tick, json, length: Buffer.byteLength(json), etag: `"${this.variant}-${tick.id}"` };
-    this.bodies.set(tick.pair, body);
-    return body;
+    return encoded(tick, this.wire);
   }
 }
 

@@ -40,13 +40,11 @@ export type RedisTickLogOptions = {
  * are the ticks' ids. Three parts: this class writes (XADD and trim in one script) and shares
  * confirmations; RedisStreamReads (redis-stream-reads.ts) reads the window, resumes and history;
  * RedisTickTail (redis-tick-tail.ts) tails the stream on a dedicated connection and emits each
- * entry on committed$, so every subscriber on every instance sees the same ids in the same order;
+ * entry into its pair's channel (TickLog.commit), so every subscriber on every instance sees the same ids in the same order;
  * the ticks this instance appends reach its subscribers through the tail too.
  */
 export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private readonly logger = new Logger(RedisTickLog.name);
-  private readonly subject = new Subject<Tick>();
-  readonly committed$ = this.subject.asObservable();
   private readonly gapSubject = new Subject<ResetEvent>();
   override readonly gaps$ = this.gapSubject.asObservable();
   private readonly confirmed = new Subject<Confirmation>();
@@ -72,7 +70,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.reads = new RedisStreamReads(clients, config, this.streamKey);
     this.tail = new RedisTickTail(clients, this.reads, options.blockMs ?? 1000, {
       // Where every committed tick leaves the log, for this instance's subscribers.
-      emit: (tick) => this.subject.next(tick),
+      emit: (tick) => this.commit(tick),
       gap: (reset) => this.gapSubject.next(reset),
       lag: options.onTailLag,
     });
@@ -144,7 +142,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.stopped = true;
     this.tail.stop();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.subject.complete();
+    this.endCommits();
     this.gapSubject.complete();
     this.confirmed.complete();
   }

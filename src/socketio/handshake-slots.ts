@@ -4,6 +4,7 @@ import { toErrorBody } from '../http/api-exception.filter';
 import { writeRawError } from '../http/raw-response';
 import type { ErrorBody } from '../shared/wire';
 import { StreamGate, type Lease } from '../stream/connection-registry';
+import { TurnBatcher } from '../util/turn-batcher';
 
 /** A handshake request as engine.io hands it to `allowRequest`: a polling one carries its response. */
 export type HandshakeRequest = IncomingMessage & { res?: ServerResponse };
@@ -21,6 +22,15 @@ export type HandshakeRequest = IncomingMessage & { res?: ServerResponse };
 @Injectable()
 export class HandshakeSlots {
   private readonly granted = new WeakMap<IncomingMessage, Lease>();
+  /** Handshakes granted a slot in this turn: the slots no connection claimed by its end are given back. */
+  private readonly unclaimed = new TurnBatcher<IncomingMessage>((reqs) => {
+    for (const req of reqs) {
+      const lease = this.granted.get(req);
+      if (lease === undefined) continue;
+      this.granted.delete(req);
+      lease.cancel();
+    }
+  });
 
   constructor(private readonly gate: StreamGate) {}
 
@@ -33,11 +43,7 @@ export class HandshakeSlots {
         this.granted.set(req, lease);
         allow();
         // engine.io opens the connection within this turn (its handshake awaits only the session id).
-        setImmediate(() => {
-          if (this.granted.get(req) !== lease) return;
-          this.granted.delete(req);
-          lease.cancel();
-        });
+        this.unclaimed.add(req);
       },
       (err: unknown) => refuse(req, toErrorBody(err)),
     );

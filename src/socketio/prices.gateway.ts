@@ -17,6 +17,7 @@ import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub } from '../stream/stream-hub';
 import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
 import { SOCKET_NAMESPACE, type ConnectErrorData, type ErrorBody, type SubscribeAck, type UnsubscribeAck } from '../shared/wire';
+import { TurnBatcher } from '../util/turn-batcher';
 import { HandshakeSlots } from './handshake-slots';
 import { PacketEncoder, SocketSink, type PricesNamespace, type PricesSocket } from './socket-sink';
 
@@ -60,6 +61,10 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
   private readonly slots = new WeakMap<EngineSocket, Lease>();
   /** Connections with a /prices socket (a refused root namespace must not close them). */
   private readonly serving = new WeakSet<EngineSocket>();
+  /** Refused connections, closed when the turn ends. */
+  private readonly refused = new TurnBatcher<EngineSocket>((conns) => {
+    for (const conn of conns) if (conn.readyState === 'open' && !this.serving.has(conn)) conn.close();
+  });
   private encoder?: PacketEncoder;
   private ns?: PricesNamespace;
 
@@ -155,11 +160,9 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     this.reply(socket, ack, res, 'unsubscribe');
   }
 
-  /** Closes a refused connection that has no /prices socket, once its refusal packet is out. */
+  /** Closes a refused connection that has no /prices socket, once its refusal packet is out (at the end of the turn). */
   private closeSoon(conn: EngineSocket): void {
-    setImmediate(() => {
-      if (conn.readyState === 'open' && !this.serving.has(conn)) conn.close();
-    });
+    this.refused.add(conn);
   }
 
   /** Each engine.io connection takes over the slot its handshake was granted, and gives it back when it closes. */

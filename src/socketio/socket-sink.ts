@@ -1,10 +1,12 @@
 import type { Namespace, Socket } from 'socket.io';
 import WebSocket from 'ws';
-import type { ClientToServerEvents, DisconnectReason, ServerToClientEvents, Tick } from '../shared/wire';
+import type { ClientToServerEvents, DisconnectReason, ServerToClientEvents } from '../shared/wire';
 import type { Lease } from '../stream/connection-registry';
+import { encodedPrice, WireShape } from '../stream/encoded';
 import type { EventRateLimiter } from '../stream/event-rate-limiter';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { SubscribeCommand } from '../stream/subscribe-request';
+import { TurnBatcher } from '../util/turn-batcher';
 
 /** What the server keeps per socket (in `socket.data`). */
 export type SocketData = {
@@ -30,11 +32,12 @@ const EVENT = 2 as Packet['type'];
 const frameOnce = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: object) => unknown } }).Sender?.frame;
 
 /**
- * A tick's packet, encoded once for every socket of the namespace: the Socket.IO encoding of the
- * event and, for the WebSocket transport, the frame itself ("4" is engine.io's message type).
+ * A tick's packet, encoded once for every socket of the namespace (its wire shape, kept by the
+ * stream core): the Socket.IO encoding of the event and, for the WebSocket transport, the frame
+ * itself ("4" is engine.io's message type).
  */
 export class PacketEncoder {
-  private readonly cache = new WeakMap<Tick, Encoded>();
+  private readonly shape = new WireShape<Encoded>('socketio', (tick) => this.build('price', tick));
 
   constructor(
     private readonly encoder: Encoder,
@@ -42,15 +45,7 @@ export class PacketEncoder {
   ) {}
 
   encode(message: StreamMessage): Encoded {
-    if (message.type === 'price' && message.skipped === 0) {
-      let encoded = this.cache.get(message.tick);
-      if (encoded === undefined) {
-        encoded = this.build('price', message.tick);
-        this.cache.set(message.tick, encoded);
-      }
-      return encoded;
-    }
-    if (message.type === 'price') return this.build('price', { ...message.tick, skipped: message.skipped });
+    if (message.type === 'price') return encodedPrice(message, this.shape);
     return message.type === 'reset' ? this.build('reset', message.reset) : this.build('status', message.status);
   }
 
@@ -62,17 +57,11 @@ export class PacketEncoder {
   }
 }
 
-/** Event-loop turns, counted only while someone asks (a setImmediate per turn that has a write). */
+/** Event-loop turns, counted only while someone asks (one TurnBatcher flush per turn that has a write). */
 let turn = 0;
-let counting = false;
+const turns = new TurnBatcher<true>(() => turn++);
 function currentTurn(): number {
-  if (!counting) {
-    counting = true;
-    setImmediate(() => {
-      turn++;
-      counting = false;
-    });
-  }
+  turns.add(true);
   return turn;
 }
 

@@ -1,5 +1,8 @@
 import type { Tick } from '../shared/wire';
-import { HEARTBEAT_FRAME, closingFrame, frameBytes, resetFrame, retryFrame, tickBytes, tickFrame } from './sse-frames';
+import { encoded } from '../stream/encoded';
+import { HEARTBEAT_FRAME, closingFrame, frameBytes, resetFrame, retryFrame, tickFrame, tickShape, type FrameKind } from './sse-frames';
+
+const tickBytes = (t: Tick, kind: FrameKind, chunk: boolean) => encoded(t, tickShape(kind, chunk));
 
 const tick = (id: string, price = 97000.5): Tick => ({ id, pair: 'BTC-USD', price, timestamp: '2026-11-21T21:00:00.123Z', source: 'simulated' });
 

@@ -1,4 +1,5 @@
 import { legacyAsset, type LegacyTick, type PairStatus, type ResetEvent, type Tick } from '../shared/wire';
+import { WireShape } from '../stream/encoded';
 
 /**
  * SSE framing. `price`: `event: price` + `id:` + `data:` (our route); `legacy`: the same with
@@ -16,7 +17,7 @@ const serialise: Record<FrameKind, (tick: Tick) => string> = {
   message: (tick) => `id: ${tick.id}\ndata: ${JSON.stringify(legacy(tick))}\n\n`,
 };
 
-/** A tick's frame as text (the streams send `tickBytes`, which caches). */
+/** A tick's frame as text (the streams send its shape's bytes, `tickShape`, which the stream core keeps). */
 export function tickFrame(tick: Tick, kind: FrameKind): string {
   return serialise[kind](tick);
 }
@@ -32,25 +33,21 @@ export function frameBytes(frame: string, chunk: boolean): Buffer {
 }
 
 /**
- * The bytes of a tick's frame, built once per tick, kind and framing (see frameBytes) and shared
- * by every subscriber: fan-out to N subscribers serialises and encodes once, not N times. Weak
- * keys, so the bytes live exactly as long as their tick is referenced (the history window and
- * the latest-tick map), never longer.
+ * The wire shapes of a tick's frame: its bytes per kind and framing (see frameBytes), built once
+ * per tick by the stream core's cache (`encoded`) and shared by every subscriber.
  */
-const byteCache: Record<FrameKind, [WeakMap<Tick, Buffer>, WeakMap<Tick, Buffer>]> = {
-  price: [new WeakMap(), new WeakMap()],
-  legacy: [new WeakMap(), new WeakMap()],
-  message: [new WeakMap(), new WeakMap()],
+const TICK_SHAPES: Record<FrameKind, readonly [WireShape<Buffer>, WireShape<Buffer>]> = {
+  price: [bytesShape('price', false), bytesShape('price', true)],
+  legacy: [bytesShape('legacy', false), bytesShape('legacy', true)],
+  message: [bytesShape('message', false), bytesShape('message', true)],
 };
 
-export function tickBytes(tick: Tick, kind: FrameKind, chunk: boolean): Buffer {
-  const cache = byteCache[kind][chunk ? 1 : 0];
-  let bytes = cache.get(tick);
-  if (bytes === undefined) {
-    bytes = frameBytes(serialise[kind](tick), chunk);
-    cache.set(tick, bytes);
-  }
-  return bytes;
+function bytesShape(kind: FrameKind, chunk: boolean): WireShape<Buffer> {
+  return new WireShape(`sse-${kind}${chunk ? '-chunk' : ''}`, (tick) => frameBytes(serialise[kind](tick), chunk));
+}
+
+export function tickShape(kind: FrameKind, chunk: boolean): WireShape<Buffer> {
+  return TICK_SHAPES[kind][chunk ? 1 : 0];
 }
 
 /** Named in every route: a legacy `onmessage` client must not mistake it for a tick. Carries no id. */

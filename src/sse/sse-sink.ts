@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'http';
 import type { DisconnectReason } from '../shared/wire';
+import { encodedPrice } from '../stream/encoded';
+import { TurnBatcher } from '../util/turn-batcher';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
-import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickBytes, tickFrame, type FrameKind } from './sse-frames';
+import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
@@ -22,20 +24,14 @@ const TURN_BYTES = 16 * 1024;
 /**
  * Streams with frames waiting for the end of this event-loop turn. A poll publishes one tick
  * per pair, one after another in the same turn; each stream's frames of the turn leave together
- * in one write (one system call) when the turn ends. One setImmediate serves them all, in slices
+ * in one write (one system call) when the turn ends. One TurnBatcher serves them all, in slices
  * of FLUSH_SLICE streams with the event loop in between: a pass over 15,000 sockets takes
  * ~300 ms here (the system calls), and probes, REST and new connections must not wait for all
  * of it. A stream's frames keep their order: what a later turn adds waits in the same `pending`.
  */
-let waiting: SseSink[] = [];
+const waiting = new TurnBatcher<SseSink>((batch) => flushSlice(batch, 0));
 /** ~40 ms of writes here: probes wait at most about that; smaller slices cost the streams latency (benchmarks.md). */
 export const FLUSH_SLICE = 2000;
-
-function flushWaiting(): void {
-  const batch = waiting;
-  waiting = [];
-  flushSlice(batch, 0);
-}
 
 function flushSlice(batch: SseSink[], from: number): void {
   const end = Math.min(batch.length, from + FLUSH_SLICE);
@@ -73,7 +69,7 @@ const HEARTBEAT_BYTES = [frameBytes(HEARTBEAT_FRAME, false), frameBytes(HEARTBEA
 /**
  * One open SSE response as a hub Sink: frames messages, reports backpressure, cleans up once.
  *
- * Frames are bytes built once per tick for all subscribers (`tickBytes`). Once the headers are
+ * Frames are bytes built once per tick for all subscribers (`tickShape`, kept by the stream core). Once the headers are
  * out they go straight to the socket as whole HTTP chunks (`res.write` would make four writes of
  * each). The frames of one event-loop turn are held and leave in one write when it ends. Should
  * the response not own its socket yet (a pipelined request behind another response: Node then
@@ -186,8 +182,7 @@ export class SseSink implements Sink {
   private bytesOf(message: StreamMessage): Buffer {
     if (message.type === 'reset') return frameBytes(resetFrame(message.reset), this.chunk);
     if (message.type === 'status') return frameBytes(statusFrame(message.status), this.chunk);
-    if (message.skipped === 0) return tickBytes(message.tick, this.kind, this.chunk);
-    return frameBytes(tickFrame({ ...message.tick, skipped: message.skipped }, this.kind), this.chunk);
+    return encodedPrice(message, tickShape(this.kind, this.chunk));
   }
 
   /** Room again: the hub may write more (outside the socket's event, so its writes join the next turn). */
@@ -215,8 +210,7 @@ export class SseSink implements Sink {
     this.pendingBytes += bytes.length;
     if (pending === undefined) {
       this.pending = bytes;
-      if (waiting.length === 0) setImmediate(flushWaiting);
-      waiting.push(this);
+      waiting.add(this);
     } else if (Array.isArray(pending)) {
       pending.push(bytes);
     } else {

@@ -1,4 +1,3 @@
-import { Subject } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import type { ResumePoint } from '../domain/resume';
 import { compareTickIds, formatTickId, parseTickId, TickIdGenerator, type TickId } from '../domain/tick-id';
@@ -24,8 +23,6 @@ export type WindowSnapshot = { ticks: Tick[]; floor: string; bootFloor: string }
  * time): every tick with an id above it is in the window, which is what makes resume all or nothing.
  */
 export class MemoryTickLog extends TickLog {
-  private readonly subject = new Subject<Tick>();
-  readonly committed$ = this.subject.asObservable();
   private readonly all = new Fifo<Entry>();
   private readonly byPair = new Map<string, Fifo<Entry>>();
   private floor: TickId;
@@ -75,7 +72,7 @@ export class MemoryTickLog extends TickLog {
     if (!q) this.byPair.set(tick.pair, (q = new Fifo<Entry>()));
     q.push(entry);
     this.trim(this.now());
-    this.subject.next(tick);
+    this.commit(tick);
   }
 
   latestPerPair(): Promise<Tick[]> {

@@ -57,6 +57,19 @@ describe(PriceStreamService.name, () => {
     expect(stream.latest('BTC-USD')).toEqual(next);
   });
 
+  it("has the log deliver each committed tick straight into its pair's channel, in id order, and joins read the channel's replay", async () => {
+    const { stream, log, publish } = setup();
+    const first = await publish('BTC-USD');
+    const seen: string[] = [];
+    stream.live('BTC-USD').subscribe((t) => seen.push(t.id));
+    const second = await publish('BTC-USD');
+    (log as unknown as { commit(tick: Tick): void }).commit(first!); // an older tick again (a tail that reads it twice): dropped
+    expect(seen).toEqual([first!.id, second!.id]);
+    expect(stream.replayed('BTC-USD')).toBe(second);
+    expect(stream.latest('BTC-USD')).toBe(second);
+    expect(stream.replayed('ETH-USD')).toBeUndefined();
+  });
+
   it('completes the channels at shutdown', async () => {
     const { stream } = setup();
     let completed = 0;

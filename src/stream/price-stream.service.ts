@@ -1,25 +1,28 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { Observable, ReplaySubject, Subscription } from 'rxjs';
+import { Observable, Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { ResumePoint } from '../domain/resume';
-import { byTickId, idAfter } from '../domain/tick-id';
+import { byTickId } from '../domain/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
+import { PairChannel } from './pair-channel';
 import { changes, TickLog, type ReadAfterResult, type TickDraft } from './tick-log';
 
 /**
- * The price stream: one ReplaySubject per pair holds the latest tick and carries the live ones,
- * in id order; the log keeps the window that resumes read. StreamHub is the one subscriber of
- * the channels that every transport goes through.
+ * The price stream: one ReplaySubject per pair (PairChannel) holds the latest tick and carries
+ * the live ones, in id order; the log delivers each committed tick straight into its pair's
+ * channel and keeps the window that resumes read. StreamHub is the one subscriber of the
+ * channels that every transport goes through; this service only keeps the books beside it.
  */
 @Injectable()
 export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(PriceStreamService.name);
-  private readonly channels = new Map<string, ReplaySubject<Tick>>();
-  private readonly latestTicks = new Map<string, Tick>();
+  private readonly channels = new Map<string, PairChannel>();
   /** When each pair's price was last confirmed by an upstream (changed or not). */
   private readonly confirmedAt = new Map<string, number>();
   private readonly committed = new Subscription();
+  /** Ticks restored at start-up are not confirmations (they may be old). */
+  private restoring = false;
   /**
    * Set when appending a tick failed, until a tick or a confirmation written since arrives
    * through the log (from this instance or the one that publishes now), or an append succeeds:
@@ -34,8 +37,12 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
   ) {
-    for (const pair of config.pairs) this.channels.set(pair, new ReplaySubject<Tick>(1));
-    this.committed.add(log.committed$.subscribe((tick) => this.deliver(tick)));
+    for (const pair of config.pairs) {
+      const channel = new PairChannel();
+      this.channels.set(pair, channel);
+      this.committed.add(channel.subscribe((tick) => this.counted(tick)));
+    }
+    log.deliverTo(this.channels);
     this.committed.add(
       log.confirmations$.subscribe(({ pair, atMs }) => {
         this.confirm(pair, atMs);
@@ -46,13 +53,18 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     metrics.onScrape(() => {
       metrics.historySize.set(this.log.stats().size);
       const now = Date.now();
-      for (const [pair, tick] of this.latestTicks) metrics.tickAge.set({ pair }, Math.max(0, now - Date.parse(tick.timestamp)) / 1000);
+      for (const [pair, { latest }] of this.channels) if (latest) metrics.tickAge.set({ pair }, Math.max(0, now - Date.parse(latest.timestamp)) / 1000);
     });
   }
 
   async onModuleInit(): Promise<void> {
     const restored = (await this.log.latestPerPair()).sort(byTickId);
-    for (const tick of restored) this.deliver(tick, false);
+    this.restoring = true;
+    try {
+      for (const tick of restored) this.channels.get(tick.pair)?.next(tick);
+    } finally {
+      this.restoring = false;
+    }
     if (restored.length > 0) this.logger.log({ msg: 'restored latest ticks from history', count: restored.length });
   }
 
@@ -64,7 +76,7 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     const atMs = Date.parse(draft.timestamp);
     this.confirm(draft.pair, atMs);
     this.log.shareConfirmation({ pair: draft.pair, atMs });
-    if (!changes(this.latestTicks.get(draft.pair), draft)) return null;
+    if (!changes(this.latest(draft.pair), draft)) return null;
     try {
       const tick = await this.log.append(draft);
       this.failedWrite = null;
@@ -90,8 +102,14 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     if (atMs > (this.confirmedAt.get(pair) ?? 0)) this.confirmedAt.set(pair, atMs);
   }
 
+  /** The pair's latest tick: the one its channel replays. */
   latest(pair: string): Tick | undefined {
-    return this.latestTicks.get(pair);
+    return this.channels.get(pair)?.latest;
+  }
+
+  /** The tick a new subscriber of the pair gets first, read through the channel's replay (a join without a resume point). */
+  replayed(pair: string): Tick | undefined {
+    return this.channels.get(pair)?.replayed();
   }
 
   /** Whether the pair's price was confirmed within STALE_AFTER_MS. */
@@ -128,19 +146,15 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
 
   /** Completes the channels: the hub then ends every stream with a reconnect hint. */
   beforeApplicationShutdown(): void {
+    this.log.deliverTo(null);
     this.committed.unsubscribe();
     for (const channel of this.channels.values()) channel.complete();
   }
 
-  private deliver(tick: Tick, confirm = true): void {
-    const channel = this.channels.get(tick.pair);
-    if (!channel) return; // another deployment's pair in a shared Redis stream
-    const prev = this.latestTicks.get(tick.pair);
-    if (prev && !idAfter(tick.id, prev.id)) return;
-    this.latestTicks.set(tick.pair, tick);
+  /** The books of each tick a channel carries (its observer before the hub's). */
+  private counted(tick: Tick): void {
     this.metrics.ticksPublished.inc({ pair: tick.pair });
-    if (confirm) this.confirm(tick.pair, Date.parse(tick.timestamp));
+    if (!this.restoring) this.confirm(tick.pair, Date.parse(tick.timestamp));
     this.written(Date.parse(tick.timestamp));
-    channel.next(tick);
   }
 }

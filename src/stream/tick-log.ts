@@ -1,4 +1,4 @@
-import { EMPTY, type Observable } from 'rxjs';
+import { EMPTY, Subject, type Observable } from 'rxjs';
 import type { ResumePoint } from '../domain/resume';
 import type { ResetEvent, Tick } from '../shared/wire';
 
@@ -23,16 +23,41 @@ export type LogStats = { size: number; oldestId: string | null; newestId: string
 /** An upstream answered for a pair at `atMs` (the price may be unchanged). */
 export type Confirmation = { pair: string; atMs: number };
 
+/** What a log delivers a committed tick into: its pair's channel (a ReplaySubject, PriceStreamService's). */
+export type TickChannel = { next(tick: Tick): void };
+
 /**
  * Where ticks get their ids and are kept for resume. Two implementations: in memory (one
  * instance) and a Redis Stream (several instances). Both deliver every committed tick, in id
- * order, on `committed$`, and both know from which id their window is complete.
+ * order, through `commit`: straight into its pair's channel (`deliverTo`), then to the readers
+ * of `committed$`. Both know from which id their window is complete.
  */
 export abstract class TickLog {
-  /** Every committed tick in id order, as it is committed (by this instance or another). */
-  abstract readonly committed$: Observable<Tick>;
+  /** The pairs' channels; a pair without one is another deployment's (a shared Redis stream). */
+  private channels: ReadonlyMap<string, TickChannel> | null = null;
+  /** The readers beside the stream (candles, the newest id, the primary's bus): not in series with the channels. */
+  private readonly beside = new Subject<Tick>();
 
-  /** Gives the draft an id, keeps it in the window and delivers it on committed$. */
+  /** Every committed tick in id order, as it is committed (by this instance or another), after its pair's channel has it. */
+  readonly committed$: Observable<Tick> = this.beside.asObservable();
+
+  /** Where committed ticks go first (null: nowhere, at shutdown). */
+  deliverTo(channels: ReadonlyMap<string, TickChannel> | null): void {
+    this.channels = channels;
+  }
+
+  /** Delivers a committed tick, in id order: into its pair's channel, then to the readers of committed$. */
+  protected commit(tick: Tick): void {
+    this.channels?.get(tick.pair)?.next(tick);
+    this.beside.next(tick);
+  }
+
+  /** Nothing more will be committed here (shutdown): completes committed$. */
+  protected endCommits(): void {
+    this.beside.complete();
+  }
+
+  /** Gives the draft an id, keeps it in the window and delivers it (`commit`). */
   abstract append(draft: TickDraft): Promise<Tick>;
 
   /** The newest tick of each pair still in the window (used once at start-up). */

@@ -11,6 +11,7 @@ import type { EdgeRoute } from '../http/edge-routes';
 import { searchParam } from '../http/query';
 import { AppConfig } from '../config/app-config';
 import { StreamGate, type Lease } from '../stream/connection-registry';
+import { encodedPrice, WireShape } from '../stream/encoded';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
@@ -22,25 +23,16 @@ const MAX_CLIENT_MESSAGE_BYTES = 1024;
 /** What the hub may have handed to `ws` and the kernel has not taken yet, before the hub holds the rest (Node's high-water mark). */
 const BUFFERED_BYTES = 16 * 1024;
 
-/** Each tick is encoded once per shape, whatever the number of WebSocket clients (`ws` frames a Buffer without copying it). */
-const frames = new WeakMap<Tick, Buffer>();
-const legacyFrames = new WeakMap<Tick, Buffer>();
-function priceFrame(tick: Tick, legacy: boolean): Buffer {
-  const cache = legacy ? legacyFrames : frames;
-  let frame = cache.get(tick);
-  if (frame === undefined) {
-    frame = Buffer.from(JSON.stringify(legacy ? { type: 'price', ...tick, ...legacyAsset(tick.pair) } : ({ type: 'price', ...tick } satisfies WsMessage)));
-    cache.set(tick, frame);
-  }
-  return frame;
-}
+/** A tick's message in each shape, encoded once per tick by the stream core, whatever the number of WebSocket clients (`ws` frames a Buffer without copying it). */
+const PRICE_SHAPES = [
+  new WireShape('ws', (tick: Tick) => Buffer.from(JSON.stringify({ type: 'price', ...tick } satisfies WsMessage))),
+  new WireShape('ws-legacy', (tick: Tick) => Buffer.from(JSON.stringify({ type: 'price', ...tick, ...legacyAsset(tick.pair) }))),
+] as const;
 
 function frameOf(message: StreamMessage, legacy: boolean): Buffer {
   if (message.type === 'reset') return Buffer.from(JSON.stringify({ type: 'reset', ...message.reset } satisfies WsMessage));
   if (message.type === 'status') return Buffer.from(JSON.stringify({ type: 'status', ...message.status } satisfies WsMessage));
-  if (message.skipped === 0) return priceFrame(message.tick, legacy);
-  const extra = legacy ? legacyAsset(message.tick.pair) : {};
-  return Buffer.from(JSON.stringify({ type: 'price', ...message.tick, skipped: message.skipped, ...extra }));
+  return encodedPrice(message, PRICE_SHAPES[legacy ? 1 : 0]);
 }
 
 /** Our query parameters: any of them on LEGACY_WS_PATH makes it our feed. */

@@ -1,0 +1,38 @@
+import type { DisconnectReason, PairStatus, ResetEvent, Tick, Transport } from '../shared/wire';
+import type { Subscriber } from './subscriber';
+
+/** What the hub hands a transport. A live tick's message is one object shared by every subscriber (its encodings are cached per tick: encoded.ts). */
+export type PriceMessage = { readonly type: 'price'; readonly tick: Tick; readonly skipped: number };
+export type ResetMessage = { readonly type: 'reset'; readonly reset: ResetEvent };
+export type StatusMessage = { readonly type: 'status'; readonly status: PairStatus };
+export type StreamMessage = PriceMessage | ResetMessage | StatusMessage;
+
+/**
+ * A transport, as the hub sees it (centrifuge's Transport: write and close). A transport frames
+ * messages and does its handshake; everything else (replay, live fan-out, the slow-subscriber
+ * policy, conflation, shutdown) is the hub's.
+ */
+export interface Sink {
+  readonly transport: Transport;
+  /** The subscriber the hub made for this sink, given before anything else happens to it. */
+  bind(subscriber: Subscriber): void;
+  /**
+   * Hands one message to the transport. Returns false once the transport holds as much as it
+   * should (its buffer to the kernel is full): the hub then keeps further messages itself until
+   * the transport calls `Subscriber.drained()`.
+   */
+  write(message: StreamMessage): boolean;
+  /**
+   * Ends the connection: with the transport's reconnect hint on 'shutdown', at once otherwise.
+   * The transport calls `Subscriber.closed()` when the connection is gone, whoever ended it.
+   */
+  end(reason: DisconnectReason): void;
+  /** Drops the connection at once (a shutdown's stragglers). */
+  destroy(): void;
+}
+
+/** How a join ends: `ready` before its first message (acknowledgements), or `failed` (the resume read failed). */
+export type JoinCallbacks = { ready?(recovered: boolean): void; failed?(err: unknown): void };
+
+/** For log lines. */
+export type SubscriberInfo = { requestId?: string };
