@@ -14,7 +14,7 @@ const NO_BACKFILL = { CANDLE_BACKFILL: 'off' };
  */
 async function publishThreeMinutes(t: TestApp): Promise<{ ticks: Tick[]; expected: Candle[] }> {
   const m0 = Math.floor(Date.now() / MIN) * MIN;
-  const at = (ms: number, price: number) => t.stream.publish({ pair: 'BTC-USD', price, source: 'simulated', timestamp: new Date(ms).toISOString() });
+  const at = (ms: number, price: number) => t.log.publish({ pair: 'BTC-USD', price, source: 'simulated', timestamp: new Date(ms).toISOString() });
   const ticks: Tick[] = [];
   for (const [ms, price] of [
     [m0 - 2 * MIN + 1000, 100],

@@ -49,7 +49,7 @@ describe('web client chart and cards in Chromium', () => {
     return t;
   };
   const publish = (t: TestApp, pair: string, price: number, extra: Partial<Tick> = {}) =>
-    t.stream.publish({ pair, price, source: 'kraken', timestamp: new Date().toISOString(), ...extra });
+    t.log.publish({ pair, price, source: 'kraken', timestamp: new Date().toISOString(), ...extra });
 
   const open = async (url: string, viewport: { width: number; height: number }): Promise<{ page: Page; errors: string[] }> => {
     if (!browser) throw new Error('no browser');
@@ -143,7 +143,7 @@ describe('web client chart and cards in Chromium', () => {
       await publish(t, 'BTC-USD', 97_500);
       await publish(t, 'ETH-USD', 3_000);
       // ETH keeps being confirmed; BTC's sources say nothing more.
-      const keepEth = setInterval(() => t.stream.confirm('ETH-USD', Date.now()), 200);
+      const keepEth = setInterval(() => t.log.confirm('ETH-USD', Date.now()), 200);
       try {
         const { page, errors } = await open(t.url, viewport);
         await page.waitForSelector('li[data-pair="BTC-USD"][data-stale="true"]', { timeout: 5000 });

@@ -73,7 +73,7 @@ describe('web client in Chromium', () => {
     return app;
   };
   const publish = (t: TestApp, pair: string, price: number, extra: Partial<Tick> = {}) =>
-    t.stream.publish({ pair, price, source: 'kraken', timestamp: new Date().toISOString(), ...extra });
+    t.log.publish({ pair, price, source: 'kraken', timestamp: new Date().toISOString(), ...extra });
 
   const open = async (url: string, viewport = { width: 1100, height: 820 }, initScript?: string): Promise<Opened> => {
     if (!browser) throw new Error('no browser');

@@ -31,7 +31,7 @@ describe.each([
     const retrievedAt = Date.now() - 40;
     since = retrievedAt + 20;
     await sleep(5);
-    early = (await t.stream.publish({ pair: 'BTC-USD', price: 50_001, source: 'simulated', timestamp: new Date(retrievedAt).toISOString() }))!;
+    early = (await t.log.publish({ pair: 'BTC-USD', price: 50_001, source: 'simulated', timestamp: new Date(retrievedAt).toISOString() }))!;
     await sleep(2);
     late = (await t.publish('BTC-USD', 50_002))!;
     expect(Number(early.id.split('-')[0])).toBeGreaterThanOrEqual(since);

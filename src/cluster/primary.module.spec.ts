@@ -5,6 +5,7 @@ import { PublishPort } from '../ingest/publish-port';
 import { ConnectionRegistry, StreamGate } from '../stream/connection-registry';
 import { PriceStreamService } from '../stream/price-stream.service';
 import { StreamHub } from '../stream/stream-hub';
+import { TickLog } from '../stream/tick-log';
 import { PrimaryModule } from './primary.module';
 
 describe(PrimaryModule.name, () => {
@@ -14,7 +15,8 @@ describe(PrimaryModule.name, () => {
     const ctx = await NestFactory.createApplicationContext(PrimaryModule.register(config, { tick: (tick) => ticks.push(tick), confirmation: () => undefined }), { logger: false });
     try {
       await ctx.get(PricePollerService).refresh();
-      expect(ctx.get(PublishPort)).toBe(ctx.get(PriceStreamService));
+      expect(ctx.get(PublishPort)).toBe(ctx.get(TickLog));
+      expect(ctx.get(PriceStreamService)).toBeDefined(); // the channels the log delivers into (latest ticks, for the dedup)
       expect(ticks).toEqual([expect.objectContaining({ pair: 'BTC-USD', source: 'simulated' })]);
       for (const absent of [StreamHub, ConnectionRegistry, StreamGate]) expect(() => ctx.get(absent)).toThrow();
     } finally {

@@ -53,7 +53,7 @@ class PrimaryTickLogModule {
  * serve, each from its replica of the window. (Not CandlesModule, which brings StreamModule.)
  */
 @Module({
-  providers: [PriceStreamService, { provide: PublishPort, useExisting: PriceStreamService }, CandleStore, CandleBackfill],
+  providers: [PriceStreamService, { provide: PublishPort, useExisting: TickLog }, CandleStore, CandleBackfill],
   exports: [PublishPort, CandleStore],
 })
 class PrimaryPipelineModule {}

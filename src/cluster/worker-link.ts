@@ -31,7 +31,7 @@ export class ReplicaTickLog extends MemoryTickLog {
     this.insert(tick);
   }
 
-  confirm(confirmation: Confirmation): void {
+  received(confirmation: Confirmation): void {
     this.confirmed.next(confirmation);
   }
 
@@ -113,7 +113,7 @@ export class WorkerLink {
 
   private apply(log: ReplicaTickLog, feed: Extract<ToWorker, { ps: 'feed' }>): void {
     for (const tick of feed.ticks) log.receive(tick);
-    for (const confirmation of feed.confirmations) log.confirm(confirmation);
+    for (const confirmation of feed.confirmations) log.received(confirmation);
   }
 
   /** The primary's stop requests (see `stop` in ipc.ts). */

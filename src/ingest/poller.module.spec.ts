@@ -6,12 +6,13 @@ import { AppConfig, loadConfig } from '../config/app-config';
 import { MetricsModule } from '../metrics/metrics.module';
 import { MemoryTickLogModule } from '../stream/memory-tick-log.module';
 import { PriceStreamService } from '../stream/price-stream.service';
+import { TickLog } from '../stream/tick-log';
 import { PollerModule } from './poller.module';
 import { PricePollerService } from './price-poller.service';
 import { PublishPort, PublishPortModule } from './publish-port';
 
 /** A port without the stream module: the price stream over the tick log, as the cluster's primary has it. */
-@Module({ providers: [PriceStreamService, { provide: PublishPort, useExisting: PriceStreamService }], exports: [PublishPort, PriceStreamService] })
+@Module({ providers: [PriceStreamService, { provide: PublishPort, useExisting: TickLog }], exports: [PublishPort, PriceStreamService] })
 class PortModule {}
 
 async function createContext(env: Record<string, string>): Promise<INestApplicationContext> {

@@ -8,9 +8,9 @@ describe(TickThrottle.name, () => {
   function slowPublish(): FakeFeed {
     const feed = new FakeFeed('kraken');
     rig.build([new FakeSource('kraken', answers(3500))], { PAIRS: PAIRS.join(','), MIN_TICK_INTERVAL_MS: '1000' }, new Map([['kraken', feed]]));
-    const publish = rig.stream.publish.bind(rig.stream);
+    const publish = rig.log.publish.bind(rig.log);
     // A shared tick log's round trip: the publish settles 200 ms later.
-    jest.spyOn(rig.stream, 'publish').mockImplementation(async (draft) => {
+    jest.spyOn(rig.log, 'publish').mockImplementation(async (draft) => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       return publish(draft);
     });

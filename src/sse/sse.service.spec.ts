@@ -30,7 +30,7 @@ const setup = (env: Record<string, string> = {}) => {
   const service = new SseService(hub, config);
   const closed = jest.spyOn(metrics, 'disconnected');
   let price = 97000;
-  const publish = async (pair = 'BTC-USD') => (await prices.publish({ pair, price: ++price, source: 'simulated', timestamp: new Date().toISOString() }))!;
+  const publish = async (pair = 'BTC-USD') => (await log.publish({ pair, price: ++price, source: 'simulated', timestamp: new Date().toISOString() }))!;
   const open = async (kind: 'price' | 'message' = 'price', resume?: ResumePoint) => {
     const res = new FakeResponse();
     service.stream(res.asResponse(), { command: { pairs: ['BTC-USD'], resume, conflateMs: undefined }, kind, lease: await registry.acquire('sse', '10.0.0.1') });

@@ -13,7 +13,7 @@ function setup(env: Record<string, string> = {}, now: () => number = Date.now) {
   const stream = new PriceStreamService(log, config, new MetricsService());
   let price = 100;
   const publish = (pair: string, p = ++price) =>
-    stream.publish({ pair, price: p, source: 'simulated', timestamp: new Date(now()).toISOString() });
+    log.publish({ pair, price: p, source: 'simulated', timestamp: new Date(now()).toISOString() });
   return { config, log, stream, publish };
 }
 
@@ -27,12 +27,12 @@ describe(PriceStreamService.name, () => {
   });
 
   it('publishes a tick when only the bid or ask changed, but not for a source that gives none at the same price', async () => {
-    const { stream } = setup();
+    const { log } = setup();
     const draft = (extra: { bid?: number; ask?: number }) => ({ pair: 'BTC-USD', price: 100, source: 'kraken' as const, timestamp: new Date().toISOString(), ...extra });
-    expect(await stream.publish(draft({ bid: 99, ask: 101 }))).not.toBeNull();
-    expect(await stream.publish(draft({ bid: 99, ask: 101 }))).toBeNull();
-    expect(await stream.publish(draft({ bid: 99.5, ask: 101 }))).toMatchObject({ bid: 99.5 });
-    expect(await stream.publish({ ...draft({}), source: 'coinbase' })).toBeNull();
+    expect(await log.publish(draft({ bid: 99, ask: 101 }))).not.toBeNull();
+    expect(await log.publish(draft({ bid: 99, ask: 101 }))).toBeNull();
+    expect(await log.publish(draft({ bid: 99.5, ask: 101 }))).toMatchObject({ bid: 99.5 });
+    expect(await log.publish({ ...draft({}), source: 'coinbase' })).toBeNull();
   });
 
   it('hands out strictly increasing ids across all pairs, with a sequence within one millisecond', async () => {

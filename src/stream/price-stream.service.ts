@@ -6,7 +6,7 @@ import type { ResumePoint } from '../domain/resume';
 import { byTickId } from '../domain/tick-id';
 import type { ResetEvent, Tick } from '../shared/wire';
 import { PairChannel } from './pair-channel';
-import { changes, TickLog, type ReadAfterResult, type TickDraft } from './tick-log';
+import { TickLog, type ReadAfterResult, type WriteFailure } from './tick-log';
 
 /**
  * The price stream: one ReplaySubject per pair (PairChannel) holds the latest tick and carries
@@ -18,17 +18,7 @@ import { changes, TickLog, type ReadAfterResult, type TickDraft } from './tick-l
 export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(PriceStreamService.name);
   private readonly channels = new Map<string, PairChannel>();
-  /** When each pair's price was last confirmed by an upstream (changed or not). */
-  private readonly confirmedAt = new Map<string, number>();
   private readonly committed = new Subscription();
-  /** Ticks restored at start-up are not confirmations (they may be old). */
-  private restoring = false;
-  /**
-   * Set when appending a tick failed, until a tick or a confirmation written since arrives
-   * through the log (from this instance or the one that publishes now), or an append succeeds:
-   * while it is set, prices confirmed here are not being published.
-   */
-  private failedWrite: { since: number; message: string } | null = null;
   /** Gaps in the live stream reported by the log (see TickLog.gaps$). */
   readonly gaps$: Observable<ResetEvent>;
 
@@ -40,15 +30,10 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     for (const pair of config.pairs) {
       const channel = new PairChannel();
       this.channels.set(pair, channel);
-      this.committed.add(channel.subscribe((tick) => this.counted(tick)));
+      this.committed.add(channel.subscribe((tick) => metrics.ticksPublished.inc({ pair: tick.pair })));
     }
     log.deliverTo(this.channels);
-    this.committed.add(
-      log.confirmations$.subscribe(({ pair, atMs }) => {
-        this.confirm(pair, atMs);
-        this.written(atMs);
-      }),
-    );
+    this.committed.add(log.confirmations$.subscribe((confirmation) => log.confirmedThrough(confirmation)));
     this.gaps$ = log.gaps$;
     metrics.onScrape(() => {
       metrics.historySize.set(this.log.stats().size);
@@ -59,47 +44,14 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
 
   async onModuleInit(): Promise<void> {
     const restored = (await this.log.latestPerPair()).sort(byTickId);
-    this.restoring = true;
-    try {
-      for (const tick of restored) this.channels.get(tick.pair)?.next(tick);
-    } finally {
-      this.restoring = false;
-    }
+    // Straight into the channels, not through the log's commit: restored ticks may be old, they confirm nothing.
+    for (const tick of restored) this.channels.get(tick.pair)?.next(tick);
     if (restored.length > 0) this.logger.log({ msg: 'restored latest ticks from history', count: restored.length });
   }
 
-  /**
-   * Publishes a price if it, or the bid/ask, differs from the pair's latest one. Returns the new
-   * tick, or null when nothing changed. Either way the pair counts as freshly confirmed.
-   */
-  async publish(draft: TickDraft): Promise<Tick | null> {
-    const atMs = Date.parse(draft.timestamp);
-    this.confirm(draft.pair, atMs);
-    this.log.shareConfirmation({ pair: draft.pair, atMs });
-    if (!changes(this.latest(draft.pair), draft)) return null;
-    try {
-      const tick = await this.log.append(draft);
-      this.failedWrite = null;
-      return tick;
-    } catch (err) {
-      this.failedWrite ??= { since: Date.now(), message: err instanceof Error ? err.message : String(err) };
-      throw err;
-    }
-  }
-
   /** Since when ticks cannot be written to the log, and why (null: they can, as far as is known). */
-  get writeFailure(): { since: number; message: string } | null {
-    return this.failedWrite;
-  }
-
-  /** Something written at `atMs` came through the log: writing works again. */
-  private written(atMs: number): void {
-    if (this.failedWrite && atMs > this.failedWrite.since) this.failedWrite = null;
-  }
-
-  /** Records that an upstream answered for a pair (used for freshness). */
-  confirm(pair: string, atMs: number): void {
-    if (atMs > (this.confirmedAt.get(pair) ?? 0)) this.confirmedAt.set(pair, atMs);
+  get writeFailure(): WriteFailure | null {
+    return this.log.writeFailure;
   }
 
   /** The pair's latest tick: the one its channel replays. */
@@ -114,12 +66,12 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
 
   /** Whether the pair's price was confirmed within STALE_AFTER_MS. */
   isFresh(pair: string, nowMs = Date.now()): boolean {
-    const at = this.confirmedAt.get(pair);
+    const at = this.log.lastConfirmedAt(pair);
     return at !== undefined && nowMs - at <= this.config.staleAfterMs;
   }
 
   lastConfirmedAt(pair: string): number | undefined {
-    return this.confirmedAt.get(pair);
+    return this.log.lastConfirmedAt(pair);
   }
 
   history(pair: string, sinceMs: number | undefined, limit: number) {
@@ -149,12 +101,5 @@ export class PriceStreamService implements OnModuleInit, BeforeApplicationShutdo
     this.log.deliverTo(null);
     this.committed.unsubscribe();
     for (const channel of this.channels.values()) channel.complete();
-  }
-
-  /** The books of each tick a channel carries (its observer before the hub's). */
-  private counted(tick: Tick): void {
-    this.metrics.ticksPublished.inc({ pair: tick.pair });
-    if (!this.restoring) this.confirm(tick.pair, Date.parse(tick.timestamp));
-    this.written(Date.parse(tick.timestamp));
   }
 }

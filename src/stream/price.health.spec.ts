@@ -24,7 +24,7 @@ function setup() {
   const stream = new PriceStreamService(log, config, new MetricsService());
   const indicator = new PriceHealthIndicator(new HealthIndicatorService(), stream, config);
   let price = 100;
-  const publish = () => stream.publish({ pair: 'BTC-USD', price: ++price, source: 'simulated', timestamp: new Date().toISOString() });
+  const publish = () => log.publish({ pair: 'BTC-USD', price: ++price, source: 'simulated', timestamp: new Date().toISOString() });
   return { log, stream, publish, check: () => indicator.check('prices') };
 }
 

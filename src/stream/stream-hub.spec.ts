@@ -60,14 +60,14 @@ describe(StreamHub.name, () => {
   });
 
   it('takes the ticks held during a read from a time by their own timestamps, not their ids', async () => {
-    const { log, stream, open } = hubSetup();
+    const { log, open } = hubSetup();
     const since = Date.now() + 50;
     const release = slowReads(log);
     await new Promise((r) => setTimeout(r, 60)); // ids from now on are past `since`
     const { sink } = open(['BTC-USD'], { kind: 'time', ms: since });
     const draft = (price: number, at: number) => ({ pair: 'BTC-USD', price, source: 'simulated' as const, timestamp: new Date(at).toISOString() });
-    await stream.publish(draft(1, since - 10)); // fetched before `since`, committed after it
-    const after = await stream.publish(draft(2, since + 10));
+    await log.publish(draft(1, since - 10)); // fetched before `since`, committed after it
+    const after = await log.publish(draft(2, since + 10));
     release();
     await flush();
     expect(sink.ids()).toEqual([after!.id]);
@@ -100,18 +100,18 @@ describe(StreamHub.name, () => {
   });
 
   it('drops the live ticks a replay already carried when the read is ahead of the live feed (Redis)', async () => {
-    const { log, stream, hub } = hubSetup({}, Date.now, (config) => new LaggingLog(config));
+    const { log, hub } = hubSetup({}, Date.now, (config) => new LaggingLog(config));
     const draft = (price: number) => ({ pair: 'BTC-USD', price, source: 'simulated' as const, timestamp: new Date().toISOString() });
-    const seen = await stream.publish(draft(1));
+    const seen = await log.publish(draft(1));
     log.release();
-    const ahead = [await stream.publish(draft(2)), await stream.publish(draft(3))];
+    const ahead = [await log.publish(draft(2)), await log.publish(draft(3))];
     const sink = new RecordingSink();
     const sub = hub.open(sink, { transport: 'sse', ip: 'x', release: () => undefined, cancel: () => undefined });
     sub.subscribe(['BTC-USD'], idResume(seen!.id), undefined);
     await flush();
     expect(sink.ids()).toEqual(ahead.map((t) => t!.id));
     log.release(); // the feed now delivers what the replay already carried
-    const next = await stream.publish(draft(4));
+    const next = await log.publish(draft(4));
     log.release();
     expect(sink.ids()).toEqual([...ahead, next].map((t) => t!.id));
   });
@@ -183,7 +183,7 @@ describe(StreamHub.name, () => {
     let snapshots = 0;
     for (let round = 0; round < 12; round++) {
       const env = { HISTORY_SIZE: String(30 + Math.floor(random() * 200)), CLIENT_BUFFER_SIZE: '100000' };
-      const { log, stream, hub } = hubSetup(env, Date.now, (config) => new LaggingLog(config));
+      const { log, hub } = hubSetup(env, Date.now, (config) => new LaggingLog(config));
       let price = 1;
       const published: Tick[] = [];
       // Per subscriber and pair: where its join started (the resume id, or null for a snapshot) and when it left.
@@ -199,7 +199,7 @@ describe(StreamHub.name, () => {
       for (let step = 0; step < 500; step++) {
         const r = random();
         if (r < 0.45) {
-          const tick = await stream.publish({ pair: PAIRS[Math.floor(random() * 3)], price: ++price, source: 'simulated', timestamp: new Date().toISOString() });
+          const tick = await log.publish({ pair: PAIRS[Math.floor(random() * 3)], price: ++price, source: 'simulated', timestamp: new Date().toISOString() });
           if (tick) published.push(tick);
         } else if (r < 0.6) {
           log.release(Math.floor(random() * 4));

@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { PublishPort } from '../ingest/publish-port';
 import { ConnectionRegistry, StreamGate } from './connection-registry';
 import { PriceStreamService } from './price-stream.service';
+import { TickLog } from './tick-log';
 import { PriceHealthIndicator } from './price.health';
 import { StaleWatch } from './stale-watch';
 import { StreamHub } from './stream-hub';
@@ -17,7 +18,7 @@ import { StreamHub } from './stream-hub';
     StreamHub,
     StaleWatch,
     StreamGate,
-    { provide: PublishPort, useExisting: PriceStreamService },
+    { provide: PublishPort, useExisting: TickLog },
   ],
   exports: [PublishPort, PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub],
 })

@@ -100,7 +100,7 @@ export function hubSetup<L extends GappyLog = GappyLog>(
   const hub = new StreamHub(stream, config, metrics);
   hub.start();
   let price = 100;
-  const publish = (pair: string, p = ++price) => stream.publish({ pair, price: p, source: 'simulated', timestamp: new Date(now()).toISOString() });
+  const publish = (pair: string, p = ++price) => log.publish({ pair, price: p, source: 'simulated', timestamp: new Date(now()).toISOString() });
   const released: DisconnectReason[] = [];
   const open = (pairs: readonly string[], resume?: ResumePoint, conflateMs?: number) => {
     const sink = new RecordingSink();

@@ -1,5 +1,6 @@
 import { EMPTY, Subject, type Observable } from 'rxjs';
 import type { ResumePoint } from '../domain/resume';
+import type { PublishPort } from '../ingest/publish-port';
 import type { ResetEvent, Tick } from '../shared/wire';
 
 /**
@@ -23,8 +24,11 @@ export type LogStats = { size: number; oldestId: string | null; newestId: string
 /** An upstream answered for a pair at `atMs` (the price may be unchanged). */
 export type Confirmation = { pair: string; atMs: number };
 
-/** What a log delivers a committed tick into: its pair's channel (a ReplaySubject, PriceStreamService's). */
-export type TickChannel = { next(tick: Tick): void };
+/** What a log delivers a committed tick into: its pair's channel (a ReplaySubject, PriceStreamService's), which knows the pair's latest tick. */
+export type TickChannel = { next(tick: Tick): void; readonly latest: Tick | undefined };
+
+/** Since when ticks cannot be written to the log, and why. */
+export type WriteFailure = { since: number; message: string };
 
 /**
  * Where ticks get their ids and are kept for resume. Two implementations: in memory (one
@@ -32,9 +36,17 @@ export type TickChannel = { next(tick: Tick): void };
  * order, through `commit`: straight into its pair's channel (`deliverTo`), then to the readers
  * of `committed$`. Both know from which id their window is complete.
  */
-export abstract class TickLog {
+export abstract class TickLog implements PublishPort {
   /** The pairs' channels; a pair without one is another deployment's (a shared Redis stream). */
   private channels: ReadonlyMap<string, TickChannel> | null = null;
+  /** When each pair's price was last confirmed by an upstream (changed or not). */
+  private readonly confirmedAt = new Map<string, number>();
+  /**
+   * Set when appending a tick failed, until a tick or a confirmation written since arrives
+   * through the log (from this instance or the one that publishes now), or an append succeeds:
+   * while it is set, prices confirmed here are not being published.
+   */
+  private failedWrite: WriteFailure | null = null;
   /** The readers beside the stream (candles, the newest id, the primary's bus): not in series with the channels. */
   private readonly beside = new Subject<Tick>();
 
@@ -46,8 +58,65 @@ export abstract class TickLog {
     this.channels = channels;
   }
 
-  /** Delivers a committed tick, in id order: into its pair's channel, then to the readers of committed$. */
+  /**
+   * The publish port (the ingest's next stage is the log itself): appends a tick if the price,
+   * or the bid/ask, differs from the pair's latest one. Returns the new tick, or null when
+   * nothing changed. Either way the pair counts as freshly confirmed, here and (shared) on every
+   * instance.
+   */
+  async publish(draft: TickDraft): Promise<Tick | null> {
+    const atMs = Date.parse(draft.timestamp);
+    this.confirm(draft.pair, atMs);
+    this.shareConfirmation({ pair: draft.pair, atMs });
+    if (!changes(this.latest(draft.pair), draft)) return null;
+    try {
+      const tick = await this.append(draft);
+      this.failedWrite = null;
+      return tick;
+    } catch (err) {
+      this.failedWrite ??= { since: Date.now(), message: err instanceof Error ? err.message : String(err) };
+      throw err;
+    }
+  }
+
+  /** Records that an upstream answered for a pair at `atMs` (freshness). */
+  confirm(pair: string, atMs: number): void {
+    if (atMs > (this.confirmedAt.get(pair) ?? 0)) this.confirmedAt.set(pair, atMs);
+  }
+
+  /** A confirmation of the instance that polls came through the log: the pair is fresh, and writing works. */
+  confirmedThrough({ pair, atMs }: Confirmation): void {
+    this.confirm(pair, atMs);
+    this.written(atMs);
+  }
+
+  lastConfirmedAt(pair: string): number | undefined {
+    return this.confirmedAt.get(pair);
+  }
+
+  /** The pair's latest tick: the one its channel holds and replays. */
+  latest(pair: string): Tick | undefined {
+    return this.channels?.get(pair)?.latest;
+  }
+
+  /** Since when ticks cannot be written to the log, and why (null: they can, as far as is known). */
+  get writeFailure(): WriteFailure | null {
+    return this.failedWrite;
+  }
+
+  /** Something written at `atMs` came through the log: writing works again. */
+  private written(atMs: number): void {
+    if (this.failedWrite && atMs > this.failedWrite.since) this.failedWrite = null;
+  }
+
+  /**
+   * Delivers a committed tick, in id order: its pair is confirmed, then the tick goes into the
+   * pair's channel (and so to the hub), then to the readers of committed$.
+   */
   protected commit(tick: Tick): void {
+    const atMs = Date.parse(tick.timestamp);
+    this.confirm(tick.pair, atMs);
+    this.written(atMs);
     this.channels?.get(tick.pair)?.next(tick);
     this.beside.next(tick);
   }

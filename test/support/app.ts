@@ -5,6 +5,7 @@ import { PricePollerService } from '../../src/ingest/price-poller.service';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { PriceStreamService } from '../../src/stream/price-stream.service';
 import { StreamHub } from '../../src/stream/stream-hub';
+import { TickLog } from '../../src/stream/tick-log';
 import type { DisconnectReason, SourceName, Tick, Transport } from '../../src/shared/wire';
 
 export type TestApp = {
@@ -14,6 +15,8 @@ export type TestApp = {
   url: string;
   port: number;
   stream: PriceStreamService;
+  /** The tick log, which is also the publish port: `log.publish(draft)` publishes as the poller would. */
+  log: TickLog;
   /** The subscription core every transport goes through. */
   hub: StreamHub;
   /** Every stream connection ended from now on, with its transport and reason. */
@@ -47,15 +50,17 @@ export async function startApp(env: Record<string, string> = {}, options: Create
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   const stream = app.get(PriceStreamService);
+  const log = app.get(TickLog);
   let closed = false;
   const publish: TestApp['publish'] = (pair, price, source = 'simulated') =>
-    stream.publish({ pair, price, source, timestamp: new Date().toISOString() });
+    log.publish({ pair, price, source, timestamp: new Date().toISOString() });
   return {
     app,
     config,
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
     stream,
+    log,
     hub: app.get(StreamHub),
     recordDisconnects: () => {
       const seen: [Transport, DisconnectReason][] = [];

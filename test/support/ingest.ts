@@ -33,6 +33,8 @@ export class IngestRig {
   config!: AppConfig;
   metrics!: MetricsService;
   stream!: PriceStreamService;
+  /** The log, the poller's publish port. */
+  log!: MemoryTickLog;
   scheduler!: SchedulerRegistry;
   poller!: PricePollerService;
   logs!: ReturnType<typeof quietLogs>;
@@ -42,9 +44,10 @@ export class IngestRig {
   build(sources: PriceSource[], env: Record<string, string> = {}, feeds = new Map<SourceName, PushFeed>()): PricePollerService {
     this.config = loadConfig({ ...this.defaults, ...env });
     this.metrics = new MetricsService();
-    this.stream = new PriceStreamService(new MemoryTickLog(this.config), this.config, this.metrics);
+    this.log = new MemoryTickLog(this.config);
+    this.stream = new PriceStreamService(this.log, this.config, this.metrics);
     this.scheduler = new SchedulerRegistry();
-    this.poller = newPoller(new SourceRegistry(sources, feeds), this.stream, this.config, this.metrics, this.scheduler);
+    this.poller = newPoller(new SourceRegistry(sources, feeds), this.log, this.config, this.metrics, this.scheduler);
     return this.poller;
   }
 
