@@ -149,18 +149,18 @@ storm: ms per subscriber from its drop to re-established (to-open) and to whole 
 /** --rest: one row per route. */
 export function formatRest(r: BenchResult): string {
   const f = (v: number | null, d = 2): string => (v === null ? '-' : v.toFixed(d));
-  const rows = [['route', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'sock err', 'bytes/req']];
+  const rows = [['route', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'sock err', 'timeouts', 'bytes/req']];
   for (const x of r.rest ?? []) {
     if (x.error) {
-      rows.push([x.route, 'error', '', '', '', '', '', '', '', '']);
+      rows.push([x.route, 'error', '', '', '', '', '', '', '', '', '']);
       continue;
     }
-    rows.push([x.route, f(x.reqPerSec, 0), f(x.p50Ms), f(x.p90Ms), f(x.p99Ms), f(x.maxMs), String(x.requests), String(x.non2xx), String(Object.values(x.socketErrors).reduce((a, n) => a + n, 0)), f(x.bytesPerRequest, 0)]);
+    rows.push([x.route, f(x.reqPerSec, 0), f(x.p50Ms), f(x.p90Ms), f(x.p99Ms), f(x.maxMs), String(x.requests), String(x.non2xx), String(x.socketErrors.connect + x.socketErrors.read + x.socketErrors.write), String(x.socketErrors.timeout), f(x.bytesPerRequest, 0)]);
   }
   const o = r.options.rest!;
   const streams = TRANSPORTS.reduce((a, t) => a + r.transports[t].heldAtStart, 0);
   return `${table(rows)}
-rest: wrk -t${Math.min(o.threads, o.connections)} -c${o.connections} -d${o.durationS}s --latency per route after a ${o.warmupS} s warm-up, ${streams ? `beside ${streams} streams` : 'no streams open'}${r.rest?.some((x) => x.error) ? `; errors: ${r.rest.filter((x) => x.error).map((x) => `${x.route}: ${x.error}`).join('; ')}` : ''}`;
+rest: wrk -t${Math.min(o.threads, o.connections)} -c${o.connections} -d${o.durationS}s --latency per route after a ${o.warmupS} s warm-up (timeouts: no response within wrk's 2 s, not in the percentiles), ${streams ? `beside ${streams} streams` : 'no streams open'}${r.rest?.some((x) => x.error) ? `; errors: ${r.rest.filter((x) => x.error).map((x) => `${x.route}: ${x.error}`).join('; ')}` : ''}`;
 }
 
 /** --instances: one row per instance and transport used: its subscribers' delivery and latency, its leader gauge, CPU and RSS. */
