@@ -32,6 +32,16 @@ function bench(args: string[]): Promise<{ code: number; output: string; result: 
   });
 }
 
+/** The run deleted the keys of its own Redis prefix. */
+async function expectNoKeys(prefix: string): Promise<void> {
+  const client = testClient();
+  try {
+    expect(await client.keys(`${prefix}:*`)).toEqual([]);
+  } finally {
+    client.disconnect();
+  }
+}
+
 // Small sizes: correctness only. Speed is the harness' own report, not a test's business.
 describe('load and resume benchmark (CI size)', () => {
   beforeAll(() => {
@@ -356,12 +366,7 @@ describe('load benchmark against two instances on one Redis', () => {
     expect(redis.instances).toMatchObject({ connections: 4 });
     expect(redis.instances!.bytesReceivedPerTick).toBeGreaterThan(0);
     expect(output).toMatch(/commands: \d+ .* per tick: /);
-    const client = testClient();
-    try {
-      expect(await client.keys(`${prefix}:*`)).toEqual([]);
-    } finally {
-      client.disconnect();
-    }
+    await expectNoKeys(prefix);
     expect(result.assert).toEqual({ passed: true, failures: [] });
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
   }, 120_000);
@@ -396,12 +401,7 @@ describe('storm mode (CI size)', () => {
     for (const t of TRANSPORTS) expect(result.transports[t].reconnects).toBeGreaterThanOrEqual(100);
     expect(output).toMatch(new RegExp(`storm: ${trigger} \\(${s.signal} to pid \\d+\\) 2 s into the load phase; it exited after \\d+ ms, the harness started it again`));
     expect(output).toMatch(/^all +300 +300 +300 +0 /m);
-    const client = testClient();
-    try {
-      expect(await client.keys(`${prefix}:*`)).toEqual([]);
-    } finally {
-      client.disconnect();
-    }
+    await expectNoKeys(prefix);
     expect(result.assert).toEqual({ passed: true, failures: [] });
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
   };
