@@ -47,8 +47,11 @@ export function formatResult(r: BenchResult): string {
     ]);
     if (r.phases.length > 1) rows.push([`  +${r.slow.target} slow`, '', '', '', '', '', '', '', '', '', '', ...lat(s.latency[1])]);
   }
-  out.push(table(rows));
-  out.push('latency: ms from the tick\'s time field to its arrival at the subscriber, merged over all subscribers');
+  if (used.length) {
+    out.push(table(rows));
+    out.push('latency: ms from the tick\'s time field to its arrival at the subscriber, merged over all subscribers');
+    out.push(formatWire(r));
+  } else out.push('streams: none');
   if (o.churn) {
     const c = [['churn', 'cuts', 'reconnects', 'on another worker', 'replayed', 'to-open p50', 'p99', 'to-1st-tick p50', 'p99', 'max']];
     for (const t of used) {
@@ -89,6 +92,8 @@ export function formatResult(r: BenchResult): string {
             `${k.dropped} subscribers dropped, ${k.reestablished} established again (drop to open p50 ${ms(k.dropToOpen.p50)} ms, p99 ${ms(k.dropToOpen.p99)} ms, max ${ms(k.dropToOpen.max)} ms)`,
     );
   }
+  if (r.storm) out.push(formatStorm(r));
+  if (r.rest) out.push(formatRest(r));
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);
   out.push(`generator: ${r.generator.workers} workers, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
   if (r.slow.target > 0) {
@@ -96,6 +101,66 @@ export function formatResult(r: BenchResult): string {
   }
   out.push(r.assert.passed ? 'assert: passed' : `assert: FAILED\n  ${r.assert.failures.join('\n  ')}`);
   return out.join('\n');
+}
+
+/** Bytes on the wire per delivered tick, per transport. */
+export function formatWire(r: BenchResult): string {
+  const used = TRANSPORTS.filter((t) => r.transports[t].target > 0);
+  const parts = used.map((t) => {
+    const s = r.transports[t];
+    return `${t} ${s.bytesPerTick === null ? '-' : s.bytesPerTick.toFixed(0)} (${s.wireBytes} bytes, ${s.wireTicks} ticks)`;
+  });
+  return `bytes per delivered tick (socket bytes received over the window / ticks received; heartbeats, pings and framing included): ${parts.join(', ') || '-'}`;
+}
+
+/** --storm: drop to re-established and drop to whole, per subscriber, for all and per transport. */
+export function formatStorm(r: BenchResult): string {
+  const s = r.storm!;
+  const rows = [['storm', 'dropped', 'back', 'whole', 'not whole', 'to-open p50', 'p90', 'p99', 'max', 'to-whole p50', 'p90', 'p99', 'max', 'all back', 'all whole']];
+  const row = (name: string, f: typeof s.all): string[] => [
+    name,
+    String(f.dropped),
+    String(f.reestablished),
+    String(f.whole),
+    String(f.notWhole),
+    ms(f.dropToOpen.p50),
+    ms(f.dropToOpen.p90),
+    ms(f.dropToOpen.p99),
+    ms(f.dropToOpen.max),
+    ms(f.dropToWhole.p50),
+    ms(f.dropToWhole.p90),
+    ms(f.dropToWhole.p99),
+    ms(f.dropToWhole.max),
+    ms(f.lastOpenMs),
+    ms(f.lastWholeMs),
+  ];
+  rows.push(row('all', s.all));
+  for (const t of TRANSPORTS.filter((x) => r.transports[x].target > 0)) rows.push(row(t, s.byTransport[t]));
+  const head =
+    `storm: ${s.trigger} (${s.signal} to pid ${s.pid ?? '?'}) ${s.atS} s into the load phase` +
+    (s.trigger === 'worker' ? '' : `; it exited after ${ms(s.exitedAfterMs)} ms, the harness started it again (pid ${s.restartedPid ?? '?'}), answering ${ms(s.upAfterMs)} ms after the signal`) +
+    (s.trigger === 'worker' && s.restartedPid !== null ? `; the primary restarted it as pid ${s.restartedPid}` : '') +
+    (s.error ? `; error: ${s.error}` : '');
+  return `${head}
+${table(rows)}
+storm: ms per subscriber from its drop to re-established (to-open) and to whole (every tick it lacked, up to its reconnect, arrived; no duplicate); all back / all whole: ms from the signal to the last one`;
+}
+
+/** --rest: one row per route. */
+export function formatRest(r: BenchResult): string {
+  const f = (v: number | null, d = 2): string => (v === null ? '-' : v.toFixed(d));
+  const rows = [['route', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'sock err', 'timeouts', 'bytes/req']];
+  for (const x of r.rest ?? []) {
+    if (x.error) {
+      rows.push([x.route, 'error', '', '', '', '', '', '', '', '', '']);
+      continue;
+    }
+    rows.push([x.route, f(x.reqPerSec, 0), f(x.p50Ms), f(x.p90Ms), f(x.p99Ms), f(x.maxMs), String(x.requests), String(x.non2xx), String(x.socketErrors.connect + x.socketErrors.read + x.socketErrors.write), String(x.socketErrors.timeout), f(x.bytesPerRequest, 0)]);
+  }
+  const o = r.options.rest!;
+  const streams = TRANSPORTS.reduce((a, t) => a + r.transports[t].heldAtStart, 0);
+  return `${table(rows)}
+rest: wrk -t${Math.min(o.threads, o.connections)} -c${o.connections} -d${o.durationS}s --latency per route after a ${o.warmupS} s warm-up (timeouts: no response within wrk's 2 s, not in the percentiles), ${streams ? `beside ${streams} streams` : 'no streams open'}${r.rest?.some((x) => x.error) ? `; errors: ${r.rest.filter((x) => x.error).map((x) => `${x.route}: ${x.error}`).join('; ')}` : ''}`;
 }
 
 /** --instances: one row per instance and transport used: its subscribers' delivery and latency, its leader gauge, CPU and RSS. */

@@ -18,6 +18,8 @@ export type StreamHandlers = {
   reset(): void;
   /** The connection ended (once, and never after `close()`): an errno code, `http_<status>`, `end` or a protocol error. */
   close(reason: string): void;
+  /** Bytes the connection's socket received (TCP payload), as they arrive. */
+  bytes?(n: number): void;
 };
 
 export type Conn = { close(): void };
@@ -157,6 +159,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
   });
   socket.on('data', (buf: Buffer) => {
     now = Date.now();
+    h.bytes?.(buf.length);
     if (inBody) return feedBody(buf);
     head += buf.toString('latin1');
     const end = head.indexOf('\r\n\r\n');
@@ -217,12 +220,29 @@ function openWs(
     });
     res.on('error', () => fail(`http_${res.statusCode}`));
   });
+  // The socket under the WebSocket: what it received on the wire since the handshake (frames and
+  // control frames included), read from its byte count at each message and at the end. A 'data'
+  // listener of our own on that socket lost Socket.IO's first packets.
+  let socket: net.Socket | undefined;
+  let counted = 0;
+  const account = (): void => {
+    if (!socket || !h.bytes) return;
+    const n = socket.bytesRead;
+    if (n > counted) h.bytes(n - counted);
+    counted = n;
+  };
+  ws.on('upgrade', (res) => {
+    socket = res.socket;
+    counted = socket.bytesRead;
+  });
   ws.on('open', () => onOpen(ws));
   ws.on('message', (data: Buffer, isBinary: boolean) => {
+    account();
     if (!isBinary) onText(ws, data.toString(), Date.now(), fail);
   });
   ws.on('error', (err) => (reason ??= errCode(err)));
   ws.on('close', (code) => {
+    account();
     if (done) return;
     done = true;
     h.close(reason ?? `ws_close_${code}`);

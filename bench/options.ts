@@ -25,6 +25,16 @@ export type BenchOptions = {
   connectTimeoutMs: number;
   /** Seconds into the load phase at which one worker process of the service gets SIGKILL; null: none. */
   killWorkerAtS: number | null;
+  /**
+   * --storm: what ends every stream at once, `stormAtS` seconds into the load phase. `sigkill`: the
+   * (one-process) service gets SIGKILL and the harness, as its supervisor, starts it again on the
+   * same port; `sigterm`: SIGTERM (with SHUTDOWN_DELAY_MS, if given), then the same restart once it
+   * exited; `worker`: --kill-worker-at against WORKERS=2. Null: no storm.
+   */
+  storm: StormTrigger | null;
+  stormAtS: number | null;
+  /** --rest: routes driven with wrk during the load phase (beside the streams, if any); null: none. */
+  rest: { routes: string[]; connections: number; threads: number; durationS: number; warmupS: number } | null;
   slow: number;
   slowTransport: SlowTransport;
   slowReads: boolean;
@@ -45,6 +55,11 @@ export type BenchOptions = {
   label: string;
 };
 
+export type StormTrigger = 'sigkill' | 'sigterm' | 'worker';
+export const STORM_TRIGGERS: StormTrigger[] = ['sigkill', 'sigterm', 'worker'];
+/** --rest without a list: the latest-price routes of issue 26 (the pairs given are the configured ones). */
+export const DEFAULT_REST_ROUTES = ['/api/prices/BTC-USD', '/api/price/current', '/api/prices?pairs=BTC-USD,ETH-USD', '/api/v1/ltp'];
+
 export const USAGE = `npm run bench -- [options]
 
 Load:
@@ -63,9 +78,26 @@ Resume and slow readers:
   --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered)
   --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
                                 its pid, the lowest worker slot); the dropped subscribers reconnect and resume
+Reconnect storm (every stream ends at once; reported: per subscriber, drop to re-established and drop to whole):
+  --storm T                     sigkill: SIGKILL the service (one process) and start it again on the same port, as a
+                                supervisor would; sigterm: SIGTERM it (give --env SHUTDOWN_DELAY_MS=...), start it again
+                                once it exited; worker: SIGKILL one worker of WORKERS=2 (--kill-worker-at; WORKERS=2 is
+                                set unless --env WORKERS is given). sigkill and sigterm need --env REDIS_URL=... (the
+                                history must outlive the process, or every resume is a reset) and no --url
+  --storm-at S                  seconds into the load phase (default a third of --duration)
+                                "whole": every tick of its pairs published up to its reconnect that it lacked at the
+                                drop has arrived, and it has no duplicate; checked against the published history
   --slow N                      N more subscribers that never read (measured in a second phase)
   --slow-transport T            sse (default), ws or socketio
   --slow-reads                  control run: the same extra subscribers (all pairs), but reading
+REST (wrk must be on PATH; beside --sse/--socketio/--ws streams if any, else alone: --sse 0 --socketio 0 --ws 0):
+  --rest                        drive each REST route with wrk in turn during the load phase; reported per route:
+                                req/s, p50, p90, p99, max, non-2xx and socket errors. The load phase lasts at least as
+                                long as the routes take
+  --rest-routes A,B             the routes (paths, comma-separated; default ${DEFAULT_REST_ROUTES.join(',')})
+  --rest-connections N          wrk connections (default 100)
+  --rest-threads N              wrk threads (default 2)
+  --rest-duration S             measured seconds per route (default 10), after --rest-warmup S (default 2)
 Target:
   --url URL                     measure a running server instead of starting dist/main.js
   --pid PID                     with --url: the process to read CPU and memory from
@@ -136,6 +168,14 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'reconnect-delay-ms': { type: 'string' },
       'connect-timeout': { type: 'string' },
       'kill-worker-at': { type: 'string' },
+      storm: { type: 'string' },
+      'storm-at': { type: 'string' },
+      rest: { type: 'boolean' },
+      'rest-routes': { type: 'string' },
+      'rest-connections': { type: 'string' },
+      'rest-threads': { type: 'string' },
+      'rest-duration': { type: 'string' },
+      'rest-warmup': { type: 'string' },
       slow: { type: 'string' },
       'slow-transport': { type: 'string' },
       'slow-reads': { type: 'boolean' },
@@ -176,7 +216,20 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (addresses > 254) throw new Error('--addresses: at most 254 (127.0.0.1..127.0.0.254)');
   const total = sse + socketio + ws;
   const durationS = int('duration', v.duration, 30, 1);
-  const killWorkerAtS = v['kill-worker-at'] === undefined ? null : int('kill-worker-at', v['kill-worker-at'], 0);
+  const storm = (v.storm ?? null) as StormTrigger | null;
+  if (storm !== null && !STORM_TRIGGERS.includes(storm)) throw new Error(`--storm: ${STORM_TRIGGERS.join(', ')}`);
+  const stormAtS = storm === null ? null : int('storm-at', v['storm-at'], Math.max(1, Math.floor(durationS / 3)));
+  if (storm !== null && v['kill-worker-at'] !== undefined) throw new Error('--storm worker replaces --kill-worker-at: give one of them');
+  if ((storm === 'sigkill' || storm === 'sigterm') && v.url !== undefined) throw new Error(`--storm ${storm}: the harness restarts the service it started (not with --url)`);
+  if ((storm === 'sigkill' || storm === 'sigterm') && !env.REDIS_URL) throw new Error(`--storm ${storm} needs --env REDIS_URL=...: without Redis the history dies with the process and every resume is a reset`);
+  if (storm === 'sigkill' && Number(env.WORKERS ?? 1) > 1) throw new Error('--storm sigkill: one process (a primary killed with SIGKILL leaves its workers behind); use --storm worker for WORKERS > 1');
+  if (storm === 'worker' && env.WORKERS === undefined && v.url === undefined) env.WORKERS = '2';
+  const killWorkerAtS = storm === 'worker' ? stormAtS : v['kill-worker-at'] === undefined ? null : int('kill-worker-at', v['kill-worker-at'], 0);
+  if (stormAtS !== null && stormAtS >= durationS) throw new Error(`--storm-at: must lie within the load phase (--duration ${durationS})`);
+  if (v['rest-routes'] !== undefined && !v.rest) throw new Error('--rest-routes: with --rest');
+  const restRoutes = !v.rest ? null : v['rest-routes'] === undefined ? DEFAULT_REST_ROUTES : v['rest-routes'].split(',').map((r) => r.trim()).filter(Boolean);
+  // `?pairs=A,B` holds a comma: a list item that does not start with "/" continues the one before.
+  const routes = restRoutes?.reduce<string[]>((a, r) => (r.startsWith('/') || a.length === 0 ? [...a, r] : [...a.slice(0, -1), `${a[a.length - 1]},${r}`]), []) ?? null;
   if (killWorkerAtS !== null && killWorkerAtS >= durationS) throw new Error(`--kill-worker-at: must lie within the load phase (--duration ${durationS})`);
   if (killWorkerAtS !== null && v.url !== undefined && v.pid === undefined) throw new Error('--kill-worker-at with --url needs --pid: the service process whose child to kill');
   const instances = int('instances', v.instances, 1, 1);
@@ -184,6 +237,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (instances > 1 && v.url !== undefined) throw new Error('--instances: the harness starts the instances itself (not with --url)');
   if (instances > 1 && !env.REDIS_URL) throw new Error('--instances > 1 needs --env REDIS_URL=...: instances without Redis publish separate streams');
   if (instances > 1 && killWorkerAtS !== null) throw new Error('--kill-worker-at: one instance only');
+  if (instances > 1 && storm !== null) throw new Error('--storm: one instance only');
   if (v['redis-stats'] && !env.REDIS_URL) throw new Error('--redis-stats needs --env REDIS_URL=...');
   return {
     url: v.url?.replace(/\/+$/, ''),
@@ -206,6 +260,17 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
     killWorkerAtS,
+    storm,
+    stormAtS,
+    rest: routes
+      ? {
+          routes,
+          connections: int('rest-connections', v['rest-connections'], 100, 1),
+          threads: int('rest-threads', v['rest-threads'], 2, 1),
+          durationS: int('rest-duration', v['rest-duration'], 10, 1),
+          warmupS: int('rest-warmup', v['rest-warmup'], 2),
+        }
+      : null,
     slow: int('slow', v.slow, 0),
     slowTransport,
     slowReads: v['slow-reads'] ?? false,
@@ -221,6 +286,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
     assert: v.assert ?? false,
     out: v.out,
-    label: v.label ?? `${v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}`,
+    label: v.label ?? `${storm ? `storm-${storm}` : routes ? 'rest' : v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}`,
   };
 }

@@ -69,17 +69,34 @@ export type TransportResult = {
   latency: HistogramData[];
   reconnectToOpen: HistogramData;
   reconnectToFirstTick: HistogramData;
+  /** Bytes the subscribers' sockets received over the measured window (TCP payload: SSE from the response head, WebSocket and Socket.IO after the handshake), and the ticks they got in it (replays included). */
+  wireBytes: number;
+  wireTicks: number;
 };
 
 export type SlowResult = { target: number; opened: number; failures: Counts; cutByServer: number; bytesRead: number };
 
-/** The subscribers whose stream dropped at or after the kill of a service worker, and how many were established again. */
-export type KillResult = {
+/** The subscribers whose stream dropped at or after the kill (of a service worker, or of the service: --storm), how many were established again, and how many are whole. */
+export type StormCounts = {
   dropped: number;
   reestablished: number;
   /** From the drop to the stream being established again, per re-established subscriber. */
   dropToOpen: HistogramData;
+  /**
+   * Whole: every tick of its pairs in the window, published up to its re-establishment, that it
+   * lacked at the drop has arrived, and it got no tick twice; from the drop to the last such
+   * arrival (at least to the re-establishment). Only with the published ticks known.
+   */
+  whole: number;
+  notWhole: number;
+  dropToWhole: HistogramData;
+  /** From the kill to the last re-establishment and to the last subscriber whole (ms); null when none. */
+  lastOpenMs: number | null;
+  lastWholeMs: number | null;
+  notWholeExamples: string[];
 };
+
+export type KillResult = StormCounts & { byTransport: Record<Transport, StormCounts> };
 
 export type WorkerResult = {
   transports: Record<Transport, TransportResult>;

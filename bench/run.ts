@@ -7,15 +7,18 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HistoryResponse, Tick } from '../src/shared/wire';
-import type { BenchOptions } from './options';
-import { TRANSPORTS, type FromWorker, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
+import type { BenchOptions, StormTrigger } from './options';
+import { TRANSPORTS, type FromWorker, type StormCounts, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
 import { phaseProcesses, seenProcesses, serviceWorkers, type PhaseProcess, type SeenProcess, type ServiceWorkers } from './processes';
+import { runRest, type RestRouteResult } from './rest';
 import { deletePrefix, readRedis, redisStats, type RedisReading, type RedisStats } from './redis-stats';
 import { machineCpu, metricSamples, openFilesLimit, tcpCounters, tcpKernelMemKb, startService, TreeSampler, workerConnections, type StartedService, type TreeSample } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
   deliveredPct: number | null;
+  /** wireBytes / wireTicks: socket bytes received per tick delivered over the window (heartbeats, pings and frame overhead included). */
+  bytesPerTick: number | null;
   emfile: number;
   /** One per phase: the load alone, then (with --slow) the load beside the never-reading subscribers. */
   latency: LatencySummary[];
@@ -54,6 +57,27 @@ export type KillSummary = {
   dropped: number;
   reestablished: number;
   dropToOpen: LatencySummary;
+  error?: string;
+};
+
+/** Storm figures of a group of subscribers, merged over the load-generating workers. */
+export type StormFigures = Omit<StormCounts, 'dropToOpen' | 'dropToWhole'> & { dropToOpen: LatencySummary; dropToWhole: LatencySummary };
+
+/** --storm: what ended every stream, and how the subscribers came back (all, and per transport). */
+export type StormSummary = {
+  trigger: StormTrigger;
+  atS: number;
+  /** When the signal went out (epoch ms); drops are counted from it. */
+  atMs: number | null;
+  signal: 'SIGKILL' | 'SIGTERM';
+  /** The process that got it (the service, or its worker), and the one that took over (restarted by the harness, or by the primary). */
+  pid: number | null;
+  restartedPid: number | null;
+  /** sigkill, sigterm: from the signal to the process's exit, and to the restarted service answering /health/live. */
+  exitedAfterMs: number | null;
+  upAfterMs: number | null;
+  all: StormFigures;
+  byTransport: Record<Transport, StormFigures>;
   error?: string;
 };
 
@@ -119,6 +143,10 @@ export type BenchResult = {
   /** Connections per worker (`price_stream_worker_subscribers` on /metrics) at the peak and at the end, with each worker's RSS, CPU and fds. */
   workers: ServiceWorkers;
   kill: KillSummary | null;
+  /** --storm: null without. */
+  storm: StormSummary | null;
+  /** --rest: one row per route; null without. */
+  rest: RestRouteResult[] | null;
   ramp: { seconds: number; listenOverflows: number | null };
   generator: { workers: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
   slow: WorkerResult['slow'] & { transport: string };
@@ -254,9 +282,35 @@ function mergeTransports(results: WorkerResult[], phaseCount: number, checked: b
       latency: latency.map((h) => h.summary()),
       reconnectToOpen: toOpen.summary(),
       reconnectToFirstTick: toFirst.summary(),
+      wireBytes: sum('wireBytes'),
+      wireTicks: sum('wireTicks'),
+      bytesPerTick: sum('wireTicks') > 0 ? sum('wireBytes') / sum('wireTicks') : null,
     };
   }
   return transports;
+}
+
+/** Storm counts of several workers as one: counts summed, histograms merged, the last times the latest. */
+function mergeStorm(parts: StormCounts[]): StormFigures {
+  const toOpen = new Histogram();
+  const toWhole = new Histogram();
+  const last = (k: 'lastOpenMs' | 'lastWholeMs'): number | null => parts.reduce<number | null>((a, p) => (p[k] === null ? a : Math.max(a ?? 0, p[k])), null);
+  for (const p of parts) {
+    toOpen.merge(p.dropToOpen);
+    toWhole.merge(p.dropToWhole);
+  }
+  const sum = (k: 'dropped' | 'reestablished' | 'whole' | 'notWhole'): number => parts.reduce((a, p) => a + p[k], 0);
+  return {
+    dropped: sum('dropped'),
+    reestablished: sum('reestablished'),
+    whole: sum('whole'),
+    notWhole: sum('notWhole'),
+    dropToOpen: toOpen.summary(),
+    dropToWhole: toWhole.summary(),
+    lastOpenMs: last('lastOpenMs'),
+    lastWholeMs: last('lastWholeMs'),
+    notWholeExamples: parts.flatMap((p) => p.notWholeExamples).slice(0, 10),
+  };
 }
 
 export async function runBench(o: BenchOptions, log: (line: string) => void, root = path.resolve(__dirname, '..', '..', '..')): Promise<BenchResult> {
@@ -271,6 +325,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
   const ownPrefix = !o.url && o.env.REDIS_URL && o.env.REDIS_PREFIX ? { url: o.env.REDIS_URL, prefix: o.env.REDIS_PREFIX } : null;
   let pid: number | null = o.pid ?? null;
   const logFile = path.join(root, 'bench', 'results', `${startedAt.replace(/[:.]/g, '-')}-${o.label}.service.log`);
+  let serviceEnv: Record<string, string> = {};
   if (!url) {
     const windowS = o.rampTimeoutS + o.durationS * (o.slow > 0 ? 2 : 1) + o.graceS + 60;
     const env: Record<string, string> = {
@@ -285,6 +340,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       LOG_LEVEL: 'warn',
       ...o.env,
     };
+    serviceEnv = env;
     if (ownPrefix) log(`redis: deleted ${await deletePrefix(ownPrefix.url, ownPrefix.prefix)} keys ${ownPrefix.prefix}:* before the run`);
     log(`starting the service${o.instances > 1 ? ` ${o.instances} times` : ''}: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
     for (let i = 0; i < o.instances; i++) {
@@ -296,9 +352,12 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     pid = service.pid;
   }
   const target = new URL(url);
+  const baseUrl: string = url;
   const workers: WorkerHandle[] = [];
   const samples: (TreeSample & { phase: number })[] = [];
-  const tree = pid ? new TreeSampler(pid) : null;
+  let tree = pid ? new TreeSampler(pid) : null;
+  /** --storm sigkill/sigterm: the CPU time of the process the harness killed (its last reading), carried over into the restarted one's. */
+  let cpuCarryMs = 0;
   /** --instances: each instance's own process tree (the first is `tree`'s too). */
   const instanceTrees = services.length > 1 ? services.map((s) => new TreeSampler(s.pid)) : [];
   let redisBefore: RedisReading | null = null;
@@ -308,7 +367,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
   const sampleTree = (): TreeSample | null => {
     const t = tree?.sample() ?? null;
     for (const p of t?.processes ?? []) if (!fdLimits.has(p.pid)) fdLimits.set(p.pid, openFilesLimit(p.pid));
-    return t;
+    return t && cpuCarryMs ? { ...t, cpuMs: t.cpuMs + cpuCarryMs } : t;
   };
   const readings: TreeSample[] = [];
   let sampler: NodeJS.Timeout | undefined;
@@ -326,8 +385,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     }
     // A cluster primary answers once one worker does: let the rest start before the idle reading.
     if (tree) {
+      const sampler0 = tree;
       const wanted = /^\d+$/.test(o.env.WORKERS ?? '') ? Number(o.env.WORKERS) : 0;
-      const children = (): string => (tree.sample()?.processes ?? []).filter((p) => p.slot !== null).map((p) => p.pid).join(',');
+      const children = (): string => (sampler0.sample()?.processes ?? []).filter((p) => p.slot !== null).map((p) => p.pid).join(',');
       const deadline = Date.now() + 30_000;
       let last = children();
       let stableSince = Date.now();
@@ -465,6 +525,42 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         log(`--kill-worker-at: ${kill.error}`);
       }
     };
+    // --storm sigkill/sigterm: the harness is the supervisor. The signal, the wait for the exit, and the same command again on the same port.
+    let storm = null as { atMs: number; pid: number; restartedPid: number | null; exitedAfterMs: number | null; upAfterMs: number | null; error?: string } | null;
+    const stormRestart = async (): Promise<void> => {
+      const old = services[0];
+      const signal = o.storm === 'sigkill' ? 'SIGKILL' : 'SIGTERM';
+      const before = sampleTree();
+      const atMs = Date.now();
+      storm = { atMs, pid: old.pid, restartedPid: null, exitedAfterMs: null, upAfterMs: null };
+      const exited = new Promise<void>((resolve) => (old.child.exitCode !== null || old.child.signalCode !== null ? resolve() : old.child.once('exit', () => resolve())));
+      old.child.kill(signal);
+      log(`storm: ${signal} to the service (pid ${old.pid})`);
+      // SIGTERM: SHUTDOWN_DELAY_MS, then the shutdown (SHUTDOWN_TIMEOUT_MS, 10 s by default). A second signal would cut the delay short: none is sent.
+      const patienceMs = Number(serviceEnv.SHUTDOWN_DELAY_MS ?? 0) + Number(serviceEnv.SHUTDOWN_TIMEOUT_MS ?? 10_000) + 10_000;
+      if (!(await Promise.race([exited.then(() => true), sleep(patienceMs).then(() => false)]))) {
+        storm.error = `the service did not exit within ${patienceMs} ms of ${signal}: SIGKILL`;
+        log(`storm: ${storm.error}`);
+        old.child.kill('SIGKILL');
+        await exited;
+      }
+      storm.exitedAfterMs = Date.now() - atMs;
+      if (before) cpuCarryMs = before.cpuMs;
+      try {
+        const again = await startService({ root, env: serviceEnv, nodeArgs: o.nodeArgs, logFile: old.logFile, host, port: Number(target.port) });
+        services[0] = again;
+        service = again;
+        pid = again.pid;
+        tree = new TreeSampler(again.pid);
+        storm.restartedPid = again.pid;
+        storm.upAfterMs = Date.now() - atMs;
+        log(`storm: the service exited ${storm.exitedAfterMs} ms after ${signal}; started again (pid ${again.pid}), answering ${storm.upAfterMs} ms after the signal`);
+      } catch (err) {
+        storm.error = `restart: ${(err as Error).message}`;
+        log(`storm: ${storm.error}`);
+      }
+    };
+    let restResults = null as RestRouteResult[] | null;
     const runPhase = async (index: number, name: PhaseSummary['name']): Promise<void> => {
       phase = index;
       const cpu0 = sampleTree();
@@ -472,9 +568,16 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const tcp0 = tcpCounters();
       const startMs = Date.now();
       for (const w of workers) w.send({ type: 'phase', index, startMs });
-      log(`phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}${index === 0 && o.killWorkerAtS !== null ? `, a worker of the service killed at ${o.killWorkerAtS} s` : ''}`);
+      log(
+        `phase ${name}: ${o.durationS} s${o.churn ? ' with churn' : ''}${index === 0 && o.killWorkerAtS !== null ? `, a worker of the service killed at ${o.killWorkerAtS} s` : ''}` +
+          `${index === 0 && o.storm && o.storm !== 'worker' ? `, storm: ${o.storm} at ${o.stormAtS} s and a restart` : ''}${index === 0 && o.rest ? `, REST: ${o.rest.routes.length} routes with wrk` : ''}`,
+      );
       const killTimer = index === 0 && o.killWorkerAtS !== null ? setTimeout(killWorker, o.killWorkerAtS * 1000) : undefined;
-      await sleep(o.durationS * 1000);
+      // The phase lasts --duration, and at least until the restart is done and every REST route was driven.
+      const waits: Promise<unknown>[] = [sleep(o.durationS * 1000)];
+      if (index === 0 && o.stormAtS !== null && (o.storm === 'sigkill' || o.storm === 'sigterm')) waits.push(sleep(o.stormAtS * 1000).then(stormRestart));
+      if (index === 0 && o.rest) waits.push(runRest(baseUrl, o.rest, log).then((r) => (restResults = r)));
+      await Promise.all(waits);
       clearTimeout(killTimer);
       const endMs = Date.now();
       const cpu1 = sampleTree();
@@ -550,7 +653,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       }
       expected = Object.fromEntries([...sets].map(([pair, s]) => [pair, [...s]]));
     }
-    const killAtMs = kill?.atMs ?? null;
+    // Read through the closure's assignment (the compiler narrows `storm` to null here otherwise).
+    const stormDone = storm as typeof storm;
+    const killAtMs = kill?.atMs ?? stormDone?.atMs ?? null;
     for (const w of workers) w.send({ type: 'evaluate', expected, killAtMs });
     const results = await Promise.all(workers.map(async (w) => (await w.next('result', 120_000)).result));
 
@@ -589,6 +694,24 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         reestablished: results.reduce((a, r) => a + (r.kill?.reestablished ?? 0), 0),
         dropToOpen: toOpen.summary(),
         ...(killed === null ? { error: 'the kill did not happen' } : killed.error ? { error: killed.error } : {}),
+      };
+    }
+    let stormSummary: StormSummary | null = null;
+    if (o.storm && o.stormAtS !== null) {
+      const parts = results.flatMap((r) => (r.kill ? [r.kill] : []));
+      const byWorker = o.storm === 'worker';
+      stormSummary = {
+        trigger: o.storm,
+        atS: o.stormAtS,
+        atMs: killAtMs,
+        signal: o.storm === 'sigterm' ? 'SIGTERM' : 'SIGKILL',
+        pid: byWorker ? (killSummary?.pid ?? null) : (stormDone?.pid ?? null),
+        restartedPid: byWorker ? (killSummary?.replacementPid ?? null) : (stormDone?.restartedPid ?? null),
+        exitedAfterMs: byWorker ? null : (stormDone?.exitedAfterMs ?? null),
+        upAfterMs: byWorker ? null : (stormDone?.upAfterMs ?? null),
+        all: mergeStorm(parts),
+        byTransport: Object.fromEntries(TRANSPORTS.map((t) => [t, mergeStorm(parts.map((p) => p.byTransport[t]))])) as Record<Transport, StormFigures>,
+        ...(byWorker ? (killSummary?.error ? { error: killSummary.error } : {}) : stormDone === null ? { error: 'the storm did not happen' } : stormDone.error ? { error: stormDone.error } : {}),
       };
     }
     for (const w of workers) w.send({ type: 'close' });
@@ -642,6 +765,24 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     for (const p of seen) {
       if (p.maxFds !== null && p.fdLimit !== null && p.maxFds >= p.fdLimit) failures.push(`service pid ${p.pid}${p.slot !== null ? ` (worker ${p.slot})` : ''} reached its open-files limit: ${p.maxFds} fds of ${p.fdLimit}`);
     }
+    if (stormSummary) {
+      const a = stormSummary.all;
+      const heldAll = TRANSPORTS.reduce((n, t) => n + transports[t].heldAtStart, 0);
+      if (stormSummary.error) failures.push(`--storm ${stormSummary.trigger}: ${stormSummary.error}`);
+      if (a.dropped === 0) failures.push(`--storm ${stormSummary.trigger}: no stream ended`);
+      // SIGKILL or SIGTERM of the one process ends every stream; a worker's kill, its share.
+      if (stormSummary.trigger !== 'worker' && a.dropped < heldAll) failures.push(`--storm ${stormSummary.trigger}: ${a.dropped} of ${heldAll} streams ended`);
+      if (a.reestablished < a.dropped) failures.push(`--storm ${stormSummary.trigger}: ${a.dropped - a.reestablished} of ${a.dropped} dropped subscribers were not established again`);
+      if (expected && a.whole < a.dropped) failures.push(`--storm ${stormSummary.trigger}: ${a.dropped - a.whole} of ${a.dropped} dropped subscribers not whole, e.g. ${a.notWholeExamples.join('; ')}`);
+    }
+    for (const r of restResults ?? []) {
+      if (r.error) failures.push(`--rest ${r.route}: ${r.error}`);
+      else if (r.requests === 0) failures.push(`--rest ${r.route}: no request completed`);
+      if (r.non2xx > 0) failures.push(`--rest ${r.route}: ${r.non2xx} responses not 2xx or 3xx`);
+      // A wrk timeout (no response within 2 s) is slowness, reported in the table; connect, read and write errors are failures.
+      const { connect, read, write } = r.socketErrors;
+      if (connect + read + write > 0) failures.push(`--rest ${r.route}: socket errors ${JSON.stringify(r.socketErrors)}`);
+    }
     if (killSummary?.error) failures.push(`--kill-worker-at: ${killSummary.error}`);
     else if (killSummary && killSummary.reestablished < killSummary.dropped) failures.push(`--kill-worker-at: ${killSummary.dropped - killSummary.reestablished} of ${killSummary.dropped} dropped subscribers were not established again`);
 
@@ -680,6 +821,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       },
       workers: serviceWorkerFigures,
       kill: killSummary,
+      storm: stormSummary,
+      rest: restResults,
       ramp: { seconds: rampSeconds, listenOverflows: rampListenOverflows },
       generator: {
         workers: nWorkers,

@@ -266,10 +266,10 @@ export function freePort(host: string): Promise<number> {
 
 export type StartedService = { url: string; pid: number; child: ChildProcess; logFile: string; stop(): Promise<number | null> };
 
-/** `node [nodeArgs] dist/main.js` with the given environment; its output goes to `logFile`. */
-export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string }): Promise<StartedService> {
-  const port = await freePort(opts.host);
-  const log = createWriteStream(opts.logFile);
+/** `node [nodeArgs] dist/main.js` with the given environment, on `port` (default: a free one); its output goes to `logFile` (appended to). */
+export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string; port?: number }): Promise<StartedService> {
+  const port = opts.port ?? (await freePort(opts.host));
+  const log = createWriteStream(opts.logFile, { flags: 'a' });
   const child = spawn(process.execPath, [...opts.nodeArgs, path.join(opts.root, 'dist', 'main.js')], {
     cwd: opts.root,
     env: { ...process.env, ...opts.env, PORT: String(port), HOST: opts.host },

@@ -4,7 +4,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSlow, openSocketIo, openSse, openWsFeed, type Conn, type Endpoint, type SlowConn, type StreamHandlers } from './clients';
-import { TRANSPORTS, type FromWorker, type KillResult, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
+import { TRANSPORTS, type FromWorker, type KillResult, type StormCounts, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
 import { addCount, compareKeys, Histogram, idKey, type Counts } from './stats';
 
 const send = (m: FromWorker): void => {
@@ -39,6 +39,9 @@ type TransportStats = {
   resets: number;
   replayed: number;
   withoutId: number;
+  /** Socket bytes received and ticks received while the window is open (from the load phase to the stop). */
+  wireBytes: number;
+  wireTicks: number;
 };
 
 const newStats = (): TransportStats => ({
@@ -54,6 +57,8 @@ const newStats = (): TransportStats => ({
   resets: 0,
   replayed: 0,
   withoutId: 0,
+  wireBytes: 0,
+  wireTicks: 0,
 });
 
 let plan: WorkerPlan;
@@ -62,6 +67,8 @@ const phaseStarts: number[] = [];
 let endMs = Infinity;
 let closing = false;
 let churning = false;
+/** Between the load phase's start and the stop: bytes and ticks on the wire count. */
+let windowOpen = false;
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 let cpuAtStart = process.cpuUsage();
 let cpuMeasured: NodeJS.CpuUsage = { user: 0, system: 0 };
@@ -74,6 +81,8 @@ class Subscriber {
   lastId: string | undefined;
   lastKey: [number, number] | null = null;
   readonly received: number[] = [];
+  /** When each of `received` arrived. */
+  readonly arrivals: number[] = [];
   duplicates = 0;
   outOfOrder = 0;
   /** When its established stream ended without the harness cutting it, and when a stream was established again after a drop or cut. */
@@ -129,6 +138,9 @@ class Subscriber {
       },
       tick: (id, pair, timeMs, arrived) => this.onTick(id, pair, timeMs, arrived),
       reset: () => this.s.resets++,
+      bytes: (n) => {
+        if (windowOpen) this.s.wireBytes += n;
+      },
       close: (reason) => {
         clearTimeout(timeout);
         this.conn = undefined;
@@ -156,6 +168,7 @@ class Subscriber {
   }
 
   private onTick(id: string | undefined, pair: string | undefined, timeMs: number, arrived: number): void {
+    if (windowOpen) this.s.wireTicks++;
     if (this.awaitingFirstTick) {
       this.awaitingFirstTick = false;
       this.s.reconnectToFirstTick.add(arrived - this.attemptStart);
@@ -181,6 +194,7 @@ class Subscriber {
       this.lastId = id;
     }
     this.received.push(idx);
+    this.arrivals.push(arrived);
   }
 
   scheduleCut(): void {
@@ -289,6 +303,8 @@ function transportResult(t: Transport, expected: Map<string, Set<number>> | null
     latency: s.latency.map((h) => h.toJSON()),
     reconnectToOpen: s.reconnectToOpen.toJSON(),
     reconnectToFirstTick: s.reconnectToFirstTick.toJSON(),
+    wireBytes: s.wireBytes,
+    wireTicks: s.wireTicks,
   };
   for (const sub of subs) {
     if (!sub.measured) continue;
@@ -315,37 +331,93 @@ function transportResult(t: Transport, expected: Map<string, Set<number>> | null
   return r;
 }
 
-/** Each subscriber whose stream dropped at or after `killAtMs` (its first such drop), and whether it was established again after it. */
-function killResult(killAtMs: number): KillResult {
-  const r: KillResult = { dropped: 0, reestablished: 0, dropToOpen: [] };
-  const h = new Histogram();
-  for (const sub of subscribers) {
+/** The published ticks of each pair (interned where a subscriber here got them) with their id time: what a resumed subscriber must have. */
+type Published = Map<string, { idx: number | undefined; ms: number }[]>;
+
+/**
+ * Each subscriber whose stream dropped at or after `killAtMs` (its first such drop), whether it
+ * was established again after it, and whether it is whole: every published tick of its pairs up
+ * to its re-establishment that it lacked at the drop has arrived, and it got none twice.
+ */
+function stormCounts(subs: Subscriber[], killAtMs: number, published: Published | null): StormCounts {
+  const r: StormCounts = { dropped: 0, reestablished: 0, dropToOpen: [], whole: 0, notWhole: 0, dropToWhole: [], lastOpenMs: null, lastWholeMs: null, notWholeExamples: [] };
+  const toOpen = new Histogram();
+  const toWhole = new Histogram();
+  const notWhole = (sub: Subscriber, why: string): void => {
+    r.notWhole++;
+    if (r.notWholeExamples.length < 5) r.notWholeExamples.push(`${sub.transport}#${subscribers.indexOf(sub)} ${why}`);
+  };
+  for (const sub of subs) {
     const drop = sub.dropTimes.find((t) => t >= killAtMs);
     if (drop === undefined) continue;
     r.dropped++;
     const reopen = sub.reopenTimes.find((t) => t >= drop);
-    if (reopen === undefined) continue;
+    if (reopen === undefined) {
+      if (published) notWhole(sub, 'not established again');
+      continue;
+    }
     r.reestablished++;
-    h.add(reopen - drop);
+    toOpen.add(reopen - drop);
+    r.lastOpenMs = Math.max(r.lastOpenMs ?? 0, reopen - killAtMs);
+    if (!published) continue;
+    if (sub.duplicates > 0) {
+      notWhole(sub, `${sub.duplicates} duplicates`);
+      continue;
+    }
+    const arrivedAt = new Map<number, number>();
+    sub.received.forEach((idx, i) => {
+      if (!arrivedAt.has(idx)) arrivedAt.set(idx, sub.arrivals[i]);
+    });
+    let wholeAt = reopen;
+    let lacking: string | undefined;
+    for (const pair of sub.pairs) {
+      for (const t of published.get(pair) ?? []) {
+        if (t.ms > reopen) continue;
+        const at = t.idx === undefined ? undefined : arrivedAt.get(t.idx);
+        if (at === undefined) {
+          lacking ??= `${pair} ${t.idx === undefined ? `a tick at ${t.ms}` : idInfo[t.idx].id} never arrived`;
+          continue;
+        }
+        if (at > drop && at > wholeAt) wholeAt = at;
+      }
+    }
+    if (lacking) {
+      notWhole(sub, lacking);
+      continue;
+    }
+    r.whole++;
+    toWhole.add(wholeAt - drop);
+    r.lastWholeMs = Math.max(r.lastWholeMs ?? 0, wholeAt - killAtMs);
   }
-  r.dropToOpen = h.toJSON();
+  r.dropToOpen = toOpen.toJSON();
+  r.dropToWhole = toWhole.toJSON();
   return r;
+}
+
+function killResult(killAtMs: number, published: Published | null): KillResult {
+  const byTransport = Object.fromEntries(TRANSPORTS.map((t) => [t, stormCounts(subscribers.filter((x) => x.transport === t), killAtMs, published)])) as Record<Transport, StormCounts>;
+  return { ...stormCounts(subscribers, killAtMs, published), byTransport };
 }
 
 function evaluate(expectedIds: Record<string, string[]> | null, killAtMs: number | null): WorkerResult {
   // Expected ids nobody here received are missing for every subscriber of their pair.
   let expected: Map<string, Set<number>> | null = null;
   const unseen = new Map<string, number>();
+  let published: Published | null = null;
   if (expectedIds) {
     expected = new Map();
+    published = new Map();
     for (const [pair, ids] of Object.entries(expectedIds)) {
       const set = new Set<number>();
+      const list: { idx: number | undefined; ms: number }[] = [];
       for (const id of ids) {
         const idx = idIndex.get(id);
         if (idx === undefined) unseen.set(pair, (unseen.get(pair) ?? 0) + 1);
         else set.add(idx);
+        list.push({ idx, ms: idKey(id)?.[0] ?? 0 });
       }
       expected.set(pair, set);
+      published.set(pair, list);
     }
   }
   const result: WorkerResult = {
@@ -354,7 +426,7 @@ function evaluate(expectedIds: Record<string, string[]> | null, killAtMs: number
       socketio: transportResult('socketio', expected, unseen),
       ws: transportResult('ws', expected, unseen),
     },
-    kill: killAtMs === null ? null : killResult(killAtMs),
+    kill: killAtMs === null ? null : killResult(killAtMs, published),
     slow: { target: plan.slow.count, opened: slowConns.filter((c) => c.failed === undefined).length, failures: {}, cutByServer: 0, bytesRead: 0 },
     cpuUserMs: cpuMeasured.user / 1000,
     cpuSystemMs: cpuMeasured.system / 1000,
@@ -377,6 +449,7 @@ process.on('message', (m: ToWorker) => {
         for (const s of subscribers) s.measured = s.state === 'open';
         cpuAtStart = process.cpuUsage();
         loopDelay.enable();
+        windowOpen = true;
         churning = plan.churn !== null;
         for (const s of subscribers) s.scheduleCut();
       }
@@ -388,6 +461,7 @@ process.on('message', (m: ToWorker) => {
       endMs = m.endMs;
       cpuMeasured = process.cpuUsage(cpuAtStart);
       churning = false;
+      windowOpen = false;
       loopDelay.disable();
       for (const s of subscribers) s.stopChurn();
       break;

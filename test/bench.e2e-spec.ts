@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +32,16 @@ function bench(args: string[]): Promise<{ code: number; output: string; result: 
   });
 }
 
+/** The run deleted the keys of its own Redis prefix. */
+async function expectNoKeys(prefix: string): Promise<void> {
+  const client = testClient();
+  try {
+    expect(await client.keys(`${prefix}:*`)).toEqual([]);
+  } finally {
+    client.disconnect();
+  }
+}
+
 // Small sizes: correctness only. Speed is the harness' own report, not a test's business.
 describe('load and resume benchmark (CI size)', () => {
   beforeAll(() => {
@@ -49,7 +59,15 @@ describe('load and resume benchmark (CI size)', () => {
       expect({ t, missing: s.missing, duplicates: s.duplicates, outOfOrder: s.outOfOrder, resets: s.resets }).toEqual({ t, missing: 0, duplicates: 0, outOfOrder: 0, resets: 0 });
       expect(s.expected).toBe(200 * result.published.ticks);
       expect(s.latency[0].count).toBeGreaterThan(0);
+      // Bytes on the wire per delivered tick: a tick is some 100 bytes of JSON plus the transport's framing.
+      expect(s.wireTicks).toBeGreaterThanOrEqual(200 * result.published.ticks);
+      expect({ t, bytesPerTick: s.bytesPerTick }).toEqual({ t, bytesPerTick: expect.any(Number) });
+      expect(s.bytesPerTick!).toBeGreaterThan(60);
+      expect(s.bytesPerTick!).toBeLessThan(1000);
     }
+    expect(output).toMatch(/bytes per delivered tick .*: sse \d+ \(\d+ bytes, \d+ ticks\), socketio \d+ .*, ws \d+ /);
+    expect(result.storm).toBeNull();
+    expect(result.rest).toBeNull();
     expect(result.assert).toEqual({ passed: true, failures: [] });
     // One process: the tree is the service pid alone, and its figures are that process's own.
     expect(result.workers).toMatchObject({ gauge: false, processes: 1, workers: [], primary: null });
@@ -82,11 +100,18 @@ describe('load and resume benchmark (CI size)', () => {
 
 // WORKERS=2: the figures over the process tree, per worker from the gauge, and --kill-worker-at.
 describe('load benchmark against WORKERS=2', () => {
-  it('samples the primary and its workers, kills one worker, and every dropped subscriber resumes', async () => {
+  // --storm worker is --kill-worker-at with the storm's figures (WORKERS=2 unless given).
+  it('samples the primary and its workers, kills one worker (--storm worker), and every dropped subscriber resumes whole', async () => {
     const { code, output, result } = await bench([
       '--sse', '50', '--socketio', '50', '--ws', '50', '--pairs', '2', '--tick-ms', '250', '--duration', '8', '--idle', '1', '--settle', '1',
-      '--env', 'WORKERS=2', '--kill-worker-at', '3',
+      '--storm', 'worker', '--storm-at', '3',
     ]);
+    expect(result.options.env.WORKERS).toBe('2');
+    expect(result.storm).toMatchObject({ trigger: 'worker', signal: 'SIGKILL', atS: 3, pid: result.kill!.pid, restartedPid: result.kill!.replacementPid });
+    expect(result.storm!.all).toMatchObject({ dropped: result.kill!.dropped, reestablished: result.kill!.dropped, whole: result.kill!.dropped, notWhole: 0 });
+    expect(result.storm!.all.dropToWhole.count).toBe(result.kill!.dropped);
+    expect(TRANSPORTS.reduce((a, t) => a + result.storm!.byTransport[t].dropped, 0)).toBe(result.kill!.dropped);
+    expect(output).toMatch(/storm: worker \(SIGKILL to pid \d+\) 3 s into the load phase; the primary restarted it as pid \d+/);
     const rootPid = result.target.pid!;
     const procs = result.service.processes;
     expect(procs.find((p) => p.pid === rootPid)).toMatchObject({ slot: null, alive: true });
@@ -341,12 +366,74 @@ describe('load benchmark against two instances on one Redis', () => {
     expect(redis.instances).toMatchObject({ connections: 4 });
     expect(redis.instances!.bytesReceivedPerTick).toBeGreaterThan(0);
     expect(output).toMatch(/commands: \d+ .* per tick: /);
-    const client = testClient();
-    try {
-      expect(await client.keys(`${prefix}:*`)).toEqual([]);
-    } finally {
-      client.disconnect();
+    await expectNoKeys(prefix);
+    expect(result.assert).toEqual({ passed: true, failures: [] });
+    expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+  }, 120_000);
+});
+
+// --storm sigkill / sigterm: every stream of the one process ends; the harness starts the service again
+// on the same port (Redis keeps the history across the restart; a short lease lets the new process
+// publish within the window). Each subscriber must be back and whole: checked against the history.
+describe('storm mode (CI size)', () => {
+  const storm = async (trigger: 'sigkill' | 'sigterm', extra: string[]): Promise<void> => {
+    const prefix = randomPrefix();
+    const { code, output, result } = await bench([
+      '--sse', '100', '--socketio', '100', '--ws', '100', '--pairs', '2', '--tick-ms', '250', '--duration', '9', '--idle', '1', '--settle', '1',
+      '--storm', trigger, '--storm-at', '2', '--env', `REDIS_URL=${REDIS_URL}`, '--env', `REDIS_PREFIX=${prefix}`, '--env', 'LEADER_TTL_MS=1500', ...extra,
+    ]);
+    const s = result.storm!;
+    expect(s).toMatchObject({ trigger, atS: 2, signal: trigger === 'sigkill' ? 'SIGKILL' : 'SIGTERM' });
+    expect(s.error).toBeUndefined();
+    expect(s.restartedPid).toBe(result.target.pid);
+    expect(s.pid).not.toBe(s.restartedPid);
+    expect(s.upAfterMs!).toBeGreaterThan(s.exitedAfterMs!);
+    expect(s.all).toMatchObject({ dropped: 300, reestablished: 300, whole: 300, notWhole: 0 });
+    expect(s.all.dropToOpen.count).toBe(300);
+    expect(s.all.dropToWhole.p99!).toBeGreaterThanOrEqual(s.all.dropToOpen.p50!);
+    expect(s.all.lastWholeMs!).toBeGreaterThanOrEqual(s.all.lastOpenMs!);
+    for (const t of TRANSPORTS) {
+      expect({ t, dropped: s.byTransport[t].dropped, whole: s.byTransport[t].whole }).toEqual({ t, dropped: 100, whole: 100 });
+      const x = result.transports[t];
+      // Ticks were published after the restart too, and each subscriber got every one once.
+      expect({ t, held: x.heldAtStart, heldAtEnd: x.heldAtEnd, missing: x.missing, duplicates: x.duplicates, resets: x.resets }).toEqual({ t, held: 100, heldAtEnd: 100, missing: 0, duplicates: 0, resets: 0 });
     }
+    for (const t of TRANSPORTS) expect(result.transports[t].reconnects).toBeGreaterThanOrEqual(100);
+    expect(output).toMatch(new RegExp(`storm: ${trigger} \\(${s.signal} to pid \\d+\\) 2 s into the load phase; it exited after \\d+ ms, the harness started it again`));
+    expect(output).toMatch(/^all +300 +300 +300 +0 /m);
+    await expectNoKeys(prefix);
+    expect(result.assert).toEqual({ passed: true, failures: [] });
+    expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+  };
+
+  it('SIGKILL of the one process, restarted on the same port: every subscriber back and whole', () => storm('sigkill', []), 120_000);
+
+  it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000']), 120_000);
+});
+
+// --rest: wrk per route beside a few SSE streams. Skipped where wrk is not installed.
+const hasWrk = spawnSync('wrk', ['-v']).error === undefined;
+(hasWrk ? describe : describe.skip)('REST mode (CI size, wrk)', () => {
+  it('drives each default route with wrk beside 50 SSE streams and reports req/s and percentiles', async () => {
+    const { code, output, result } = await bench([
+      '--sse', '50', '--socketio', '0', '--ws', '0', '--pairs', '2', '--tick-ms', '500', '--duration', '1', '--idle', '1', '--settle', '1',
+      '--rest', '--rest-duration', '1', '--rest-warmup', '0', '--rest-connections', '10',
+    ]);
+    expect(result.rest!.map((r) => r.route)).toEqual(['/api/prices/BTC-USD', '/api/price/current', '/api/prices?pairs=BTC-USD,ETH-USD', '/api/v1/ltp']);
+    for (const r of result.rest!) {
+      // A wrk timeout is slowness (a loaded CI machine), not a failure: the rest must be clean.
+      expect({ route: r.route, error: r.error, non2xx: r.non2xx, socketErrors: r.socketErrors }).toEqual({ route: r.route, error: undefined, non2xx: 0, socketErrors: { connect: 0, read: 0, write: 0, timeout: expect.any(Number) } });
+      expect(r.requests).toBeGreaterThan(0);
+      expect(r.reqPerSec!).toBeGreaterThan(0);
+      expect(r.p50Ms!).toBeLessThanOrEqual(r.p99Ms!);
+      expect(r.p99Ms!).toBeLessThanOrEqual(r.maxMs!);
+      expect(r.command).toMatch(/^wrk -t 2 -c 10 -d 1s --latency http:\/\/127\.0\.0\.1:\d+\//);
+    }
+    // The streams beside stay whole.
+    expect(result.transports.sse).toMatchObject({ heldAtStart: 50, missing: 0, duplicates: 0 });
+    expect(result.phases[0].endMs - result.phases[0].startMs).toBeGreaterThanOrEqual(4 * 1000);
+    expect(output).toMatch(/^\/api\/v1\/ltp +\d+ /m);
+    expect(output).toContain('beside 50 streams');
     expect(result.assert).toEqual({ passed: true, failures: [] });
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
   }, 120_000);
