@@ -1,4 +1,4 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -411,9 +411,8 @@ describe('storm mode (CI size)', () => {
   it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000']), 120_000);
 });
 
-// --rest: wrk per route beside a few SSE streams. Skipped where wrk is not installed.
-const hasWrk = spawnSync('wrk', ['-v']).error === undefined;
-(hasWrk ? describe : describe.skip)('REST mode (CI size, wrk)', () => {
+// --rest: wrk per route beside a few SSE streams. Needs wrk (.ci/run installs it; Debian: apt-get install wrk).
+describe('REST mode (CI size, wrk)', () => {
   it('drives each default route with wrk beside 50 SSE streams and reports req/s and percentiles', async () => {
     const { code, output, result } = await bench([
       '--sse', '50', '--socketio', '0', '--ws', '0', '--pairs', '2', '--tick-ms', '500', '--duration', '1', '--idle', '1', '--settle', '1',
