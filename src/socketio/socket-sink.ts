@@ -59,7 +59,7 @@ export class PacketEncoder {
 
 /** Event-loop turns, counted only while someone asks (one TurnBatcher flush per turn that has a write). */
 let turn = 0;
-const turns = new TurnBatcher<true>(() => turn++);
+const turns = new TurnBatcher<true>(() => turn++, { unique: true });
 function currentTurn(): number {
   turns.add(true);
   return turn;

@@ -113,7 +113,7 @@ export abstract class WsPushFeed implements PushFeed {
   /** Where the quotes go while the feed runs. */
   private sink: QuoteSink | undefined;
   /** Pairs with a quote not handed to the sink yet, handed on when the turn ends. */
-  private readonly fresh = new TurnBatcher<string>((pairs) => this.flush(pairs));
+  private readonly fresh = new TurnBatcher<string>((pairs) => this.flush(pairs), { unique: true });
   private failures = 0;
   private reconnects = 0;
   private running = false;

@@ -33,9 +33,18 @@ describe('Fifo', () => {
 });
 
 describe('TurnBatcher', () => {
-  it('hands over a turn’s items once, each once, when the turn ends', async () => {
+  it('hands over a turn’s items once, in order, when the turn ends', async () => {
     const batches: string[][] = [];
     const batcher = new TurnBatcher<string>((items) => batches.push(items));
+    batcher.add('a');
+    batcher.add('b');
+    batcher.add('a');
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([['a', 'b', 'a']]);
+  });
+  it('with unique, hands over an item added twice in a turn once', async () => {
+    const batches: string[][] = [];
+    const batcher = new TurnBatcher<string>((items) => batches.push(items), { unique: true });
     batcher.add('a');
     batcher.add('b');
     batcher.add('a');
