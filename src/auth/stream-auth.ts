@@ -48,9 +48,9 @@ export class StreamAuth {
   /**
    * The grant of the request's token; null for an anonymous request that may go on (no token and
    * none required, or no key at all). Rejects with 401 (or 503 AUTH_UNAVAILABLE), counted as a
-   * refused connection of a stream.
+   * refused connection of a stream unless `counted` is false (a token refreshed on an open stream).
    */
-  async authorize(scope: AuthScope, token: string | undefined): Promise<Grant | null> {
+  async authorize(scope: AuthScope, token: string | undefined, counted = true): Promise<Grant | null> {
     if (this.verifier === null) return null;
     try {
       if (token === undefined) {
@@ -61,7 +61,7 @@ export class StreamAuth {
       this.logger.debug({ msg: 'token accepted', scope, sub: grant.sub, kid: grant.kid, tier: grant.tier });
       return grant;
     } catch (err) {
-      if (err instanceof ApiError && scope !== 'rest') this.metrics.refused(scope, err.code);
+      if (counted && err instanceof ApiError && scope !== 'rest') this.metrics.refused(scope, err.code);
       throw err;
     }
   }

@@ -213,7 +213,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       const token = typeof body === 'object' && body !== null ? (body as { token?: unknown }).token : undefined;
       if (typeof token !== 'string') throw new ApiError(400, 'INVALID_PAYLOAD', 'refresh is {token}');
       if (sub.grant === undefined) throw new ApiError(401, 'UNAUTHORIZED', 'this stream was opened without a token: reconnect with one');
-      const grant = await this.gate.auth.authorize('socketio', token);
+      const grant = await this.gate.auth.authorize('socketio', token, false);
       if (grant === null || grant.sub !== sub.grant.sub) throw new ApiError(401, 'UNAUTHORIZED', 'the token is for another subscriber');
       // The pairs the stream has must stay granted; the new token's conflate applies to later subscriptions.
       this.gate.auth.checkPairs(grant, sub.pairList());
