@@ -1,25 +1,20 @@
 import { startApp, type TestApp } from './support/app';
 import { captureLogs } from './support/logs';
-import { getJson, openStream, type RawStream } from './support/sse';
-import { mint, TEST_SECRET } from './support/tokens';
+import { getJson } from './support/sse';
+import { bearer, mint, sseStreams, TEST_SECRET } from './support/tokens';
 import { waitFor } from './support/wait';
 
 const AUTH = { AUTH_JWT_SECRET: TEST_SECRET };
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 /** SSE with tokens, and what the logs say of them (one app per file: the request logger is the process' root logger). */
 describe('subscriber tokens on SSE', () => {
   let t: TestApp;
-  const streams: RawStream[] = [];
+  const streams = sseStreams(() => t.url);
+  const sse = streams.open;
   afterAll(async () => {
-    for (const s of streams.splice(0)) s.close();
+    streams.closeAll();
     await t?.close();
   });
-  const sse = async (query: string, headers: Record<string, string> = {}) => {
-    const s = await openStream(`${t.url}/api/prices/stream?${query}`, headers);
-    streams.push(s);
-    return s;
-  };
 
   it('SSE: the Authorization header or the token query; 401 without, 403 PAIR_NOT_ENTITLED beyond its pairs; REST stays open with AUTH_REQUIRED=streams; the token never reaches the log', async () => {
     const { lines, destination } = captureLogs();

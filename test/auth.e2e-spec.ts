@@ -3,12 +3,11 @@ import WebSocket from 'ws';
 import { WS_PATH, type WsMessage } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
 import { connected, connectError, ioClient } from './support/sockets';
-import { getJson, openStream, type RawStream } from './support/sse';
-import { mint, TEST_SECRET } from './support/tokens';
+import { getJson } from './support/sse';
+import { bearer, mint, sseStreams, TEST_SECRET } from './support/tokens';
 import { sleep, waitFor } from './support/wait';
 
 const AUTH = { AUTH_JWT_SECRET: TEST_SECRET };
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 /** A WebSocket upgrade's outcome: open (with the selected subprotocol), or the refusal's status and code. */
 function wsTry(port: number, query: string, protocols?: string[]): Promise<{ open: true; ws: WebSocket; protocol: string; messages: WsMessage[] } | { open: false; status: number; code: string }> {
@@ -38,16 +37,12 @@ function statusOf(url: string): Promise<number> {
 
 describe('subscriber tokens (AUTH_*)', () => {
   let t: TestApp;
-  const streams: RawStream[] = [];
+  const streams = sseStreams(() => t.url);
+  const sse = streams.open;
   afterEach(async () => {
-    for (const s of streams.splice(0)) s.close();
+    streams.closeAll();
     await t?.close();
   });
-  const sse = async (query: string, headers: Record<string, string> = {}) => {
-    const s = await openStream(`${t.url}/api/prices/stream?${query}`, headers);
-    streams.push(s);
-    return s;
-  };
 
   it('AUTH_REQUIRED=all: REST under /api/ needs a bearer token whose pairs grant what it reads; probes, /metrics and the docs never do', async () => {
     t = await startApp({ ...AUTH, AUTH_REQUIRED: 'all' });
