@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
+import { RestAuthGuard } from './auth/rest-auth';
 import { ClusterWorkerModule } from './cluster/cluster-worker.module';
 import type { ReplicaTickLog, WorkerLink } from './cluster/worker-link';
 import { EdgeModule } from './http/edge-router';
@@ -61,7 +62,11 @@ export class AppModule {
         ...log,
         slots,
       ],
-      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+      // The rate limit first, then (AUTH_REQUIRED=all) the subscriber token of REST under /api/.
+      providers: [
+        { provide: APP_GUARD, useClass: ThrottlerGuard },
+        { provide: APP_GUARD, useClass: RestAuthGuard },
+      ],
     };
   }
 }

@@ -5,7 +5,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testRegex: '\\.e2e-spec\\.ts$',
   transform: { '^.+\\.(t|j)s$': '<rootDir>/jest.transform.js' },
-  transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose)/)'],
   testTimeout: 30000,
   maxWorkers: 2,
 };

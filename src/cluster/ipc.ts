@@ -12,7 +12,8 @@ import type { Tick } from '../shared/wire';
 export type ToPrimary =
   | { ps: 'ready' }
   | { ps: 'hello'; n: number }
-  | { ps: 'take'; n: number; ip: string }
+  /** `ip`: the key a cap counts (an address, or `sub:<sub>`); `max`: its own cap (a token's maxConnections). */
+  | { ps: 'take'; n: number; ip: string; max?: number }
   | { ps: 'give'; ip: string }
   | { ps: 'load'; open: number }
   /** A connection (its handle comes with the message) for another worker: the one of its engine.io session (`to`, a cluster worker id), or any with room (null). */

@@ -24,7 +24,7 @@ export class PrimarySlots implements Seam<'take' | 'give'> {
     const held = this.held.get(member) ?? new Map<string, number>();
     switch (msg.ps) {
       case 'take': {
-        const refusal = this.slots.take(msg.ip);
+        const refusal = this.slots.take(msg.ip, typeof msg.max === 'number' ? msg.max : undefined);
         if (refusal === null) this.held.set(member, held.set(msg.ip, (held.get(msg.ip) ?? 0) + 1));
         return this.members.send(member, { ps: 'answer', n: msg.n, value: refusal });
       }

@@ -46,9 +46,9 @@ class ClusterSlots extends SlotBroker {
     super();
   }
 
-  take(ip: string): Promise<SlotRefusal | null> {
+  take(ip: string, max?: number): Promise<SlotRefusal | null> {
     // Granted after the request gave up (a 500 to the client): the slot is not used, so it goes back.
-    return this.link.request<TakeAnswer>({ ps: 'take', ip }, PRIMARY_TIMEOUT_MS, (refusal) => {
+    return this.link.request<TakeAnswer>({ ps: 'take', ip, ...(max === undefined ? {} : { max }) }, PRIMARY_TIMEOUT_MS, (refusal) => {
       if (refusal === null) this.give(ip);
     });
   }

@@ -1,9 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { CONFLATE_MAX_MS, type SourceName } from '../shared/wire';
+import { authConfig, authSchema, checkAuth, type AuthConfig } from './auth-config';
 import { decimal, duration, flag, int, list, pairs, sentinels, sources, trustProxy, url, workers, wsUrl, type RedisNode, type TrustProxy } from './config-fields';
 
 export type { RedisNode, TrustProxy } from './config-fields';
+export type { AuthConfig } from './auth-config';
 
 /** The HTTP upstreams' public origins; each is overridden by `<SOURCE>_URL` (e.g. KRAKEN_URL). */
 const SOURCE_URL_DEFAULTS = {
@@ -83,8 +85,10 @@ const schema = z.object({
   WORKERS: workers.default(1),
   // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
   WORKER_INDEX: int(1, 256).optional(),
+  ...authSchema,
 }).superRefine((p, ctx) => {
   const issue = (name: string, message: string) => ctx.addIssue({ code: 'custom', path: [name], message });
+  checkAuth(p, issue);
   if (p.REDIS_SENTINELS) {
     if (p.REDIS_URL) issue('REDIS_URL', 'set either REDIS_URL or REDIS_SENTINELS, not both');
     if (!p.REDIS_SENTINEL_NAME) issue('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS: the name the Sentinels monitor the primary under (sentinel monitor <name> …)');
@@ -165,6 +169,8 @@ export class AppConfig {
   readonly workers: number;
   /** This process' worker slot (1..workers) when a primary forked it; undefined otherwise. */
   readonly workerIndex: number | undefined;
+  /** Subscriber tokens (AUTH_*); null: no key, every request is anonymous (as without the variables). */
+  readonly auth: AuthConfig | null;
 
   constructor(p: Parsed) {
     this.port = p.PORT;
@@ -221,6 +227,7 @@ export class AppConfig {
     this.pushAckTimeoutMs = p.PUSH_ACK_TIMEOUT_MS ?? p.PUSH_STALE_MS;
     this.workers = p.WORKERS;
     this.workerIndex = p.WORKER_INDEX;
+    this.auth = authConfig(p);
   }
 }
 
@@ -240,7 +247,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
       const name = String(i.path[0] ?? '?');
-      return `  ${name}=${JSON.stringify(input[name] ?? '')}: ${i.message}`;
+      // A signing secret is never repeated, even a bad one (the message reaches the logs).
+      const shown = name === 'AUTH_JWT_SECRET' ? '[redacted]' : JSON.stringify(input[name] ?? '');
+      return `  ${name}=${shown}: ${i.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }

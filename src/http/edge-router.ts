@@ -4,6 +4,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { checkRest } from '../auth/rest-auth';
+import { StreamAuth } from '../auth/stream-auth';
 import { StreamGate } from '../stream/connection-registry';
 import { StreamModule } from '../stream/stream.module';
 import { serveWithoutUpgrade } from '../ws/plain-request';
@@ -49,6 +51,7 @@ export class EdgeRouter implements OnApplicationBootstrap {
     config: AppConfig,
     gate: StreamGate,
     @Optional() metrics?: MetricsService,
+    @Optional() private readonly auth?: StreamAuth,
   ) {
     this.fast = new FastRest(rateLimit, config.corsOrigins, (req) => gate.clientIp(req.headers, req.socket.remoteAddress), metrics?.http);
   }
@@ -83,8 +86,25 @@ export class EdgeRouter implements OnApplicationBootstrap {
       if (stream && route.sse) return stream(req, res, route.sse);
     } else if (route?.kind === 'rest') {
       const handler = this.handlers.rest.get(route.handler);
+      if (handler && this.auth?.restRequired) return this.restWithToken(this.auth, req, res, route, handler);
       if (handler && this.fast.serve(req, res, route, handler)) return;
     }
+    this.toOthers(req, res);
+  }
+
+  /** AUTH_REQUIRED=all: the token checked first; a refusal is the fast route's error answer (or Express', when it declines the target). */
+  private restWithToken(auth: StreamAuth, req: IncomingMessage, res: ServerResponse, route: EdgeRoute, handler: FastRestHandler): void {
+    const serve = (h: FastRestHandler) => this.fast.serve(req, res, route, h) || this.toOthers(req, res);
+    checkRest(auth, req).then(
+      () => serve(handler),
+      (err: unknown) =>
+        serve(() => {
+          throw err;
+        }),
+    );
+  }
+
+  private toOthers(req: IncomingMessage, res: ServerResponse): void {
     for (const listener of this.others) listener.call(this.server, req, res);
   }
 

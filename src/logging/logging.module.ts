@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config';
 import type { HttpMetrics } from '../metrics/http-metrics';
 import { MetricsService } from '../metrics/metrics.service';
 import { STREAM_PATHS } from '../http/edge-routes';
+import { redactToken } from '../auth/credentials';
 import { requestLogMiddleware, requestLogMixin } from './request-log';
 
 /** Paths whose request/response lines would only be noise (probes and scrapes). */
@@ -38,10 +39,10 @@ export class LoggingModule implements NestModule {
     const options = {
       level: config.logLevel,
       mixin: requestLogMixin,
-      // One short line per request: the request id, method, path and status, not every header.
+      // One short line per request: the request id, method, path and status, not every header; a `token` parameter's value is never written.
       serializers: {
         // `ip`: the client as TRUST_PROXY resolves it (Express' req.ip), the address the rate limit and stream caps count.
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string; raw?: { ip?: string } }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, ip: req.raw?.ip }),
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string; raw?: { ip?: string } }) => ({ id: req.id, method: req.method, url: redactToken(req.url), remoteAddress: req.remoteAddress, ip: req.raw?.ip }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

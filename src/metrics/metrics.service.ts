@@ -86,6 +86,12 @@ export class MetricsService {
     labelNames: ['worker'] as const,
     registers: [this.registry],
   });
+  readonly tierSubscribers = new Gauge({
+    name: 'price_stream_tier_subscribers',
+    help: 'Open stream connections by tier (AUTH_TIER_CLAIM: one of AUTH_TIERS, other, or anonymous without a token); only with AUTH_* keys',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
   readonly ticksPublished = new Counter({ name: 'price_stream_ticks_published_total', help: 'Ticks committed to the stream', labelNames: ['pair'] as const, aggregator: 'max', registers: [this.registry] });
   readonly slowSubscribers = new Counter({
     name: 'price_stream_slow_subscribers_total',

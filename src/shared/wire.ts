@@ -87,6 +87,9 @@ export type ErrorCode =
   | 'INVALID_TO'
   | 'INVALID_RANGE'
   | 'INVALID_NAMESPACE'
+  | 'TOKEN_EXPIRED'
+  | 'PAIR_NOT_ENTITLED'
+  | 'AUTH_UNAVAILABLE'
   | 'INTERNAL_ERROR';
 
 /** The body of every error answer, REST or stream. */
@@ -107,7 +110,7 @@ export const TRANSPORTS = ['sse', 'socketio', 'websocket'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 
 /** Why a stream connection ended (a bounded set: a metrics label). */
-export const DISCONNECT_REASONS = ['client', 'slow', 'limit', 'shutdown', 'error'] as const;
+export const DISCONNECT_REASONS = ['client', 'slow', 'limit', 'shutdown', 'error', 'expired'] as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
 
 /** Conflation intervals a subscriber may ask for (`conflate=<ms>`; 0 or absent: every tick). */
@@ -136,7 +139,11 @@ export type UnsubscribeAck =
  * (pass a callback as `auth` so that each reconnect sends the newest `lastEventId`). A bad value
  * refuses the connection with a `connect_error` whose `data` is `{code, message}`.
  */
-export type HandshakeAuth = SubscribeRequest;
+export type HandshakeAuth = SubscribeRequest & { token?: string };
+
+/** `refresh {token}`: a new token for the same `sub` before the current one expires; the stream stays open. */
+export type RefreshRequest = { token: string };
+export type RefreshAck = { ok: true; expiresAt: string } | { ok: false; error: { code: ErrorCode; message: string } };
 
 /**
  * Something the server tells a socket outside an acknowledgement: the error of a request that
@@ -159,6 +166,7 @@ export interface ServerToClientEvents {
 export interface ClientToServerEvents {
   subscribe: (req: SubscribeRequest, ack?: (res: SubscribeAck) => void) => void;
   unsubscribe: (req: UnsubscribeRequest, ack?: (res: UnsubscribeAck) => void) => void;
+  refresh: (req: RefreshRequest, ack?: (res: RefreshAck) => void) => void;
 }
 
 // ---- Plain WebSocket (/api/ws) ----
@@ -169,6 +177,11 @@ export interface ClientToServerEvents {
  * 1012 the service restarts (reconnect and resume), 1001 and 1006 as usual.
  */
 export const WS_CLOSE_SERVICE_RESTART = 1012;
+/** The stream's token expired (an `error` message TOKEN_EXPIRED comes first): reconnect with a new token and resume. */
+export const WS_CLOSE_TOKEN_EXPIRED = 4001;
+/** The subprotocol a WebSocket client offers beside `bearer.<token>` (the server selects it, never the token). */
+export const WS_PROTOCOL = 'price-stream';
+export const WS_BEARER_PREFIX = 'bearer.';
 
 export type WsMessage =
   | ({ type: 'price' } & Tick)

@@ -11,17 +11,21 @@ import {
 } from '@nestjs/websockets';
 import { SkipThrottle } from '@nestjs/throttler';
 import { toErrorBody } from '../http/api-exception.filter';
+import { ApiError } from '../http/api-error';
+import { authToken } from '../auth/credentials';
+import { streamEnd } from '../auth/token-verifier';
 import { AppConfig } from '../config/app-config';
 import { StreamGate, type Lease } from '../stream/connection-registry';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
-import { StreamHub } from '../stream/stream-hub';
+import { StreamHub, type Subscriber } from '../stream/stream-hub';
 import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { SOCKET_NAMESPACE, type ConnectErrorData, type ErrorBody, type SubscribeAck, type UnsubscribeAck } from '../shared/wire';
+import { SOCKET_NAMESPACE, type ConnectErrorData, type ErrorBody, type RefreshAck, type SubscribeAck, type UnsubscribeAck } from '../shared/wire';
 import { TurnBatcher } from '../util/turn-batcher';
 import { HandshakeSlots } from './handshake-slots';
 import { PacketEncoder, SocketSink, type PricesNamespace, type PricesSocket } from './socket-sink';
 
-const EVENTS = new Set(['subscribe', 'unsubscribe']);
+const EVENTS = new Set(['subscribe', 'unsubscribe', 'refresh']);
+type AnyAck = SubscribeAck | UnsubscribeAck | RefreshAck;
 
 /** An engine.io connection (what a socket of any namespace runs on). */
 type EngineSocket = PricesSocket['conn'];
@@ -99,16 +103,52 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       next(connectError('SHUTTING_DOWN', 'the server is shutting down; reconnect shortly'));
       return this.closeSoon(socket.conn);
     }
-    socket.data.lease = slot;
-    try {
-      socket.data.auto = parseHandshakeAuth(socket.handshake.auth, this.gate.limits, Date.now());
-    } catch (err) {
+    const refuse = (err: unknown) => {
       const { code, message } = toErrorBody(err);
-      return next(connectError(code, message));
+      next(connectError(code, message));
+    };
+    let auto: SubscribeCommand | null;
+    try {
+      auto = parseHandshakeAuth(socket.handshake.auth, this.gate.limits, Date.now());
+    } catch (err) {
+      return refuse(err);
     }
-    socket.data.limiter = new EventRateLimiter(this.config.socketEventsPerSecond);
-    socket.use((packet, pass) => this.screen(socket, packet, pass));
-    next();
+    const admitted = () => {
+      socket.data.limiter = new EventRateLimiter(this.config.socketEventsPerSecond);
+      socket.use((packet, pass) => this.screen(socket, packet, pass));
+      next();
+    };
+    if (!this.gate.auth.enabled) {
+      // No AUTH_* key: nothing to verify, the connection goes on in this turn as it always did.
+      socket.data.lease = slot;
+      socket.data.auto = auto;
+      return admitted();
+    }
+    this.authorize(socket, slot, auto).then(admitted, refuse);
+  }
+
+  /**
+   * The handshake's `auth.token` (StreamAuth: 401 without one when AUTH_REQUIRED asks for it),
+   * what it grants applied to the subscription `auth` asks for, and from then on the
+   * connection's slot counted per `sub` (a new slot taken, the address' one given back).
+   */
+  private async authorize(socket: PricesSocket, slot: Lease, auto: SubscribeCommand | null): Promise<void> {
+    const grant = await this.gate.auth.authorize('socketio', authToken(socket.handshake.auth));
+    let lease = slot;
+    if (grant) {
+      auto = auto && this.gate.entitle('socketio', grant, auto, true);
+      const rekeyed = await this.gate.rekey(slot, grant);
+      // With workers the slot came from the primary: the client may have gone meanwhile.
+      if (socket.conn.readyState !== 'open') {
+        rekeyed.cancel();
+        throw new ApiError(503, 'SHUTTING_DOWN', 'the connection closed');
+      }
+      this.slots.set(socket.conn, rekeyed);
+      socket.conn.once('close', () => rekeyed.release('client'));
+      lease = rekeyed;
+    }
+    socket.data.lease = lease;
+    socket.data.auto = auto;
   }
 
   handleConnection(socket: PricesSocket): void {
@@ -140,7 +180,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     if (!sink) return;
     let command: SubscribeCommand;
     try {
-      command = parseSubscribe(body, this.gate.limits, Date.now());
+      command = this.gate.entitle('socketio', sink.subscriber.grant, parseSubscribe(body, this.gate.limits, Date.now()), false);
     } catch (err) {
       return this.reply(socket, ack, failure(err), 'subscribe');
     }
@@ -158,6 +198,31 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
       res = failure(err);
     }
     this.reply(socket, ack, res, 'unsubscribe');
+  }
+
+  /** A new token for the same `sub` before the current one expires: the stream stays open until the new `exp`. */
+  @SubscribeMessage('refresh')
+  onRefresh(@ConnectedSocket() socket: PricesSocket, @MessageBody() body: unknown, @Ack() ack: unknown): void {
+    const sink = socket.data.sink;
+    if (!sink) return;
+    void this.refresh(sink.subscriber, body).then((res) => this.reply(socket, ack, res, 'refresh'));
+  }
+
+  private async refresh(sub: Subscriber, body: unknown): Promise<RefreshAck> {
+    try {
+      const token = typeof body === 'object' && body !== null ? (body as { token?: unknown }).token : undefined;
+      if (typeof token !== 'string') throw new ApiError(400, 'INVALID_PAYLOAD', 'refresh is {token}');
+      if (sub.grant === undefined) throw new ApiError(401, 'UNAUTHORIZED', 'this stream was opened without a token: reconnect with one');
+      const grant = await this.gate.auth.authorize('socketio', token, false);
+      if (grant === null || grant.sub !== sub.grant.sub) throw new ApiError(401, 'UNAUTHORIZED', 'the token is for another subscriber');
+      // The pairs the stream has must stay granted; the new token's conflate applies to later subscriptions.
+      this.gate.auth.checkPairs(grant, sub.pairList());
+      sub.grant = grant;
+      sub.expireAt(streamEnd(grant));
+      return { ok: true, expiresAt: new Date(grant.expiresAt).toISOString() };
+    } catch (err) {
+      return failure(err);
+    }
   }
 
   /** Closes a refused connection that has no /prices socket, once its refusal packet is out (at the end of the turn). */
@@ -190,8 +255,8 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
   }
 
   /** The answer goes to the acknowledgement callback when there is one; without one, only an error is said, as a notice. */
-  private reply(socket: PricesSocket, ack: unknown, res: SubscribeAck | UnsubscribeAck, event: string): void {
-    if (isAck<SubscribeAck | UnsubscribeAck>(ack)) return ack(res);
+  private reply(socket: PricesSocket, ack: unknown, res: AnyAck, event: string): void {
+    if (isAck<AnyAck>(ack)) return ack(res);
     if (!res.ok) socket.emit('notice', { ...res.error, event });
   }
 

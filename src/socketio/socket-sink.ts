@@ -141,12 +141,17 @@ export class SocketSink implements Sink {
   /**
    * shutdown: a notice, then the transport closes (socket.io-client reconnects by itself on
    * "transport close" and resumes through its auth callback, whereas `disconnect(true)` would
-   * stop it). slow: the transport closes without flushing, with the same reconnect. limit (a
-   * client flooding events): a notice and `disconnect(true)`, for good.
+   * stop it); expired likewise, with a TOKEN_EXPIRED notice. slow: the transport closes without
+   * flushing, with the same reconnect. limit (a client flooding events): a notice and
+   * `disconnect(true)`, for good.
    */
   end(reason: DisconnectReason): void {
     if (reason === 'shutdown') {
       this.socket.emit('notice', { code: 'SHUTTING_DOWN', message: 'the server is restarting; reconnect and resume' });
+      this.socket.conn.close();
+    } else if (reason === 'expired') {
+      // As on shutdown: the transport closes, the client reconnects (its auth callback brings a new token) and resumes.
+      this.socket.emit('notice', { code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one, or send refresh before it expires' });
       this.socket.conn.close();
     } else if (reason === 'limit') {
       this.socket.emit('notice', { code: 'RATE_LIMITED', message: 'too many events; disconnected' });

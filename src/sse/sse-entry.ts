@@ -12,6 +12,7 @@ import { STREAM_PATHS, type SseRoute } from '../http/edge-routes';
 import { EdgeRouter, pathOf } from '../http/edge-router';
 import { SseService } from './sse.service';
 import { simpleCors } from '../http/cors';
+import { bearerToken, redactToken } from '../auth/credentials';
 
 /**
  * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.
@@ -61,7 +62,7 @@ export class SseEntry {
 
   private refuse(req: IncomingMessage, res: ServerResponse, id: string, err: unknown): void {
     const body = toErrorBody(err);
-    if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: body.statusCode, code: body.code, url: req.url?.slice(0, 200) });
+    if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: body.statusCode, code: body.code, url: redactToken(req.url)?.slice(0, 200) });
     else this.logger.error({ msg: 'stream failed to start', requestId: id, err });
     if (res.headersSent || res.destroyed) return void res.destroy();
     const json = JSON.stringify(body);
@@ -88,11 +89,11 @@ export class SseEntry {
       res.end();
       return;
     }
-    const opening = this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair);
-    const lease = await opening.lease;
+    // The header, or the `token` parameter for EventSource (which cannot set headers); never logged.
+    const token = bearerToken(req.headers) ?? query.get('token') ?? undefined;
+    const { command, lease } = await this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair, token);
     // With workers the slot came from the primary: the client may have gone meanwhile.
     if (res.destroyed || req.socket.destroyed) return lease.cancel();
-    const command = opening.command;
     req.socket.setNoDelay(true);
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
   }

@@ -73,6 +73,15 @@ export function closingFrame(retryMs: number): string {
   return `: server shutting down, reconnect\nretry: ${retryMs}\n\n`;
 }
 
+/**
+ * The last thing a stream whose token expired gets: a `notice` event (named, so that an
+ * `onmessage` client never takes it for a tick; no id) with the code, then the reconnect hint.
+ */
+export function expiredFrame(retryMs: number): string {
+  const notice = { code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one and resume' };
+  return `event: notice\ndata: ${JSON.stringify(notice)}\n\nretry: ${retryMs}\n\n`;
+}
+
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache, no-transform',

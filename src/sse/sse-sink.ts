@@ -3,7 +3,7 @@ import type { DisconnectReason } from '../shared/wire';
 import { encodedPrice } from '../stream/encoded';
 import { TurnBatcher } from '../util/turn-batcher';
 import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
-import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
+import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, expiredFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
@@ -146,15 +146,16 @@ export class SseSink implements Sink {
   }
 
   /**
-   * 'shutdown': the stream ends with a reconnect hint after this turn's frames; a subscriber
-   * whose buffer is full would hold the response open until it read everything, so it is cut
-   * off instead. Any other reason: cut off at once (its buffer is dropped).
+   * 'shutdown' and 'expired' (with a TOKEN_EXPIRED notice first): the stream ends with a
+   * reconnect hint after this turn's frames; a subscriber whose buffer is full would hold the
+   * response open until it read everything, so it is cut off instead. Any other reason: cut off
+   * at once (its buffer is dropped).
    */
   end(reason: DisconnectReason): void {
     if (this.closed) return;
-    if (reason === 'shutdown' && !this.congested) {
+    if ((reason === 'shutdown' || reason === 'expired') && !this.congested) {
       this.flush();
-      this.res.end(closingFrame(this.retryMs));
+      this.res.end(reason === 'expired' ? expiredFrame(this.retryMs) : closingFrame(this.retryMs));
     }
     this.close(reason);
   }

@@ -7,12 +7,23 @@ import { AppConfig, type TrustProxy } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type Transport } from '../shared/wire';
+import { StreamAuth, type Grant } from '../auth/stream-auth';
 import { parseStreamQuery, type RequestLimits, type StreamQuery, type SubscribeCommand } from './subscribe-request';
 import { SlotBroker, SlotCounter } from './slots';
 import { TickLog } from './tick-log';
 
-/** A stream's slot: `release` when the stream ends (counted as a disconnect), `cancel` when it never opened. */
-export type Lease = { readonly transport: Transport; readonly ip: string; release(reason: DisconnectReason): void; cancel(): void };
+/**
+ * A stream's slot: `release` when the stream ends (counted as a disconnect), `cancel` when it never
+ * opened. `grant`: what the stream's token grants (none: anonymous); the slot is then counted per
+ * `sub`, not per address.
+ */
+export type Lease = { readonly transport: Transport; readonly ip: string; readonly grant?: Grant; release(reason: DisconnectReason): void; cancel(): void };
+
+/** A stream opened through the gate: what it subscribes to (as its token allows), and its slot. */
+export type Opened = { command: SubscribeCommand; lease: Lease };
+
+/** The tier label of a stream: its token's, or `anonymous`. */
+const tierOf = (grant: Grant | undefined): string => grant?.tier ?? 'anonymous';
 
 /**
  * Counts open stream connections of every transport against MAX_STREAM_CONNECTIONS and
@@ -25,6 +36,8 @@ export type Lease = { readonly transport: Transport; readonly ip: string; releas
 export class ConnectionRegistry {
   private readonly local = new SlotCounter(Infinity, Infinity);
   private readonly perTransport = Object.fromEntries(TRANSPORTS.map((t) => [t, 0])) as Record<Transport, number>;
+  /** Open streams by tier (a bounded label: AUTH_TIERS, `other`, `anonymous`). */
+  private readonly perTier = new Map<string, number>();
 
   constructor(
     private readonly config: AppConfig,
@@ -34,34 +47,40 @@ export class ConnectionRegistry {
     metrics.onScrape(() => {
       for (const transport of TRANSPORTS) metrics.subscribers.set({ transport }, this.perTransport[transport]);
       if (config.workerIndex !== undefined) metrics.workerSubscribers.set({ worker: String(config.workerIndex) }, this.local.counts().total);
+      if (config.auth) for (const [tier, n] of this.perTier) metrics.tierSubscribers.set({ tier }, n);
     });
   }
 
-  /** Takes a connection slot, or throws 429 TOO_MANY_CONNECTIONS. */
-  async acquire(transport: Transport, ip: string): Promise<Lease> {
-    const refusal = await this.broker.take(ip);
+  /**
+   * Takes a connection slot, or throws 429 TOO_MANY_CONNECTIONS. With a grant the cap counts the
+   * token's `sub` (its maxConnections, else MAX_STREAM_CONNECTIONS_PER_IP), not the address.
+   */
+  async acquire(transport: Transport, ip: string, grant?: Grant): Promise<Lease> {
+    const key = grant ? `sub:${grant.sub}` : ip;
+    const refusal = await this.broker.take(key, grant?.maxConnections ?? undefined);
     if (refusal !== null) {
       this.metrics.refused(transport, 'TOO_MANY_CONNECTIONS');
-      throw new ApiError(
-        429,
-        'TOO_MANY_CONNECTIONS',
-        refusal === 'total' ? 'the server holds as many streams as it may; try again later or elsewhere' : `at most ${this.config.maxStreamConnectionsPerIp} streams per client address`,
-      );
+      const cap = grant ? `at most ${grant.maxConnections ?? this.config.maxStreamConnectionsPerIp} streams per subscriber` : `at most ${this.config.maxStreamConnectionsPerIp} streams per client address`;
+      throw new ApiError(429, 'TOO_MANY_CONNECTIONS', refusal === 'total' ? 'the server holds as many streams as it may; try again later or elsewhere' : cap);
     }
-    this.local.take(ip);
+    this.local.take(key);
     this.perTransport[transport]++;
+    const tier = tierOf(grant);
+    this.perTier.set(tier, (this.perTier.get(tier) ?? 0) + 1);
     let released = false;
     const giveBack = (): boolean => {
       if (released) return false;
       released = true;
-      this.broker.give(ip);
-      this.local.give(ip);
+      this.broker.give(key);
+      this.local.give(key);
       this.perTransport[transport]--;
+      this.perTier.set(tier, (this.perTier.get(tier) ?? 1) - 1);
       return true;
     };
     return {
       transport,
       ip,
+      grant,
       release: (reason) => {
         if (giveBack()) this.metrics.disconnected(transport, reason);
       },
@@ -92,6 +111,7 @@ export class StreamGate implements OnModuleDestroy {
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
     private readonly log: TickLog,
+    readonly auth: StreamAuth,
   ) {
     this.limits = { pairs: config.pairSet, maxPairs: config.maxPairsPerRequest, newestId: () => this.newestId() };
     this.trust = trustFunction(config.trustProxy);
@@ -115,9 +135,9 @@ export class StreamGate implements OnModuleDestroy {
    * With workers the slot is the primary's to give (a message there and back), so the shutdown
    * is checked again once it is taken.
    */
-  async admit(transport: Transport, ip: string): Promise<Lease> {
+  async admit(transport: Transport, ip: string, grant?: Grant): Promise<Lease> {
     this.refuseWhileShuttingDown(transport);
-    const lease = await this.registry.acquire(transport, ip);
+    const lease = await this.registry.acquire(transport, ip, grant);
     if (this.lifecycle.isShuttingDown) {
       lease.cancel();
       this.refuseWhileShuttingDown(transport);
@@ -125,10 +145,38 @@ export class StreamGate implements OnModuleDestroy {
     return lease;
   }
 
-  /** Validates a stream URL's query (4xx with a stable code, thrown at once), then `admit`. */
-  open(transport: Transport, query: StreamQuery, ip: string, defaultPair?: string): { command: SubscribeCommand; lease: Promise<Lease> } {
-    const command = parseStreamQuery(query, this.limits, Date.now(), defaultPair);
-    return { command, lease: this.admit(transport, ip) };
+  /**
+   * Validates a stream URL's query (4xx with a stable code), then its token (401, 403: StreamAuth;
+   * a request that names no pairs gets those its token grants), then `admit`.
+   */
+  async open(transport: Transport, query: StreamQuery, ip: string, defaultPair?: string, token?: string): Promise<Opened> {
+    const parsed = parseStreamQuery(query, this.limits, Date.now(), defaultPair);
+    const grant = await this.auth.authorize(transport, token);
+    const named = (query.pairs ?? '').trim() !== '' || defaultPair !== undefined;
+    const granted = named ? undefined : this.auth.defaultPairs(grant);
+    const command = this.entitle(transport, grant, granted === undefined ? parsed : { ...parsed, pairs: granted }, true);
+    return { command, lease: await this.admit(transport, ip, grant ?? undefined) };
+  }
+
+  /** `StreamAuth.entitle`; a refused opening is counted as a refused connection of the transport. */
+  entitle(transport: Transport, grant: Grant | null | undefined, command: SubscribeCommand, opening: boolean): SubscribeCommand {
+    try {
+      if (command.pairs.length === 0) throw new ApiError(403, 'PAIR_NOT_ENTITLED', 'the token grants none of the configured pairs');
+      return this.auth.entitle(grant ?? null, command, opening);
+    } catch (err) {
+      if (opening && err instanceof ApiError) this.metrics.refused(transport, err.code);
+      throw err;
+    }
+  }
+
+  /**
+   * A Socket.IO connection's slot, taken by address at its handshake, counted per `sub` from the
+   * moment its namespace handshake shows a token: the new slot is taken, then the old one given back.
+   */
+  async rekey(lease: Lease, grant: Grant): Promise<Lease> {
+    const next = await this.admit(lease.transport, lease.ip, grant);
+    lease.cancel();
+    return next;
   }
 
   /** What `open` checks, without taking a slot (HEAD on a stream route). */

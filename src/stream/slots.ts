@@ -14,10 +14,11 @@ export class SlotCounter {
     private readonly maxPerIp: number,
   ) {}
 
-  take(ip: string): SlotRefusal | null {
+  /** `ip` is the key the cap counts: a client address, or `sub:<sub>` for a stream with a token (`max`: its own cap, its maxConnections). */
+  take(ip: string, max = this.maxPerIp): SlotRefusal | null {
     if (this.total >= this.maxTotal) return 'total';
     const mine = this.perIp.get(ip) ?? 0;
-    if (mine >= this.maxPerIp) return 'ip';
+    if (mine >= max) return 'ip';
     this.total++;
     this.perIp.set(ip, mine + 1);
     return null;
@@ -38,7 +39,8 @@ export class SlotCounter {
 
 /** Where the connection slots are counted: here (LocalSlots) or, with workers, in the primary. */
 export abstract class SlotBroker {
-  abstract take(ip: string): Promise<SlotRefusal | null>;
+  /** `max`: this key's own cap instead of MAX_STREAM_CONNECTIONS_PER_IP (a token's maxConnections). */
+  abstract take(ip: string, max?: number): Promise<SlotRefusal | null>;
   abstract give(ip: string): void;
 }
 
@@ -50,8 +52,8 @@ export class LocalSlots extends SlotBroker {
     this.counter = new SlotCounter(maxTotal, maxPerIp);
   }
 
-  take(ip: string): Promise<SlotRefusal | null> {
-    return Promise.resolve(this.counter.take(ip));
+  take(ip: string, max?: number): Promise<SlotRefusal | null> {
+    return Promise.resolve(this.counter.take(ip, max));
   }
 
   give(ip: string): void {

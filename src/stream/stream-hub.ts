@@ -7,6 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type PairStatus, type Tick, type Transport } from '../shared/wire';
 import type { Lease } from './connection-registry';
+import { streamEnd } from '../auth/token-verifier';
 import { priceMessage } from './encoded';
 import { PriceStreamService } from './price-stream.service';
 import type { Sink, StatusMessage, SubscriberInfo } from './sink';
@@ -98,6 +99,7 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
     sink.bind(sub);
     this.subscribers.add(sub);
     if (this.ending) sub.end('shutdown');
+    else if (lease.grant) sub.expireAt(streamEnd(lease.grant));
     return sub;
   }
 
@@ -157,7 +159,7 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
     if (!this.subscribers.delete(sub)) return;
     this.detach(sub, sub.pairList());
     sub.lease.release(reason);
-    this.logger.log({ msg: 'stream closed', transport: sub.transport, requestId: sub.requestId, ip: sub.lease.ip, reason, durationMs: Date.now() - sub.openedAt });
+    this.logger.log({ msg: 'stream closed', transport: sub.transport, requestId: sub.requestId, ip: sub.lease.ip, sub: sub.grant?.sub, reason, durationMs: Date.now() - sub.openedAt });
     if (this.subscribers.size === 0) this.allClosed?.();
   }
 

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { StreamAuth } from '../auth/stream-auth';
 import { PublishPort } from '../ingest/publish-port';
 import { ConnectionRegistry, StreamGate } from './connection-registry';
 import { PriceStreamService } from './price-stream.service';
@@ -18,8 +19,9 @@ import { StreamHub } from './stream-hub';
     StreamHub,
     StaleWatch,
     StreamGate,
+    StreamAuth,
     { provide: PublishPort, useExisting: TickLog },
   ],
-  exports: [PublishPort, PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub],
+  exports: [PublishPort, PriceStreamService, PriceHealthIndicator, ConnectionRegistry, StreamGate, StreamHub, StreamAuth],
 })
 export class StreamModule {}

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { byTickId, idMs } from '../domain/tick-id';
 import { Fifo } from '../util/fifo';
 import type { DisconnectReason, Tick, Transport } from '../shared/wire';
+import type { Grant } from '../auth/token-verifier';
 import type { Lease } from './connection-registry';
 import { priceMessage } from './encoded';
 import type { PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage } from './sink';
@@ -41,6 +42,10 @@ export class Subscriber extends PairSubscription {
   private timer: NodeJS.Timeout | undefined;
   /** Conflation slots in a row the sink could not take (a conflated subscriber that stopped reading). */
   private stalls = 0;
+  /** What its token grants now (a Socket.IO `refresh` replaces it); undefined: anonymous. */
+  grant: Grant | undefined;
+  /** The one timer of a stream with a token: its end at the token's expiry. */
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
     hub: StreamHub,
@@ -49,6 +54,22 @@ export class Subscriber extends PairSubscription {
     readonly requestId: string | undefined,
   ) {
     super(hub);
+    this.grant = lease.grant;
+  }
+
+  /**
+   * Ends the stream with `expired` (TOKEN_EXPIRED and the transport's reconnect hint) at `at`
+   * (epoch ms): one timer per stream, replaced by a refresh, cleared when the stream ends.
+   */
+  expireAt(at: number): void {
+    clearTimeout(this.expiry);
+    this.expiry = undefined;
+    if (this.gone || this.endReason) return;
+    const delay = at - Date.now();
+    if (delay <= 0) return this.end('expired');
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry is armed again then.
+    this.expiry = setTimeout(() => this.expireAt(at), Math.min(delay, 2 ** 31 - 1));
+    this.expiry.unref();
   }
 
   get transport(): Transport {
@@ -65,6 +86,7 @@ export class Subscriber extends PairSubscription {
     if (this.gone || this.endReason) return;
     this.endReason = reason;
     this.clearTimer();
+    clearTimeout(this.expiry);
     this.sink.end(reason);
   }
 
@@ -81,6 +103,7 @@ export class Subscriber extends PairSubscription {
     if (this.gone) return;
     this.gone = true;
     this.clearTimer();
+    clearTimeout(this.expiry);
     this.hub.remove(this, this.endReason ?? reason);
   }
 

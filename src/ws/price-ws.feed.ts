@@ -10,12 +10,13 @@ import { EdgeRouter } from '../http/edge-router';
 import type { EdgeRoute } from '../http/edge-routes';
 import { searchParam } from '../http/query';
 import { AppConfig } from '../config/app-config';
-import { StreamGate, type Lease } from '../stream/connection-registry';
+import { protocolToken } from '../auth/credentials';
+import { StreamGate, type Lease, type Opened } from '../stream/connection-registry';
 import { encodedPrice, WireShape } from '../stream/encoded';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { LEGACY_PAIR, LEGACY_WS_PATH, WS_CLOSE_SERVICE_RESTART, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -44,7 +45,18 @@ const CLOSE_CODES: Record<Exclude<DisconnectReason, 'slow'>, [number, string]> =
   limit: [1008, 'too many messages'],
   error: [1011, 'internal error'],
   client: [1000, 'closed'],
+  expired: [WS_CLOSE_TOKEN_EXPIRED, 'TOKEN_EXPIRED'],
 };
+
+/**
+ * The subprotocol to select: a client that offers its token as `bearer.<token>` gets `price-stream`
+ * (it must offer it too); the token is never echoed. Otherwise `ws`' default, the first one offered.
+ */
+function selectProtocol(offered: Set<string>): string | false {
+  const protocols = [...offered];
+  if (!protocols.some((p) => p.startsWith(WS_BEARER_PREFIX))) return protocols[0] ?? false;
+  return offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
+}
 
 /** One connection as a hub Sink: `bufferedAmount` is its backlog in bytes, the write callback its drain. */
 class WsSink implements Sink {
@@ -87,6 +99,7 @@ class WsSink implements Sink {
   end(reason: DisconnectReason): void {
     if (reason === 'slow') return this.ws.terminate();
     if (this.ws.readyState !== WebSocket.OPEN) return this.ws.terminate();
+    if (reason === 'expired') this.send({ type: 'error', code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one and resume' });
     const [code, text] = CLOSE_CODES[reason];
     this.ws.close(code, text);
   }
@@ -120,7 +133,7 @@ class WsSink implements Sink {
 @Injectable()
 export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(PriceWsFeed.name);
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: selectProtocol });
   private readonly sinks = new Set<WsSink>();
   private heartbeat?: NodeJS.Timeout;
 
@@ -152,24 +165,24 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       url = new URL('http://localhost/');
     }
     const legacy = route.path === LEGACY_WS_PATH && !FEED_PARAMS.some((name) => url.searchParams.has(name));
-    let command: SubscribeCommand;
-    let leasing: Promise<Lease>;
+    let opening: Promise<Opened>;
     try {
       if (!originAllowed(req.headers.origin, req.headers.host, this.config.corsOrigins)) {
         throw new ApiError(403, 'FORBIDDEN_ORIGIN', 'this origin may not open streams here');
       }
       const param = (name: string) => searchParam(url.searchParams, name);
-      ({ command, lease: leasing } = this.gate.open(
+      opening = this.gate.open(
         'websocket',
         { pairs: param('pairs'), lastEventId: param('lastEventId'), since: param('since'), conflate: param('conflate') },
         this.gate.clientIp(req.headers, req.socket.remoteAddress),
         legacy ? LEGACY_PAIR : undefined,
-      ));
+        url.searchParams.get('token') ?? protocolToken(req.headers),
+      );
     } catch (err) {
       return writeRawError(socket, toErrorBody(err));
     }
-    leasing.then(
-      (lease) => {
+    opening.then(
+      ({ command, lease }) => {
         // With workers the slot came from the primary: the client may have gone meanwhile.
         if (socket.destroyed) return lease.cancel();
         // ws answers a malformed handshake itself and never calls back: the slot is freed here then.
@@ -223,7 +236,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       const t = typeof body === 'object' && body !== null ? (body as { type?: unknown }).type : undefined;
       type = typeof t === 'string' ? t.slice(0, 32) : undefined;
       if (type === 'subscribe') {
-        const command = parseSubscribe(body, this.gate.limits, Date.now(), ['type']);
+        const command = this.gate.entitle('websocket', sub.grant, parseSubscribe(body, this.gate.limits, Date.now(), ['type']), false);
         sub.subscribe(command.pairs, command.resume, command.conflateMs, {
           ready: (recovered) => sink.send({ type: 'subscribed', pairs: sub.pairList(), recovered }),
           failed: (err) => sink.send(errorMessage(err, 'subscribe')),

@@ -13,6 +13,7 @@ import { ResumeTracker } from './resume-tracker';
 import { createSocketIoFeed } from './socket-io.feed';
 import { createSseFeed } from './sse.feed';
 import type { Tick } from './types';
+import { withToken, type GetToken } from './token';
 import { createWebSocketFeed } from './websocket.feed';
 
 export type { ErrorCode, PairStatus, ResetEvent, SourceName, TickSource, Transport } from '../../../src/shared/wire';
@@ -23,6 +24,7 @@ export { TRANSPORT_LABELS } from './price-feed';
 export { PriceStreamError, isPermanent, type ClientErrorCode, type Refusal } from './refusal';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type Jitter } from './backoff';
 export { compareTickIds, isAfter } from './tick-order';
+export type { GetToken } from './token';
 
 export type ConnectOptions = {
   /** The service's origin, e.g. `http://localhost:8080` (in a browser: `location.origin`). */
@@ -42,6 +44,13 @@ export type ConnectOptions = {
    * the client reconnects and resumes. Default 45000 (three heartbeats); 0: never.
    */
   idleTimeoutMs?: number;
+  /**
+   * The subscriber token, for a service with AUTH_* (docs/api.md, "Tokens"): called before every
+   * connection and reconnection (a stream ended with TOKEN_EXPIRED comes back with a new token
+   * and resumes from the last id), and on Socket.IO before the token expires (sent as `refresh`,
+   * the stream stays open).
+   */
+  getToken?: GetToken;
   /** Backoff and resume timing; tests shorten them. */
   timing?: Partial<ConnectionTiming>;
   /** Clock, randomness and network state; defaults to the platform's. */
@@ -120,7 +129,12 @@ export function connect(options: ConnectOptions): PriceClient {
 
   const tracker = new ResumeTracker(options.lastEventId ?? null);
   const pairs = [...options.pairs];
-  const request = (): FeedRequest => ({ pairs, lastEventId: tracker.lastId, conflate: options.conflate ?? null });
+  let token: string | null = null;
+  const request = (): FeedRequest => ({ pairs, lastEventId: tracker.lastId, conflate: options.conflate ?? null, token });
+  const { getToken } = options;
+  const keep = (next: string): void => {
+    token = next;
+  };
   let transport = options.transport;
   let status: ConnectionStatus = { state: 'connecting', attempt: 0 };
   const connection = new Connection(
@@ -139,13 +153,21 @@ export function connect(options: ConnectOptions): PriceClient {
     options.env ?? platformEnv(),
     { ...DEFAULT_TIMING, ...options.timing },
   );
-  const feedOptions = { baseUrl: options.baseUrl, WebSocket: options.WebSocket, idleTimeoutMs: options.idleTimeoutMs };
+  const refreshToken =
+    getToken &&
+    (async (): Promise<string> => {
+      const next = await getToken();
+      keep(next);
+      return next;
+    });
+  const feedOptions = { baseUrl: options.baseUrl, WebSocket: options.WebSocket, idleTimeoutMs: options.idleTimeoutMs, refreshToken };
   // Set once the caller chose for itself (use/close) before the deferred first connection.
   let decided = false;
   const use = (next: Transport): void => {
     decided = true;
     transport = next;
-    connection.use(FEEDS[next](request, feedOptions));
+    const feed = FEEDS[next](request, feedOptions);
+    connection.use(getToken ? withToken(feed, getToken, keep) : feed);
   };
 
   const client: PriceClient = {

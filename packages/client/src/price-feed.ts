@@ -12,7 +12,13 @@ export const TRANSPORT_LABELS: Record<TransportKind, string> = {
 };
 
 /** What a connection asks for; read afresh on every (re)connect so that it resumes from the last id. */
-export type FeedRequest = { pairs: readonly string[]; lastEventId: string | null; conflate: number | null };
+export type FeedRequest = {
+  pairs: readonly string[];
+  lastEventId: string | null;
+  conflate: number | null;
+  /** The subscriber token (`getToken`): SSE's Authorization header, the WebSocket subprotocol `bearer.<token>`, Socket.IO's `auth.token`. */
+  token?: string | null;
+};
 
 /** The part of a WebSocket the library uses: the browser's, Node 22's, or the `ws` package's. */
 export type WebSocketLike = {
@@ -20,7 +26,7 @@ export type WebSocketLike = {
   addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: object) => void): void;
   close(code?: number): void;
 };
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols?: string[]) => WebSocketLike;
 
 /** The part of `fetch` the library uses (the platform's; tests pass their own). */
 export type FetchLike = (url: string, init: { headers: Record<string, string>; signal: AbortSignal; cache: 'no-store' }) => Promise<Response>;
@@ -33,7 +39,14 @@ export type FeedOptions = {
   WebSocket?: WebSocketConstructor;
   /** SSE: a stream that sends nothing this long (not even the server's heartbeat) is taken for dead; 0: never. */
   idleTimeoutMs?: number;
+  /** Socket.IO: a new token from the app (kept for the next connection too), sent as `refresh` before the current one expires. */
+  refreshToken?: () => Promise<string>;
 };
+
+/** The headers of an SSE request (also the WebSocket feed's probe of a refusal). */
+export function sseHeaders(req: FeedRequest): Record<string, string> {
+  return !req.token ? { Accept: 'text/event-stream' } : { Accept: 'text/event-stream', Authorization: `Bearer ${req.token}` };
+}
 
 export type FeedHandlers = {
   /** The server accepted the subscription; ticks follow. */

@@ -17,7 +17,16 @@ export type Refusal = {
  * instance that has not yet seen the newest id refuses it while another one has it (see
  * docs/api.md, "resume points").
  */
-const TRANSIENT_CODES: ReadonlySet<string> = new Set<ErrorCode>(['RATE_LIMITED', 'TOO_MANY_CONNECTIONS', 'SHUTTING_DOWN', 'RESUME_POINT_IN_FUTURE', 'INTERNAL_ERROR']);
+const TRANSIENT_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'RATE_LIMITED',
+  'TOO_MANY_CONNECTIONS',
+  'SHUTTING_DOWN',
+  'RESUME_POINT_IN_FUTURE',
+  'INTERNAL_ERROR',
+  // The stream's token expired: the next attempt asks getToken() for a new one.
+  'TOKEN_EXPIRED',
+  'AUTH_UNAVAILABLE',
+]);
 
 /**
  * Refused for good: the same request would be refused on every attempt. A 4xx but 408 and 429
@@ -44,6 +53,7 @@ const PERMANENT_CODES: ReadonlySet<string> = new Set<ErrorCode | ClientErrorCode
   'INVALID_NAMESPACE',
   'URI_TOO_LONG',
   'UNAUTHORIZED',
+  'PAIR_NOT_ENTITLED',
   'FORBIDDEN_ORIGIN',
   'NO_FETCH',
   'NO_WEBSOCKET',

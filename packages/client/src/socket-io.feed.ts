@@ -2,6 +2,7 @@ import type { Socket } from 'socket.io-client';
 import { SOCKET_NAMESPACE, type ClientToServerEvents, type HandshakeAuth, type ServerToClientEvents } from '../../../src/shared/wire';
 import type { FeedFactory, FeedHandlers, PriceFeed } from './price-feed';
 import { errorFields, type Refusal } from './refusal';
+import { refreshDelay, tokenExpiry } from './token';
 import { asPairStatus, asReset, asTick } from './wire-guards';
 
 type SocketIoClient = typeof import('socket.io-client');
@@ -58,6 +59,8 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
   let socket: PricesSocket | null = null;
   /** Bumped on every start and stop: a load that ends after them starts nothing. */
   let attempt = 0;
+  /** The refresh of the current socket's token, due before it expires. */
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   const feed: PriceFeed = {
     kind: 'socketio',
@@ -75,6 +78,7 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
     },
     stop() {
       attempt += 1;
+      clearTimeout(refreshTimer);
       const s = socket;
       socket = null;
       s?.removeAllListeners();
@@ -89,11 +93,12 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
       transports: ['websocket', 'polling'],
       tryAllTransports: true,
       auth: (cb) => {
-        const { pairs, lastEventId, conflate } = request();
+        const { pairs, lastEventId, conflate, token } = request();
         const auth: HandshakeAuth = {
           pairs: [...pairs],
           ...(lastEventId !== null ? { lastEventId } : {}),
           ...(conflate !== null ? { conflate } : {}),
+          ...(token ? { token } : {}),
         };
         cb(auth);
       },
@@ -105,7 +110,33 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
       feed.stop();
       handlers.closed(reason, refusal);
     };
-    s.on('connect', () => live() && handlers.open());
+    /**
+     * Before the token expires, a new one from the app goes as `refresh`: the stream stays open.
+     * Should that fail, the server ends the stream with TOKEN_EXPIRED and the reconnection asks
+     * the app again.
+     */
+    const scheduleRefresh = (token: string | null | undefined): void => {
+      clearTimeout(refreshTimer);
+      const refreshToken = options.refreshToken;
+      const expiresAt = token ? tokenExpiry(token) : null;
+      if (!refreshToken || expiresAt === null) return;
+      refreshTimer = setTimeout(() => {
+        void refreshToken().then(
+          (next) => {
+            if (!live()) return;
+            s.emit('refresh', { token: next }, (ack) => {
+              if (live() && ack.ok) scheduleRefresh(next);
+            });
+          },
+          () => undefined,
+        );
+      }, refreshDelay(expiresAt, Date.now()));
+    };
+    s.on('connect', () => {
+      if (!live()) return;
+      scheduleRefresh(request().token);
+      handlers.open();
+    });
     s.on('price', (t) => {
       const tick = live() ? asTick(t) : null;
       if (tick) handlers.tick(tick);

@@ -1,5 +1,5 @@
 import { SSE_PATH } from '../../../src/shared/wire';
-import { platformGlobal, streamUrl, type FeedFactory, type FeedHandlers, type FetchLike, type PriceFeed } from './price-feed';
+import { platformGlobal, sseHeaders, streamUrl, type FeedFactory, type FeedHandlers, type FetchLike, type PriceFeed } from './price-feed';
 import { refusalOf } from './refusal';
 import { SseParser } from './sse-parser';
 import { asPairStatus, asReset, asTick, parseJson } from './wire-guards';
@@ -31,7 +31,8 @@ export const createSseFeed: FeedFactory = (request, options) => {
       const abort = new AbortController();
       running = abort;
       const live = (): boolean => running === abort;
-      const url = streamUrl(options.baseUrl, SSE_PATH, request()).href;
+      const req = request();
+      const url = streamUrl(options.baseUrl, SSE_PATH, req).href;
       const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
       let idle: ReturnType<typeof setTimeout> | undefined;
       let idleFor = 0;
@@ -44,7 +45,7 @@ export const createSseFeed: FeedFactory = (request, options) => {
         }, idleMs);
       };
       abort.signal.addEventListener('abort', () => clearTimeout(idle), { once: true });
-      void read(fetchImpl, url, abort.signal, handlers, live, watch).then(
+      void read(fetchImpl, url, sseHeaders(req), abort.signal, handlers, live, watch).then(
         ({ reason, refusal }) => {
           if (!live()) return;
           feed.stop();
@@ -68,8 +69,8 @@ export const createSseFeed: FeedFactory = (request, options) => {
 type Ended = { reason: string; refusal?: Awaited<ReturnType<typeof refusalOf>> };
 
 /** Opens the stream and reads it until it ends; events go to the handlers while `live()`. */
-async function read(fetchImpl: FetchLike, url: string, signal: AbortSignal, handlers: FeedHandlers, live: () => boolean, watch: () => void): Promise<Ended> {
-  const res = await fetchImpl(url, { headers: { Accept: 'text/event-stream' }, signal, cache: 'no-store' });
+async function read(fetchImpl: FetchLike, url: string, headers: Record<string, string>, signal: AbortSignal, handlers: FeedHandlers, live: () => boolean, watch: () => void): Promise<Ended> {
+  const res = await fetchImpl(url, { headers, signal, cache: 'no-store' });
   if (!res.ok) {
     const refusal = await refusalOf(res);
     return { reason: `refused: ${refusal.code ?? refusal.status}: ${refusal.message}`, refusal };

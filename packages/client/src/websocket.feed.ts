@@ -1,5 +1,5 @@
-import { SSE_PATH, WS_PATH } from '../../../src/shared/wire';
-import { eventField, platformGlobal, streamUrl, type FeedFactory, type FeedHandlers, type FeedRequest, type FetchLike, type PriceFeed, type WebSocketConstructor, type WebSocketLike } from './price-feed';
+import { SSE_PATH, WS_BEARER_PREFIX, WS_PATH, WS_PROTOCOL } from '../../../src/shared/wire';
+import { eventField, platformGlobal, sseHeaders, streamUrl, type FeedFactory, type FeedHandlers, type FeedRequest, type FetchLike, type PriceFeed, type WebSocketConstructor, type WebSocketLike } from './price-feed';
 import { refusalOf, type Refusal } from './refusal';
 import { asWsMessage, parseJson } from './wire-guards';
 
@@ -33,7 +33,8 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
       const req = request();
       const url = streamUrl(options.baseUrl, WS_PATH, req);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      const ws = new WebSocketImpl(url.href);
+      // A token goes as a subprotocol beside the one the server selects (never in the URL, which proxies log).
+      const ws = !req.token ? new WebSocketImpl(url.href) : new WebSocketImpl(url.href, [WS_PROTOCOL, `${WS_BEARER_PREFIX}${req.token}`]);
       socket = ws;
       let opened = false;
       const live = (): boolean => socket === ws;
@@ -111,7 +112,7 @@ async function whyRefused(baseUrl: string, req: FeedRequest, fetchOption: FetchL
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), 5_000);
   try {
-    const res = await fetchImpl(streamUrl(baseUrl, SSE_PATH, req).href, { headers: { Accept: 'text/event-stream' }, signal: abort.signal, cache: 'no-store' });
+    const res = await fetchImpl(streamUrl(baseUrl, SSE_PATH, req).href, { headers: sseHeaders(req), signal: abort.signal, cache: 'no-store' });
     if (res.ok) return null;
     return await refusalOf(res);
   } catch {
