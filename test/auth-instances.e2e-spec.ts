@@ -1,10 +1,11 @@
 import { startApp, type TestApp } from './support/app';
+import { startCluster } from './support/cluster';
 import { deletePrefix, randomPrefix, REDIS_URL, testClient } from './support/redis';
 import { openStream, type RawStream } from './support/sse';
 import { bearer, mint, TEST_SECRET } from './support/tokens';
 import { waitFor } from './support/wait';
 
-jest.setTimeout(30_000);
+jest.setTimeout(90_000);
 
 /** Two instances on one Redis: a token's maxConnections holds across them (SharedSubSlots). */
 describe('a per-sub cap across instances (Redis)', () => {
@@ -60,6 +61,49 @@ describe('a per-sub cap across instances (Redis)', () => {
       expect(await redis.exists(`${prefix}:subs:partner-bot`)).toBe(0);
     } finally {
       redis.disconnect();
+    }
+  });
+});
+
+/** WORKERS=2 beside a single instance, on one Redis: each worker is an instance of the count, and a killed worker's slots stop counting. */
+describe('a per-sub cap across workers and instances (Redis)', () => {
+  const prefix = randomPrefix();
+
+  afterAll(() => deletePrefix(prefix));
+
+  it("counts a worker's streams with the other instance's, and forgets a killed worker's once its liveness key expires", async () => {
+    const env = { AUTH_JWT_SECRET: TEST_SECRET, AUTH_REQUIRED: 'streams', REDIS_URL, REDIS_PREFIX: prefix };
+    const c = await startCluster(env);
+    const single = await startApp(env);
+    const redis = testClient();
+    const held: RawStream[] = [];
+    try {
+      const auth = bearer(await mint('desk', { maxConnections: 2 }));
+      const onWorker = await c.stream('pairs=BTC-USD', auth);
+      held.push(onWorker.stream, await openStream(`${single.url}/api/prices/stream?pairs=BTC-USD`, auth));
+      expect(held.map((s) => s.status)).toEqual([200, 200]);
+      const third = await openStream(`${single.url}/api/prices/stream?pairs=BTC-USD`, auth);
+      expect(third.status).toBe(429);
+      expect((await c.stream('pairs=BTC-USD', auth)).stream.status).toBe(429);
+      expect(await redis.hlen(`${prefix}:subs:desk`)).toBe(2);
+      // The worker dies without a word: its field counts until its liveness key (15 s) expires.
+      const pid = c.workerPids().get(onWorker.worker);
+      expect(pid).toBeDefined();
+      process.kill(pid!, 'SIGKILL');
+      await waitFor(
+        async () => {
+          const s = await openStream(`${single.url}/api/prices/stream?pairs=BTC-USD`, auth);
+          if (s.status === 200) held.push(s);
+          return s.status === 200;
+        },
+        25_000,
+      );
+      expect(Object.values(await redis.hgetall(`${prefix}:subs:desk`))).toEqual(['2']);
+    } finally {
+      for (const s of held) s.close();
+      redis.disconnect();
+      await single.close();
+      await c.stop();
     }
   });
 });
