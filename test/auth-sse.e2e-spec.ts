@@ -50,4 +50,20 @@ describe('subscriber tokens on SSE', () => {
     expect(lines.some((l) => l.includes('"sub":"alice"'))).toBe(true);
   });
 
+  it('HEAD on a stream route checks the token as GET does: 401, 403 PAIR_NOT_ENTITLED, 200 with a token that grants the pairs, no slot held', async () => {
+    const token = await mint('hera', { pairs: ['BTC-USD'], maxConnections: 1 });
+    const head = async (query: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${t.url}/api/prices/stream?${query}`, { method: 'HEAD', headers });
+      return { status: res.status, body: await res.text() };
+    };
+    expect(await head('pairs=BTC-USD')).toEqual({ status: 401, body: '' });
+    expect(await head('pairs=BTC-USD', bearer(await mint('x', {}, -60)))).toEqual({ status: 401, body: '' });
+    expect(await head(`pairs=ETH-USD&token=${token}`)).toEqual({ status: 403, body: '' });
+    expect(await head('pairs=BTC-USD', bearer(token))).toEqual({ status: 200, body: '' });
+    expect(await head(`token=${token}`)).toEqual({ status: 200, body: '' });
+    expect((await fetch(`${t.url}/api/price/stream`, { method: 'HEAD' })).status).toBe(401);
+    // HEAD took no slot: the token's one stream still opens.
+    expect((await sse('pairs=BTC-USD', bearer(token))).status).toBe(200);
+  });
+
 });

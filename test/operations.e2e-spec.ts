@@ -119,6 +119,18 @@ describe('operations', () => {
     expect(doc.components.securitySchemes['admin-token']).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
     expect(doc.components.securitySchemes['admin-token'].bearerFormat).toBeUndefined();
     expect(doc.paths['/api/admin/refresh'].post.security).toEqual([{ 'admin-token': [] }]);
+    // A subscriber token's refusals, on the streams and on REST under /api/ (noted as applying with tokens configured); not on the admin routes.
+    type Described = Record<string, { description?: string }>;
+    const token = { '401': ['UNAUTHORIZED', 'TOKEN_EXPIRED'], '403': ['PAIR_NOT_ENTITLED'], '503': ['AUTH_UNAVAILABLE'] };
+    for (const [path, method] of [['/api/prices/stream', 'get'], ['/stream', 'get'], ['/api/prices/{pair}', 'get'], ['/api/pairs', 'get'], ['/api/v1/ltp', 'get'], ['/api/prices/{pair}/candles', 'get']]) {
+      const responses = doc.paths[path][method].responses as Described;
+      for (const [status, codes] of Object.entries(token)) {
+        for (const code of codes) expect({ path, status, description: responses[status]?.description }).toEqual({ path, status, description: expect.stringContaining(code) });
+        expect(responses[status]?.description).toContain('only with subscriber tokens configured');
+      }
+    }
+    expect((stream as Described)['503'].description).toContain('SHUTTING_DOWN');
+    expect((doc.paths['/api/admin/refresh'].post.responses as Described)['403']).toBeUndefined();
   });
 });
 

@@ -1,7 +1,10 @@
 import { Global, Injectable, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { PollerModule } from '../ingest/poller.module';
 import { PricePollerService, type PollReport, type SourcesReport } from '../ingest/price-poller.service';
+import { RedisClients } from '../redis/redis.clients';
+import { SharedSubSlots } from '../redis/shared-sub-slots';
 import { SlotBroker } from '../stream/slots';
 import { TickLog } from '../stream/tick-log';
 import { ReplicaTickLog, WorkerLink } from './worker-link';
@@ -47,7 +50,8 @@ export class ClusterWorkerModule {
       imports: [PollerModule],
       providers: [
         { provide: WorkerLink, useValue: link },
-        { provide: SlotBroker, useValue: link.slots },
+        // With Redis, a worker is an instance of the per-sub cap across instances (SharedSubSlots).
+        { provide: SlotBroker, useFactory: (config: AppConfig, redis?: RedisClients) => SharedSubSlots.around(link.slots, redis, config), inject: [AppConfig, { token: RedisClients, optional: true }] },
         ...(replica ? [{ provide: TickLog, useValue: replica }] : []),
         WorkerRole,
       ],

@@ -148,10 +148,44 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
   return document;
 }
 
+/** Every route under the REST rate limit may answer it. */const RATE_LIMITED = ApiResponse({ status: 429, description: 'RATE_LIMITED (with Retry-After)', content: { 'application/json': { schema: schemaRef('Error') } } });
+
+/** Error answers of a route: a status and the codes it may come with. */
+type ErrorList = [status: number, ...codes: ErrorCode[]][];
+
+/** What a subscriber token (AUTH_*) may be refused with: the same on every route that checks one. */
+const TOKEN_ERRORS: ErrorList = [
+  [401, 'UNAUTHORIZED', 'TOKEN_EXPIRED'],
+  [403, 'PAIR_NOT_ENTITLED'],
+  [503, 'AUTH_UNAVAILABLE'],
+];
+
+/** When a route checks subscriber tokens (the note beside TOKEN_ERRORS' codes). */
+const TOKEN_NOTE = {
+  stream: 'only with subscriber tokens configured (AUTH_JWT_SECRET or AUTH_JWKS_URL): a token that is sent, or none with AUTH_REQUIRED=streams or all',
+  rest: 'only with subscriber tokens configured and AUTH_REQUIRED=all',
+} as const;
+
+function errorResponses(errors: ErrorList, tokens?: keyof typeof TOKEN_NOTE) {
+  const own = new Map(errors.map(([status, ...codes]) => [status, codes.join(', ')]));
+  const byToken = new Map(tokens ? TOKEN_ERRORS.map(([status, ...codes]) => [status, `${codes.join(', ')}: ${TOKEN_NOTE[tokens]}`]) : []);
+  const statuses = [...new Set([...own.keys(), ...byToken.keys()])].sort((a, b) => a - b);
+  return statuses.map((status) => {
+    const description = [own.get(status), byToken.get(status)].filter((d) => d !== undefined && d !== '').join('; ');
+    return ApiResponse({ status, description, content: { 'application/json': { schema: schemaRef('Error') } } });
+  });
+}
+
 /** Documents the error answers of a route with the codes it may give. */
-export function ApiErrors(...errors: [status: number, ...codes: ErrorCode[]][]) {
-  return applyDecorators(
-    ...errors.map(([status, ...codes]) => ApiResponse({ status, description: codes.join(', '), content: { 'application/json': { schema: schemaRef('Error') } } })),
-    ApiResponse({ status: 429, description: 'RATE_LIMITED (with Retry-After)', content: { 'application/json': { schema: schemaRef('Error') } } }),
-  );
+export function ApiErrors(...errors: ErrorList) {
+  return applyDecorators(...errorResponses(errors), RATE_LIMITED);
+}
+
+/**
+ * ApiErrors of a route that checks subscriber tokens: also 401 UNAUTHORIZED or TOKEN_EXPIRED,
+ * 403 PAIR_NOT_ENTITLED and 503 AUTH_UNAVAILABLE, noted as given only when tokens are configured
+ * (a stream route: `stream`; REST under /api/, which needs AUTH_REQUIRED=all: `rest`).
+ */
+export function ApiTokenErrors(tokens: keyof typeof TOKEN_NOTE, ...errors: ErrorList) {
+  return applyDecorators(...errorResponses(errors, tokens), RATE_LIMITED);
 }

@@ -2,7 +2,7 @@ import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ApiError } from '../http/api-error';
-import { ApiErrors, schemaRef } from '../http/openapi';
+import { ApiTokenErrors, schemaRef } from '../http/openapi';
 import { checkPair } from '../domain/pair';
 import { parseLimit, queryString } from '../http/query';
 import { AppConfig } from '../config/app-config';
@@ -61,7 +61,7 @@ export class CandlesController {
       },
     },
   })
-  @ApiErrors([400, 'INVALID_PAIR', 'INVALID_INTERVAL', 'INVALID_FROM', 'INVALID_TO', 'INVALID_RANGE', 'INVALID_LIMIT', 'INVALID_QUERY'], [404, 'UNSUPPORTED_PAIR'])
+  @ApiTokenErrors('rest', [400, 'INVALID_PAIR', 'INVALID_INTERVAL', 'INVALID_FROM', 'INVALID_TO', 'INVALID_RANGE', 'INVALID_LIMIT', 'INVALID_QUERY'], [404, 'UNSUPPORTED_PAIR'])
   list(
     @Param('pair') rawPair: string,
     @Query('interval') interval: unknown,

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiT
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { PricePollerService } from '../ingest/price-poller.service';
 import type { Response } from 'express';
-import { ADMIN_AUTH, ApiErrors, schemaRef } from '../http/openapi';
+import { ADMIN_AUTH, ApiErrors, ApiTokenErrors, schemaRef } from '../http/openapi';
 import { ApiError } from '../http/api-error';
 import { parseLimit, parsePairList, queryString } from '../http/query';
 import { parseSince } from '../domain/resume';
@@ -33,7 +33,7 @@ export class LegacyController {
     description: 'The latest BTC-USD tick with the fields of the replaced Bitcoin tracker',
     schema: schemaRef('LegacyTick'),
   })
-  @ApiErrors([404, 'NO_PRICE_YET', 'UNSUPPORTED_PAIR'])
+  @ApiTokenErrors('rest', [404, 'NO_PRICE_YET', 'UNSUPPORTED_PAIR'])
   current(@Res({ passthrough: true }) res: Response): string {
     return sendLatest(res, this.prices.legacyCurrentBody(this.legacyPair()));
   }
@@ -43,7 +43,7 @@ export class LegacyController {
   @ApiQuery({ name: 'since', required: false })
   @ApiQuery({ name: 'limit', required: false })
   @ApiOkResponse({ description: 'BTC-USD history, oldest first', schema: { type: 'object', properties: { count: { type: 'integer' }, updates: { type: 'array', items: schemaRef('Tick') } } } })
-  @ApiErrors([400, 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE'], [404, 'UNSUPPORTED_PAIR'])
+  @ApiTokenErrors('rest', [400, 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE'], [404, 'UNSUPPORTED_PAIR'])
   async history(@Query('since') since: unknown, @Query('limit') limit: unknown): Promise<{ count: number; updates: Tick[] }> {
     const sinceRaw = queryString(since, 'since');
     const sinceMs = sinceRaw === undefined || sinceRaw === '' ? undefined : parseSince(sinceRaw, Date.now());
@@ -60,7 +60,7 @@ export class LegacyController {
     schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') } } },
   })
   @ApiResponse({ status: 206, description: 'Some pairs failed', schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') }, errors: { type: 'array', items: schemaRef('PairError') } } } })
-  @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'])
+  @ApiTokenErrors('rest', [400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS'])
   ltp(@Query('pair') rawPair: unknown, @Res({ passthrough: true }) res: Response): LtpResponse {
     // The edge router answers the same through ltpList (its `ltp` row) ahead of Express.
     const { status, body } = ltpList(queryString(rawPair, 'pair'), { config: this.config, prices: this.prices });
@@ -71,7 +71,7 @@ export class LegacyController {
   /** The LTP service's cache: the latest price of every configured pair that has one. */
   @Get('v1/ltp/cached')
   @ApiOperation({ summary: 'Every cached last traded price (LTP service format)' })
-  @ApiErrors()
+  @ApiTokenErrors('rest')
   @ApiOkResponse({ description: 'Every cached last traded price', schema: { type: 'object', properties: { ltp: { type: 'array', items: schemaRef('LtpItem') } } } })
   cached(): { ltp: LtpItem[] } {
     return { ltp: this.prices.latestOf([...this.config.pairs]).prices.map((tick) => ({ pair: slashed(tick.pair), amount: tick.price })) };

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { ApiErrors, schemaRef } from '../http/openapi';
+import { ApiTokenErrors, schemaRef } from '../http/openapi';
 import { checkPair } from '../domain/pair';
 import { parseLimit, queryString } from '../http/query';
 import { parseSince } from '../domain/resume';
@@ -21,7 +21,7 @@ export class PricesController {
 
   @Get('pairs')
   @ApiOperation({ summary: 'Configured pairs and their latest ticks' })
-  @ApiErrors()
+  @ApiTokenErrors('rest')
   @ApiOkResponse({
     description: 'Configured pairs, each with its latest tick (or null) and whether it is fresh',
     schema: { type: 'object', properties: { pairs: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string' }, latest: { type: 'object', allOf: [schemaRef('Tick')], nullable: true }, fresh: { type: 'boolean' } } } } } },
@@ -39,7 +39,7 @@ export class PricesController {
     description: 'Some pairs have no price yet or are invalid (NO_PRICE_YET, INVALID_PAIR, UNSUPPORTED_PAIR per pair)',
     schema: { type: 'object', properties: { prices: { type: 'array', items: schemaRef('Tick') }, errors: { type: 'array', items: schemaRef('PairError') } } },
   })
-  @ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_QUERY'])
+  @ApiTokenErrors('rest', [400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_QUERY'])
   list(@Query('pairs') rawPairs: unknown, @Res({ passthrough: true }) res: Response): PricesResponse {
     // The edge router answers the same through pricesList (its `prices` row) ahead of Express.
     const { status, body } = pricesList(queryString(rawPairs, 'pairs'), { config: this.config, prices: this.prices });
@@ -51,7 +51,7 @@ export class PricesController {
   @ApiOperation({ summary: 'Latest tick of a pair' })
   @ApiParam({ name: 'pair', example: 'BTC-USD' })
   @ApiOkResponse({ description: 'The latest tick', schema: schemaRef('Tick') })
-  @ApiErrors([400, 'INVALID_PAIR'], [404, 'UNSUPPORTED_PAIR', 'NO_PRICE_YET'])
+  @ApiTokenErrors('rest', [400, 'INVALID_PAIR'], [404, 'UNSUPPORTED_PAIR', 'NO_PRICE_YET'])
   one(@Param('pair') rawPair: string, @Res({ passthrough: true }) res: Response): string {
     return sendLatest(res, this.prices.latestBody(this.pathPair(rawPair)));
   }
@@ -65,7 +65,7 @@ export class PricesController {
     description: 'Ticks oldest first; complete is false when the window does not reach back to since',
     schema: { type: 'object', properties: { pair: { type: 'string' }, count: { type: 'integer' }, complete: { type: 'boolean' }, updates: { type: 'array', items: schemaRef('Tick') } } },
   })
-  @ApiErrors([400, 'INVALID_PAIR', 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY'], [404, 'UNSUPPORTED_PAIR'])
+  @ApiTokenErrors('rest', [400, 'INVALID_PAIR', 'INVALID_LIMIT', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY'], [404, 'UNSUPPORTED_PAIR'])
   async history(@Param('pair') rawPair: string, @Query('since') since: unknown, @Query('limit') limit: unknown): Promise<HistoryResponse> {
     const pair = this.pathPair(rawPair);
     const sinceRaw = queryString(since, 'since');

@@ -83,14 +83,14 @@ export class SseEntry {
       since: param('since'),
       conflate: param('conflate'),
     };
+    // The header, or the `token` parameter for EventSource (which cannot set headers); never logged.
+    const token = bearerToken(req.headers) ?? query.get('token') ?? undefined;
     if (req.method === 'HEAD') {
-      this.gate.check('sse', streamQuery, route.defaultPair);
+      await this.gate.check('sse', streamQuery, route.defaultPair, token);
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform' });
       res.end();
       return;
     }
-    // The header, or the `token` parameter for EventSource (which cannot set headers); never logged.
-    const token = bearerToken(req.headers) ?? query.get('token') ?? undefined;
     const { command, lease } = await this.gate.open('sse', streamQuery, this.gate.clientIp(req.headers, req.socket.remoteAddress), route.defaultPair, token);
     // With workers the slot came from the primary: the client may have gone meanwhile.
     if (res.destroyed || req.socket.destroyed) return lease.cancel();

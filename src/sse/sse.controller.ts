@@ -2,7 +2,7 @@ import { Controller, Get, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { ApiErrors, schemaRef } from '../http/openapi';
+import { ApiTokenErrors, schemaRef } from '../http/openapi';
 import { SSE_PATH } from '../shared/wire';
 import { SseEntry } from './sse-entry';
 import { LEGACY_MESSAGE_STREAM_PATH, LEGACY_PRICE_STREAM_PATH, streamRoute as route } from '../http/edge-routes';
@@ -34,7 +34,7 @@ const RESET_EXAMPLE = 'event: reset\ndata: {"reason":"history_gap","oldestId":"1
 @ApiQuery({ name: 'since', required: false, description: 'resume from this time: Unix s, Unix ms or ISO-8601' })
 @ApiHeader({ name: 'Last-Event-ID', required: false })
 @ApiQuery({ name: 'conflate', required: false, description: 'at most one tick per pair every this many ms (10 to 60000)' })
-@ApiErrors([400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY'], [429, 'TOO_MANY_CONNECTIONS'], [503, 'SHUTTING_DOWN'])
+@ApiTokenErrors('stream', [400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY'], [429, 'TOO_MANY_CONNECTIONS'], [503, 'SHUTTING_DOWN'])
 @SkipThrottle()
 @Controller()
 export class SseController {

@@ -150,21 +150,17 @@ export class StreamGate implements OnModuleDestroy {
    * a request that names no pairs gets those its token grants), then `admit`.
    */
   async open(transport: Transport, query: StreamQuery, ip: string, defaultPair?: string, token?: string): Promise<Opened> {
-    const parsed = parseStreamQuery(query, this.limits, Date.now(), defaultPair);
-    const grant = await this.auth.authorize(transport, token);
-    const named = (query.pairs ?? '').trim() !== '' || defaultPair !== undefined;
-    const granted = named ? undefined : this.auth.defaultPairs(grant);
-    const command = this.entitle(transport, grant, granted === undefined ? parsed : { ...parsed, pairs: granted }, true);
+    const { grant, command } = await this.authorize(transport, query, defaultPair, token, true);
     return { command, lease: await this.admit(transport, ip, grant ?? undefined) };
   }
 
-  /** `StreamAuth.entitle`; a refused opening is counted as a refused connection of the transport. */
-  entitle(transport: Transport, grant: Grant | null | undefined, command: SubscribeCommand, opening: boolean): SubscribeCommand {
+  /** `StreamAuth.entitle`; a refused opening is counted as a refused connection of the transport (unless `counted` is false). */
+  entitle(transport: Transport, grant: Grant | null | undefined, command: SubscribeCommand, opening: boolean, counted = true): SubscribeCommand {
     try {
       if (command.pairs.length === 0) throw new ApiError(403, 'PAIR_NOT_ENTITLED', 'the token grants none of the configured pairs');
       return this.auth.entitle(grant ?? null, command, opening);
     } catch (err) {
-      if (opening && err instanceof ApiError) this.metrics.refused(transport, err.code);
+      if (opening && counted && err instanceof ApiError) this.metrics.refused(transport, err.code);
       throw err;
     }
   }
@@ -179,10 +175,23 @@ export class StreamGate implements OnModuleDestroy {
     return next;
   }
 
-  /** What `open` checks, without taking a slot (HEAD on a stream route). */
-  check(transport: Transport, query: StreamQuery, defaultPair?: string): void {
-    parseStreamQuery(query, this.limits, Date.now(), defaultPair);
+  /**
+   * What `open` checks, without taking a slot (HEAD on a stream route): the query, the token and
+   * what it grants (same codes as GET, not counted as refused connections), the shutdown.
+   */
+  async check(transport: Transport, query: StreamQuery, defaultPair?: string, token?: string): Promise<void> {
+    await this.authorize(transport, query, defaultPair, token, false);
     this.refuseWhileShuttingDown(transport);
+  }
+
+  /** The query parsed, the token verified, and the subscription as the token grants it (a request naming no pairs gets those it grants). */
+  private async authorize(transport: Transport, query: StreamQuery, defaultPair: string | undefined, token: string | undefined, counted: boolean): Promise<{ grant: Grant | null; command: SubscribeCommand }> {
+    const parsed = parseStreamQuery(query, this.limits, Date.now(), defaultPair);
+    const grant = await this.auth.authorize(transport, token, counted);
+    const named = (query.pairs ?? '').trim() !== '' || defaultPair !== undefined;
+    const granted = named ? undefined : this.auth.defaultPairs(grant);
+    const command = this.entitle(transport, grant, granted === undefined ? parsed : { ...parsed, pairs: granted }, true, counted);
+    return { grant, command };
   }
 
   private refuseWhileShuttingDown(transport: Transport): void {

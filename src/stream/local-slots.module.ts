@@ -1,11 +1,22 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { RedisClients } from '../redis/redis.clients';
+import { SharedSubSlots } from '../redis/shared-sub-slots';
 import { LocalSlots, SlotBroker } from './slots';
 
-/** Connection slots of a process that serves alone: it counts them itself. ClusterWorkerModule provides the other kind. */
+/**
+ * Connection slots of a process that serves alone: it counts them itself (with Redis, a `sub`'s
+ * across instances too: SharedSubSlots). ClusterWorkerModule provides the other kind.
+ */
 @Global()
 @Module({
-  providers: [{ provide: SlotBroker, useFactory: (config: AppConfig) => new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp), inject: [AppConfig] }],
+  providers: [
+    {
+      provide: SlotBroker,
+      useFactory: (config: AppConfig, redis?: RedisClients) => SharedSubSlots.around(new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp), redis, config),
+      inject: [AppConfig, { token: RedisClients, optional: true }],
+    },
+  ],
   exports: [SlotBroker],
 })
 export class LocalSlotsModule {}
