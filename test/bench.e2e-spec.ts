@@ -132,8 +132,8 @@ describe('load benchmark against WORKERS=2', () => {
     const peak = result.workers.workers.map((w) => w.connsPeak ?? 0);
     expect(peak.reduce((a, n) => a + n, 0)).toBe(150);
     // Both workers accept: the kernel hands each connection to a worker waiting for one, so the
-    // less busy takes more (on a loaded CI machine 29 / 121 was seen); neither is left out.
-    for (const n of peak) expect(n).toBeGreaterThanOrEqual(15);
+    // less busy takes more (on loaded CI machines 29 / 121 and 11 / 139 were seen); neither is left out.
+    for (const n of peak) expect(n).toBeGreaterThan(0);
     expect(output).toMatch(/kill: worker 1 \(pid \d+, \d+ conns at the peak\) got SIGKILL 3 s into the load phase, restarted as pid \d+/);
     expect(result.assert).toEqual({ passed: true, failures: [] });
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
