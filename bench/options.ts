@@ -20,6 +20,7 @@ export type BenchOptions = {
   workers: number;
   addresses: number;
   concurrency: number;
+  connectRate: number | null;
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   connectTimeoutMs: number;
@@ -71,6 +72,8 @@ Load:
   --workers N                   load-generating processes (default: one per 4,000 subscribers)
   --addresses N                 source addresses 127.0.0.1..127.0.0.N (default 16)
   --concurrency N               connection attempts in flight during the ramp, all workers (default 256)
+  --connect-rate N              instead: start N connection attempts per second, all workers, whether or not the
+                                earlier ones are established (clients arriving on their own; an open loop)
   --connect-timeout S           an attempt not established by then fails as "timeout" (default 30)
 Resume and slow readers:
   --churn                       cut every connection at a random moment every 5-15 s; it resumes from its last id
@@ -162,6 +165,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       workers: { type: 'string' },
       addresses: { type: 'string' },
       concurrency: { type: 'string' },
+      'connect-rate': { type: 'string' },
       churn: { type: 'boolean' },
       'churn-min': { type: 'string' },
       'churn-max': { type: 'string' },
@@ -256,6 +260,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     workers: int('workers', v.workers, Math.max(1, Math.ceil((total + int('slow', v.slow, 0)) / 4000)), 1),
     addresses,
     concurrency: int('concurrency', v.concurrency, 256, 1),
+    connectRate: v['connect-rate'] === undefined ? null : int('connect-rate', v['connect-rate'], 0, 1),
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,

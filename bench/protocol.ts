@@ -23,6 +23,8 @@ export type WorkerPlan = {
   timeField: string;
   /** Connection attempts in flight at once during the ramp. */
   concurrency: number;
+  /** With it, attempts start at this rate (per second, this worker's share), whether or not earlier ones were established: an open loop, as clients arriving on their own. */
+  connectRate: number | null;
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   connectTimeoutMs: number;

@@ -461,6 +461,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         socketIoNamespace: o.socketIoNamespace,
         timeField: o.timeField,
         concurrency: Math.max(1, Math.ceil(o.concurrency / nWorkers)),
+        connectRate: o.connectRate === null ? null : o.connectRate / nWorkers,
         churn: o.churn,
         reconnectDelayMs: o.reconnectDelayMs,
         connectTimeoutMs: o.connectTimeoutMs,

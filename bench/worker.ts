@@ -249,6 +249,18 @@ async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<voi
   );
 }
 
+/** Starts `task` for each item at `perSecond`, on a schedule from the first start (not waiting for earlier ones). */
+async function paced<T>(items: T[], perSecond: number, task: (item: T) => Promise<void>): Promise<void> {
+  const t0 = performance.now();
+  const running: Promise<void>[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const due = t0 + (i * 1000) / perSecond - performance.now();
+    if (due > 1) await new Promise((r) => setTimeout(r, due));
+    running.push(task(items[i]));
+  }
+  await Promise.all(running);
+}
+
 async function openAll(): Promise<void> {
   let g = plan.offset;
   for (const t of TRANSPORTS) {
@@ -257,10 +269,12 @@ async function openAll(): Promise<void> {
   let opened = 0;
   let failed = 0;
   const progress = setInterval(() => send({ type: 'progress', opened, failed }), 1000);
-  await pool(subscribers, plan.concurrency, async (s) => {
+  const open = async (s: Subscriber) => {
     if (await s.start()) opened++;
     else failed++;
-  });
+  };
+  if (plan.connectRate === null) await pool(subscribers, plan.concurrency, open);
+  else await paced(subscribers, plan.connectRate, open);
   clearInterval(progress);
   send({ type: 'connected', opened, failed });
 }
