@@ -38,8 +38,7 @@ function same(a: unknown, b: unknown): boolean {
 export function tickDelta(base: Tick, tick: Tick): TickDelta {
   const out: TickDelta = [tick.pair];
   let last = 0;
-  for (let i = 0; i < DELTA_FIELDS.length; i++) {
-    const field = DELTA_FIELDS[i];
+  for (const field of DELTA_FIELDS) {
     const was = base[field];
     const now = tick[field];
     let value: DeltaValue;
@@ -60,21 +59,21 @@ export function tickDelta(base: Tick, tick: Tick): TickDelta {
  * The tick `delta` makes of `base` (the last tick of the pair this connection received), with
  * `id`; null when the delta is not one (wrong pair, wrong types): never a wrong tick.
  */
-export function applyDelta(base: Tick, id: string, delta: unknown): Tick | null {
+export function applyDelta<T extends { readonly pair: string }>(base: T, id: string, delta: unknown): T | null {
   if (!Array.isArray(delta) || delta[0] !== base.pair || delta.length > DELTA_FIELDS.length + 1) return null;
+  const was = base as Record<string, unknown>;
   const tick: Record<string, unknown> = { ...base, id };
   delete tick.skipped;
-  for (let i = 1; i < delta.length; i++) {
-    const field = DELTA_FIELDS[i - 1];
-    const value: unknown = delta[i];
-    if (value === 0) continue;
+  for (const [i, field] of DELTA_FIELDS.entries()) {
+    const value: unknown = delta[i + 1];
+    if (value === 0 || i + 1 >= delta.length) continue;
     if (value === null) {
       if (field === 'price' || field === 'timestamp' || field === 'source') return null;
       delete tick[field];
     } else if (TIMES.has(field)) {
       if (typeof value === 'string') tick[field] = value;
-      else if (typeof value === 'number' && typeof base[field] === 'string') {
-        const ms = Date.parse(base[field] as string) + value;
+      else if (typeof value === 'number' && typeof was[field] === 'string') {
+        const ms = Date.parse(was[field] as string) + value;
         if (!Number.isFinite(ms)) return null;
         tick[field] = new Date(ms).toISOString();
       } else return null;
@@ -89,5 +88,5 @@ export function applyDelta(base: Tick, id: string, delta: unknown): Tick | null 
       tick[field] = value;
     }
   }
-  return tick as Tick;
+  return tick as T;
 }
