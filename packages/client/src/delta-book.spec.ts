@@ -1,6 +1,6 @@
 import { tickDelta } from '../../../src/shared/tick-delta';
 import { DeltaBook } from './delta-book';
-import type { Tick } from './types';
+import type { Tick } from '../../../src/shared/wire';
 
 const btc: Tick = { id: '1-0', pair: 'BTC-USD', price: 100, timestamp: '2026-12-06T11:00:00.000Z', source: 'kraken', bid: 99, ask: 100 };
 
