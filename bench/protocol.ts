@@ -21,6 +21,8 @@ export type WorkerPlan = {
   socketIoPath: string;
   socketIoNamespace: string;
   timeField: string;
+  /** --delta: every subscriber asks for deltas and applies them. */
+  delta: boolean;
   /** Connection attempts in flight at once during the ramp. */
   concurrency: number;
   churn: { minMs: number; maxMs: number } | null;
