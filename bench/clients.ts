@@ -108,7 +108,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
       }
       bases.full(p);
       h.tick(id ?? (typeof p.id === 'string' ? p.id : undefined), typeof p.pair === 'string' ? p.pair : undefined, timeOf(p[req.timeField]), now);
-    } else if (type === 'delta') {
+    } else if (type === 'd') {
       let t: Payload | null;
       try {
         t = bases.apply(id, JSON.parse(data));
@@ -312,13 +312,16 @@ export function openWsFeed(ep: Endpoint, req: StreamRequest, h: StreamHandlers):
       } catch {
         return fail('bad_json');
       }
+      if (Array.isArray(m)) {
+        // A delta, `[id, pair, ...values]`: the one message that is an array.
+        const [id, ...d] = m as unknown[];
+        const t = bases.apply(id, d);
+        if (t === null) return fail('delta_without_base');
+        return h.tick(id as string, t.pair as string, timeOf(t[req.timeField]), now);
+      }
       if (m.type === 'price') {
         bases.full(m);
         h.tick(typeof m.id === 'string' ? m.id : undefined, typeof m.pair === 'string' ? m.pair : undefined, timeOf(m[req.timeField]), now);
-      } else if (m.type === 'delta') {
-        const t = bases.apply(m.id, m.d);
-        if (t === null) return fail('delta_without_base');
-        h.tick(m.id as string, t.pair as string, timeOf(t[req.timeField]), now);
       } else if (m.type === 'reset') {
         bases.clear();
         h.reset();
@@ -371,7 +374,7 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
               const [, t] = JSON.parse(p.json) as [string, Payload];
               bases.full(t);
               h.tick(typeof t.id === 'string' ? t.id : undefined, typeof t.pair === 'string' ? t.pair : undefined, timeOf(t[req.timeField]), now);
-            } else if (s.startsWith('["delta",', s.length - p.json.length)) {
+            } else if (s.startsWith('["d",', s.length - p.json.length)) {
               const [, id, d] = JSON.parse(p.json) as [string, unknown, unknown];
               const t = bases.apply(id, d);
               if (t === null) return fail('delta_without_base');

@@ -163,7 +163,7 @@ export type ConnectErrorData = { code: ErrorCode; message: string };
 export interface ServerToClientEvents {
   price: (tick: Tick) => void;
   /** With `delta` asked for: a tick as what changed since the pair's previous one on this connection (docs/api.md "Deltas"). */
-  delta: (id: string, delta: TickDelta) => void;
+  d: (id: string, delta: TickDelta) => void;
   reset: (reset: ResetEvent) => void;
   status: (status: PairStatus) => void;
   notice: (notice: SocketNotice) => void;
@@ -192,8 +192,6 @@ export const WS_BEARER_PREFIX = 'bearer.';
 
 export type WsMessage =
   | ({ type: 'price' } & Tick)
-  /** With `delta` asked for: a tick as what changed since the pair's previous one on this connection (docs/api.md "Deltas"). */
-  | { type: 'delta'; id: string; d: TickDelta }
   | ({ type: 'reset' } & ResetEvent)
   | ({ type: 'status' } & PairStatus)
   /** The answer to a `subscribe` message: every pair the connection has now. */
@@ -201,6 +199,12 @@ export type WsMessage =
   | { type: 'unsubscribed'; pairs: string[] }
   /** A message the server refused (`request` names its type when it had one). */
   | { type: 'error'; code: ErrorCode; message: string; request?: string };
+
+/**
+ * With `delta` asked for: a tick as what changed since the pair's previous one on this connection
+ * (docs/api.md "Deltas"), `[id, pair, ...values]`: the one message that is an array, not an object.
+ */
+export type WsDelta = [string, ...TickDelta];
 
 /** What a WebSocket client may send on an open connection (the query string still subscribes at connect). */
 export type WsClientMessage = ({ type: 'subscribe' } & SubscribeRequest) | ({ type: 'unsubscribe' } & UnsubscribeRequest);

@@ -51,12 +51,12 @@ export function tickShape(kind: FrameKind, chunk: boolean): WireShape<Buffer> {
 }
 
 /**
- * A tick as a delta (docs/api.md "Deltas"; `/api/prices/stream?delta=1` only): its own event name,
- * so that a parser that knows only `price` ignores it, the tick's id as every tick's, and the
+ * A tick as a delta (docs/api.md "Deltas"; `/api/prices/stream?delta=1` only): its own event name
+ * `d` (short: it is in every frame), so that a parser that knows only `price` ignores it, the tick's id as every tick's, and the
  * delta array as data. Per framing, built once per tick.
  */
 const DELTA_SHAPES = [false, true].map((chunk) =>
-  deltaShape(`sse-delta${chunk ? '-chunk' : ''}`, (m) => frameBytes(`event: delta\nid: ${m.tick.id}\ndata: ${JSON.stringify(m.delta)}\n\n`, chunk)),
+  deltaShape(`sse-delta${chunk ? '-chunk' : ''}`, (m) => frameBytes(`event: d\nid: ${m.tick.id}\ndata: ${JSON.stringify(m.delta)}\n\n`, chunk)),
 );
 
 export function deltaFrameShape(chunk: boolean): WireShape<Buffer> {

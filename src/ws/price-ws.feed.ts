@@ -16,7 +16,7 @@ import { deltaShape, encoded, encodedPrice, WireShape } from '../stream/encoded'
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type DeltaMessage, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, legacyAsset, type DisconnectReason, type Tick, type WsDelta, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -30,8 +30,8 @@ const PRICE_SHAPES = [
   new WireShape('ws-legacy', (tick: Tick) => Buffer.from(JSON.stringify({ type: 'price', ...tick, ...legacyAsset(tick.pair) }))),
 ] as const;
 
-/** A tick's delta (docs/api.md "Deltas"), encoded once per tick. */
-const DELTA_SHAPE = deltaShape('ws-delta', (m) => Buffer.from(JSON.stringify({ type: 'delta', id: m.tick.id, d: m.delta } satisfies WsMessage)));
+/** A tick's delta (docs/api.md "Deltas"): the one message that is an array, `[id, pair, ...values]`; encoded once per tick. */
+const DELTA_SHAPE = deltaShape('ws-delta', (m) => Buffer.from(JSON.stringify([m.tick.id, ...m.delta] satisfies WsDelta)));
 
 function frameOf(message: StreamMessage | DeltaMessage, legacy: boolean): Buffer {
   if (message.type === 'delta') return encoded(message.tick, DELTA_SHAPE);

@@ -351,7 +351,7 @@ describe('connect with delta', () => {
     globalThis.fetch = realFetch;
   });
 
-  const delta = (s: FakeStream, id: string, data: unknown[]): void => s.send(`event: delta\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`);
+  const delta = (s: FakeStream, id: string, data: unknown[]): void => s.send(`event: d\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`);
 
   it('asks for deltas and hands on full ticks: each delta applied to the last tick of its pair', async () => {
     const { client } = open({ delta: true });

@@ -144,7 +144,7 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
       const tick = live() ? asTick(t) : null;
       if (tick) handlers.tick(book.full(tick));
     });
-    s.on('delta', (id, d) => {
+    s.on('d', (id, d) => {
       if (!live()) return;
       const tick = book.apply(id, d);
       if (tick) handlers.tick(tick);

@@ -90,7 +90,7 @@ async function read(fetchImpl: FetchLike, url: string, headers: Record<string, s
     if (event.type === 'price') {
       const tick = asTick(parseJson(event.data));
       if (tick) handlers.tick(book.full(tick));
-    } else if (event.type === 'delta') {
+    } else if (event.type === 'd') {
       const tick = book.apply(event.lastEventId, parseJson(event.data));
       if (tick) handlers.tick(tick);
       else broken = DELTA_WITHOUT_BASE;

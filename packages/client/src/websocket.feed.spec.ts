@@ -110,12 +110,12 @@ describe('WebSocket feed', () => {
     expect(ws.url).toBe('ws://prices.test/api/prices/ws?pairs=BTC-USD&delta=1');
     ws.fire('open');
     ws.fire('message', { data: JSON.stringify({ type: 'price', id: '1-0', pair: 'BTC-USD', price: 1, timestamp: '2026-12-06T11:00:00.000Z', source: 'kraken' }) });
-    ws.fire('message', { data: JSON.stringify({ type: 'delta', id: '2-0', d: ['BTC-USD', 2, 1000] }) });
+    ws.fire('message', { data: JSON.stringify(['2-0', 'BTC-USD', 2, 1000]) });
     expect(ticks).toEqual([
       { id: '1-0', pair: 'BTC-USD', price: 1, timestamp: '2026-12-06T11:00:00.000Z', source: 'kraken' },
       { id: '2-0', pair: 'BTC-USD', price: 2, timestamp: '2026-12-06T11:00:01.000Z', source: 'kraken' },
     ]);
-    ws.fire('message', { data: JSON.stringify({ type: 'delta', id: '3-0', d: ['ETH-USD', 3] }) });
+    ws.fire('message', { data: JSON.stringify(['3-0', 'ETH-USD', 3]) });
     expect(ticks).toHaveLength(2);
     expect(closed).toEqual(['delta without its base tick']);
   });

@@ -62,15 +62,19 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
         if (live()) handlers.open();
       });
       ws.addEventListener('message', (e) => {
-        const msg = live() ? asWsMessage(parseJson(eventField(e, 'data'))) : null;
+        const data = live() ? parseJson(eventField(e, 'data')) : undefined;
+        if (Array.isArray(data)) {
+          // A delta, `[id, pair, ...values]`: the one message that is an array.
+          const tick = book.apply(data[0], data.slice(1));
+          if (tick) handlers.tick(tick);
+          else close(DELTA_WITHOUT_BASE);
+          return;
+        }
+        const msg = asWsMessage(data);
         if (!msg) return;
         if (msg.type === 'price') {
           const { type: _type, ...tick } = msg;
           handlers.tick(book.full(tick));
-        } else if (msg.type === 'delta') {
-          const tick = book.apply(msg.id, msg.d);
-          if (tick) handlers.tick(tick);
-          else close(DELTA_WITHOUT_BASE);
         } else if (msg.type === 'reset') {
           const { type: _type, ...reset } = msg;
           book.clear();

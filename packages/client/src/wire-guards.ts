@@ -1,4 +1,4 @@
-import { TICKER_FIELDS, type PairStatus, type ResetEvent, type TickDelta, type WsMessage } from '../../../src/shared/wire';
+import { TICKER_FIELDS, type PairStatus, type ResetEvent, type WsMessage } from '../../../src/shared/wire';
 import type { Tick } from './types';
 
 /**
@@ -61,9 +61,6 @@ export function asWsMessage(v: unknown): WsFrame | null {
   if (v.type === 'price') {
     const tick = asTick(v);
     return tick ? { type: 'price', ...tick } : null;
-  }
-  if (v.type === 'delta') {
-    return typeof v.id === 'string' && Array.isArray(v.d) ? { type: 'delta', id: v.id, d: v.d as TickDelta } : null;
   }
   if (v.type === 'reset') {
     const reset = asReset(v);
