@@ -7,11 +7,9 @@
  * trailing unchanged values left out. A value is
  * - `0`: unchanged (no field of a tick is ever 0: prices and figures are > 0);
  * - `null`: the field is gone from this tick;
- * - otherwise the field's new value, except for a time that reads back exactly from
- *   milliseconds (`Date#toISOString`) as its reference does: then the milliseconds after the
- *   reference (never 0; negative is earlier). The reference of `timestamp` is the base's
- *   `timestamp`, that of `sourceTimestamp` this tick's `timestamp` (the upstream's time is
- *   usually a few milliseconds before ours).
+ * - otherwise the field's new value, except for a time (`timestamp`, `sourceTimestamp`) that
+ *   reads back exactly from milliseconds (`Date#toISOString`), as the base's does: then the
+ *   milliseconds after the base's (never 0; negative is earlier).
  * "Changed" means not the same JSON value (numbers and strings compared exactly, `sources` item by item).
  */
 import type { Tick } from './wire';
@@ -20,10 +18,7 @@ import type { Tick } from './wire';
 export const DELTA_FIELDS = ['price', 'timestamp', 'sourceTimestamp', 'bid', 'ask', 'volume24h', 'open24h', 'high24h', 'low24h', 'source', 'sources'] as const;
 type DeltaField = (typeof DELTA_FIELDS)[number];
 
-/** A time field's reference: `timestamp` the base's, `sourceTimestamp` this tick's `timestamp`. */
-function reference(field: DeltaField, base: Readonly<Record<string, unknown>>, tick: Readonly<Record<string, unknown>>): unknown {
-  return field === 'timestamp' ? base.timestamp : field === 'sourceTimestamp' ? tick.timestamp : undefined;
-}
+const TIMES: ReadonlySet<DeltaField> = new Set(['timestamp', 'sourceTimestamp']);
 
 export type DeltaValue = number | string | string[] | null;
 /** `[pair, ...values]`; the tick's id travels beside it (SSE `id:`, WebSocket `id`, Socket.IO's first argument). */
@@ -48,11 +43,10 @@ export function tickDelta(base: Tick, tick: Tick): TickDelta {
     const was = base[field];
     const now = tick[field];
     let value: DeltaValue;
-    const ref = reference(field, base, tick);
     if (same(was, now)) value = 0;
     else if (now === undefined) value = null;
-    else if (typeof ref === 'string') {
-      const diff = exactMs(now as string) - exactMs(ref);
+    else if (TIMES.has(field) && typeof was === 'string') {
+      const diff = exactMs(now as string) - exactMs(was);
       value = Number.isFinite(diff) && diff !== 0 ? diff : (now as string);
     } else value = now as DeltaValue;
     out.push(value);
@@ -77,8 +71,8 @@ export function applyDelta<T extends { readonly pair: string }>(base: T, id: str
     if (value === null) {
       if (field === 'price' || field === 'timestamp' || field === 'source') return null;
       delete tick[field];
-    } else if (field === 'timestamp' || field === 'sourceTimestamp') {
-      const ref = reference(field, was, tick);
+    } else if (TIMES.has(field)) {
+      const ref = was[field];
       if (typeof value === 'string') tick[field] = value;
       else if (typeof value === 'number' && typeof ref === 'string') {
         const ms = Date.parse(ref) + value;
