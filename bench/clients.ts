@@ -375,7 +375,7 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
               bases.full(t);
               h.tick(typeof t.id === 'string' ? t.id : undefined, typeof t.pair === 'string' ? t.pair : undefined, timeOf(t[req.timeField]), now);
             } else if (s.startsWith('["d",', s.length - p.json.length)) {
-              const [, id, d] = JSON.parse(p.json) as [string, unknown, unknown];
+              const [, id, ...d] = JSON.parse(p.json) as [string, unknown, ...unknown[]];
               const t = bases.apply(id, d);
               if (t === null) return fail('delta_without_base');
               h.tick(id as string, t.pair as string, timeOf(t[req.timeField]), now);

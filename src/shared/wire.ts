@@ -163,7 +163,7 @@ export type ConnectErrorData = { code: ErrorCode; message: string };
 export interface ServerToClientEvents {
   price: (tick: Tick) => void;
   /** With `delta` asked for: a tick as what changed since the pair's previous one on this connection (docs/api.md "Deltas"). */
-  d: (id: string, delta: TickDelta) => void;
+  d: (...delta: WsDelta) => void;
   reset: (reset: ResetEvent) => void;
   status: (status: PairStatus) => void;
   notice: (notice: SocketNotice) => void;

@@ -38,8 +38,8 @@ const frameOnce = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, o
  */
 export class PacketEncoder {
   private readonly shape = new WireShape<Encoded>('socketio', (tick) => this.build('price', tick));
-  /** A tick's delta: the event `d` with the id and the delta as its two arguments (docs/api.md "Deltas"). */
-  private readonly deltaShape = deltaShape<Encoded>('socketio-delta', (m) => this.build('d', m.tick.id, m.delta));
+  /** A tick's delta: the event `d`, its arguments the WebSocket's delta message, `id, pair, ...values` (docs/api.md "Deltas"). */
+  private readonly deltaShape = deltaShape<Encoded>('socketio-delta', (m) => this.build('d', m.tick.id, ...m.delta));
 
   constructor(
     private readonly encoder: Encoder,

@@ -144,9 +144,9 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
       const tick = live() ? asTick(t) : null;
       if (tick) handlers.tick(book.full(tick));
     });
-    s.on('d', (id, d) => {
+    s.on('d', (id, ...delta) => {
       if (!live()) return;
-      const tick = book.apply(id, d);
+      const tick = book.apply(id, delta);
       if (tick) handlers.tick(tick);
       else close(DELTA_WITHOUT_BASE);
     });
