@@ -123,7 +123,7 @@ describe('deltas (delta=1), every transport', () => {
     const events: [string, unknown[]][] = [];
     socket.onAny((event: string, ...args: unknown[]) => events.push([event, args]));
     try {
-      await new Promise((resolve) => socket.once('connect', resolve));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       await waitFor(() => frames.length >= 1 && events.some(([e]) => e === 'price'), 5000);
       const ticks = await publishMany(2);
       const btc = ticks.filter((x) => x.pair === 'BTC-USD');
@@ -153,7 +153,7 @@ describe('deltas (delta=1), every transport', () => {
     ws.close();
     const socket = io(`http://127.0.0.1:${t.port}/prices`, { transports: ['websocket'], forceNew: true, reconnection: false });
     try {
-      await new Promise((resolve) => socket.once('connect', resolve));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       const ack = await socket.timeout(5000).emitWithAck('subscribe', { pairs: ['BTC-USD'], delta: 2 });
       expect(ack).toMatchObject({ ok: false, error: { code: 'INVALID_DELTA' } });
     } finally {
