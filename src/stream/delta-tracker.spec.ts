@@ -63,7 +63,9 @@ describe(DeltaTracker.name, () => {
 
   it('replays a resume with the first tick of each pair in full, then deltas', async () => {
     const { publish, open } = hubSetup();
-    const watcher = open(['BTC-USD', 'ETH-USD']); // the hub links a tick to its previous one as it fans it out
+    // The hub diffs a tick against its previous one as it fans it out, while some subscriber asked for deltas.
+    const watcher = open(['BTC-USD', 'ETH-USD']);
+    watcher.sub.useDeltas(true);
     await flush();
     const from = await publish('BTC-USD');
     for (let i = 0; i < 5; i++) {
@@ -77,7 +79,24 @@ describe(DeltaTracker.name, () => {
     await publish('ETH-USD');
     expect(kinds(delta.sink)).toEqual(['price', 'price', 'delta', 'delta', 'delta', 'delta', 'delta', 'delta', 'delta', 'delta', 'delta']);
     expect(reconstructed(delta.sink)).toEqual(full.sink.ticks());
-    expect(watcher.sink.ticks()).toHaveLength(12);
+    expect(reconstructed(watcher.sink)).toHaveLength(12);
+  });
+
+  it('diffs no tick while no subscriber asks for deltas (ticks of then come in full)', async () => {
+    const { publish, open, hub } = hubSetup();
+    const full = open(['BTC-USD']);
+    await flush();
+    const ticks = [await publish('BTC-USD'), await publish('BTC-USD')];
+    expect(ticks.map((t) => deltaMessage(t!))).toEqual([undefined, undefined]);
+    const delta = open(['BTC-USD']);
+    delta.sub.useDeltas(true);
+    await flush();
+    expect(hub.deltaUsers).toBe(1);
+    await publish('BTC-USD');
+    expect(kinds(delta.sink)).toEqual(['price', 'delta']);
+    delta.sink.subscriber.closed();
+    expect(hub.deltaUsers).toBe(0);
+    expect(full.sink.ticks()).toHaveLength(3);
   });
 
   it('sends a conflated tick that replaces others in full, with its skipped count, and deltas only between ticks in sequence', async () => {

@@ -38,6 +38,8 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly subscribers = new Set<Subscriber>();
   /** The last tick of each pair's channel: the base of the next one's delta (`delta` subscribers). */
   private readonly previous = new Map<string, Tick>();
+  /** @internal Subscribers that asked for deltas: while there are none, no tick is diffed. */
+  deltaUsers = 0;
   private readonly feeds = new Subscription();
   private started = false;
   /** The pairs that are stale now, with the status sent for each. */
@@ -180,7 +182,7 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
     const previous = this.previous.get(tick.pair);
     this.previous.set(tick.pair, tick);
     if (set.size === 0) return;
-    if (previous !== undefined) linkPrevious(tick, previous);
+    if (previous !== undefined && this.deltaUsers > 0) linkPrevious(tick, previous);
     const message = priceMessage(tick);
     const counts: number[] = [];
     for (let i = 0; i < TRANSPORTS.length; i++) counts.push(0); // packed, not holey: the loop below increments it per subscriber

@@ -86,8 +86,9 @@ export class Subscriber extends PairSubscription {
 
   /** `delta` (docs/api.md "Deltas") from now on: true, false, or undefined (not asked: unchanged). */
   useDeltas(on: boolean | undefined): void {
-    if (on === undefined || on === (this.deltas !== null)) return;
+    if (on === undefined || on === (this.deltas !== null) || this.gone) return;
     this.deltas = on ? new DeltaTracker() : null;
+    this.hub.deltaUsers += on ? 1 : -1;
   }
 
   /** Ends the connection (slow, flood, shutdown, error). The sink closes it; `closed()` follows. */
@@ -113,6 +114,7 @@ export class Subscriber extends PairSubscription {
     this.gone = true;
     this.clearTimer();
     clearTimeout(this.expiry);
+    if (this.deltas !== null) this.hub.deltaUsers--;
     this.hub.remove(this, this.endReason ?? reason);
   }
 
