@@ -3,6 +3,8 @@
 # Kraken WS feed on 127.0.0.1 pushes a ticker per pair every PUSH_MS (default 1000), the service
 # (PRICE_SOURCES=kraken, its REST endpoint pointed at a closed port) publishes each, and N
 # subscribers per transport count the socket bytes they receive (the `bytes per delivered tick` line).
+# Two runs back to back on the same feed: full ticks, then per-pair deltas (`--delta`, docs/api.md
+# "Deltas": the subscribers ask for them and apply them); MODES="full" or MODES="delta" runs one.
 # (The simulated source gives the price alone: `npm run bench` without this measures smaller ticks.)
 #   bash bench/bytes-per-tick.sh [subscribers per transport, default 200] [seconds, default 15] [more bench options]
 # Run `npm run build` first.
@@ -18,6 +20,11 @@ feed=$!
 trap 'kill $feed 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 50); do [ -s "$log" ] && break; sleep 0.1; done
 url="$(head -1 "$log")"
-node bench/dist/bench/cli.js --sse "$SUBS" --socketio "$SUBS" --ws "$SUBS" --pair-list BTC-USD,ETH-USD --duration "$DURATION" \
-  --time-field sourceTimestamp --label "bytes-ticker-${PUSH_MS}ms" \
-  --env PRICE_SOURCES=kraken --env "KRAKEN_WS_URL=$url" --env KRAKEN_URL=http://127.0.0.1:1 --env POLL_INTERVAL_MS=1000 --env PUSH_STALE_MS=5000 "$@"
+for mode in ${MODES:-full delta}; do
+  flag=()
+  [ "$mode" = delta ] && flag=(--delta)
+  echo "== $mode ticks =="
+  node bench/dist/bench/cli.js --sse "$SUBS" --socketio "$SUBS" --ws "$SUBS" --pair-list BTC-USD,ETH-USD --duration "$DURATION" \
+    --time-field sourceTimestamp --label "bytes-ticker-${PUSH_MS}ms-$mode" "${flag[@]}" \
+    --env PRICE_SOURCES=kraken --env "KRAKEN_WS_URL=$url" --env KRAKEN_URL=http://127.0.0.1:1 --env POLL_INTERVAL_MS=1000 --env PUSH_STALE_MS=5000 "$@"
+done

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import WebSocket from 'ws';
+import { applyDelta } from '../src/shared/tick-delta';
 import { timeOf } from './stats';
 
 export type Endpoint = { host: string; port: number; localAddress: string };
@@ -30,9 +31,33 @@ export type StreamRequest = {
   lastEventId?: string;
   pairs: string[];
   timeField: string;
+  /** --delta: deltas asked for (SSE and WebSocket in `path`, Socket.IO in its subscribe) and applied, as the client library does. */
+  delta?: boolean;
 };
 
 type Payload = Record<string, unknown>;
+
+/**
+ * --delta: the last tick of each pair one connection received, the base of the pair's next delta
+ * (docs/api.md "Deltas"). A delta is applied, so the tick counted has its real id and time.
+ */
+class Bases {
+  private readonly last = new Map<string, Payload & { pair: string }>();
+  full(p: Payload): void {
+    if (typeof p.pair === 'string') this.last.set(p.pair, p as Payload & { pair: string });
+  }
+  /** The tick, or null when the delta has no base here (the connection then fails: never a wrong tick). */
+  apply(id: unknown, delta: unknown): Payload | null {
+    if (typeof id !== 'string' || !Array.isArray(delta) || typeof delta[0] !== 'string') return null;
+    const base = this.last.get(delta[0]);
+    const tick = base === undefined ? null : applyDelta(base, id, delta);
+    if (tick !== null) this.last.set(tick.pair, tick);
+    return tick;
+  }
+  clear(): void {
+    this.last.clear();
+  }
+}
 
 function errCode(err: Error & { code?: string }): string {
   return err.code ?? err.message;
@@ -57,6 +82,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
   let hasData = false;
   let evId: string | undefined;
   let now = 0;
+  const bases = new Bases();
 
   const finish = (why: string): void => {
     if (done) return;
@@ -80,8 +106,19 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
       } catch {
         return finish('bad_json');
       }
+      bases.full(p);
       h.tick(id ?? (typeof p.id === 'string' ? p.id : undefined), typeof p.pair === 'string' ? p.pair : undefined, timeOf(p[req.timeField]), now);
+    } else if (type === 'd') {
+      let t: Payload | null;
+      try {
+        t = bases.apply(id, JSON.parse(data));
+      } catch {
+        return finish('bad_json');
+      }
+      if (t === null) return finish('delta_without_base');
+      h.tick(id, t.pair as string, timeOf(t[req.timeField]), now);
     } else if (type === 'reset') {
+      bases.clear();
       h.reset();
     }
   };
@@ -262,6 +299,7 @@ function withQuery(path: string, key: string, value: string | undefined): string
 
 /** The plain WebSocket feed: one JSON message per event, `{type:"price", ...tick}`; established once open. */
 export function openWsFeed(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Conn {
+  const bases = new Bases();
   return openWs(
     ep,
     withQuery(req.path, 'lastEventId', req.lastEventId),
@@ -274,8 +312,20 @@ export function openWsFeed(ep: Endpoint, req: StreamRequest, h: StreamHandlers):
       } catch {
         return fail('bad_json');
       }
-      if (m.type === 'price') h.tick(typeof m.id === 'string' ? m.id : undefined, typeof m.pair === 'string' ? m.pair : undefined, timeOf(m[req.timeField]), now);
-      else if (m.type === 'reset') h.reset();
+      if (Array.isArray(m)) {
+        // A delta, `[id, pair, ...values]`: the one message that is an array.
+        const [id, ...d] = m as unknown[];
+        const t = bases.apply(id, d);
+        if (t === null) return fail('delta_without_base');
+        return h.tick(id as string, t.pair as string, timeOf(t[req.timeField]), now);
+      }
+      if (m.type === 'price') {
+        bases.full(m);
+        h.tick(typeof m.id === 'string' ? m.id : undefined, typeof m.pair === 'string' ? m.pair : undefined, timeOf(m[req.timeField]), now);
+      } else if (m.type === 'reset') {
+        bases.clear();
+        h.reset();
+      }
       else if (m.type === 'error') fail(`ws_error_${String(m.code)}`);
     },
   );
@@ -301,6 +351,8 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
   const nsp = req.namespace === '/' ? '' : `${req.namespace},`;
   const subscribe: Record<string, unknown> = { pairs: req.pairs };
   if (req.lastEventId !== undefined) subscribe.lastEventId = req.lastEventId;
+  if (req.delta) subscribe.delta = true;
+  const bases = new Bases();
   return openWs(
     ep,
     withQuery(withQuery(req.path, 'EIO', '4'), 'transport', 'websocket'),
@@ -320,8 +372,17 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
             // event: ["price", tick] or ["reset", {...}]
             if (s.startsWith('["price",', s.length - p.json.length)) {
               const [, t] = JSON.parse(p.json) as [string, Payload];
+              bases.full(t);
               h.tick(typeof t.id === 'string' ? t.id : undefined, typeof t.pair === 'string' ? t.pair : undefined, timeOf(t[req.timeField]), now);
-            } else if (s.startsWith('["reset",', s.length - p.json.length)) h.reset();
+            } else if (s.startsWith('["d",', s.length - p.json.length)) {
+              const [, id, ...d] = JSON.parse(p.json) as [string, unknown, ...unknown[]];
+              const t = bases.apply(id, d);
+              if (t === null) return fail('delta_without_base');
+              h.tick(id as string, t.pair as string, timeOf(t[req.timeField]), now);
+            } else if (s.startsWith('["reset",', s.length - p.json.length)) {
+              bases.clear();
+              h.reset();
+            }
           } else if (p.type === 0) {
             ws.send(`42${nsp}0${JSON.stringify(['subscribe', subscribe])}`);
           } else if (p.type === 3 && p.ack === '0') {

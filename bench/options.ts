@@ -44,6 +44,8 @@ export type BenchOptions = {
   socketIoPath: string;
   socketIoNamespace: string;
   timeField: string;
+  /** --delta: subscribers ask for per-pair deltas (docs/api.md "Deltas") and apply them. */
+  delta: boolean;
   published: 'history' | 'union' | 'none';
   env: Record<string, string>;
   /** Services started (each `node dist/main.js` on its own port, the same environment); the subscribers are spread over them. */
@@ -107,6 +109,8 @@ Target:
   --sse-path P --ws-path P      default ${SSE_PATH} and ${WS_PATH}
   --sio-path P --sio-namespace N default /socket.io/ and ${SOCKET_NAMESPACE}
   --time-field F                the payload's time field (default timestamp)
+  --delta                       subscribers ask for per-pair deltas (delta=1) and apply them; the delivery check
+                                and latencies use the rebuilt ticks
   --published history|union|none  what was published: the history API (default), the union of what
                                 the subscribers got (servers without one), or no delivery check
   --env K=V                     more environment for the started service (repeatable)
@@ -188,6 +192,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'sio-path': { type: 'string' },
       'sio-namespace': { type: 'string' },
       'time-field': { type: 'string' },
+      delta: { type: 'boolean' },
       published: { type: 'string' },
       env: { type: 'string', multiple: true },
       instances: { type: 'string' },
@@ -284,6 +289,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     socketIoPath: v['sio-path'] ?? '/socket.io/',
     socketIoNamespace: v['sio-namespace'] ?? SOCKET_NAMESPACE,
     timeField: v['time-field'] ?? 'timestamp',
+    delta: v.delta ?? false,
     published,
     env,
     instances,

@@ -21,6 +21,8 @@ export type WorkerPlan = {
   socketIoPath: string;
   socketIoNamespace: string;
   timeField: string;
+  /** --delta: every subscriber asks for deltas and applies them. */
+  delta: boolean;
   /** Connection attempts in flight at once during the ramp. */
   concurrency: number;
   /** With it, attempts start at this rate (per second, this worker's share), whether or not earlier ones were established: an open loop, as clients arriving on their own. */

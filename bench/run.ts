@@ -460,6 +460,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         socketIoPath: o.socketIoPath,
         socketIoNamespace: o.socketIoNamespace,
         timeField: o.timeField,
+        delta: o.delta,
         concurrency: Math.max(1, Math.ceil(o.concurrency / nWorkers)),
         connectRate: o.connectRate === null ? null : o.connectRate / nWorkers,
         churn: o.churn,

@@ -160,8 +160,8 @@ class Subscriber {
         this.retryTimer = setTimeout(() => this.connect(), plan.reconnectDelayMs * (0.5 + Math.random()));
       },
     };
-    const req = { path: '', pairs: this.pairs, lastEventId: this.lastId, timeField: plan.timeField };
-    const q = `pairs=${encodeURIComponent(this.pairs.join(','))}`;
+    const req = { path: '', pairs: this.pairs, lastEventId: this.lastId, timeField: plan.timeField, delta: plan.delta };
+    const q = `pairs=${encodeURIComponent(this.pairs.join(','))}${plan.delta ? '&delta=1' : ''}`;
     if (this.transport === 'sse') this.conn = openSse(this.ep, { ...req, path: `${plan.ssePath}?${q}` }, h);
     else if (this.transport === 'ws') this.conn = openWsFeed(this.ep, { ...req, path: `${plan.wsPath}?${q}` }, h);
     else this.conn = openSocketIo(this.ep, { ...req, path: plan.socketIoPath, namespace: plan.socketIoNamespace }, h);

@@ -1,3 +1,7 @@
+import type { TickDelta } from './tick-delta';
+
+export type { TickDelta } from './tick-delta';
+
 /**
  * The wire contract, defined once: imported by the REST controllers, the SSE controller,
  * the Socket.IO gateway, the WebSocket feed and the browser client (client/src).
@@ -82,6 +86,7 @@ export type ErrorCode =
   | 'SHUTTING_DOWN'
   | 'FORBIDDEN_ORIGIN'
   | 'INVALID_CONFLATE'
+  | 'INVALID_DELTA'
   | 'INVALID_INTERVAL'
   | 'INVALID_FROM'
   | 'INVALID_TO'
@@ -118,7 +123,7 @@ export const CONFLATE_MIN_MS = 10;
 export const CONFLATE_MAX_MS = 60_000;
 
 /** What a subscription asks for, on every transport (Socket.IO `subscribe`, WebSocket `subscribe` message). */
-export type SubscribeRequest = ResumeRequest & { pairs?: string[] | string; conflate?: number | string };
+export type SubscribeRequest = ResumeRequest & { pairs?: string[] | string; conflate?: number | string; delta?: boolean | number | string };
 export type UnsubscribeRequest = { pairs?: string[] | string };
 
 // ---- Socket.IO (namespace /prices) ----
@@ -157,6 +162,8 @@ export type ConnectErrorData = { code: ErrorCode; message: string };
 
 export interface ServerToClientEvents {
   price: (tick: Tick) => void;
+  /** With `delta` asked for: a tick as what changed since the pair's previous one on this connection (docs/api.md "Deltas"). */
+  d: (...delta: WsDelta) => void;
   reset: (reset: ResetEvent) => void;
   status: (status: PairStatus) => void;
   notice: (notice: SocketNotice) => void;
@@ -192,6 +199,12 @@ export type WsMessage =
   | { type: 'unsubscribed'; pairs: string[] }
   /** A message the server refused (`request` names its type when it had one). */
   | { type: 'error'; code: ErrorCode; message: string; request?: string };
+
+/**
+ * With `delta` asked for: a tick as what changed since the pair's previous one on this connection
+ * (docs/api.md "Deltas"), `[id, pair, ...values]`: the one message that is an array, not an object.
+ */
+export type WsDelta = [string, ...TickDelta];
 
 /** What a WebSocket client may send on an open connection (the query string still subscribes at connect). */
 export type WsClientMessage = ({ type: 'subscribe' } & SubscribeRequest) | ({ type: 'unsubscribe' } & UnsubscribeRequest);

@@ -245,6 +245,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
 
   private subscribe(socket: PricesSocket, sink: SocketSink, command: SubscribeCommand, ack: unknown, event: 'subscribe' | 'auth'): void {
     const sub = sink.subscriber;
+    sub.useDeltas(command.delta);
     sub.subscribe(command.pairs, command.resume, command.conflateMs, {
       ready: (recovered) => this.reply(socket, ack, { ok: true, pairs: sub.pairList(), recovered }, event),
       failed: (err) => {

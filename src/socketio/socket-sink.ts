@@ -2,9 +2,9 @@ import type { Namespace, Socket } from 'socket.io';
 import WebSocket from 'ws';
 import type { ClientToServerEvents, DisconnectReason, ServerToClientEvents } from '../shared/wire';
 import type { Lease } from '../stream/connection-registry';
-import { encodedPrice, WireShape } from '../stream/encoded';
+import { deltaShape, encoded, encodedPrice, WireShape } from '../stream/encoded';
 import type { EventRateLimiter } from '../stream/event-rate-limiter';
-import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
+import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { SubscribeCommand } from '../stream/subscribe-request';
 import { TurnBatcher } from '../util/turn-batcher';
 
@@ -38,19 +38,22 @@ const frameOnce = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, o
  */
 export class PacketEncoder {
   private readonly shape = new WireShape<Encoded>('socketio', (tick) => this.build('price', tick));
+  /** A tick's delta: the event `d`, its arguments the WebSocket's delta message, `id, pair, ...values` (docs/api.md "Deltas"). */
+  private readonly deltaShape = deltaShape<Encoded>('socketio-delta', (m) => this.build('d', m.tick.id, ...m.delta));
 
   constructor(
     private readonly encoder: Encoder,
     private readonly nsp: string,
   ) {}
 
-  encode(message: StreamMessage): Encoded {
+  encode(message: StreamMessage | DeltaMessage): Encoded {
+    if (message.type === 'delta') return encoded(message.tick, this.deltaShape);
     if (message.type === 'price') return encodedPrice(message, this.shape);
     return message.type === 'reset' ? this.build('reset', message.reset) : this.build('status', message.status);
   }
 
-  private build(event: string, data: unknown): Encoded {
-    const [packet] = this.encoder.encode({ type: EVENT, nsp: this.nsp, data: [event, data] } as Packet) as string[];
+  private build(event: string, ...args: unknown[]): Encoded {
+    const [packet] = this.encoder.encode({ type: EVENT, nsp: this.nsp, data: [event, ...args] } as Packet) as string[];
     const options: Encoded['options'] = {};
     if (frameOnce) options.wsPreEncodedFrame = frameOnce(Buffer.from(`4${packet}`), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
     return { packet, options };
@@ -126,7 +129,7 @@ export class SocketSink implements Sink {
     queueMicrotask(() => this.subscriber.drained());
   }
 
-  write(message: StreamMessage): boolean {
+  write(message: StreamMessage | DeltaMessage): boolean {
     if (!this.socket.connected) return false;
     const { packet, options } = this.encoder.encode(message);
     this.socket.conn.write(packet, options as { compress?: boolean });

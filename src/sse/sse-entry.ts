@@ -13,6 +13,7 @@ import { EdgeRouter, pathOf } from '../http/edge-router';
 import { SseService } from './sse.service';
 import { simpleCors } from '../http/cors';
 import { bearerToken, redactToken } from '../auth/credentials';
+import { SSE_PATH } from '../shared/wire';
 
 /**
  * Where SSE requests come in: validation, the registry lease, then `SseService.stream`.
@@ -82,7 +83,10 @@ export class SseEntry {
       lastEventId: param('lastEventId'),
       since: param('since'),
       conflate: param('conflate'),
+      delta: param('delta'),
     };
+    // Deltas are a frame of our route's; the legacy routes' clients read ticks only.
+    if (route.kind !== 'price' && streamQuery.delta !== undefined) throw new ApiError(400, 'INVALID_DELTA', `delta is offered on ${SSE_PATH} only`);
     // The header, or the `token` parameter for EventSource (which cannot set headers); never logged.
     const token = bearerToken(req.headers) ?? query.get('token') ?? undefined;
     if (req.method === 'HEAD') {

@@ -1,5 +1,5 @@
 import { legacyAsset, type LegacyTick, type PairStatus, type ResetEvent, type Tick } from '../shared/wire';
-import { WireShape } from '../stream/encoded';
+import { deltaShape, WireShape } from '../stream/encoded';
 
 /**
  * SSE framing. `price`: `event: price` + `id:` + `data:` (our route); `legacy`: the same with
@@ -48,6 +48,19 @@ function bytesShape(kind: FrameKind, chunk: boolean): WireShape<Buffer> {
 
 export function tickShape(kind: FrameKind, chunk: boolean): WireShape<Buffer> {
   return TICK_SHAPES[kind][chunk ? 1 : 0];
+}
+
+/**
+ * A tick as a delta (docs/api.md "Deltas"; `/api/prices/stream?delta=1` only): its own event name
+ * `d` (short: it is in every frame), so that a parser that knows only `price` ignores it, the tick's id as every tick's, and the
+ * delta array as data. Per framing, built once per tick.
+ */
+const DELTA_SHAPES = [false, true].map((chunk) =>
+  deltaShape(`sse-delta${chunk ? '-chunk' : ''}`, (m) => frameBytes(`event: d\nid: ${m.tick.id}\ndata: ${JSON.stringify(m.delta)}\n\n`, chunk)),
+);
+
+export function deltaFrameShape(chunk: boolean): WireShape<Buffer> {
+  return DELTA_SHAPES[chunk ? 1 : 0];
 }
 
 /** Named in every route: a legacy `onmessage` client must not mistake it for a tick. Carries no id. */

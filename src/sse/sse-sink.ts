@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'http';
 import type { DisconnectReason } from '../shared/wire';
-import { encodedPrice } from '../stream/encoded';
+import { encoded, encodedPrice } from '../stream/encoded';
 import { TurnBatcher } from '../util/turn-batcher';
-import type { Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
-import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, expiredFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
+import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
+import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, deltaFrameShape, expiredFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
@@ -131,7 +131,7 @@ export class SseSink implements Sink {
     }
   }
 
-  write(message: StreamMessage): boolean {
+  write(message: StreamMessage | DeltaMessage): boolean {
     if (this.closed) return false;
     this.queue(this.bytesOf(message));
     // A burst (a replay) leaves in 16 KiB writes, so the socket says early when it is full.
@@ -180,7 +180,8 @@ export class SseSink implements Sink {
     else this.wake();
   }
 
-  private bytesOf(message: StreamMessage): Buffer {
+  private bytesOf(message: StreamMessage | DeltaMessage): Buffer {
+    if (message.type === 'delta') return encoded(message.tick, deltaFrameShape(this.chunk));
     if (message.type === 'reset') return frameBytes(resetFrame(message.reset), this.chunk);
     if (message.type === 'status') return frameBytes(statusFrame(message.status), this.chunk);
     return encodedPrice(message, tickShape(this.kind, this.chunk));

@@ -34,7 +34,8 @@ const RESET_EXAMPLE = 'event: reset\ndata: {"reason":"history_gap","oldestId":"1
 @ApiQuery({ name: 'since', required: false, description: 'resume from this time: Unix s, Unix ms or ISO-8601' })
 @ApiHeader({ name: 'Last-Event-ID', required: false })
 @ApiQuery({ name: 'conflate', required: false, description: 'at most one tick per pair every this many ms (10 to 60000)' })
-@ApiTokenErrors('stream', [400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY'], [429, 'TOO_MANY_CONNECTIONS'], [503, 'SHUTTING_DOWN'])
+@ApiQuery({ name: 'delta', required: false, description: '1: ticks as per-pair deltas, event `d` (docs/api.md "Deltas"; /api/prices/stream only)' })
+@ApiTokenErrors('stream', [400, 'INVALID_PAIR', 'UNSUPPORTED_PAIR', 'TOO_MANY_PAIRS', 'INVALID_RESUME_POINT', 'RESUME_POINT_IN_FUTURE', 'INVALID_QUERY', 'INVALID_DELTA'], [429, 'TOO_MANY_CONNECTIONS'], [503, 'SHUTTING_DOWN'])
 @SkipThrottle()
 @Controller()
 export class SseController {

@@ -38,7 +38,8 @@ export class SseService implements OnApplicationShutdown {
     this.startHeartbeat();
     sink.open();
     const sub = this.hub.open(sink, req.lease, { requestId: req.requestId });
-    const { pairs, resume, conflateMs } = req.command;
+    const { pairs, resume, conflateMs, delta } = req.command;
+    sub.useDeltas(delta);
     this.logger.debug({ msg: 'stream opened', transport: 'sse', requestId: req.requestId, ip: req.lease.ip, pairs, resume: resume?.kind ?? 'none', conflateMs });
     sub.subscribe(pairs, resume, conflateMs, {
       failed: (err) => {

@@ -1,5 +1,6 @@
+import { tickDelta } from '../shared/tick-delta';
 import type { Tick } from '../shared/wire';
-import type { PriceMessage } from './sink';
+import type { DeltaMessage, PriceMessage } from './sink';
 
 /**
  * A wire shape: one way a tick is encoded for the wire (an SSE frame of a kind and framing, a
@@ -45,4 +46,33 @@ const PRICE_MESSAGE = new WireShape<PriceMessage>('message', (tick) => ({ type: 
 
 export function priceMessage(tick: Tick): PriceMessage {
   return encoded(tick, PRICE_MESSAGE);
+}
+
+/**
+ * A tick's delta against the previous tick of its pair (`delta` subscribers in sequence: docs/api.md
+ * "Deltas"), in the tick's encodings like its shapes: made once, when the hub sees the tick follow
+ * `previous` on the pair's channel, and shared by every subscriber; its wire shapes are then
+ * encoded once each (`encoded`). Only the previous tick's id is kept, not the tick (no chain of ticks).
+ */
+const DELTA_MESSAGE = new WireShape<DeltaMessage | null>('delta', () => null);
+
+export function linkPrevious(tick: Tick, previous: Tick): void {
+  if (previous.pair !== tick.pair) return;
+  let all = encodings.get(tick);
+  if (all === undefined) encodings.set(tick, (all = []));
+  all[DELTA_MESSAGE.slot] ??= { type: 'delta', tick, baseId: previous.id, delta: tickDelta(previous, tick) };
+}
+
+/** The tick's delta message, when the hub linked it to its previous tick. */
+export function deltaMessage(tick: Tick): DeltaMessage | undefined {
+  return (encodings.get(tick)?.[DELTA_MESSAGE.slot] as DeltaMessage | null | undefined) ?? undefined;
+}
+
+/** A wire shape of a tick's delta: encoded once per tick (`encoded(message.tick, shape)`) from its DeltaMessage. */
+export function deltaShape<T>(name: string, encode: (message: DeltaMessage) => T): WireShape<T> {
+  return new WireShape(name, (tick) => {
+    const message = deltaMessage(tick);
+    if (message === undefined) throw new Error(`no delta linked to tick ${tick.id}`);
+    return encode(message);
+  });
 }

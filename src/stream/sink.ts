@@ -1,4 +1,4 @@
-import type { DisconnectReason, PairStatus, ResetEvent, Tick, Transport } from '../shared/wire';
+import type { DisconnectReason, PairStatus, ResetEvent, Tick, TickDelta, Transport } from '../shared/wire';
 import type { Subscriber } from './subscriber';
 
 /** What the hub hands a transport. A live tick's message is one object shared by every subscriber (its encodings are cached per tick: encoded.ts). */
@@ -6,6 +6,12 @@ export type PriceMessage = { readonly type: 'price'; readonly tick: Tick; readon
 export type ResetMessage = { readonly type: 'reset'; readonly reset: ResetEvent };
 export type StatusMessage = { readonly type: 'status'; readonly status: PairStatus };
 export type StreamMessage = PriceMessage | ResetMessage | StatusMessage;
+/**
+ * A live tick as what changed since `baseId`, the previous tick of its pair (one object per tick,
+ * shared): written instead of the tick's PriceMessage to a `delta` subscriber whose last tick of
+ * the pair is `baseId` (DeltaTracker). Never queued: chosen as the message is written.
+ */
+export type DeltaMessage = { readonly type: 'delta'; readonly tick: Tick; readonly baseId: string; readonly delta: TickDelta };
 
 /**
  * A transport, as the hub sees it (centrifuge's Transport: write and close). A transport frames
@@ -21,7 +27,7 @@ export interface Sink {
    * should (its buffer to the kernel is full): the hub then keeps further messages itself until
    * the transport calls `Subscriber.drained()`.
    */
-  write(message: StreamMessage): boolean;
+  write(message: StreamMessage | DeltaMessage): boolean;
   /**
    * Ends the connection: with the transport's reconnect hint on 'shutdown', at once otherwise.
    * The transport calls `Subscriber.closed()` when the connection is gone, whoever ended it.

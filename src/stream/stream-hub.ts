@@ -8,14 +8,14 @@ import { MetricsService } from '../metrics/metrics.service';
 import { TRANSPORTS, type DisconnectReason, type PairStatus, type Tick, type Transport } from '../shared/wire';
 import type { Lease } from './connection-registry';
 import { streamEnd } from '../auth/token-verifier';
-import { priceMessage } from './encoded';
+import { linkPrevious, priceMessage } from './encoded';
 import { PriceStreamService } from './price-stream.service';
 import type { Sink, StatusMessage, SubscriberInfo } from './sink';
 import { Subscriber } from './subscriber';
 import type { PairSubscription } from './subscription';
 import type { ReadAfterResult } from './tick-log';
 
-export type { JoinCallbacks, PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage, SubscriberInfo } from './sink';
+export type { DeltaMessage, JoinCallbacks, PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage, SubscriberInfo } from './sink';
 export { Subscriber } from './subscriber';
 
 const TRANSPORT_INDEX = Object.fromEntries(TRANSPORTS.map((t, i) => [t, i])) as Record<Transport, number>;
@@ -36,6 +36,10 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly logger = new Logger(StreamHub.name);
   private readonly sets = new Map<string, Set<PairSubscription>>();
   private readonly subscribers = new Set<Subscriber>();
+  /** The last tick of each pair's channel: the base of the next one's delta (`delta` subscribers). */
+  private readonly previous = new Map<string, Tick>();
+  /** @internal Subscribers that asked for deltas: while there are none, no tick is diffed. */
+  deltaUsers = 0;
   private readonly feeds = new Subscription();
   private started = false;
   /** The pairs that are stale now, with the status sent for each. */
@@ -175,7 +179,10 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
 
   /** The hot loop: one message per tick, one `offer` per subscriber of the pair. */
   private fanOut(tick: Tick, set: ReadonlySet<PairSubscription>): void {
+    const previous = this.previous.get(tick.pair);
+    this.previous.set(tick.pair, tick);
     if (set.size === 0) return;
+    if (previous !== undefined && this.deltaUsers > 0) linkPrevious(tick, previous);
     const message = priceMessage(tick);
     const counts: number[] = [];
     for (let i = 0; i < TRANSPORTS.length; i++) counts.push(0); // packed, not holey: the loop below increments it per subscriber

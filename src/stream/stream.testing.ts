@@ -5,7 +5,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { DisconnectReason, PairStatus, ResetEvent, Tick } from '../shared/wire';
 import { MemoryTickLog } from './memory-tick-log';
 import { PriceStreamService } from './price-stream.service';
-import { StreamHub, type Sink, type StreamMessage, type Subscriber } from './stream-hub';
+import { StreamHub, type DeltaMessage, type Sink, type StreamMessage, type Subscriber } from './stream-hub';
 import type { Lease } from './connection-registry';
 import type { TickLog } from './tick-log';
 
@@ -39,7 +39,7 @@ export function slowReads(log: MemoryTickLog): () => void {
 /** A sink that records what it is given; `accepting` false plays a client that stopped reading. */
 export class RecordingSink implements Sink {
   readonly transport = 'sse' as const;
-  readonly messages: StreamMessage[] = [];
+  readonly messages: (StreamMessage | DeltaMessage)[] = [];
   accepting = true;
   ended: DisconnectReason[] = [];
   destroyed = 0;
@@ -51,7 +51,7 @@ export class RecordingSink implements Sink {
     this.subscriber = subscriber;
   }
 
-  write(message: StreamMessage): boolean {
+  write(message: StreamMessage | DeltaMessage): boolean {
     this.messages.push(message);
     return this.accepting;
   }

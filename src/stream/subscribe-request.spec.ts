@@ -1,5 +1,5 @@
 import { ApiError } from '../http/api-error';
-import { parseHandshakeAuth, parseSubscribe, parseUnsubscribe } from './subscribe-request';
+import { parseDelta, parseHandshakeAuth, parseStreamQuery, parseSubscribe, parseUnsubscribe } from './subscribe-request';
 
 const limits = { pairs: new Set(['BTC-USD', 'ETH-USD']), maxPairs: 3 };
 const NOW = Date.parse('2026-11-21T21:00:00Z');
@@ -87,5 +87,21 @@ describe(parseHandshakeAuth.name, () => {
   it('refuses poisoned keys and bad values', () => {
     expect(codeOf(() => parseHandshakeAuth(JSON.parse('{"__proto__":{}}') as unknown, limits, NOW))).toBe('INVALID_PAYLOAD');
     expect(codeOf(() => parseHandshakeAuth({ pairs: ['XRP-USD'] }, limits, NOW))).toBe('UNSUPPORTED_PAIR');
+  });
+});
+
+describe(parseDelta.name, () => {
+  it('takes 1/true for deltas, 0/false for full ticks, and nothing as not asked, from a query or a JSON field', () => {
+    for (const on of [true, 1, '1', 'true']) expect(parseDelta(on)).toBe(true);
+    for (const off of [false, 0, '0', 'false']) expect(parseDelta(off)).toBe(false);
+    for (const none of [undefined, null, '']) expect(parseDelta(none)).toBeUndefined();
+    expect(parseStreamQuery({ pairs: 'BTC-USD', delta: '1' }, limits, NOW).delta).toBe(true);
+    expect(parseSubscribe({ pairs: ['BTC-USD'], delta: true }, limits, NOW).delta).toBe(true);
+    expect(parseHandshakeAuth({ delta: 1 }, limits, NOW)).toMatchObject({ pairs: ['BTC-USD', 'ETH-USD'], delta: true });
+  });
+
+  it.each([['yes'], [2], [{}], [['1']]])('refuses delta=%j with INVALID_DELTA', (value) => {
+    expect(codeOf(() => parseDelta(value))).toBe('INVALID_DELTA');
+    expect(codeOf(() => parseSubscribe({ delta: value }, limits, NOW))).toBe('INVALID_DELTA');
   });
 });

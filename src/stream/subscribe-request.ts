@@ -8,7 +8,7 @@ import { CONFLATE_MAX_MS, CONFLATE_MIN_MS } from '../shared/wire';
  * What a subscriber asks for, validated, whatever the transport: pairs, where to resume, and
  * the conflation interval (`undefined`: not asked, keep what the connection has; 0: every tick).
  */
-export type SubscribeCommand = { pairs: string[]; resume: ResumePoint | undefined; conflateMs: number | undefined };
+export type SubscribeCommand = { pairs: string[]; resume: ResumePoint | undefined; conflateMs: number | undefined; delta?: boolean };
 
 /** `newestId`: the newest tick id this instance knows (null: none yet); a resume id after it is refused. */
 export type RequestLimits = { pairs: ReadonlySet<string>; maxPairs: number; newestId?: () => TickId | null };
@@ -16,7 +16,7 @@ export type RequestLimits = { pairs: ReadonlySet<string>; maxPairs: number; newe
 /** Keys that would reach an object's prototype if anything ever merged a payload. */
 const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const MAX_RESUME_LENGTH = 64;
-const SUBSCRIBE_FIELDS = ['pairs', 'lastEventId', 'since', 'conflate'] as const;
+const SUBSCRIBE_FIELDS = ['pairs', 'lastEventId', 'since', 'conflate', 'delta'] as const;
 
 const invalid = (message: string) => new ApiError(400, 'INVALID_PAYLOAD', message);
 
@@ -35,8 +35,19 @@ export function parseConflate(raw: unknown): number | undefined {
   return ms;
 }
 
+/**
+ * `delta` (docs/api.md "Deltas"): `1`/`true` for deltas, `0`/`false` for full ticks; a query
+ * string or a JSON boolean or number. Absent, null or empty: undefined (not asked).
+ */
+export function parseDelta(raw: unknown): boolean | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (raw === true || raw === 1 || raw === '1' || raw === 'true') return true;
+  if (raw === false || raw === 0 || raw === '0' || raw === 'false') return false;
+  throw new ApiError(400, 'INVALID_DELTA', 'delta must be 1 or true (deltas), 0 or false (full ticks)');
+}
+
 /** A stream request from a URL (SSE, the WebSocket query): every value a plain string already checked by `searchParam`. */
-export type StreamQuery = { pairs?: string; header?: string; lastEventId?: string; since?: string; conflate?: string };
+export type StreamQuery = { pairs?: string; header?: string; lastEventId?: string; since?: string; conflate?: string; delta?: string };
 
 /** SSE and the WebSocket upgrade: no `pairs` means every configured pair (or `defaultPair`, the legacy routes'). */
 export function parseStreamQuery(query: StreamQuery, limits: RequestLimits, nowMs: number, defaultPair?: string): SubscribeCommand {
@@ -48,7 +59,7 @@ export function parseStreamQuery(query: StreamQuery, limits: RequestLimits, nowM
     pairs = requirePairList(query.pairs, limits.pairs, limits.maxPairs);
   }
   const resume = resolveResumePoint({ header: query.header, lastEventId: query.lastEventId, since: query.since }, nowMs, limits.newestId?.() ?? null);
-  return { pairs, resume, conflateMs: parseConflate(query.conflate) };
+  return { pairs, resume, conflateMs: parseConflate(query.conflate), delta: parseDelta(query.delta) };
 }
 
 /**
@@ -107,12 +118,12 @@ function parseConflateField(fields: Record<string, unknown>, what: string): numb
 }
 
 /**
- * `subscribe {pairs?, lastEventId?, since?, conflate?}` (Socket.IO event, WebSocket message:
+ * `subscribe {pairs?, lastEventId?, since?, conflate?, delta?}` (Socket.IO event, WebSocket message:
  * `extra` names fields the envelope adds, e.g. `type`); throws an ApiError with the code.
  */
 export function parseSubscribe(payload: unknown, limits: RequestLimits, nowMs: number, extra: readonly string[] = []): SubscribeCommand {
   const body = plainObject(payload, 'subscribe', [...SUBSCRIBE_FIELDS, ...extra]);
-  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'subscribe', nowMs, limits), conflateMs: parseConflateField(body, 'subscribe') };
+  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'subscribe', nowMs, limits), conflateMs: parseConflateField(body, 'subscribe'), delta: parseDelta(body.delta) };
 }
 
 /** `unsubscribe {pairs?}`: no pairs means all of them. */
@@ -130,5 +141,5 @@ export function parseHandshakeAuth(auth: unknown, limits: RequestLimits, nowMs: 
   const body = plainObject(auth, 'auth', [], true);
   const asks = SUBSCRIBE_FIELDS.some((k) => body[k] !== undefined && body[k] !== null);
   if (!asks) return null;
-  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'auth', nowMs, limits), conflateMs: parseConflateField(body, 'auth') };
+  return { pairs: parsePairs(body.pairs, limits), resume: parseResume(body, 'auth', nowMs, limits), conflateMs: parseConflateField(body, 'auth'), delta: parseDelta(body.delta) };
 }

@@ -4,6 +4,7 @@ import { Fifo } from '../util/fifo';
 import type { DisconnectReason, Tick, Transport } from '../shared/wire';
 import type { Grant } from '../auth/token-verifier';
 import type { Lease } from './connection-registry';
+import { DeltaTracker } from './delta-tracker';
 import { priceMessage } from './encoded';
 import type { PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage } from './sink';
 import type { StreamHub } from './stream-hub';
@@ -40,6 +41,8 @@ export class Subscriber extends PairSubscription {
   private pending: Map<string, Pending> | null = null;
   private sentAt: Map<string, number> | null = null;
   private timer: NodeJS.Timeout | undefined;
+  /** With `delta` asked for: what it was last written per pair (null: full ticks, the default). */
+  private deltas: DeltaTracker | null = null;
   /** Conflation slots in a row the sink could not take (a conflated subscriber that stopped reading). */
   private stalls = 0;
   /** What its token grants now (a Socket.IO `refresh` replaces it); undefined: anonymous. */
@@ -81,6 +84,13 @@ export class Subscriber extends PairSubscription {
     return this.queue?.length ?? 0;
   }
 
+  /** `delta` (docs/api.md "Deltas") from now on: true, false, or undefined (not asked: unchanged). */
+  useDeltas(on: boolean | undefined): void {
+    if (on === undefined || on === (this.deltas !== null) || this.gone) return;
+    this.deltas = on ? new DeltaTracker() : null;
+    this.hub.deltaUsers += on ? 1 : -1;
+  }
+
   /** Ends the connection (slow, flood, shutdown, error). The sink closes it; `closed()` follows. */
   end(reason: DisconnectReason): void {
     if (this.gone || this.endReason) return;
@@ -104,6 +114,7 @@ export class Subscriber extends PairSubscription {
     this.gone = true;
     this.clearTimer();
     clearTimeout(this.expiry);
+    if (this.deltas !== null) this.hub.deltaUsers--;
     this.hub.remove(this, this.endReason ?? reason);
   }
 
@@ -170,6 +181,7 @@ export class Subscriber extends PairSubscription {
   /** Forgets what waits for pairs the subscriber left. */
   protected dropPairs(gone: ReadonlySet<string>): void {
     for (const pair of gone) this.pending?.delete(pair);
+    this.deltas?.forget(gone);
     const keep = (m: StreamMessage) => (m.type === 'price' ? !gone.has(m.tick.pair) : m.type === 'status' ? !gone.has(m.status.pair) : true);
     const kept = (q: Fifo<StreamMessage> | null) => {
       const rest = q?.toArray().filter(keep) ?? [];
@@ -184,7 +196,7 @@ export class Subscriber extends PairSubscription {
   }
 
   private write(message: StreamMessage): void {
-    if (!this.sink.write(message)) this.full = true;
+    if (!this.sink.write(this.deltas === null ? message : this.deltas.outgoing(message))) this.full = true;
   }
 
   /** A queued tick written: counted (a live tick written at once is counted by the hub, per tick). */

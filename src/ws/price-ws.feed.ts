@@ -12,11 +12,11 @@ import { searchParam } from '../http/query';
 import { AppConfig } from '../config/app-config';
 import { protocolToken } from '../auth/credentials';
 import { StreamGate, type Lease, type Opened } from '../stream/connection-registry';
-import { encodedPrice, WireShape } from '../stream/encoded';
+import { deltaShape, encoded, encodedPrice, WireShape } from '../stream/encoded';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
-import { StreamHub, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
+import { StreamHub, type DeltaMessage, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, legacyAsset, type DisconnectReason, type Tick, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, legacyAsset, type DisconnectReason, type Tick, type WsDelta, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -30,14 +30,18 @@ const PRICE_SHAPES = [
   new WireShape('ws-legacy', (tick: Tick) => Buffer.from(JSON.stringify({ type: 'price', ...tick, ...legacyAsset(tick.pair) }))),
 ] as const;
 
-function frameOf(message: StreamMessage, legacy: boolean): Buffer {
+/** A tick's delta (docs/api.md "Deltas"): the one message that is an array, `[id, pair, ...values]`; encoded once per tick. */
+const DELTA_SHAPE = deltaShape('ws-delta', (m) => Buffer.from(JSON.stringify([m.tick.id, ...m.delta] satisfies WsDelta)));
+
+function frameOf(message: StreamMessage | DeltaMessage, legacy: boolean): Buffer {
+  if (message.type === 'delta') return encoded(message.tick, DELTA_SHAPE);
   if (message.type === 'reset') return Buffer.from(JSON.stringify({ type: 'reset', ...message.reset } satisfies WsMessage));
   if (message.type === 'status') return Buffer.from(JSON.stringify({ type: 'status', ...message.status } satisfies WsMessage));
   return encodedPrice(message, PRICE_SHAPES[legacy ? 1 : 0]);
 }
 
 /** Our query parameters: any of them on LEGACY_WS_PATH makes it our feed. */
-const FEED_PARAMS = ['pairs', 'lastEventId', 'since', 'conflate'] as const;
+const FEED_PARAMS = ['pairs', 'lastEventId', 'since', 'conflate', 'delta'] as const;
 
 /** Close codes by why the server ends a connection. */
 const CLOSE_CODES: Record<Exclude<DisconnectReason, 'slow'>, [number, string]> = {
@@ -83,7 +87,7 @@ class WsSink implements Sink {
     this.limiter = new EventRateLimiter(eventsPerSecond);
   }
 
-  write(message: StreamMessage): boolean {
+  write(message: StreamMessage | DeltaMessage): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     const frame = frameOf(message, this.legacy);
     if (this.ws.bufferedAmount + frame.length < BUFFERED_BYTES) {
@@ -114,12 +118,12 @@ class WsSink implements Sink {
 }
 
 /**
- * Plain WebSocket feed `GET /api/prices/ws?pairs=..&since=..&lastEventId=..&conflate=..` on the app's
+ * Plain WebSocket feed `GET /api/prices/ws?pairs=..&since=..&lastEventId=..&conflate=..&delta=..` on the app's
  * HTTP server, beside Socket.IO: the edge router hands it the `Upgrade: websocket` requests of its
  * `websocket` rows (edge-routes.ts). `/api/ws` (LEGACY_WS_PATH) with one of those parameters is the same
  * feed; without any it is the Bitcoin Price Streamer's: BTC-USD ticks with `symbol` and `name`.
  * On an open connection the client may send
- * `{"type":"subscribe","pairs":[..],"lastEventId"?,"since"?,"conflate"?}` and
+ * `{"type":"subscribe","pairs":[..],"lastEventId"?,"since"?,"conflate"?,"delta"?}` and
  * `{"type":"unsubscribe","pairs":[..]}`, answered with `subscribed` / `unsubscribed` or `error`.
  *
  * Refusals (bad query, foreign Origin, too many connections, shutdown) happen before the upgrade:
@@ -173,7 +177,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       const param = (name: string) => searchParam(url.searchParams, name);
       opening = this.gate.open(
         'websocket',
-        { pairs: param('pairs'), lastEventId: param('lastEventId'), since: param('since'), conflate: param('conflate') },
+        { pairs: param('pairs'), lastEventId: param('lastEventId'), since: param('since'), conflate: param('conflate'), delta: param('delta') },
         this.gate.clientIp(req.headers, req.socket.remoteAddress),
         legacy ? LEGACY_PAIR : undefined,
         url.searchParams.get('token') ?? protocolToken(req.headers),
@@ -211,6 +215,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       sub.closed(sink.droppedFor ?? 'client');
     });
     this.logger.debug({ msg: 'stream opened', transport: 'websocket', ip: lease.ip, pairs: command.pairs, resume: command.resume?.kind ?? 'none', conflateMs: command.conflateMs });
+    sub.useDeltas(command.delta);
     sub.subscribe(command.pairs, command.resume, command.conflateMs, {
       failed: (err) => {
         this.logger.error({ msg: 'WebSocket stream failed to resume', ip: lease.ip, err });
@@ -237,6 +242,7 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
       type = typeof t === 'string' ? t.slice(0, 32) : undefined;
       if (type === 'subscribe') {
         const command = this.gate.entitle('websocket', sub.grant, parseSubscribe(body, this.gate.limits, Date.now(), ['type']), false);
+        sub.useDeltas(command.delta);
         sub.subscribe(command.pairs, command.resume, command.conflateMs, {
           ready: (recovered) => sink.send({ type: 'subscribed', pairs: sub.pairList(), recovered }),
           failed: (err) => sink.send(errorMessage(err, 'subscribe')),

@@ -337,3 +337,65 @@ describe('connect', () => {
     expect(FakeStream.made).toHaveLength(0);
   });
 });
+
+describe('connect with delta', () => {
+  let realFetch: typeof fetch;
+  beforeEach(() => {
+    jest.useFakeTimers({ now: 1_000_000, doNotFake: ['queueMicrotask'] });
+    FakeStream.made = [];
+    realFetch = globalThis.fetch;
+    globalThis.fetch = fakeFetch as unknown as typeof fetch;
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    globalThis.fetch = realFetch;
+  });
+
+  const delta = (s: FakeStream, id: string, data: unknown[]): void => s.send(`event: d\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`);
+
+  it('asks for deltas and hands on full ticks: each delta applied to the last tick of its pair', async () => {
+    const { client } = open({ delta: true });
+    const ticks: Tick[] = [];
+    client.on('price', (t) => ticks.push(t));
+    await started();
+    const s = FakeStream.last();
+    expect(s.url.searchParams.get('delta')).toBe('1');
+    s.open();
+    s.fire('price', { ...tick(1_000_000, 10), bid: 9.9, ask: 10 });
+    delta(s, '1001000-0', ['BTC-USD', 10.5, 1000, 0, 10.4, 10.5]);
+    delta(s, '1002000-0', ['BTC-USD', 0, 1000, 0, 0, null]);
+    await started();
+    expect(ticks).toEqual([
+      { ...tick(1_000_000, 10), bid: 9.9, ask: 10 },
+      { ...tick(1_001_000, 10.5), bid: 10.4, ask: 10.5 },
+      { ...tick(1_002_000, 10.5), bid: 10.4 },
+    ]);
+    expect(client.lastEventId).toBe('1002000-0');
+    client.close();
+  });
+
+  it('never emits a tick of a delta whose base it lacks: it reconnects and resumes from its last id instead', async () => {
+    const { client, got } = open({ delta: true });
+    await started();
+    const first = FakeStream.last();
+    first.open();
+    first.fire('price', tick(1_000_000, 10));
+    delta(first, '1000500-0', ['ETH-USD', 20, 500]); // no ETH-USD tick on this connection
+    delta(first, '1001000-0', ['BTC-USD', 11, 1000]); // after the broken one: not applied either
+    await started();
+    expect(got.prices).toEqual(['1000000-0']);
+    expect(first.closed).toBe(true);
+    expect(got.statuses.at(-1)).toMatchObject({ state: 'reconnecting', reason: 'delta without its base tick' });
+    jest.advanceTimersByTime(1000);
+    const second = FakeStream.last();
+    expect(second).not.toBe(first);
+    expect(second.url.searchParams.get('lastEventId')).toBe('1000000-0');
+    expect(second.url.searchParams.get('delta')).toBe('1');
+    second.open();
+    second.fire('price', tick(1_000_500, 20, 'ETH-USD'));
+    second.fire('price', tick(1_001_000, 11));
+    await started();
+    expect(got.prices).toEqual(['1000000-0', '1000500-0', '1001000-0']);
+    client.close();
+  });
+});

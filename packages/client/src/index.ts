@@ -34,6 +34,12 @@ export type ConnectOptions = {
   pairs: readonly string[];
   /** At most one tick per pair per this many ms (10–60000; 0: every tick), always the latest, with `skipped`. */
   conflate?: number;
+  /**
+   * Ask for deltas (docs/api.md "Deltas"): a tick then travels as what changed since its pair's
+   * previous one, ~3x fewer bytes with the ticker fields. Applied here: `tick` gets full ticks as
+   * without it. Default false.
+   */
+  delta?: boolean;
   /** Resume from here on the first connection (e.g. an id kept across page loads). */
   lastEventId?: string;
   /** The WebSocket class of the `websocket` transport; the platform's by default (browsers, Node 22+). */
@@ -130,7 +136,7 @@ export function connect(options: ConnectOptions): PriceClient {
   const tracker = new ResumeTracker(options.lastEventId ?? null);
   const pairs = [...options.pairs];
   let token: string | null = null;
-  const request = (): FeedRequest => ({ pairs, lastEventId: tracker.lastId, conflate: options.conflate ?? null, token });
+  const request = (): FeedRequest => ({ pairs, lastEventId: tracker.lastId, conflate: options.conflate ?? null, delta: options.delta === true, token });
   const { getToken } = options;
   const keep = (next: string): void => {
     token = next;

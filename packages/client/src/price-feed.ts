@@ -16,6 +16,8 @@ export type FeedRequest = {
   pairs: readonly string[];
   lastEventId: string | null;
   conflate: number | null;
+  /** Ask for deltas (docs/api.md "Deltas"); the feed applies them and hands on full ticks. */
+  delta?: boolean;
   /** The subscriber token (`getToken`): SSE's Authorization header, the WebSocket subprotocol `bearer.<token>`, Socket.IO's `auth.token`. */
   token?: string | null;
 };
@@ -77,11 +79,12 @@ export interface PriceFeed {
 export type FeedFactory = (request: () => FeedRequest, options: FeedOptions) => PriceFeed;
 
 /** The stream URL of a transport with the request's pairs, resume point and conflation in the query. */
-export function streamUrl(baseUrl: string, path: string, { pairs, lastEventId, conflate }: FeedRequest): URL {
+export function streamUrl(baseUrl: string, path: string, { pairs, lastEventId, conflate, delta }: FeedRequest): URL {
   const url = new URL(path, baseUrl);
   url.searchParams.set('pairs', pairs.join(','));
   if (lastEventId !== null) url.searchParams.set('lastEventId', lastEventId);
   if (conflate !== null) url.searchParams.set('conflate', String(conflate));
+  if (delta) url.searchParams.set('delta', '1');
   return url;
 }
 

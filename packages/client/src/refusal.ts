@@ -50,6 +50,7 @@ const PERMANENT_CODES: ReadonlySet<string> = new Set<ErrorCode | ClientErrorCode
   'INVALID_RESUME_POINT',
   'INVALID_PAYLOAD',
   'INVALID_CONFLATE',
+  'INVALID_DELTA',
   'INVALID_NAMESPACE',
   'URI_TOO_LONG',
   'UNAUTHORIZED',

@@ -4,6 +4,7 @@ import type { FeedFactory, FeedHandlers, PriceFeed } from './price-feed';
 import { errorFields, type Refusal } from './refusal';
 import { refreshDelay, tokenExpiry } from './token';
 import { asPairStatus, asReset, asTick } from './wire-guards';
+import { DELTA_WITHOUT_BASE, DeltaBook } from './delta-book';
 
 type SocketIoClient = typeof import('socket.io-client');
 type PricesSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -93,11 +94,12 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
       transports: ['websocket', 'polling'],
       tryAllTransports: true,
       auth: (cb) => {
-        const { pairs, lastEventId, conflate, token } = request();
+        const { pairs, lastEventId, conflate, delta, token } = request();
         const auth: HandshakeAuth = {
           pairs: [...pairs],
           ...(lastEventId !== null ? { lastEventId } : {}),
           ...(conflate !== null ? { conflate } : {}),
+          ...(delta ? { delta: true } : {}),
           ...(token ? { token } : {}),
         };
         cb(auth);
@@ -137,9 +139,16 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
       scheduleRefresh(request().token);
       handlers.open();
     });
+    const book = new DeltaBook();
     s.on('price', (t) => {
       const tick = live() ? asTick(t) : null;
+      if (tick) handlers.tick(book.full(tick));
+    });
+    s.on('d', (id, ...delta) => {
+      if (!live()) return;
+      const tick = book.apply(id, delta);
       if (tick) handlers.tick(tick);
+      else close(DELTA_WITHOUT_BASE);
     });
     s.on('status', (v) => {
       const status = live() ? asPairStatus(v) : null;
@@ -147,6 +156,7 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
     });
     s.on('reset', (r) => {
       const reset = live() ? asReset(r) : null;
+      book.clear();
       if (reset) handlers.reset(reset);
     });
     // The subscription the handshake asked for failed after the connection (its resume point):

@@ -2,6 +2,7 @@ import { SSE_PATH } from '../../../src/shared/wire';
 import { platformGlobal, sseHeaders, streamUrl, type FeedFactory, type FeedHandlers, type FetchLike, type PriceFeed } from './price-feed';
 import { refusalOf } from './refusal';
 import { SseParser } from './sse-parser';
+import { DELTA_WITHOUT_BASE, DeltaBook } from './delta-book';
 import { asPairStatus, asReset, asTick, parseJson } from './wire-guards';
 
 /**
@@ -82,13 +83,20 @@ async function read(fetchImpl: FetchLike, url: string, headers: Record<string, s
   }
   handlers.open();
   watch();
+  const book = new DeltaBook();
+  let broken: string | undefined;
   const parser = new SseParser((event) => {
-    if (!live()) return;
+    if (!live() || broken !== undefined) return;
     if (event.type === 'price') {
       const tick = asTick(parseJson(event.data));
+      if (tick) handlers.tick(book.full(tick));
+    } else if (event.type === 'd') {
+      const tick = book.apply(event.lastEventId, parseJson(event.data));
       if (tick) handlers.tick(tick);
+      else broken = DELTA_WITHOUT_BASE;
     } else if (event.type === 'reset') {
       const reset = asReset(parseJson(event.data));
+      book.clear();
       if (reset) handlers.reset(reset);
     } else if (event.type === 'status') {
       const status = asPairStatus(parseJson(event.data));
@@ -102,5 +110,8 @@ async function read(fetchImpl: FetchLike, url: string, headers: Record<string, s
     if (done) return { reason: 'event stream ended' };
     watch();
     parser.push(decoder.decode(value, { stream: true }));
+    if (broken !== undefined) {
+      return { reason: broken };
+    }
   }
 }

@@ -99,4 +99,24 @@ describe('WebSocket feed', () => {
       s.restore();
     }
   });
+
+  it('asks for deltas in the query, applies them, and ends the connection on one whose base it lacks', async () => {
+    FakeWebSocket.made = [];
+    const closed: string[] = [];
+    const ticks: unknown[] = [];
+    const feed = createWebSocketFeed(() => ({ pairs: ['BTC-USD'], lastEventId: null, conflate: null, delta: true }), { baseUrl: 'http://prices.test', WebSocket: FakeWebSocket });
+    feed.start({ open: () => undefined, tick: (t) => ticks.push(t), reset: () => undefined, pairStatus: () => undefined, closed: (reason) => closed.push(reason) });
+    const ws = FakeWebSocket.made[0]!;
+    expect(ws.url).toBe('ws://prices.test/api/prices/ws?pairs=BTC-USD&delta=1');
+    ws.fire('open');
+    ws.fire('message', { data: JSON.stringify({ type: 'price', id: '1-0', pair: 'BTC-USD', price: 1, timestamp: '2026-12-06T11:00:00.000Z', source: 'kraken' }) });
+    ws.fire('message', { data: JSON.stringify(['2-0', 'BTC-USD', 2, 1000]) });
+    expect(ticks).toEqual([
+      { id: '1-0', pair: 'BTC-USD', price: 1, timestamp: '2026-12-06T11:00:00.000Z', source: 'kraken' },
+      { id: '2-0', pair: 'BTC-USD', price: 2, timestamp: '2026-12-06T11:00:01.000Z', source: 'kraken' },
+    ]);
+    ws.fire('message', { data: JSON.stringify(['3-0', 'ETH-USD', 3]) });
+    expect(ticks).toHaveLength(2);
+    expect(closed).toEqual(['delta without its base tick']);
+  });
 });

@@ -1,6 +1,7 @@
 import { SSE_PATH, WS_BEARER_PREFIX, WS_PATH, WS_PROTOCOL } from '../../../src/shared/wire';
 import { eventField, platformGlobal, sseHeaders, streamUrl, type FeedFactory, type FeedHandlers, type FeedRequest, type FetchLike, type PriceFeed, type WebSocketConstructor, type WebSocketLike } from './price-feed';
 import { refusalOf, type Refusal } from './refusal';
+import { DELTA_WITHOUT_BASE, DeltaBook } from './delta-book';
 import { asWsMessage, parseJson } from './wire-guards';
 
 /** WebSocket.CONNECTING, without needing the class. */
@@ -37,6 +38,7 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
       const ws = !req.token ? new WebSocketImpl(url.href) : new WebSocketImpl(url.href, [WS_PROTOCOL, `${WS_BEARER_PREFIX}${req.token}`]);
       socket = ws;
       let opened = false;
+      const book = new DeltaBook();
       const live = (): boolean => socket === ws;
       const close = (reason: string, refusal?: Refusal): void => {
         if (!live()) return;
@@ -60,13 +62,22 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
         if (live()) handlers.open();
       });
       ws.addEventListener('message', (e) => {
-        const msg = live() ? asWsMessage(parseJson(eventField(e, 'data'))) : null;
+        const data = live() ? parseJson(eventField(e, 'data')) : undefined;
+        if (Array.isArray(data)) {
+          // A delta, `[id, pair, ...values]`: the one message that is an array.
+          const tick = book.apply(data[0], data.slice(1));
+          if (tick) handlers.tick(tick);
+          else close(DELTA_WITHOUT_BASE);
+          return;
+        }
+        const msg = asWsMessage(data);
         if (!msg) return;
         if (msg.type === 'price') {
           const { type: _type, ...tick } = msg;
-          handlers.tick(tick);
+          handlers.tick(book.full(tick));
         } else if (msg.type === 'reset') {
           const { type: _type, ...reset } = msg;
+          book.clear();
           handlers.reset(reset);
         } else if (msg.type === 'status') {
           const { type: _type, ...status } = msg;

@@ -55,7 +55,7 @@ export function parseJson(text: unknown): unknown {
   }
 }
 
-/** A plain-WebSocket frame, or null when it is none of the three message types. */
+/** A plain-WebSocket frame, or null when it is none of its message types. */
 export function asWsMessage(v: unknown): WsFrame | null {
   if (!isObject(v)) return null;
   if (v.type === 'price') {
