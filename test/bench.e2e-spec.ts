@@ -83,6 +83,27 @@ describe('load and resume benchmark (CI size)', () => {
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
   }, 120_000);
 
+  it('--delta: every subscriber rebuilds every tick from the deltas it asked for, in fewer bytes; --connect-rate paces the ramp', async () => {
+    const { code, output, result } = await bench(['--sse', '100', '--socketio', '100', '--ws', '100', '--pairs', '2', '--tick-ms', '250', '--duration', '6', '--idle', '1', '--settle', '1', '--delta', '--connect-rate', '300']);
+    expect(result.published.ticks).toBeGreaterThanOrEqual(30);
+    for (const t of TRANSPORTS) {
+      const s = result.transports[t];
+      expect({ t, held: s.heldAtStart, failures: s.connectFailures }).toEqual({ t, held: 100, failures: {} });
+      expect({ t, missing: s.missing, duplicates: s.duplicates, outOfOrder: s.outOfOrder, resets: s.resets }).toEqual({ t, missing: 0, duplicates: 0, outOfOrder: 0, resets: 0 });
+      expect(s.expected).toBe(100 * result.published.ticks);
+      // A full tick of the simulated source is 138-166 bytes on the wire (the first test); its delta
+      // carries the price and the time: 45-68 measured.
+      expect({ t, bytesPerTick: s.bytesPerTick }).toEqual({ t, bytesPerTick: expect.any(Number) });
+      expect(s.bytesPerTick!).toBeGreaterThan(20);
+      expect(s.bytesPerTick!).toBeLessThan(100);
+    }
+    // 300 attempts at 300/s: the ramp takes about a second, not the instant 256 in flight would.
+    const ramp = /ramp done in (\d+\.\d) s/.exec(output);
+    expect(Number(ramp?.[1])).toBeGreaterThanOrEqual(0.9);
+    expect(result.assert).toEqual({ passed: true, failures: [] });
+    expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+  }, 120_000);
+
   it('resumes every cut connection from its last id with no gap and no duplicate', async () => {
     const { code, output, result } = await bench([
       '--sse', '100', '--socketio', '100', '--ws', '100', '--pairs', '2', '--tick-ms', '200', '--duration', '12',
