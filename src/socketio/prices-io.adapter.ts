@@ -9,6 +9,7 @@ import { originAllowed } from '../http/origin';
 import type { AppConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
 import { HandshakeSlots, type HandshakeRequest } from './handshake-slots';
+import { withoutOwnRooms } from './hub-adapter';
 
 type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
 
@@ -57,6 +58,7 @@ export class PricesIoAdapter extends IoAdapter {
       },
     };
     const server = super.createIOServer(port, ours as IoServerOptions);
+    withoutOwnRooms(server);
     const prefix = this.sessionPrefix;
     // engine.io's own ids are 20 characters of base64url from 15 random bytes; the same after the prefix.
     if (prefix !== undefined) server.engine.generateId = () => prefix + randomBytes(15).toString('base64url');
