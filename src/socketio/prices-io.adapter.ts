@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
@@ -9,6 +10,7 @@ import { originAllowed } from '../http/origin';
 import type { AppConfig } from '../config/app-config';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
 import { HandshakeSlots, type HandshakeRequest } from './handshake-slots';
+import { withoutOwnRooms } from './hub-adapter';
 
 type IoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
 
@@ -57,6 +59,8 @@ export class PricesIoAdapter extends IoAdapter {
       },
     };
     const server = super.createIOServer(port, ours as IoServerOptions);
+    withoutOwnRooms(server);
+    releaseUpgradeRequests(server.engine);
     const prefix = this.sessionPrefix;
     // engine.io's own ids are 20 characters of base64url from 15 random bytes; the same after the prefix.
     if (prefix !== undefined) server.engine.generateId = () => prefix + randomBytes(15).toString('base64url');
@@ -96,4 +100,24 @@ export class PricesIoAdapter extends IoAdapter {
       });
     }
   }
+}
+
+type Engine = ReturnType<IoAdapter['createIOServer']>['engine'];
+
+/**
+ * engine.io (6.6) answers a WebSocket upgrade with a stand-in response that holds the upgrade
+ * request, and keeps that response for the connection's life (a 'close' listener on the TCP
+ * socket that re-emits 'close' for middlewares): every WebSocket connection kept its upgrade
+ * request (~2.5 KB: the IncomingMessage, its raw headers, engine.io's additions) whether or not
+ * `conn.request` is dropped. The stand-in needs the request only for the headers middlewares
+ * set (kept on the request itself), so this middleware, engine.io's only one (`engine.use`, its
+ * public API), lets go of it: a direct WebSocket connection's request is then only
+ * `conn.request`, which the gateway drops once the socket has its handshake, and an upgrade
+ * from polling keeps none.
+ */
+function releaseUpgradeRequests(engine: Engine): void {
+  engine.use((_req: IncomingMessage, res: unknown, next: () => void) => {
+    if (!(res instanceof ServerResponse)) (res as { req: IncomingMessage | null }).req = null;
+    next();
+  });
 }

@@ -86,7 +86,7 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
 
   afterInit(ns: PricesNamespace): void {
     this.ns = ns;
-    this.encoder = new PacketEncoder(ns.server.encoder, ns.name);
+    this.encoder = new PacketEncoder(ns.server.encoder, ns.name, Boolean(ns.server.engine.opts.perMessageDeflate));
     ns.server.engine.on('connection', (conn: EngineSocket) => this.admit(conn));
     ns.server.of('/').use((socket, next) => {
       next(connectError('INVALID_NAMESPACE', `connect to the ${SOCKET_NAMESPACE} namespace`));
@@ -161,6 +161,8 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
     const sink = new SocketSink(socket, this.encoder);
     this.hub.open(sink, slot, { requestId: socket.id });
     socket.data.sink = sink;
+    // engine.io keeps the first HTTP request for the connection's life; its slot and handshake are taken from it by now (socket.io's memory advice).
+    (socket.conn as { request: unknown }).request = null;
     this.logger.debug({ msg: 'stream opened', transport: 'socketio', socket: socket.id, ip: slot.ip, engine: socket.conn.transport.name });
     const auto = socket.data.auto;
     socket.data.auto = undefined;
@@ -257,6 +259,8 @@ export class PricesGateway implements OnGatewayInit<PricesNamespace>, OnGatewayC
 
   /** The answer goes to the acknowledgement callback when there is one; without one, only an error is said, as a notice. */
   private reply(socket: PricesSocket, ack: unknown, res: AnyAck, event: string): void {
+    // After the ticks written before it (the sink holds them until the turn ends).
+    socket.data.sink?.flush();
     if (isAck<AnyAck>(ack)) return ack(res);
     if (!res.ok) socket.emit('notice', { ...res.error, event });
   }

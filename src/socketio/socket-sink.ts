@@ -20,7 +20,7 @@ export type SocketData = {
 export type PricesSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 export type PricesNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
-type Encoded = { packet: string; options: { wsPreEncodedFrame?: unknown } };
+type Encoded = { packet: string; options: { wsPreEncodedFrame?: Buffer[] } };
 type Encoder = PricesNamespace['server']['encoder'];
 type Packet = Parameters<Encoder['encode']>[0];
 
@@ -29,12 +29,17 @@ const EVENT = 2 as Packet['type'];
 
 // ws's Sender.frame builds a WebSocket frame once for every socket, as Socket.IO's own broadcast
 // does (ws issue 617); absent in some ws version, each socket frames the packet itself.
-const frameOnce = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: object) => unknown } }).Sender?.frame;
+const frameOnce = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: object) => Buffer[] } }).Sender?.frame;
+
+/** A WebSocket text frame of `4<packet>` ("4" is engine.io's message type), header and payload in one buffer: one write, not a corked pair. */
+function wsFrame(packet: string): Buffer {
+  return Buffer.concat(frameOnce!(Buffer.from(`4${packet}`), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true }));
+}
 
 /**
  * A tick's packet, encoded once for every socket of the namespace (its wire shape, kept by the
  * stream core): the Socket.IO encoding of the event and, for the WebSocket transport, the frame
- * itself ("4" is engine.io's message type).
+ * itself.
  */
 export class PacketEncoder {
   private readonly shape = new WireShape<Encoded>('socketio', (tick) => this.build('price', tick));
@@ -44,7 +49,17 @@ export class PacketEncoder {
   constructor(
     private readonly encoder: Encoder,
     private readonly nsp: string,
-  ) {}
+    perMessageDeflate: boolean,
+  ) {
+    this.framesAsIs = frameOnce !== undefined && !perMessageDeflate;
+  }
+
+  /**
+   * Whether engine.io's WebSocket transport writes `wsPreEncodedFrame` as it is (it does without
+   * per-message deflate): then a turn's frames may leave as one write. Otherwise it would encode
+   * the packet itself, so packets are written one by one.
+   */
+  readonly framesAsIs: boolean;
 
   encode(message: StreamMessage | DeltaMessage): Encoded {
     if (message.type === 'delta') return encoded(message.tick, this.deltaShape);
@@ -52,10 +67,32 @@ export class PacketEncoder {
     return message.type === 'reset' ? this.build('reset', message.reset) : this.build('status', message.status);
   }
 
+  /**
+   * Several packets as one engine.io write on the WebSocket transport: their frames back to back
+   * in one buffer (the same bytes the client would get packet by packet). Sockets of the same
+   * pairs get the same packets in a turn: the last join is reused while they are the same.
+   */
+  join(parts: readonly Encoded[]): Encoded {
+    const memo = this.lastJoin;
+    if (memo && memo.parts.length === parts.length && memo.parts.every((part, i) => part === parts[i])) return memo.joined;
+    const frames: Buffer[] = [];
+    for (const part of parts) frames.push(...part.options.wsPreEncodedFrame!);
+    const joined: Encoded = { packet: parts.map((part) => part.packet).join(''), options: { wsPreEncodedFrame: [Buffer.concat(frames)] } };
+    this.lastJoin = { parts, joined };
+    return joined;
+  }
+
+  /** @internal The end of a flush pass: the memo goes (its packets need not outlive their ticks). */
+  forget(): void {
+    this.lastJoin = undefined;
+  }
+
+  private lastJoin: { parts: readonly Encoded[]; joined: Encoded } | undefined;
+
   private build(event: string, ...args: unknown[]): Encoded {
     const [packet] = this.encoder.encode({ type: EVENT, nsp: this.nsp, data: [event, ...args] } as Packet) as string[];
     const options: Encoded['options'] = {};
-    if (frameOnce) options.wsPreEncodedFrame = frameOnce(Buffer.from(`4${packet}`), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
+    if (frameOnce) options.wsPreEncodedFrame = [wsFrame(packet)];
     return { packet, options };
   }
 }
@@ -66,6 +103,36 @@ const turns = new TurnBatcher<true>(() => turn++, { unique: true });
 function currentTurn(): number {
   turns.add(true);
   return turn;
+}
+
+/** A turn's packets past this size go to engine.io at once instead of at the end of the turn (as SSE's frames). */
+const TURN_BYTES = 16 * 1024;
+/** Sockets flushed per event-loop turn, as SSE's FLUSH_SLICE: probes and new connections wait at most one slice. */
+const FLUSH_SLICE = 2000;
+
+/**
+ * Sockets with packets waiting for the end of this event-loop turn. A poll publishes one tick
+ * per pair in the same turn; on the WebSocket transport a socket's packets of the turn leave in
+ * one write (one system call, as SSE's frames), in slices of FLUSH_SLICE sockets.
+ */
+const waiting = new TurnBatcher<SocketSink>((batch) => flushSlice(batch, 0));
+
+function flushSlice(batch: SocketSink[], from: number): void {
+  const end = Math.min(batch.length, from + FLUSH_SLICE);
+  const encoders = new Set<PacketEncoder>();
+  try {
+    for (let i = from; i < end; i++) {
+      try {
+        batch[i].flush();
+        encoders.add(batch[i].encoder);
+      } catch {
+        batch[i].destroy(); // one broken socket must not leave the rest of the batch unwritten
+      }
+    }
+  } finally {
+    for (const encoder of encoders) encoder.forget();
+  }
+  if (end < batch.length) setImmediate(flushSlice, batch, end);
 }
 
 type EngineSocket = PricesSocket['conn'];
@@ -84,11 +151,16 @@ function onFlush(this: WithSink, buffer: readonly unknown[]): void {
 
 /**
  * One socket as a hub Sink. Messages go to engine.io as pre-encoded packets (`conn.write`, its
- * public API). engine.io hands a packet to the transport at once while the transport is
- * writable, and keeps it in its write buffer otherwise (the previous batch not yet written to
- * the kernel, or no poll pending). Its public `packetCreate` and `flush` events count what
- * waits there: while anything does, the sink says "full" and the hub holds the rest; the
- * `flush` that empties it hands control back to the hub.
+ * public API) when the event-loop turn ends: on the WebSocket transport the turn's packets as
+ * one write of their frames back to back (PacketEncoder.join), on polling one by one. Anything
+ * else the socket sends (an acknowledgement, a notice) is written after what waits
+ * (`flush` first), so the order is the order of the calls.
+ *
+ * engine.io hands a write to the transport at once while the transport is writable, and keeps
+ * it in its write buffer otherwise (the previous batch not yet written to the kernel, or no poll
+ * pending). Its public `packetCreate` and `flush` events count what waits there: while anything
+ * has waited since an earlier turn, the sink says "full" and the hub holds the rest; the `flush`
+ * that empties it hands control back to the hub.
  */
 export class SocketSink implements Sink {
   readonly transport = 'socketio' as const;
@@ -102,10 +174,13 @@ export class SocketSink implements Sink {
   /** The turn in which packets started waiting there. */
   private waitingSince: number | undefined;
   private told = false;
+  /** This turn's packets, written when it ends. */
+  private pending: Encoded | Encoded[] | undefined;
+  private pendingBytes = 0;
 
   constructor(
     readonly socket: PricesSocket,
-    private readonly encoder: PacketEncoder,
+    readonly encoder: PacketEncoder,
   ) {
     const conn = socket.conn as WithSink;
     conn[SINK] = this;
@@ -131,14 +206,29 @@ export class SocketSink implements Sink {
 
   write(message: StreamMessage | DeltaMessage): boolean {
     if (!this.socket.connected) return false;
-    const { packet, options } = this.encoder.encode(message);
-    this.socket.conn.write(packet, options as { compress?: boolean });
+    this.queue(this.encoder.encode(message));
+    // A burst (a replay) goes to engine.io in 16 KiB writes, so its buffer shows early when the client does not keep up.
+    if (this.pendingBytes >= TURN_BYTES) this.flush();
     if (this.waiting === 0) return true;
     const now = currentTurn();
     this.waitingSince ??= now;
     if (this.waitingSince === now) return true;
     this.told = true;
     return false;
+  }
+
+  /** Hands what waits for the end of the turn to engine.io now (at the turn's end, before a burst grows, before anything else is sent). */
+  flush(): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    this.pending = undefined;
+    this.pendingBytes = 0;
+    if (!this.socket.connected) return;
+    const conn = this.socket.conn;
+    if (!Array.isArray(pending)) return this.send(pending);
+    // WebSocket is the last transport (no upgrade follows it), so a joined write stays a WebSocket write.
+    if (this.encoder.framesAsIs && conn.transport.name === 'websocket') return this.send(this.encoder.join(pending));
+    for (const encoded of pending) this.send(encoded);
   }
 
   /**
@@ -150,29 +240,52 @@ export class SocketSink implements Sink {
    */
   end(reason: DisconnectReason): void {
     if (reason === 'shutdown') {
+      this.flush();
       this.socket.emit('notice', { code: 'SHUTTING_DOWN', message: 'the server is restarting; reconnect and resume' });
       this.socket.conn.close();
     } else if (reason === 'expired') {
       // As on shutdown: the transport closes, the client reconnects (its auth callback brings a new token) and resumes.
+      this.flush();
       this.socket.emit('notice', { code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one, or send refresh before it expires' });
       this.socket.conn.close();
     } else if (reason === 'limit') {
+      this.flush();
       this.socket.emit('notice', { code: 'RATE_LIMITED', message: 'too many events; disconnected' });
       this.socket.disconnect(true);
     } else {
+      this.pending = undefined;
       this.socket.conn.close(true);
     }
   }
 
   destroy(): void {
+    this.pending = undefined;
     this.socket.conn.close(true);
   }
 
   /** The socket is gone (socket.io's disconnect). */
   release(): void {
+    this.pending = undefined;
     const conn = this.socket.conn as WithSink;
     conn.off('packetCreate', onPacketCreate);
     conn.off('flush', onFlush);
     conn[SINK] = undefined;
+  }
+
+  private send({ packet, options }: Encoded): void {
+    this.socket.conn.write(packet, options as { compress?: boolean });
+  }
+
+  private queue(encoded: Encoded): void {
+    const pending = this.pending;
+    this.pendingBytes += encoded.packet.length;
+    if (pending === undefined) {
+      this.pending = encoded;
+      waiting.add(this);
+    } else if (Array.isArray(pending)) {
+      pending.push(encoded);
+    } else {
+      this.pending = [pending, encoded];
+    }
   }
 }
