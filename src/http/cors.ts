@@ -6,9 +6,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * (as the cors package does whatever the origin) `Vary` and the exposed headers.
  */
 export function simpleCors(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): void {
+  const headers: string[] = [];
+  corsHeaders(req, allowed, headers);
+  for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
+}
+
+/** The same headers, appended to a header list (name, value, name, value, …). */
+export function corsHeaders(req: IncomingMessage, allowed: readonly string[], headers: string[]): void {
   if (allowed.length === 0) return;
   const origin = req.headers.origin;
-  if (origin && allowed.includes(origin)) res.setHeader('Access-Control-Allow-Origin', origin);
-  res.setHeader('Vary', 'Origin');
-  res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id,Retry-After');
+  if (origin && allowed.includes(origin)) headers.push('Access-Control-Allow-Origin', origin);
+  headers.push('Vary', 'Origin', 'Access-Control-Expose-Headers', 'X-Request-Id,Retry-After');
 }

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { plainTarget, weakEtag } from './fast-rest';
 import { RestRateLimit } from './rate-limit';
 import { throttlerKey, WindowThrottlerStorage } from './window-throttler.storage';
@@ -24,26 +23,21 @@ describe('weakEtag', () => {
 });
 
 describe(RestRateLimit.name, () => {
-  const response = () => {
-    const headers: Record<string, unknown> = {};
-    return { headers, res: { setHeader: (name: string, value: unknown) => (headers[name] = value) } as unknown as ServerResponse };
-  };
-
   it('counts in the storage the guard uses, with its key and headers, and refuses past the limit with Retry-After', async () => {
     let now = 1_000_000;
     const storage = new WindowThrottlerStorage(() => now);
     const limit = new RestRateLimit(storage, 2);
     const route = { controller: 'PricesController', method: 'list' };
-    const first = response();
-    expect(await limit.admit(route, '::ffff:10.0.0.1', first.res)).toBe(true);
-    expect(first.headers).toEqual({ 'X-RateLimit-Limit': 2, 'X-RateLimit-Remaining': 1, 'X-RateLimit-Reset': 60 });
+    const first: string[] = [];
+    expect(limit.admit(route, '::ffff:10.0.0.1', first)).toBe(true);
+    expect(first).toEqual(['X-RateLimit-Limit', '2', 'X-RateLimit-Remaining', '1', 'X-RateLimit-Reset', '60']);
     // The guard's key for the same route and client (an IPv4-mapped address normalised) is the same record.
     const guardKey = throttlerKey({ getClass: () => ({ name: 'PricesController' }), getHandler: () => ({ name: 'list' }) }, '10.0.0.1', 'default');
     expect((await storage.increment(guardKey, 60_000, 2, 60_000)).totalHits).toBe(2);
-    const refused = response();
+    const refused: string[] = [];
     now += 1000;
-    expect(await limit.admit(route, '10.0.0.1', refused.res)).toBe(false);
-    expect(refused.headers).toEqual({ 'Retry-After': 60 });
+    expect(limit.admit(route, '10.0.0.1', refused)).toBe(false);
+    expect(refused).toEqual(['Retry-After', '60']);
     expect(limit.moduleOptions()).toMatchObject({ throttlers: [{ name: 'default', ttl: 60_000, limit: 2 }], storage, generateKey: throttlerKey });
   });
 });

@@ -1,7 +1,6 @@
-import type { ServerResponse } from 'node:http';
-import { normalizeIp, type ThrottlerModuleOptions, type ThrottlerStorage } from '@nestjs/throttler';
+import { normalizeIp, type ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { RateLimitKey } from './edge-routes';
-import { routeThrottlerKey, throttlerKey } from './window-throttler.storage';
+import { routeThrottlerKey, throttlerKey, type WindowThrottlerStorage } from './window-throttler.storage';
 
 /** The one throttler: a minute's window per client and route (blocked for a window past it, the guard's default). */
 const TTL_MS = 60_000;
@@ -10,14 +9,19 @@ const NAME = 'default';
 /**
  * The REST rate limit, defined once: ThrottlerGuard applies it to the routes Express serves
  * (`moduleOptions` for ThrottlerModule), the edge router to its fast routes (`admit`). Both count
- * through the storage's public `increment` with the same keys, so a client has one budget per
- * route whichever way its request is served.
+ * in the one storage with the same keys (the guard through `increment`, the edge router through
+ * `hit`, its synchronous part, so that a fast answer is written in the turn its request
+ * arrived), so a client has one budget per route whichever way its request is served.
  */
 export class RestRateLimit {
+  private readonly limitText: string;
+
   constructor(
-    private readonly storage: ThrottlerStorage,
+    private readonly storage: WindowThrottlerStorage,
     private readonly perMinute: number,
-  ) {}
+  ) {
+    this.limitText = String(perMinute);
+  }
 
   moduleOptions(): ThrottlerModuleOptions {
     return { throttlers: [{ name: NAME, ttl: TTL_MS, limit: this.perMinute }], storage: this.storage, generateKey: throttlerKey };
@@ -25,20 +29,18 @@ export class RestRateLimit {
 
   /**
    * What ThrottlerGuard does for a request of `route` from `ip` (the client as `trust proxy` sees
-   * it): one hit, `X-RateLimit-*` set, or `Retry-After` and false once refused.
+   * it): one hit, its `X-RateLimit-*` headers appended to `headers`, or `Retry-After` and false
+   * once refused.
    */
-  admit(route: RateLimitKey, ip: string | undefined, res: ServerResponse): Promise<boolean> {
+  admit(route: RateLimitKey, ip: string | undefined, headers: string[]): boolean {
     // No address (the socket already gone) keys as the guard's does, by `undefined`.
     const key = routeThrottlerKey(route.controller, route.method, NAME, normalizeIp(ip as string));
-    return this.storage.increment(key, TTL_MS, this.perMinute, TTL_MS, NAME).then((record) => {
-      if (record.isBlocked) {
-        res.setHeader('Retry-After', record.timeToBlockExpire);
-        return false;
-      }
-      res.setHeader('X-RateLimit-Limit', this.perMinute);
-      res.setHeader('X-RateLimit-Remaining', Math.max(0, this.perMinute - record.totalHits));
-      res.setHeader('X-RateLimit-Reset', record.timeToExpire);
-      return true;
-    });
+    const record = this.storage.hit(key, TTL_MS, this.perMinute, TTL_MS);
+    if (record.isBlocked) {
+      headers.push('Retry-After', String(record.timeToBlockExpire));
+      return false;
+    }
+    headers.push('X-RateLimit-Limit', this.limitText, 'X-RateLimit-Remaining', String(Math.max(0, this.perMinute - record.totalHits)), 'X-RateLimit-Reset', String(record.timeToExpire));
+    return true;
   }
 }

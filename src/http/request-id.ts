@@ -14,9 +14,20 @@ export function setServedBy(worker: number): void {
 
 /** The request's id (the caller's X-Request-Id or a new one), echoed in the response's X-Request-Id. */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const sent = req.headers['x-request-id'];
-  const id = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+  const id = requestIdOf(req);
   res.setHeader('X-Request-Id', id);
   if (servedBy !== undefined) res.setHeader('X-Served-By', servedBy);
   return id;
+}
+
+/** The request's id alone (a caller that writes its headers at once: add `idHeaders`). */
+export function requestIdOf(req: IncomingMessage): string {
+  const sent = req.headers['x-request-id'];
+  return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
+/** The headers `requestId` sets, appended to a header list. */
+export function idHeaders(id: string, headers: string[]): void {
+  headers.push('X-Request-Id', id);
+  if (servedBy !== undefined) headers.push('X-Served-By', servedBy);
 }

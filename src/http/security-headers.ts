@@ -24,6 +24,23 @@ export const strictSecurityHeaders = helmet({
   },
 });
 
+/**
+ * strictSecurityHeaders' headers as a list (name, value, …), for answers written with one
+ * `writeHead` (fast-rest.ts). Recorded once through the middleware itself: with these options
+ * helmet's headers depend on no request (no nonce or other function directive). Its other act,
+ * removing X-Powered-By, has nothing to remove there.
+ */
+export const STRICT_SECURITY_HEADERS: readonly string[] = recordHeaders(strictSecurityHeaders);
+
+function recordHeaders(middleware: typeof strictSecurityHeaders): string[] {
+  const headers: string[] = [];
+  let done = false;
+  const res = { setHeader: (name: string, value: unknown) => headers.push(name, String(value)), removeHeader: () => undefined };
+  middleware({} as Request, res as unknown as Response, (err?: unknown) => (done = err === undefined));
+  if (!done) throw new Error('helmet did not pass its headers synchronously');
+  return headers;
+}
+
 /** helmet's headers for every HTTP answer but the SSE streams; the OpenAPI UI gets its own CSP. */
 export function securityHeaders() {
   const docs = helmet({

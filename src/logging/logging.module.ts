@@ -7,7 +7,7 @@ import type { HttpMetrics } from '../metrics/http-metrics';
 import { MetricsService } from '../metrics/metrics.service';
 import { STREAM_PATHS } from '../http/edge-routes';
 import { redactToken } from '../auth/credentials';
-import { requestLogMiddleware, requestLogMixin } from './request-log';
+import { answeredRequestLog, requestLogMiddleware, requestLogMixin } from './request-log';
 
 /** Paths whose request/response lines would only be noise (probes and scrapes). */
 const QUIET_PATHS = /^\/(health\/|metrics)/;
@@ -26,6 +26,11 @@ export const REDACTED_PATHS = [
 /** The request logger of every HTTP route (Express' middleware and the edge router's fast routes), timing each request into `http`. */
 export function requestLogger(http?: HttpMetrics) {
   return requestLogMiddleware({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url), http });
+}
+
+/** The same for a response written while its request is handled (the fast routes, fast-rest.ts). */
+export function answeredRequestLogger(http?: HttpMetrics) {
+  return answeredRequestLog({ logger: () => PinoLogger.root as Logger, quiet: (url) => QUIET_PATHS.test(url), http });
 }
 
 /**

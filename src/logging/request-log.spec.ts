@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { requestLogMiddleware, requestLogMixin, responseLevel } from './request-log';
+import type { HttpMetrics } from '../metrics/http-metrics';
+import { answeredRequestLog, requestLogMiddleware, requestLogMixin, responseLevel } from './request-log';
 
 function fakeExchange(url = '/api/prices/BTC-USD', headers: Record<string, string> = {}) {
   const req = Object.assign(new EventEmitter(), { method: 'GET', url, headers, socket: { remoteAddress: '127.0.0.1' }, readableAborted: false }) as unknown as IncomingMessage;
@@ -58,5 +59,34 @@ describe(requestLogMiddleware.name, () => {
 
   it('uses pino-http levels: 5xx error, 4xx warn, else info', () => {
     expect([responseLevel(503), responseLevel(429), responseLevel(304), responseLevel(200, new Error('x'))]).toEqual(['error', 'warn', 'info', 'error']);
+  });
+});
+
+describe(answeredRequestLog.name, () => {
+  it('records the request by its route template and logs its access line at once, when the level is on', () => {
+    const recorded: unknown[][] = [];
+    const http = { record: (...args: unknown[]) => recorded.push(args) } as unknown as HttpMetrics;
+    const info = logger('info');
+    const { req, res } = fakeExchange('/api/prices?pairs=BTC-USD');
+    answeredRequestLog({ logger: () => info.log, quiet: () => false, http })(req, res, 'abc-2', '/api/prices', performance.now());
+    expect(recorded).toEqual([['GET', '/api/prices', 200, expect.any(Number)]]);
+    expect(info.lines).toEqual([expect.objectContaining({ level: 30, requestId: 'abc-2', msg: 'request completed', res: expect.objectContaining({ statusCode: 200 }) })]);
+    expect(res.listenerCount('close')).toBe(0);
+  });
+
+  it('writes nothing for a 2xx at LOG_LEVEL=warn, a 4xx at warn, and nothing for quiet paths', () => {
+    const warn = logger('warn');
+    const ok = fakeExchange();
+    const log = answeredRequestLog({ logger: () => warn.log, quiet: (url) => url.startsWith('/health/') });
+    log(ok.req, ok.res, 'a', '/api/prices/:pair', performance.now());
+    expect(warn.lines).toEqual([]);
+    const refused = fakeExchange();
+    refused.res.statusCode = 429;
+    log(refused.req, refused.res, 'b', '/api/prices/:pair', performance.now());
+    expect(warn.lines).toEqual([expect.objectContaining({ level: 40, requestId: 'b', msg: 'request completed' })]);
+    const probe = fakeExchange('/health/live');
+    probe.res.statusCode = 503;
+    log(probe.req, probe.res, 'c', '/health/live', performance.now());
+    expect(warn.lines).toHaveLength(1);
   });
 });

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Logger, LevelWithSilent } from 'pino';
 import type { HttpMetrics } from '../metrics/http-metrics';
 import { requestId } from '../http/request-id';
@@ -52,15 +53,33 @@ export function requestLogMiddleware(options: RequestLogOptions) {
     // Nothing below error can be logged: the listener would only ever return.
     if (logger.isLevelEnabled('error') && !options.quiet(req.url ?? '')) {
       const startedAt = Date.now();
-      res.once('close', () => {
-        const level: LevelWithSilent = responseLevel(res.statusCode);
-        if (!logger.isLevelEnabled(level)) return;
-        const line = { requestId: id, req, res, responseTime: Date.now() - startedAt };
-        const completed = !req.readableAborted && res.writableEnded;
-        if (level === 'error') logger.error({ ...line, err: new Error(`failed with status code ${res.statusCode}`) }, 'request errored');
-        else logger[level](line, completed ? 'request completed' : 'request aborted');
-      });
+      res.once('close', () => accessLine(logger, id, req, res, Date.now() - startedAt));
     }
     context.run({ id, req }, next);
   };
+}
+
+/**
+ * The same for a response written whole while its request is handled (the edge router's fast
+ * routes): called once it is written, with the request's id and route template and the
+ * `performance.now()` it started at. No `close` listener and no request context (nothing else
+ * is logged while such a request is served).
+ */
+export function answeredRequestLog(options: RequestLogOptions) {
+  return (req: IncomingMessage, res: ServerResponse, id: string, route: string, startedAt: number): void => {
+    const elapsed = performance.now() - startedAt;
+    options.http?.record(req.method, route, res.statusCode, elapsed);
+    const logger = options.logger();
+    if (logger.isLevelEnabled(responseLevel(res.statusCode)) && !options.quiet(req.url ?? '')) accessLine(logger, id, req, res, Math.round(elapsed));
+  };
+}
+
+/** The access line: `request completed` or `request aborted`, or `request errored` for a 5xx, at its level. */
+function accessLine(logger: Logger, id: string, req: IncomingMessage, res: ServerResponse, responseTime: number): void {
+  const level: LevelWithSilent = responseLevel(res.statusCode);
+  if (!logger.isLevelEnabled(level)) return;
+  const line = { requestId: id, req, res, responseTime };
+  const completed = !req.readableAborted && res.writableEnded;
+  if (level === 'error') logger.error({ ...line, err: new Error(`failed with status code ${res.statusCode}`) }, 'request errored');
+  else logger[level](line, completed ? 'request completed' : 'request aborted');
 }

@@ -37,4 +37,12 @@ describe(HttpMetrics.name, () => {
     const count = (await histogram.get()).values.filter((v) => v.metricName === 'h_count');
     expect(count).toEqual([expect.objectContaining({ value: 1, labels: { method: 'GET', route: UNMATCHED_ROUTE, status_class: '4xx' } })]);
   });
+
+  it('records a request answered at once by its route template, its status class and the time given', async () => {
+    const histogram = new Histogram({ name: 'r', help: 'r', labelNames: ['method', 'route', 'status_class'] as const, registers: [new Registry()] });
+    new HttpMetrics(histogram).record('GET', '/api/prices', 206, 1.5);
+    const values = (await histogram.get()).values;
+    expect(values.filter((v) => v.metricName === 'r_count')).toEqual([expect.objectContaining({ value: 1, labels: { method: 'GET', route: '/api/prices', status_class: '2xx' } })]);
+    expect(values.filter((v) => v.metricName === 'r_sum')).toEqual([expect.objectContaining({ value: 0.0015 })]);
+  });
 });

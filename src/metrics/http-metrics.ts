@@ -52,6 +52,11 @@ export class HttpMetrics {
     return (req, status) => this.child(methodLabel(req.method), routeOf(req), statusClass(status)).observe((performance.now() - startedAt) / 1000);
   }
 
+  /** Records a request answered while it was handled (the fast routes), by its route template, `elapsedMs` after it started. */
+  record(method: string | undefined, route: string, status: number, elapsedMs: number): void {
+    this.child(methodLabel(method), route, statusClass(status)).observe(elapsedMs / 1000);
+  }
+
   private child(method: string, route: string, status: string) {
     const key = `${method} ${status} ${route}`;
     let child = this.children.get(key);

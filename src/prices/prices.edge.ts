@@ -6,7 +6,8 @@ import type { FastAnswer, FastTarget } from '../http/fast-rest';
 import { queryString } from '../http/query';
 import { AppConfig } from '../config/app-config';
 import { LEGACY_PAIR } from '../shared/wire';
-import { ltpList, pricesList, type ListAnswer } from './price-lists';
+import { ListAnswerCache } from './list-cache';
+import { ltpList, pricesList } from './price-lists';
 import { PricesService } from './prices.service';
 
 /**
@@ -14,7 +15,7 @@ import { PricesService } from './prices.service';
  * rows in edge-routes.ts name these handlers): `GET /api/prices/:pair` and `GET /api/price/current`
  * with a price to give (a body built once per tick, with its ETag), and the lists
  * `GET /api/prices?pairs=` and `GET /api/v1/ltp?pair=` (pricesList and ltpList, which the
- * controllers call too). The router adds what Express and Nest would (fast-rest.ts). The
+ * controllers call too; answers kept per query until a tick they show changes: list-cache.ts). The router adds what Express and Nest would (fast-rest.ts). The
  * controllers still declare the routes for OpenAPI and answer what is declined here: HEAD, a
  * latest price with a query, an escaped or invalid pair or no price yet, and every target
  * Express' URL parser would read otherwise (`plainTarget`).
@@ -26,11 +27,13 @@ export class PricesEdge {
     private readonly prices: PricesService,
     private readonly config: AppConfig,
   ) {
-    const lists = { config, prices };
+    const latest = (pair: string) => prices.latest(pair);
+    const priceLists = new ListAnswerCache(latest);
+    const ltpLists = new ListAnswerCache(latest);
     router.serve('rest', 'latest', (target) => this.latest(target));
     router.serve('rest', 'legacyCurrent', (target) => this.legacyCurrent(target));
-    router.serve('rest', 'prices', (target) => json(pricesList(queryString(parse(target.query ?? '').pairs, 'pairs'), lists)));
-    router.serve('rest', 'ltp', (target) => json(ltpList(queryString(parse(target.query ?? '').pair, 'pair'), lists)));
+    router.serve('rest', 'prices', ({ query = '' }) => priceLists.answer(query, (reader) => pricesList(queryString(parse(query).pairs, 'pairs'), { config, prices: reader })));
+    router.serve('rest', 'ltp', ({ query = '' }) => ltpLists.answer(query, (reader) => ltpList(queryString(parse(query).pair, 'pair'), { config, prices: reader })));
   }
 
   /** `/api/prices/:pair` (one path segment) with a price; anything else is the controller's. */
@@ -45,9 +48,4 @@ export class PricesEdge {
     if (target.query !== undefined || !this.config.pairSet.has(LEGACY_PAIR) || !this.prices.hasLatest(LEGACY_PAIR)) return undefined;
     return this.prices.legacyCurrentBody(LEGACY_PAIR);
   }
-}
-
-/** A list answer as `res.json` sends it: the body's JSON (Express' weak ETag is added by the router). */
-function json(answer: ListAnswer<unknown>): FastAnswer {
-  return { status: answer.status, json: JSON.stringify(answer.body) };
 }

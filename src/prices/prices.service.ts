@@ -34,6 +34,11 @@ export class PricesService {
     return { prices, missing };
   }
 
+  /** The pair's latest tick, if it has one. */
+  latest(pair: string): Tick | undefined {
+    return this.stream.latest(pair);
+  }
+
   hasLatest(pair: string): boolean {
     return this.stream.latest(pair) !== undefined;
   }

@@ -6,6 +6,7 @@ import { deltaShape, encoded, encodedPrice, WireShape } from '../stream/encoded'
 import type { EventRateLimiter } from '../stream/event-rate-limiter';
 import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { SubscribeCommand } from '../stream/subscribe-request';
+import { inSlices, WRITE_PACE } from '../util/sliced-pass';
 import { TurnBatcher } from '../util/turn-batcher';
 
 /** What the server keeps per socket (in `socket.data`). */
@@ -107,32 +108,28 @@ function currentTurn(): number {
 
 /** A turn's packets past this size go to engine.io at once instead of at the end of the turn (as SSE's frames). */
 const TURN_BYTES = 16 * 1024;
-/** Sockets flushed per event-loop turn, as SSE's FLUSH_SLICE: probes and new connections wait at most one slice. */
-const FLUSH_SLICE = 2000;
-
 /**
  * Sockets with packets waiting for the end of this event-loop turn. A poll publishes one tick
  * per pair in the same turn; on the WebSocket transport a socket's packets of the turn leave in
- * one write (one system call, as SSE's frames), in slices of FLUSH_SLICE sockets.
+ * one write (one system call, as SSE's frames), in timed slices with the event loop in between,
+ * at SSE's pace (util/sliced-pass.ts WRITE_PACE).
  */
-const waiting = new TurnBatcher<SocketSink>((batch) => flushSlice(batch, 0));
+const waiting = new TurnBatcher<SocketSink>((batch) => inSlices(batch, flushSocket, WRITE_PACE, forgetJoins));
+/** The encoders whose last join this slice may have memoised. */
+const joined = new Set<PacketEncoder>();
 
-function flushSlice(batch: SocketSink[], from: number): void {
-  const end = Math.min(batch.length, from + FLUSH_SLICE);
-  const encoders = new Set<PacketEncoder>();
+function flushSocket(sink: SocketSink): void {
   try {
-    for (let i = from; i < end; i++) {
-      try {
-        batch[i].flush();
-        encoders.add(batch[i].encoder);
-      } catch {
-        batch[i].destroy(); // one broken socket must not leave the rest of the batch unwritten
-      }
-    }
-  } finally {
-    for (const encoder of encoders) encoder.forget();
+    sink.flush();
+    joined.add(sink.encoder);
+  } catch {
+    sink.destroy(); // one broken socket must not leave the rest of the batch unwritten
   }
-  if (end < batch.length) setImmediate(flushSlice, batch, end);
+}
+
+function forgetJoins(): void {
+  for (const encoder of joined) encoder.forget();
+  joined.clear();
 }
 
 type EngineSocket = PricesSocket['conn'];

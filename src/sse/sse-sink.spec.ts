@@ -3,7 +3,7 @@ import type { StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { DisconnectReason } from '../shared/wire';
 import { flush } from '../stream/stream.testing';
 import { FakeResponse } from './fake-response.testing';
-import { FLUSH_SLICE, SseSink } from './sse-sink';
+import { FLUSH_PACE, SseSink } from './sse-sink';
 
 const tick = (n: number): Tick => ({ id: `1-${n}`, pair: 'BTC-USD', price: 100 + n, timestamp: '2026-11-21T21:00:00.000Z', source: 'simulated' });
 const price = (n: number, skipped = 0): StreamMessage => ({ type: 'price', tick: tick(n), skipped });
@@ -37,19 +37,62 @@ describe(SseSink.name, () => {
     expect(res.writes[0]).toContain('id: 1-2\n');
   });
 
-  it('writes a turn\'s streams in slices with the event loop in between, each stream\'s frames in order', async () => {
-    const streams = Array.from({ length: 2 * FLUSH_SLICE + 200 }, () => setup());
-    for (const { sink } of streams) sink.write(price(1));
-    await flush();
-    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(FLUSH_SLICE);
-    const late = streams.slice(FLUSH_SLICE + 100);
-    for (const { sink } of late) sink.write(price(2)); // a later turn's frame joins what waits
-    await flush();
-    expect(streams.filter(({ res }) => res.writes.length === 1)).toHaveLength(2 * FLUSH_SLICE);
-    await flush();
-    await flush();
-    for (const { res } of late) expect(res.writes.join('')).toMatch(/id: 1-1\n[\s\S]*id: 1-2\n/);
-    expect(streams.every(({ res }) => res.writes.join('').includes('id: 1-1'))).toBe(true);
+  describe('a pass in slices (FLUSH_PACE) with the event loop in between', () => {
+    const realNow = FLUSH_PACE.now;
+    let t = 0;
+    beforeEach(() => {
+      t = 0;
+      FLUSH_PACE.now = () => t;
+    });
+    afterEach(() => (FLUSH_PACE.now = realNow));
+    /** Streams whose every write takes a millisecond of the clock: FLUSH_PACE.budgetMs streams per slice. */
+    const streams = (n: number) =>
+      Array.from({ length: n }, () => {
+        const s = setup();
+        const write = s.res.write.bind(s.res);
+        s.res.write = (chunk: string | Buffer) => ((t += 1), write(chunk));
+        return s;
+      });
+    const written = (all: ReturnType<typeof setup>[]) => all.filter(({ res }) => res.writes.length > 0).length;
+    const slice = FLUSH_PACE.budgetMs;
+
+    it("writes each stream's frames once, in order, a later turn's frames with what still waits", async () => {
+      const all = streams(3 * slice + 5);
+      for (const { sink } of all) sink.write(price(1));
+      await flush();
+      expect(written(all)).toBe(slice);
+      const late = all.slice(slice + 2);
+      for (const { sink } of all.slice(0, 2)) sink.write(price(2)); // written already: a new pass
+      for (const { sink } of late) sink.write(price(2)); // still waiting: joins the frame that waits
+      for (let i = 0; i < 6; i++) await flush();
+      for (const { res } of [...all.slice(0, 2), ...late]) expect(res.writes.join('')).toMatch(/id: 1-1\n[^]*id: 1-2\n/);
+      for (const { res } of late) expect(res.writes).toHaveLength(1);
+      expect(all.every(({ res }) => (res.writes.join('').match(/id: 1-1\n/g) ?? []).length === 1)).toBe(true);
+    });
+
+    it('writes nothing more to a stream closed while the pass is under way, and the rest all the same', async () => {
+      const all = streams(2 * slice + 3);
+      for (const { sink } of all) sink.write(price(1));
+      await flush();
+      const gone = all[slice + 1];
+      gone.res.emit('close');
+      for (let i = 0; i < 3; i++) await flush();
+      expect(gone.res.writes).toEqual([]);
+      expect(gone.events.closed).toEqual(['client']);
+      expect(written(all)).toBe(all.length - 1);
+    });
+
+    it('ends a waiting stream on shutdown with its frames, then the hint, and the pass does not write it again', async () => {
+      const all = streams(2 * slice + 3);
+      for (const { sink } of all) sink.write(price(1));
+      await flush();
+      const ending = all[slice + 1];
+      ending.sink.end('shutdown');
+      expect(ending.res.writes).toEqual([expect.stringContaining('id: 1-1\n'), ': server shutting down, reconnect\nretry: 2500\n\n']);
+      for (let i = 0; i < 3; i++) await flush();
+      expect(ending.res.writes).toHaveLength(2);
+      expect(written(all)).toBe(all.length);
+    });
   });
 
   it('shares the joined bytes between streams that got the same frames in a turn', async () => {

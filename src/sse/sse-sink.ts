@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'http';
 import type { DisconnectReason } from '../shared/wire';
 import { encoded, encodedPrice } from '../stream/encoded';
+import { inSlices, WRITE_PACE, type Pace } from '../util/sliced-pass';
 import { TurnBatcher } from '../util/turn-batcher';
 import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, deltaFrameShape, expiredFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
@@ -25,28 +26,27 @@ const TURN_BYTES = 16 * 1024;
  * Streams with frames waiting for the end of this event-loop turn. A poll publishes one tick
  * per pair, one after another in the same turn; each stream's frames of the turn leave together
  * in one write (one system call) when the turn ends. One TurnBatcher serves them all, in slices
- * of FLUSH_SLICE streams with the event loop in between: a pass over 15,000 sockets takes
- * ~300 ms here (the system calls), and probes, REST and new connections must not wait for all
- * of it. A stream's frames keep their order: what a later turn adds waits in the same `pending`.
+ * of FLUSH_PACE.budgetMs with the event loop in between (util/sliced-pass.ts): a pass over
+ * 15,000 sockets takes ~300 ms here (the system calls, 20-80 µs each depending on the machine's
+ * load), and REST, probes and new connections must not wait for all of it. A slice is timed, not
+ * counted, so that what waits for it is bounded however slow each write is. A stream's frames
+ * keep their order: what a later turn adds waits in the same `pending`, written by whichever
+ * slice reaches the stream first; a stream closed meanwhile has nothing left to write.
  */
-const waiting = new TurnBatcher<SseSink>((batch) => flushSlice(batch, 0));
-/** ~40 ms of writes here: probes wait at most about that; smaller slices cost the streams latency (benchmarks.md). */
-export const FLUSH_SLICE = 2000;
+const waiting = new TurnBatcher<SseSink>((batch) => inSlices(batch, flushStream, FLUSH_PACE, forgetJoin));
+/** The pass's pace, shared with Socket.IO's (a spec sets its clock). */
+export const FLUSH_PACE: Pace = WRITE_PACE;
 
-function flushSlice(batch: SseSink[], from: number): void {
-  const end = Math.min(batch.length, from + FLUSH_SLICE);
+function flushStream(sink: SseSink): void {
   try {
-    for (let i = from; i < end; i++) {
-      try {
-        batch[i].flush();
-      } catch {
-        batch[i].fail(); // one broken stream must not leave the rest of the batch unwritten
-      }
-    }
-  } finally {
-    lastJoin = undefined;
+    sink.flush();
+  } catch {
+    sink.fail(); // one broken stream must not leave the rest of the batch unwritten
   }
-  if (end < batch.length) setImmediate(flushSlice, batch, end);
+}
+
+function forgetJoin(): void {
+  lastJoin = undefined;
 }
 
 /**
