@@ -5,6 +5,7 @@ import type { DisconnectReason, Tick, Transport } from '../shared/wire';
 import type { Grant } from '../auth/token-verifier';
 import type { Lease } from './connection-registry';
 import { priceMessage } from './encoded';
+import { reconnectHint } from './reconnect-hint';
 import type { PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage } from './sink';
 import type { StreamHub } from './stream-hub';
 import { PairSubscription } from './subscription';
@@ -87,7 +88,7 @@ export class Subscriber extends PairSubscription {
     this.endReason = reason;
     this.clearTimer();
     clearTimeout(this.expiry);
-    this.sink.end(reason);
+    this.sink.end(reason, reason === 'shutdown' ? reconnectHint(this.hub.config.shutdownRetrySpreadMs) : undefined);
   }
 
   /** The transport's buffer has room again. */
