@@ -20,6 +20,8 @@ export type StreamHandlers = {
   close(reason: string): void;
   /** Bytes the connection's socket received (TCP payload), as they arrive. */
   bytes?(n: number): void;
+  /** The server's reconnect hint as it ends the stream (a shutdown): SSE `retry:` after the first, WebSocket 1012 `retry=`, Socket.IO SHUTTING_DOWN `retryMs`. */
+  hint?(retryMs: number): void;
 };
 
 export type Conn = { close(): void };
@@ -57,6 +59,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
   let hasData = false;
   let evId: string | undefined;
   let now = 0;
+  let retries = 0;
 
   const finish = (why: string): void => {
     if (done) return;
@@ -102,6 +105,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
       hasData = true;
     } else if (name === 'id') evId = value;
     else if (name === 'event') evType = value;
+    else if (name === 'retry' && /^\d+$/.test(value) && ++retries > 1) h.hint?.(Number(value)); // the first is SSE_RETRY_MS, on connect
   };
 
   const feedText = (s: string): void => {
@@ -241,10 +245,12 @@ function openWs(
     if (!isBinary) onText(ws, data.toString(), Date.now(), fail);
   });
   ws.on('error', (err) => (reason ??= errCode(err)));
-  ws.on('close', (code) => {
+  ws.on('close', (code, why: Buffer) => {
     account();
     if (done) return;
     done = true;
+    const hint = code === 1012 ? /retry=(\d+)$/.exec(why.toString()) : null;
+    if (hint) h.hint?.(Number(hint[1]));
     h.close(reason ?? `ws_close_${code}`);
   });
   return {
@@ -322,6 +328,10 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
               const [, t] = JSON.parse(p.json) as [string, Payload];
               h.tick(typeof t.id === 'string' ? t.id : undefined, typeof t.pair === 'string' ? t.pair : undefined, timeOf(t[req.timeField]), now);
             } else if (s.startsWith('["reset",', s.length - p.json.length)) h.reset();
+            else if (s.startsWith('["notice",', s.length - p.json.length)) {
+              const [, n] = JSON.parse(p.json) as [string, { code?: string; retryMs?: unknown }];
+              if (n.code === 'SHUTTING_DOWN' && typeof n.retryMs === 'number') h.hint?.(n.retryMs);
+            }
           } else if (p.type === 0) {
             ws.send(`42${nsp}0${JSON.stringify(['subscribe', subscribe])}`);
           } else if (p.type === 3 && p.ack === '0') {

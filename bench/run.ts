@@ -463,6 +463,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         concurrency: Math.max(1, Math.ceil(o.concurrency / nWorkers)),
         churn: o.churn,
         reconnectDelayMs: o.reconnectDelayMs,
+        ignoreHints: o.ignoreHints,
         connectTimeoutMs: o.connectTimeoutMs,
         slow: { transport: o.slowTransport, count: slowPer[w], reads: o.slowReads },
       };
