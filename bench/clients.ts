@@ -21,6 +21,8 @@ export type StreamHandlers = {
   close(reason: string): void;
   /** Bytes the connection's socket received (TCP payload), as they arrive. */
   bytes?(n: number): void;
+  /** The server's reconnect hint as it ends the stream (a shutdown): SSE `retry:` after the first, WebSocket 1012 `retry=`, Socket.IO SHUTTING_DOWN `retryMs`. */
+  hint?(retryMs: number): void;
 };
 
 export type Conn = { close(): void };
@@ -83,6 +85,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
   let evId: string | undefined;
   let now = 0;
   const bases = new Bases();
+  let retries = 0;
 
   const finish = (why: string): void => {
     if (done) return;
@@ -139,6 +142,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
       hasData = true;
     } else if (name === 'id') evId = value;
     else if (name === 'event') evType = value;
+    else if (name === 'retry' && /^\d+$/.test(value) && ++retries > 1) h.hint?.(Number(value)); // the first is SSE_RETRY_MS, on connect
   };
 
   const feedText = (s: string): void => {
@@ -278,10 +282,12 @@ function openWs(
     if (!isBinary) onText(ws, data.toString(), Date.now(), fail);
   });
   ws.on('error', (err) => (reason ??= errCode(err)));
-  ws.on('close', (code) => {
+  ws.on('close', (code, why: Buffer) => {
     account();
     if (done) return;
     done = true;
+    const hint = code === 1012 ? /retry=(\d+)$/.exec(why.toString()) : null;
+    if (hint) h.hint?.(Number(hint[1]));
     h.close(reason ?? `ws_close_${code}`);
   });
   return {
@@ -382,6 +388,9 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
             } else if (s.startsWith('["reset",', s.length - p.json.length)) {
               bases.clear();
               h.reset();
+            } else if (s.startsWith('["notice",', s.length - p.json.length)) {
+              const [, n] = JSON.parse(p.json) as [string, { code?: string; retryMs?: unknown }];
+              if (n.code === 'SHUTTING_DOWN' && typeof n.retryMs === 'number') h.hint?.(n.retryMs);
             }
           } else if (p.type === 0) {
             ws.send(`42${nsp}0${JSON.stringify(['subscribe', subscribe])}`);

@@ -23,6 +23,7 @@ export type BenchOptions = {
   connectRate: number | null;
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
+  ignoreHints: boolean;
   connectTimeoutMs: number;
   /** Seconds into the load phase at which one worker process of the service gets SIGKILL; null: none. */
   killWorkerAtS: number | null;
@@ -80,7 +81,9 @@ Load:
 Resume and slow readers:
   --churn                       cut every connection at a random moment every 5-15 s; it resumes from its last id
   --churn-min S --churn-max S   the cut interval (default 5 and 15)
-  --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered)
+  --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered); a stream
+                                the server ended with a reconnect hint (shutdown: SSE retry:, WebSocket 1012 retry=,
+                                Socket.IO notice retryMs) waits that long instead, unless --ignore-hints
   --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
                                 its pid, the lowest worker slot); the dropped subscribers reconnect and resume
 Reconnect storm (every stream ends at once; reported: per subscriber, drop to re-established and drop to whole):
@@ -174,6 +177,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'churn-min': { type: 'string' },
       'churn-max': { type: 'string' },
       'reconnect-delay-ms': { type: 'string' },
+      'ignore-hints': { type: 'boolean' },
       'connect-timeout': { type: 'string' },
       'kill-worker-at': { type: 'string' },
       storm: { type: 'string' },
@@ -268,6 +272,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     connectRate: v['connect-rate'] === undefined ? null : int('connect-rate', v['connect-rate'], 0, 1),
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
+    ignoreHints: v['ignore-hints'] === true,
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
     killWorkerAtS,
     storm,

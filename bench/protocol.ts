@@ -29,6 +29,8 @@ export type WorkerPlan = {
   connectRate: number | null;
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
+  /** Reconnect after --reconnect-delay-ms even when the server gave a hint. */
+  ignoreHints: boolean;
   connectTimeoutMs: number;
   slow: { transport: SlowTransport; count: number; reads: boolean };
 };

@@ -465,6 +465,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         connectRate: o.connectRate === null ? null : o.connectRate / nWorkers,
         churn: o.churn,
         reconnectDelayMs: o.reconnectDelayMs,
+        ignoreHints: o.ignoreHints,
         connectTimeoutMs: o.connectTimeoutMs,
         slow: { transport: o.slowTransport, count: slowPer[w], reads: o.slowReads },
       };

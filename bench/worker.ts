@@ -114,6 +114,7 @@ class Subscriber {
     this.state = 'connecting';
     this.attemptStart = Date.now();
     let opened = false;
+    let hintMs: number | undefined;
     // A connection the server never answers (say, its accept() failed with EMFILE) fails here.
     const timeout = setTimeout(() => {
       this.conn?.close();
@@ -138,6 +139,7 @@ class Subscriber {
       },
       tick: (id, pair, timeMs, arrived) => this.onTick(id, pair, timeMs, arrived),
       reset: () => this.s.resets++,
+      hint: (ms) => (hintMs = ms),
       bytes: (n) => {
         if (windowOpen) this.s.wireBytes += n;
       },
@@ -157,7 +159,9 @@ class Subscriber {
         } else addCount(this.s.reconnectFailures, reason);
         this.reconnecting = true;
         this.state = 'connecting';
-        this.retryTimer = setTimeout(() => this.connect(), plan.reconnectDelayMs * (0.5 + Math.random()));
+        // The server's hint for this stream (it ended it on shutdown) replaces the first delay, unless --ignore-hints.
+        const delay = hintMs !== undefined && !plan.ignoreHints ? hintMs : plan.reconnectDelayMs * (0.5 + Math.random());
+        this.retryTimer = setTimeout(() => this.connect(), delay);
       },
     };
     const req = { path: '', pairs: this.pairs, lastEventId: this.lastId, timeField: plan.timeField, delta: plan.delta };

@@ -1,3 +1,4 @@
+import { flushCompileCache } from './compile-cache';
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -40,6 +41,7 @@ async function runAlone(config: AppConfig): Promise<void> {
   // its typings stop at the host.
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
   await listen(config.port, config.host, LISTEN_BACKLOG);
+  flushCompileCache();
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
   const registry = app.get(SourceRegistry);
   const sources = registry.sources.map((s) => s.name);
@@ -66,6 +68,7 @@ async function runWorker(config: AppConfig): Promise<void> {
     // Behind proxies (TRUST_PROXY) every client shares their addresses: only the deadline applies.
     pending: new PendingConnections(config.trustProxy === false ? config.maxStreamConnectionsPerIp : Infinity),
   });
+  flushCompileCache();
   app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
   // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop
   // request; the primary numbers the ones it passes on, so the same signal is not taken twice.

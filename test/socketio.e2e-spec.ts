@@ -382,7 +382,8 @@ describe('Socket.IO /prices history gap and shutdown', () => {
       const reason = new Promise<string>((resolve) => c.socket.once('disconnect', resolve));
       await t.close();
       expect(await reason).toBe('transport close');
-      expect(c.got.notices).toContainEqual(expect.objectContaining({ code: 'SHUTTING_DOWN' }));
+      expect(c.got.notices).toContainEqual(expect.objectContaining({ code: 'SHUTTING_DOWN', retryMs: expect.any(Number) }));
+      expect(c.got.notices.find((n) => n.code === 'SHUTTING_DOWN')?.retryMs).toBeLessThanOrEqual(1000);
       expect(c.socket.active).toBe(true);
     } finally {
       c.close();

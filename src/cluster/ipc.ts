@@ -12,8 +12,8 @@ import type { Tick } from '../shared/wire';
 export type ToPrimary =
   | { ps: 'ready' }
   | { ps: 'hello'; n: number }
-  /** `ip`: the key a cap counts (an address, or `sub:<sub>`); `max`: its own cap (a token's maxConnections). */
-  | { ps: 'take'; n: number; ip: string; max?: number }
+  /** The slots one turn asks for, answered in order (TakeAnswer). `ip`: the key a cap counts (an address, or `sub:<sub>`); `max`: its own cap (a token's maxConnections). */
+  | { ps: 'take'; n: number; asks: { ip: string; max?: number }[] }
   | { ps: 'give'; ip: string }
   | { ps: 'load'; open: number }
   /** A connection (its handle comes with the message) for another worker: the one of its engine.io session (`to`, a cluster worker id), or any with room (null). */
@@ -47,7 +47,7 @@ export function answerWhenDone(send: (msg: { ps: 'answer'; n: number; value: unk
 export type RequestOf<M> = M extends { n: number } ? Omit<M, 'n'> : never;
 
 export type HelloAnswer = WindowSnapshot;
-export type TakeAnswer = SlotRefusal | null;
+export type TakeAnswer = (SlotRefusal | null)[];
 export type JsonAnswer = MetricsJson;
 export type MetricsAnswer = string;
 

@@ -1,11 +1,12 @@
 import type { AppConfig } from '../config/app-config';
 import { SlotCounter } from '../stream/slots';
+import type { TakeAnswer } from './ipc';
 import type { Member, Members, MessageOf, Seam } from './members';
 
 /**
  * The connection-slot broker of the whole service: MAX_STREAM_CONNECTIONS and
- * MAX_STREAM_CONNECTIONS_PER_IP are counted here for every worker (each asks with `take` and
- * gives back with `give`, see ClusterSlots in worker-link.ts). The slots a worker holds are given
+ * MAX_STREAM_CONNECTIONS_PER_IP are counted here for every worker (each asks with `take`, the
+ * slots of one turn in one message, and gives back with `give`, see cluster-slots.ts). The slots a worker holds are given
  * back at once when its channel closes.
  */
 export class PrimarySlots implements Seam<'take' | 'give'> {
@@ -24,9 +25,13 @@ export class PrimarySlots implements Seam<'take' | 'give'> {
     const held = this.held.get(member) ?? new Map<string, number>();
     switch (msg.ps) {
       case 'take': {
-        const refusal = this.slots.take(msg.ip, typeof msg.max === 'number' ? msg.max : undefined);
-        if (refusal === null) this.held.set(member, held.set(msg.ip, (held.get(msg.ip) ?? 0) + 1));
-        return this.members.send(member, { ps: 'answer', n: msg.n, value: refusal });
+        const answer: TakeAnswer = (Array.isArray(msg.asks) ? msg.asks : []).map(({ ip, max }) => {
+          const refusal = this.slots.take(ip, typeof max === 'number' ? max : undefined);
+          if (refusal === null) held.set(ip, (held.get(ip) ?? 0) + 1);
+          return refusal;
+        });
+        this.held.set(member, held);
+        return this.members.send(member, { ps: 'answer', n: msg.n, value: answer });
       }
       case 'give': {
         const n = held.get(msg.ip) ?? 0;

@@ -5,7 +5,8 @@ import { Subject } from 'rxjs';
 import type { AppConfig } from '../config/app-config';
 import type { MetricsJson } from '../metrics/metrics.service';
 import { MemoryTickLog } from '../stream/memory-tick-log';
-import { SlotBroker, type SlotRefusal } from '../stream/slots';
+import type { SlotBroker } from '../stream/slots';
+import { ClusterSlots } from './cluster-slots';
 import type { Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
 import { firstBytes, holdForHandover, sessionOwner, workerCapacity, type FrontDoor } from './routing';
@@ -40,31 +41,16 @@ export class ReplicaTickLog extends MemoryTickLog {
   }
 }
 
-/** MAX_STREAM_CONNECTIONS and MAX_STREAM_CONNECTIONS_PER_IP for the whole service: the primary counts. */
-class ClusterSlots extends SlotBroker {
-  constructor(private readonly link: WorkerLink) {
-    super();
-  }
-
-  take(ip: string, max?: number): Promise<SlotRefusal | null> {
-    // Granted after the request gave up (a 500 to the client): the slot is not used, so it goes back.
-    return this.link.request<TakeAnswer>({ ps: 'take', ip, ...(max === undefined ? {} : { max }) }, PRIMARY_TIMEOUT_MS, (refusal) => {
-      if (refusal === null) this.give(ip);
-    });
-  }
-
-  give(ip: string): void {
-    this.link.send({ ps: 'give', ip });
-  }
-}
-
 /**
  * A worker's side of the service: it accepts on the shared port, and over the channel to the
  * primary it passes on or takes over connections of another worker's engine.io session, gets
  * the ticks and confirmations (without REDIS_URL), connection slots, and metrics.
  */
 export class WorkerLink {
-  readonly slots: SlotBroker = new ClusterSlots(this);
+  readonly slots: SlotBroker = new ClusterSlots({
+    request: (msg, late) => this.request<TakeAnswer>(msg, PRIMARY_TIMEOUT_MS, late),
+    send: (msg) => this.send(msg),
+  });
   /** Engine.io session ids start with it, so that every request of a session reaches this worker (see `route`). */
   readonly sessionPrefix = `w${WORKER_ID}.`;
   private readonly requests = new Requests((msg) => this.send(msg as ToPrimary));

@@ -47,6 +47,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   // After SIGTERM, readiness is down this long while everything keeps serving; then the shutdown.
   SHUTDOWN_DELAY_MS: int(0, 600_000).default(0),
+  // Each stream ended by a shutdown is told to reconnect after its own delay, uniform in 0..this.
+  SHUTDOWN_RETRY_SPREAD_MS: int(0, 600_000).default(1000),
   MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
   // Unset: 19,000 per worker process (what one process holds under a 20,000-file limit).
   MAX_STREAM_CONNECTIONS: int(1, 1_000_000).optional(),
@@ -138,6 +140,7 @@ export class AppConfig {
   readonly staleAfterMs: number;
   readonly shutdownTimeoutMs: number;
   readonly shutdownDelayMs: number;
+  readonly shutdownRetrySpreadMs: number;
   readonly maxPairsPerRequest: number;
   readonly maxStreamConnections: number;
   readonly maxStreamConnectionsPerIp: number;
@@ -195,6 +198,7 @@ export class AppConfig {
     this.staleAfterMs = p.STALE_AFTER_MS ?? Math.max(30_000, 3 * p.POLL_INTERVAL_MS);
     this.shutdownTimeoutMs = p.SHUTDOWN_TIMEOUT_MS;
     this.shutdownDelayMs = p.SHUTDOWN_DELAY_MS;
+    this.shutdownRetrySpreadMs = p.SHUTDOWN_RETRY_SPREAD_MS;
     this.maxPairsPerRequest = p.MAX_PAIRS_PER_REQUEST;
     this.maxStreamConnections = p.MAX_STREAM_CONNECTIONS ?? 19_000 * p.WORKERS;
     this.maxStreamConnectionsPerIp = p.MAX_STREAM_CONNECTIONS_PER_IP;

@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/app-config';
 import type { ResetEvent, Tick } from '../shared/wire';
 import { TickLog, type Confirmation, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from '../stream/tick-log';
 import type { RedisClients } from './redis.clients';
+import { BatchedReads } from './batched-reads';
 import { encode, message, RedisStreamReads } from './redis-stream-reads';
 import { RedisTickTail } from './redis-tick-tail';
 
@@ -53,6 +54,8 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private readonly confirmedKey: string;
   private readonly refreshMs: number;
   private readonly reads: RedisStreamReads;
+  /** Resume reads, one per resume point and turn (a reconnect storm's joins share them). */
+  private readonly resumes: BatchedReads;
   private readonly tail: RedisTickTail;
   private stopped = false;
   private refreshTimer: NodeJS.Timeout | null = null;
@@ -68,6 +71,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.confirmedKey = clients.key('confirmed');
     this.refreshMs = options.refreshMs ?? Math.min(2000, Math.floor(config.staleAfterMs / 4));
     this.reads = new RedisStreamReads(clients, config, this.streamKey);
+    this.resumes = new BatchedReads((point, pairs) => this.reads.readAfter(point, pairs));
     this.tail = new RedisTickTail(clients, this.reads, options.blockMs ?? 1000, {
       // Where every committed tick leaves the log, for this instance's subscribers.
       emit: (tick) => this.commit(tick),
@@ -101,7 +105,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   }
 
   readAfter(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
-    return withDeadline(this.reads.readAfter(point, pairs), READ_TIMEOUT_MS, 'Redis: reading the history window');
+    return withDeadline(this.resumes.readAfter(point, pairs), READ_TIMEOUT_MS, 'Redis: reading the history window');
   }
 
   history(pair: string, sinceMs: number | undefined, limit: number): Promise<HistoryPage> {

@@ -155,7 +155,13 @@ export type RefreshAck = { ok: true; expiresAt: string } | { ok: false; error: {
  * came without an ack callback (`event` names it), or `SHUTTING_DOWN` just before the server
  * closes the transport (the client then reconnects by itself and resumes).
  */
-export type SocketNotice = { code: ErrorCode; message: string; event?: string };
+export type SocketNotice = {
+  code: ErrorCode;
+  message: string;
+  event?: string;
+  /** With `SHUTTING_DOWN`: reconnect after this many ms (each socket its own, spread over SHUTDOWN_RETRY_SPREAD_MS). */
+  retryMs?: number;
+};
 
 /** `data` of a `connect_error` raised by the server (limits, bad handshake auth, shutdown). */
 export type ConnectErrorData = { code: ErrorCode; message: string };
@@ -184,6 +190,11 @@ export interface ClientToServerEvents {
  * 1012 the service restarts (reconnect and resume), 1001 and 1006 as usual.
  */
 export const WS_CLOSE_SERVICE_RESTART = 1012;
+/**
+ * A 1012's close reason ends with `; retry=<ms>`: reconnect after that many ms (each connection
+ * its own delay, spread over SHUTDOWN_RETRY_SPREAD_MS), e.g. `service restart; reconnect and resume; retry=734`.
+ */
+export const WS_RETRY_PREFIX = 'retry=';
 /** The stream's token expired (an `error` message TOKEN_EXPIRED comes first): reconnect with a new token and resume. */
 export const WS_CLOSE_TOKEN_EXPIRED = 4001;
 /** The subprotocol a WebSocket client offers beside `bearer.<token>` (the server selects it, never the token). */

@@ -235,10 +235,10 @@ export class SocketSink implements Sink {
    * flushing, with the same reconnect. limit (a client flooding events): a notice and
    * `disconnect(true)`, for good.
    */
-  end(reason: DisconnectReason): void {
+  end(reason: DisconnectReason, retryMs?: number): void {
     if (reason === 'shutdown') {
       this.flush();
-      this.socket.emit('notice', { code: 'SHUTTING_DOWN', message: 'the server is restarting; reconnect and resume' });
+      this.socket.emit('notice', { code: 'SHUTTING_DOWN', message: 'the server is restarting; reconnect and resume', ...(retryMs === undefined ? {} : { retryMs }) });
       this.socket.conn.close();
     } else if (reason === 'expired') {
       // As on shutdown: the transport closes, the client reconnects (its auth callback brings a new token) and resumes.

@@ -144,6 +144,10 @@ describe(SseSink.name, () => {
     expect(a.res.writes.join('')).toContain('id: 1-1');
     expect(a.res.writes[a.res.writes.length - 1]).toBe(': server shutting down, reconnect\nretry: 2500\n\n');
     expect(a.events.closed).toEqual(['shutdown']);
+    // The hub's hint for this stream, when it gives one, is the `retry:` of the closing frame.
+    const hinted = setup();
+    hinted.sink.end('shutdown', 734);
+    expect(hinted.res.writes.at(-1)).toBe(': server shutting down, reconnect\nretry: 734\n\n');
     const b = setup();
     b.sink.end('slow');
     b.res.emit('close');

@@ -151,11 +151,11 @@ export class SseSink implements Sink {
    * response open until it read everything, so it is cut off instead. Any other reason: cut off
    * at once (its buffer is dropped).
    */
-  end(reason: DisconnectReason): void {
+  end(reason: DisconnectReason, retryMs = this.retryMs): void {
     if (this.closed) return;
     if ((reason === 'shutdown' || reason === 'expired') && !this.congested) {
       this.flush();
-      this.res.end(reason === 'expired' ? expiredFrame(this.retryMs) : closingFrame(this.retryMs));
+      this.res.end(reason === 'expired' ? expiredFrame(this.retryMs) : closingFrame(retryMs));
     }
     this.close(reason);
   }

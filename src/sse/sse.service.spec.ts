@@ -147,7 +147,10 @@ describe(SseService.name, () => {
     prices.beforeApplicationShutdown();
     await hub.shutdown();
     for (const res of [...live, replaying]) {
-      expect(res.writes.at(-1)).toBe(': server shutting down, reconnect\nretry: 1500\n\n');
+      // Each stream its own hint, within SHUTDOWN_RETRY_SPREAD_MS (the default 1000 here), not SSE_RETRY_MS.
+      const hint = /^: server shutting down, reconnect\nretry: (\d+)\n\n$/.exec(res.writes.at(-1) ?? '');
+      expect(Number(hint?.[1])).toBeGreaterThanOrEqual(0);
+      expect(Number(hint?.[1])).toBeLessThanOrEqual(1000);
       expect(res.writableEnded).toBe(true);
     }
     expect(registry.counts().total).toBe(0);

@@ -29,10 +29,11 @@ export interface Sink {
    */
   write(message: StreamMessage | DeltaMessage): boolean;
   /**
-   * Ends the connection: with the transport's reconnect hint on 'shutdown', at once otherwise.
-   * The transport calls `Subscriber.closed()` when the connection is gone, whoever ended it.
+   * Ends the connection: with the transport's reconnect hint on 'shutdown' (`retryMs`, this
+   * stream's own delay: reconnect-hint.ts), at once otherwise. The transport calls
+   * `Subscriber.closed()` when the connection is gone, whoever ended it.
    */
-  end(reason: DisconnectReason): void;
+  end(reason: DisconnectReason, retryMs?: number): void;
   /** Drops the connection at once (a shutdown's stragglers). */
   destroy(): void;
 }

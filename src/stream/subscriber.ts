@@ -6,6 +6,7 @@ import type { Grant } from '../auth/token-verifier';
 import type { Lease } from './connection-registry';
 import { DeltaTracker } from './delta-tracker';
 import { priceMessage } from './encoded';
+import { reconnectHint } from './reconnect-hint';
 import type { PriceMessage, ResetMessage, Sink, StatusMessage, StreamMessage } from './sink';
 import type { StreamHub } from './stream-hub';
 import { PairSubscription } from './subscription';
@@ -97,7 +98,7 @@ export class Subscriber extends PairSubscription {
     this.endReason = reason;
     this.clearTimer();
     clearTimeout(this.expiry);
-    this.sink.end(reason);
+    this.sink.end(reason, reason === 'shutdown' ? reconnectHint(this.hub.config.shutdownRetrySpreadMs) : undefined);
   }
 
   /** The transport's buffer has room again. */

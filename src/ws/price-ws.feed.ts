@@ -16,7 +16,7 @@ import { deltaShape, encoded, encodedPrice, WireShape } from '../stream/encoded'
 import { EventRateLimiter } from '../stream/event-rate-limiter';
 import { StreamHub, type DeltaMessage, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
-import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, legacyAsset, type DisconnectReason, type Tick, type WsDelta, type WsMessage } from '../shared/wire';
+import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, WS_RETRY_PREFIX, legacyAsset, type DisconnectReason, type Tick, type WsDelta, type WsMessage } from '../shared/wire';
 
 /** A subscribe or unsubscribe message is small; anything bigger closes the connection (1009). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024;
@@ -100,12 +100,12 @@ class WsSink implements Sink {
   }
 
   /** A slow client is terminated (a close frame would queue behind its backlog); the others get a close code. */
-  end(reason: DisconnectReason): void {
+  end(reason: DisconnectReason, retryMs?: number): void {
     if (reason === 'slow') return this.ws.terminate();
     if (this.ws.readyState !== WebSocket.OPEN) return this.ws.terminate();
     if (reason === 'expired') this.send({ type: 'error', code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one and resume' });
     const [code, text] = CLOSE_CODES[reason];
-    this.ws.close(code, text);
+    this.ws.close(code, reason === 'shutdown' && retryMs !== undefined ? `${text}; ${WS_RETRY_PREFIX}${retryMs}` : text);
   }
 
   destroy(): void {

@@ -1,4 +1,4 @@
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF, firstRetryDelay, type BackoffPolicy } from './backoff';
 
 describe('backoffDelay', () => {
   const full: BackoffPolicy = { baseMs: 1000, maxMs: 8000, jitter: 'full' };
@@ -26,5 +26,23 @@ describe('backoffDelay', () => {
 
   it('treats attempts below 1 as the first retry', () => {
     expect(backoffDelay(0, full, () => 0.999999)).toBe(1000);
+  });
+});
+
+describe('firstRetryDelay', () => {
+  const equal: BackoffPolicy = { baseMs: 1000, maxMs: 8000, jitter: 'equal' };
+
+  it("takes the server's hint, capped at maxMs", () => {
+    expect(firstRetryDelay(equal, 734, () => 0.5)).toBe(734);
+    expect(firstRetryDelay(equal, 0, () => 0.5)).toBe(0);
+    expect(firstRetryDelay(equal, 60_000, () => 0.5)).toBe(8000);
+  });
+
+  it('without a (usable) hint, anywhere in [0, baseMs]', () => {
+    for (const hint of [undefined, -1, Number.NaN, Infinity]) {
+      expect(firstRetryDelay(equal, hint, () => 0)).toBe(0);
+      expect(firstRetryDelay(equal, hint, () => 0.25)).toBe(250);
+      expect(firstRetryDelay(equal, hint, () => 0.999999)).toBe(1000);
+    }
   });
 });

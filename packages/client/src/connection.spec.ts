@@ -121,6 +121,43 @@ describe(Connection.name, () => {
     s.conn.stop();
   });
 
+  it("comes back after the server's own hint when a stream that was up ends with one (a shutdown), capped at maxMs", () => {
+    const s = setup(0.5);
+    const feed = new FakeFeed();
+    s.conn.use(feed);
+    feed.current.open();
+    feed.current.closed('event stream ended', undefined, 734);
+    expect(s.last()).toMatchObject({ state: 'reconnecting', attempt: 1, delayMs: 734 });
+    jest.advanceTimersByTime(733);
+    expect(feed.starts).toHaveLength(1);
+    jest.advanceTimersByTime(1);
+    expect(feed.starts).toHaveLength(2);
+    feed.current.open();
+    jest.advanceTimersByTime(5000);
+    feed.current.closed('event stream ended', undefined, 60_000);
+    expect(s.last()).toMatchObject({ state: 'reconnecting', attempt: 1, delayMs: 8000 });
+    s.conn.stop();
+  });
+
+  it('without a hint, the first retry after a drop has full jitter over [0, baseMs] even when the policy is equal; later ones the policy', () => {
+    const equal: ConnectionTiming = { ...timing, backoff: { ...timing.backoff, jitter: 'equal' } };
+    for (const [random, first] of [[0, 0], [0.5, 500], [0.999999, 1000]] as const) {
+      const feed = new FakeFeed();
+      const statuses: ConnectionStatus[] = [];
+      const env: ConnectionEnv = { now: () => Date.now(), random: () => random, isOnline: () => true, watchOnline: () => () => undefined };
+      const conn = new Connection(new ResumeTracker(), { status: (st) => statuses.push(st), tick: () => undefined, reset: () => undefined, pairStatus: () => undefined, resumed: () => undefined, failed: () => undefined }, env, equal);
+      conn.use(feed);
+      feed.current.open();
+      feed.current.closed('socket closed (1006)');
+      expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', attempt: 1, delayMs: first });
+      jest.advanceTimersByTime(first);
+      feed.current.closed('refused');
+      // The second retry: equal jitter over [1000, 2000].
+      expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', attempt: 2, delayMs: Math.round(1000 + random * 1000) });
+      conn.stop();
+    }
+  });
+
   it('reconnects from the last id and reports the missed ticks when the replay ends', () => {
     const s = setup();
     const feed = new FakeFeed(s.tracker);

@@ -1,5 +1,5 @@
 import type { PairStatus, ResetEvent } from '../../../src/shared/wire';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF, firstRetryDelay, type BackoffPolicy } from './backoff';
 import type { FeedHandlers, PriceFeed } from './price-feed';
 import { isPermanent, type Refusal } from './refusal';
 import type { ResumeTracker } from './resume-tracker';
@@ -110,7 +110,7 @@ export class Connection {
       tick: (tick) => current() && this.received(tick),
       reset: (reset) => current() && this.wasReset(reset),
       pairStatus: (status) => current() && this.listener.pairStatus(status),
-      closed: (reason, refusal) => current() && this.lost(reason, refusal),
+      closed: (reason, refusal, retryMs) => current() && this.lost(reason, refusal, retryMs),
     };
     feed.start(handlers);
   }
@@ -149,7 +149,7 @@ export class Connection {
     this.listener.reset(reset);
   }
 
-  private lost(reason: string, refusal?: Refusal): void {
+  private lost(reason: string, refusal?: Refusal, retryMs?: number): void {
     if (refusal && isPermanent(refusal)) {
       // The same request would be refused on every attempt: say so once, and stop.
       this.stop();
@@ -162,8 +162,9 @@ export class Connection {
       this.listener.status({ state: 'offline' });
       return;
     }
+    const dropped = this.isOpen && this.attempt === 0;
     this.attempt += 1;
-    const delayMs = backoffDelay(this.attempt, this.timing.backoff, () => this.env.random());
+    const delayMs = dropped ? firstRetryDelay(this.timing.backoff, retryMs, () => this.env.random()) : backoffDelay(this.attempt, this.timing.backoff, () => this.env.random());
     this.listener.status({ state: 'reconnecting', attempt: this.attempt, delayMs, reason });
     this.retryTimer = setTimeout(() => this.connect(), delayMs);
   }

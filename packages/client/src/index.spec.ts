@@ -72,6 +72,14 @@ class FakeStream {
   fire(type: string, data?: unknown): void {
     this.send(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   }
+  /** The server ends the stream. */
+  end(): void {
+    const chunk: Chunk = { done: true };
+    const waiting = this.waiting;
+    this.waiting = null;
+    if (waiting) waiting(chunk);
+    else this.chunks.push(chunk);
+  }
   /** The connection drops mid-stream. */
   cut(): void {
     this.broken?.(new TypeError('terminated'));
@@ -154,9 +162,9 @@ describe('connect', () => {
     first.cut();
     await started();
     expect(first.closed).toBe(true);
-    // equal jitter with random 0.5: between cap/2 and cap, here 750 ms for the first retry (cap 1000).
-    expect(got.statuses.at(-1)).toEqual({ state: 'reconnecting', attempt: 1, delayMs: 750, reason: 'event stream interrupted: terminated' });
-    jest.advanceTimersByTime(749);
+    // The first retry after a drop: full jitter over [0, 1000], 500 ms with random 0.5.
+    expect(got.statuses.at(-1)).toEqual({ state: 'reconnecting', attempt: 1, delayMs: 500, reason: 'event stream interrupted: terminated' });
+    jest.advanceTimersByTime(499);
     expect(FakeStream.made).toHaveLength(1);
     jest.advanceTimersByTime(1);
     const second = FakeStream.last();
@@ -167,6 +175,33 @@ describe('connect', () => {
     await started();
     expect(got.prices).toEqual(['1000000-0', '1000100-0', '1000200-0']);
     expect(client.lastEventId).toBe('1000200-0');
+    client.close();
+  });
+
+  it("reconnects after the server's hint when it ends the stream with a retry: after the connect's (a shutdown)", async () => {
+    const { client, got } = open();
+    await started();
+    const first = FakeStream.last();
+    first.open();
+    first.send('retry: 2000\n\n');
+    first.fire('price', tick(1_000_000, 10));
+    first.send(': server shutting down, reconnect\nretry: 1234\n\n');
+    first.end();
+    await started();
+    expect(got.statuses.at(-1)).toEqual({ state: 'reconnecting', attempt: 1, delayMs: 1234, reason: 'event stream ended' });
+    jest.advanceTimersByTime(1233);
+    expect(FakeStream.made).toHaveLength(1);
+    jest.advanceTimersByTime(1);
+    expect(FakeStream.made).toHaveLength(2);
+    // The connect's own retry: alone is no hint.
+    const second = FakeStream.last();
+    second.open();
+    second.send('retry: 2000\n\n');
+    await started();
+    jest.advanceTimersByTime(5000); // stable: the next drop is a first retry again
+    second.end();
+    await started();
+    expect(got.statuses.at(-1)).toEqual({ state: 'reconnecting', attempt: 1, delayMs: 500, reason: 'event stream ended' });
     client.close();
   });
 

@@ -60,8 +60,10 @@ export type FeedHandlers = {
   /**
    * The connection is gone (or never came up). Called at most once per `start`. `refusal`: what
    * the server (or the platform) said, when anything; Connection decides whether to retry.
+   * `retryMs`: the server's reconnect hint as it ended the stream (a shutdown: SSE `retry:`, the
+   * WebSocket 1012's `retry=`, Socket.IO's SHUTTING_DOWN `retryMs`), each stream its own delay.
    */
-  closed(reason: string, refusal?: Refusal): void;
+  closed(reason: string, refusal?: Refusal, retryMs?: number): void;
 };
 
 /**

@@ -107,11 +107,13 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
     });
     socket = s;
     const live = (): boolean => socket === s;
-    const close = (reason: string, refusal?: Refusal): void => {
+    const close = (reason: string, refusal?: Refusal, retryMs?: number): void => {
       if (!live()) return;
       feed.stop();
-      handlers.closed(reason, refusal);
+      handlers.closed(reason, refusal, retryMs);
     };
+    /** The server's SHUTTING_DOWN notice names this socket's own reconnect delay, for the disconnect that follows. */
+    let hint: number | undefined;
     /**
      * Before the token expires, a new one from the app goes as `refresh`: the stream stays open.
      * Should that fail, the server ends the stream with TOKEN_EXPIRED and the reconnection asks
@@ -163,9 +165,10 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
     // nothing will come on this socket, so it ends like a refusal (Connection decides the retry).
     s.on('notice', (n) => {
       if (n.event === 'auth') close(`subscription refused: ${n.code}: ${n.message}`, { code: n.code, status: null, message: n.message });
+      else if (n.code === 'SHUTTING_DOWN' && typeof n.retryMs === 'number' && Number.isFinite(n.retryMs) && n.retryMs >= 0) hint = n.retryMs;
     });
     s.on('connect_error', (err) => close(`could not connect: ${err.message}`, connectRefusal(err)));
-    s.on('disconnect', (reason) => close(`disconnected: ${reason}`));
+    s.on('disconnect', (reason) => close(`disconnected: ${reason}`, undefined, hint));
   };
   return feed;
 };

@@ -24,6 +24,8 @@ export class SseParser {
   private lastEventId = '';
   /** The last `retry:` the stream sent, in ms (null before any). */
   retryMs: number | null = null;
+  /** How many `retry:` fields the stream sent. */
+  retryCount = 0;
 
   private readonly onEvent: (event: SseEvent) => void;
 
@@ -66,7 +68,10 @@ export class SseParser {
     else if (field === 'data') this.data.push(value);
     else if (field === 'id') {
       if (!value.includes('\0')) this.lastEventId = value;
-    } else if (field === 'retry' && /^\d+$/.test(value)) this.retryMs = Number(value);
+    } else if (field === 'retry' && /^\d+$/.test(value)) {
+      this.retryMs = Number(value);
+      this.retryCount += 1;
+    }
   }
 
   private dispatch(): void {

@@ -47,10 +47,10 @@ export const createSseFeed: FeedFactory = (request, options) => {
       };
       abort.signal.addEventListener('abort', () => clearTimeout(idle), { once: true });
       void read(fetchImpl, url, sseHeaders(req), abort.signal, handlers, live, watch).then(
-        ({ reason, refusal }) => {
+        ({ reason, refusal, retryMs }) => {
           if (!live()) return;
           feed.stop();
-          handlers.closed(reason, refusal);
+          handlers.closed(reason, refusal, retryMs);
         },
         (err: unknown) => {
           if (!live()) return;
@@ -67,7 +67,7 @@ export const createSseFeed: FeedFactory = (request, options) => {
   return feed;
 };
 
-type Ended = { reason: string; refusal?: Awaited<ReturnType<typeof refusalOf>> };
+type Ended = { reason: string; refusal?: Awaited<ReturnType<typeof refusalOf>>; retryMs?: number };
 
 /** Opens the stream and reads it until it ends; events go to the handlers while `live()`. */
 async function read(fetchImpl: FetchLike, url: string, headers: Record<string, string>, signal: AbortSignal, handlers: FeedHandlers, live: () => boolean, watch: () => void): Promise<Ended> {
@@ -107,7 +107,9 @@ async function read(fetchImpl: FetchLike, url: string, headers: Record<string, s
   const decoder = new TextDecoder();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) return { reason: 'event stream ended' };
+    // The stream's first `retry:` is SSE_RETRY_MS, sent on connect; a later one came as the
+    // stream ended (a shutdown): this stream's own reconnect hint.
+    if (done) return { reason: 'event stream ended', ...(parser.retryCount > 1 && parser.retryMs !== null ? { retryMs: parser.retryMs } : {}) };
     watch();
     parser.push(decoder.decode(value, { stream: true }));
     if (broken !== undefined) {

@@ -23,7 +23,7 @@ class FakeWebSocket implements WebSocketLike {
   }
 }
 
-type Closed = { reason: string; refusal: Refusal | undefined };
+type Closed = { reason: string; refusal: Refusal | undefined; retryMs?: number };
 
 function start(answer: (url: string) => Promise<Response>) {
   FakeWebSocket.made = [];
@@ -36,7 +36,7 @@ function start(answer: (url: string) => Promise<Response>) {
     return answer(url);
   }) as typeof fetch;
   const feed = createWebSocketFeed(() => ({ pairs: ['DOGE-USD'], lastEventId: null, conflate: null }), { baseUrl: 'http://prices.test', WebSocket: FakeWebSocket });
-  const handlers: FeedHandlers = { open: () => undefined, tick: (t) => ticks.push(t.id), reset: () => undefined, pairStatus: () => undefined, closed: (reason, refusal) => closed.push({ reason, refusal }) };
+  const handlers: FeedHandlers = { open: () => undefined, tick: (t) => ticks.push(t.id), reset: () => undefined, pairStatus: () => undefined, closed: (reason, refusal, retryMs) => closed.push({ reason, refusal, ...(retryMs === undefined ? {} : { retryMs }) }) };
   feed.start(handlers);
   const ws = FakeWebSocket.made[0];
   if (!ws) throw new Error('no WebSocket made');
@@ -118,5 +118,21 @@ describe('WebSocket feed', () => {
     ws.fire('message', { data: JSON.stringify(['3-0', 'ETH-USD', 3]) });
     expect(ticks).toHaveLength(2);
     expect(closed).toEqual(['delta without its base tick']);
+  });
+
+  it("passes on the server's reconnect hint of a 1012 (retry=<ms> in the reason), and none for other closes", async () => {
+    const restart = start(() => json(200, {}));
+    restart.ws.fire('open');
+    restart.ws.fire('close', { code: 1012, reason: 'service restart; reconnect and resume; retry=734' });
+    await settle();
+    restart.restore();
+    expect(restart.closed).toEqual([{ reason: 'socket closed (1012)', refusal: undefined, retryMs: 734 }]);
+
+    const other = start(() => json(200, {}));
+    other.ws.fire('open');
+    other.ws.fire('close', { code: 1000, reason: 'closed; retry=5' });
+    await settle();
+    other.restore();
+    expect(other.closed).toEqual([{ reason: 'socket closed (1000)', refusal: undefined }]);
   });
 });

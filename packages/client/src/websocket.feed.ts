@@ -1,4 +1,4 @@
-import { SSE_PATH, WS_BEARER_PREFIX, WS_PATH, WS_PROTOCOL } from '../../../src/shared/wire';
+import { SSE_PATH, WS_BEARER_PREFIX, WS_PATH, WS_PROTOCOL, WS_CLOSE_SERVICE_RESTART, WS_RETRY_PREFIX } from '../../../src/shared/wire';
 import { eventField, platformGlobal, sseHeaders, streamUrl, type FeedFactory, type FeedHandlers, type FeedRequest, type FetchLike, type PriceFeed, type WebSocketConstructor, type WebSocketLike } from './price-feed';
 import { refusalOf, type Refusal } from './refusal';
 import { DELTA_WITHOUT_BASE, DeltaBook } from './delta-book';
@@ -40,10 +40,10 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
       let opened = false;
       const book = new DeltaBook();
       const live = (): boolean => socket === ws;
-      const close = (reason: string, refusal?: Refusal): void => {
+      const close = (reason: string, refusal?: Refusal, retryMs?: number): void => {
         if (!live()) return;
         feed.stop();
-        handlers.closed(reason, refusal);
+        handlers.closed(reason, refusal, retryMs);
       };
       /** Never opened: find out whether the service refused the request, then report. */
       const failed = (reason: string, status: number | null): void => {
@@ -87,8 +87,12 @@ export const createWebSocketFeed: FeedFactory = (request, options) => {
         }
       });
       ws.addEventListener('close', (e) => {
-        const reason = `socket closed (${String(eventField(e, 'code') ?? 'no code')})`;
-        if (opened) close(reason);
+        const code = eventField(e, 'code');
+        const reason = `socket closed (${String(code ?? 'no code')})`;
+        // 1012 (a restart) names this connection's own reconnect delay: `...; retry=<ms>`.
+        const text = eventField(e, 'reason');
+        const hint = code === WS_CLOSE_SERVICE_RESTART && typeof text === 'string' ? new RegExp(`${WS_RETRY_PREFIX}(\\d+)$`).exec(text) : null;
+        if (opened) close(reason, undefined, hint ? Number(hint[1]) : undefined);
         else failed(reason, null);
       });
       // `ws` names a refused upgrade's status in the error ("Unexpected server response: 400"),
