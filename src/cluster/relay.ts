@@ -24,7 +24,7 @@ export const RELAY_KEY_ENV = 'PRICE_STREAM_RELAY_KEY';
 const PREAMBLE_MAX = 160;
 /** The preamble comes with the relay's first write; a local peer that sends none within this is closed. */
 const PREAMBLE_TIMEOUT_MS = 2_000;
-const PREAMBLE = /^PSRELAY1 ([0-9a-f]{32}) (IPv4|IPv6) (\d{1,5}) ([0-9A-Fa-f.:]{2,45})\n$/;
+const PREAMBLE = /^PSRELAY1 ([0-9a-f]{32}) (IPv4|IPv6) (\d{1,5}) ([0-9A-Za-z.:%_-]{2,64})\n$/;
 
 /**
  * Where worker `workerId` takes relayed connections: a Linux abstract unix socket (nothing on
