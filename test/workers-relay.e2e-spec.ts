@@ -121,10 +121,15 @@ describe('WORKERS=2: the relay to a session\'s worker', () => {
     close.destroy();
   });
 
+  /** A Socket.IO client whose websocket upgrade was relayed (kept open for the shutdown test). */
+  let relayedClient: { socket: ReturnType<typeof io>; notices: { code: string }[] } | undefined;
+
   it('relays the websocket upgrade of a polling session made on the other worker, and its ticks flow over it', async () => {
     for (let tries = 0; tries < 40; tries++) {
       const before = relayed().length;
       const socket = io(`${c.url}${SOCKET_NAMESPACE}`, { transports: ['polling', 'websocket'], auth: { pairs: ['BTC-USD'] }, reconnection: false, forceNew: true });
+      const notices: { code: string }[] = [];
+      socket.on('notice', (n: { code: string }) => notices.push(n));
       try {
         await new Promise<void>((resolve, reject) => {
           socket.io.engine.once('upgrade', () => resolve());
@@ -140,22 +145,25 @@ describe('WORKERS=2: the relay to a session\'s worker', () => {
         await waitFor(() => got.length >= 5, 10_000, () => `${got.length} ticks`);
         expect(socket.io.engine.transport.name).toBe('websocket');
         expect(socket.connected).toBe(true);
+        relayedClient = { socket, notices };
         return;
       } finally {
-        socket.close();
+        if (relayedClient?.socket !== socket) socket.close();
       }
     }
     throw new Error('no upgrade landed on the other worker in 40 tries');
   });
 
   it('counts a relayed connection against the client\'s own address (MAX_STREAM_CONNECTIONS_PER_IP)', async () => {
-    await waitFor(async () => /price_stream_subscribers\{transport="socketio"\} 0\b/.test(await (await fetch(`${c.url}/metrics`)).text()), 10_000);
+    // The client kept from the last test holds one slot of 127.0.0.1.
+    const kept = relayedClient ? 1 : 0;
+    await waitFor(async () => new RegExp(`price_stream_subscribers\\{transport="socketio"\\} ${kept}\\b`).test(await (await fetch(`${c.url}/metrics`)).text()), 10_000);
     const { path } = await session();
     const held: RawStream[] = [];
     try {
-      for (let i = 1; i < PER_IP; i++) held.push(await openStream(`${c.url}/api/prices/stream?pairs=BTC-USD`));
-      expect(held.map((s) => s.status)).toEqual(Array(PER_IP - 1).fill(200));
-      // 127.0.0.1 holds PER_IP slots (the session's handshake and the streams). A connection whose
+      for (let i = 1 + kept; i < PER_IP; i++) held.push(await openStream(`${c.url}/api/prices/stream?pairs=BTC-USD`));
+      expect(held.map((s) => s.status)).toEqual(Array(PER_IP - 1 - kept).fill(200));
+      // 127.0.0.1 holds PER_IP slots (the handshakes and the streams). A connection whose
       // first request is relayed then asks for one more stream: refused, as from that address.
       for (let tries = 0; tries < 60; tries++) {
         const before = relayed().length;
@@ -206,5 +214,14 @@ describe('WORKERS=2: the relay to a session\'s worker', () => {
       expect((await exchange(s, pieces('POST', next.path, '1'))).status).toBe(200);
       s.destroy();
     }
+  });
+
+  it('SIGTERM: the shutdown notice of a relayed session passes through the relaying worker before it exits', async () => {
+    const client = relayedClient;
+    expect(client?.socket.connected).toBe(true);
+    const disconnected = new Promise((r) => client!.socket.once('disconnect', r));
+    expect(await c.stop()).toBe(0);
+    await disconnected;
+    expect(client!.notices.map((n) => n.code)).toContain('SHUTTING_DOWN');
   });
 });

@@ -85,6 +85,9 @@ export class WorkerLink {
   private door: SharedDoor | undefined;
   private relays: NetServer | undefined;
   private closed = false;
+  /** This worker's sockets to the workers it relays connections to, and who waits for them to end. */
+  private readonly relaying = new Set<Socket>();
+  private relaysEnded: (() => void) | undefined;
   private answerJson: (() => Promise<MetricsJson>) | undefined;
   private stopHandler: ((signal: NodeJS.Signals, level: number) => void) | undefined;
 
@@ -184,6 +187,24 @@ export class WorkerLink {
   }
 
   /**
+   * The end of this worker's shutdown: the connections it relays end when their owners end
+   * them in their own shutdown (a stream's reconnect hint passes through here first); waits for
+   * that for at most `withinMs`, then cuts the rest.
+   */
+  async relaysClosed(withinMs: number): Promise<void> {
+    if (this.relaying.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, withinMs));
+        this.relaysEnded = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const s of this.relaying) s.destroy();
+  }
+
+  /**
    * A request of another worker's engine.io session is relayed to it. When that worker cannot be
    * reached (it exited, or is shutting down) the request is served here: engine.io answers 400
    * "Session ID unknown", on which the client opens a new session at once (a 503 would only
@@ -194,7 +215,14 @@ export class WorkerLink {
     if (owner === undefined || owner === WORKER_ID || !RELAY_KEY || this.closed) return this.intake(socket, head);
     this.logger.debug({ msg: "relaying a connection to its session's worker", to: owner, transport: TRANSPORT.exec(head.toString('latin1', 0, 200))?.[1] });
     relay(socket, head, relayAddress(owner, RELAY_KEY), RELAY_KEY, {
-      opened: (upstream) => this.door?.hold(upstream),
+      opened: (upstream) => {
+        this.door?.hold(upstream);
+        this.relaying.add(upstream);
+        upstream.once('close', () => {
+          this.relaying.delete(upstream);
+          if (this.relaying.size === 0) this.relaysEnded?.();
+        });
+      },
       unreachable: () => this.intake(socket, head),
     });
   }
