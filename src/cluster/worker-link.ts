@@ -159,7 +159,7 @@ export class WorkerLink {
         relays.once('error', reject);
         relays.listen({ path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true }, resolve);
       });
-      relays.on('error', () => undefined); // an accept that failed: the relaying worker serves the request itself
+      relays.on('error', () => undefined); // an accept that failed (EMFILE): that connection is closed, the next one may succeed
       this.relays = relays;
     }
     const shared = new SharedDoor({
