@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { connect, createServer, Socket, type Server as NetServer } from 'node:net';
 import { relay, relayAddress, relayServer } from './relay';
@@ -14,7 +15,7 @@ const closed = (s: Socket) => new Promise((resolve) => (s.closed ? resolve(null)
  * worker does with a request of another worker's session); the owner takes them on its relay
  * socket and feeds its HTTP server, as WorkerLink.intake does.
  */
-async function pair() {
+async function pair(target?: string) {
   const address = relayAddress(process.pid, KEY + String(Math.random()));
   const owner = http.createServer((req, res) => {
     let body = '';
@@ -44,7 +45,7 @@ async function pair() {
   const upstreams: Socket[] = [];
   const unreachable: Socket[] = [];
   const front: NetServer = createServer({ pauseOnConnect: true }, (socket) =>
-    firstBytes(socket, (head) => relay(socket, head, address, KEY, { opened: (u) => upstreams.push(u), unreachable: () => unreachable.push(socket) }), { headTimeoutMs: 10_000, pending: new PendingConnections(1000) }),
+    firstBytes(socket, (head) => relay(socket, head, target ?? address, KEY, { opened: (u) => upstreams.push(u), unreachable: () => unreachable.push(socket) }), { headTimeoutMs: 10_000, pending: new PendingConnections(1000) }),
   );
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
   const port = (front.address() as { port: number }).port;
@@ -155,5 +156,33 @@ describe('the relay between workers', () => {
       await closed(s);
     }
     expect(p.intakes).toHaveLength(0);
+  });
+
+  it('tries a busy owner again: a relay socket whose backlog is full refuses a connect at once (EAGAIN)', async () => {
+    // The owner: another process listening with a backlog of 1 that holds its event loop for 300 ms.
+    const busy = relayAddress(process.pid, `busy${Math.random()}`);
+    const owner = `
+      const net = require('node:net'), fs = require('node:fs');
+      const server = net.createServer((s) => {
+        let got = '';
+        s.on('data', (c) => { got += c; if (got.includes('\\r\\n\\r\\n')) s.end('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok'); });
+      });
+      server.listen({ path: ${JSON.stringify(busy)}, backlog: 1 }, () => {
+        fs.writeSync(1, 'ready\\n');
+        const until = Date.now() + 300;
+        while (Date.now() < until);
+      });
+      process.on('disconnect', () => process.exit(0));`;
+    const child = spawn(process.execPath, ['-e', owner], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const front = await pair(busy);
+    try {
+      await new Promise((resolve) => child.stdout.once('data', resolve));
+      const answers = await Promise.all(Array.from({ length: 8 }, () => exchange(front.port, ['GET /?sid=w9.x HTTP/1.1\r\nHost: x\r\n\r\n'], () => 0)));
+      expect(answers.map((a) => a.text.slice(-2))).toEqual(Array(8).fill('ok'));
+      expect(front.unreachable).toHaveLength(0);
+    } finally {
+      child.disconnect();
+      await front.close();
+    }
   });
 });

@@ -24,6 +24,9 @@ export const RELAY_KEY_ENV = 'PRICE_STREAM_RELAY_KEY';
 const PREAMBLE_MAX = 160;
 /** The preamble comes with the relay's first write; a local peer that sends none within this is closed. */
 const PREAMBLE_TIMEOUT_MS = 2_000;
+/** Connects to a busy owner (its relay backlog full) at most this many times, this much longer apart each time (0.9 s in all). */
+const BUSY_TRIES = 8;
+const BUSY_RETRY_MS = 30;
 const PREAMBLE = /^PSRELAY1 ([0-9a-f]{32}) (IPv4|IPv6) (\d{1,5}) ([0-9A-Za-z.:%_-]{2,64})\n$/;
 
 /**
@@ -49,30 +52,39 @@ export type RelayHooks = {
  * Relays `client` (paused, `head` read from it) to the worker at `address`. Each direction is a
  * pipeline: the client's end ends the owner's side and the other way round; an error or a reset
  * on either side destroys both, and once the owner's side has ended and its bytes are written to
- * the client, both are closed.
+ * the client, both are closed. A unix socket whose backlog is full refuses a connect at once
+ * (EAGAIN, where TCP would retry): a busy owner is tried again, BUSY_TRIES times in all.
  */
 export function relay(client: Socket, head: Buffer, address: string, key: string, hooks: RelayHooks): void {
-  const upstream = ownSocket(new Socket());
-  hooks.opened(upstream);
   const peer = { address: client.remoteAddress, port: client.remotePort, family: client.remoteFamily };
-  const unreachable = () => {
-    if (!client.destroyed) hooks.unreachable();
-  };
-  upstream.once('close', unreachable);
-  const dropUpstream = () => upstream.destroy();
-  client.once('close', dropUpstream);
-  upstream.connect({ path: address }, () => {
-    upstream.off('close', unreachable);
-    if (client.destroyed || !peer.address) return void upstream.destroy();
-    upstream.write(`PSRELAY1 ${key} ${peer.family === 'IPv6' ? 'IPv6' : 'IPv4'} ${peer.port ?? 0} ${peer.address}\n`);
-    upstream.write(head);
-    const both = () => {
-      client.destroy();
-      upstream.destroy();
+  let upstream: Socket | undefined;
+  client.once('close', () => upstream?.destroy());
+  const attempt = (tries: number) => {
+    const socket = ownSocket(new Socket());
+    upstream = socket;
+    hooks.opened(socket);
+    let failure: string | undefined;
+    socket.once('error', (err: NodeJS.ErrnoException) => (failure = err.code));
+    const failed = () => {
+      if (client.destroyed) return;
+      if (failure === 'EAGAIN' && tries < BUSY_TRIES) setTimeout(() => !client.destroyed && attempt(tries + 1), BUSY_RETRY_MS * tries);
+      else hooks.unreachable();
     };
-    pipeline(client, upstream, (err) => err && both());
-    pipeline(upstream, client, both);
-  });
+    socket.once('close', failed);
+    socket.connect({ path: address }, () => {
+      socket.off('close', failed);
+      if (client.destroyed || !peer.address) return void socket.destroy();
+      socket.write(`PSRELAY1 ${key} ${peer.family === 'IPv6' ? 'IPv6' : 'IPv4'} ${peer.port ?? 0} ${peer.address}\n`);
+      socket.write(head);
+      const both = () => {
+        client.destroy();
+        socket.destroy();
+      };
+      pipeline(client, socket, (err) => err && both());
+      pipeline(socket, client, both);
+    });
+  };
+  attempt(1);
 }
 
 /**

@@ -154,10 +154,11 @@ export class WorkerLink {
         this.door?.hold(socket);
         this.intake(socket, head);
       });
-      // exclusive: this worker's own socket (without it the cluster module would have the primary listen for it).
+      // exclusive: this worker's own socket (without it the cluster module would have the primary
+      // listen for it); the shared port's backlog, as a burst of reconnects may come through it too.
       await new Promise<void>((resolve, reject) => {
         relays.once('error', reject);
-        relays.listen({ path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true }, resolve);
+        relays.listen({ path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true, backlog }, resolve);
       });
       relays.on('error', () => undefined); // an accept that failed (EMFILE): that connection is closed, the next one may succeed
       this.relays = relays;
