@@ -176,7 +176,7 @@ describe('the relay between workers', () => {
     const child = spawn(process.execPath, ['-e', owner], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     const front = await pair(busy);
     try {
-      await new Promise((resolve) => child.stdout.once('data', resolve));
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
       const answers = await Promise.all(Array.from({ length: 8 }, () => exchange(front.port, ['GET /?sid=w9.x HTTP/1.1\r\nHost: x\r\n\r\n'], () => 0)));
       expect(answers.map((a) => a.text.slice(-2))).toEqual(Array(8).fill('ok'));
       expect(front.unreachable).toHaveLength(0);

@@ -42,8 +42,8 @@ export function relayAddress(workerId: number, key: string): string {
 }
 
 export type RelayHooks = {
-  /** The owner cannot be reached (gone, shutting down): nothing was written to the client, which is still paused. */
-  unreachable(): void;
+  /** The owner cannot be reached (`code`: ECONNREFUSED when it is gone or shutting down, EAGAIN when busy every time): nothing was written to the client, which is still paused. */
+  unreachable(code: string | undefined): void;
   /** The socket to the owner, the moment it exists (the caller counts it until its 'close'). */
   opened(upstream: Socket): void;
 };
@@ -68,7 +68,7 @@ export function relay(client: Socket, head: Buffer, address: string, key: string
     const failed = () => {
       if (client.destroyed) return;
       if (failure === 'EAGAIN' && tries < BUSY_TRIES) setTimeout(() => !client.destroyed && attempt(tries + 1), BUSY_RETRY_MS * tries);
-      else hooks.unreachable();
+      else hooks.unreachable(failure);
     };
     socket.once('close', failed);
     socket.connect({ path: address }, () => {

@@ -224,7 +224,12 @@ export class WorkerLink {
           if (this.relaying.size === 0) this.relaysEnded?.();
         });
       },
-      unreachable: () => this.intake(socket, head),
+      unreachable: (code) => {
+        // A gone worker's sessions are gone with it (ECONNREFUSED); a busy one is worth a warning.
+        if (code === 'ECONNREFUSED' || code === 'ENOENT') this.logger.debug({ msg: "the session's worker is gone; serving here", to: owner });
+        else this.logger.warn({ msg: "the session's worker could not be reached; serving here", to: owner, code });
+        this.intake(socket, head);
+      },
     });
   }
 
