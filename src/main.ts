@@ -19,6 +19,8 @@ import { SourceRegistry } from './sources/source-registry';
  * The kernel caps it at net.core.somaxconn (4096 on current Linux).
  */
 const LISTEN_BACKLOG = 4096;
+/** What a worker keeps of SHUTDOWN_TIMEOUT_MS for its exit after waiting for the connections it relays. */
+const SHUTDOWN_MARGIN_MS = 500;
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -72,16 +74,18 @@ async function runWorker(config: AppConfig): Promise<void> {
   app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
   // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop
   // request; the primary numbers the ones it passes on, so the same signal is not taken twice.
-  const stop = stopOnSignals(app, config, 1);
+  const stop = stopOnSignals(app, config, 1, (withinMs) => link.relaysClosed(withinMs));
   link.onStop(stop);
 }
 
 /**
  * SIGTERM and SIGINT: the bounded shutdown, with SHUTDOWN_DELAY_MS of readiness down first on
  * SIGTERM; a later stop request cuts the delay short. Each signal is the next request, or
- * `signalLevel` when set (a worker). Returns the function that takes a numbered request.
+ * `signalLevel` when set (a worker). `beforeExit` runs once the app is closed, given what is
+ * left of SHUTDOWN_TIMEOUT_MS (a worker: the connections it relays). Returns the function that
+ * takes a numbered request.
  */
-function stopOnSignals(app: NestExpressApplication, config: AppConfig, signalLevel?: number): (signal: NodeJS.Signals, level: number) => void {
+function stopOnSignals(app: NestExpressApplication, config: AppConfig, signalLevel?: number, beforeExit?: (withinMs: number) => Promise<void>): (signal: NodeJS.Signals, level: number) => void {
   const logger = new Logger('Main');
   const lifecycle = app.get(LifecycleService);
   let stopping = false;
@@ -95,16 +99,20 @@ function stopOnSignals(app: NestExpressApplication, config: AppConfig, signalLev
       process.exit(1);
     }, config.shutdownTimeoutMs);
     deadline.unref();
-    app.close().then(
-      () => {
-        logger.log({ msg: 'stopped', signal });
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ msg: 'error while shutting down', err });
-        process.exit(1);
-      },
-    );
+    const started = Date.now();
+    app
+      .close()
+      .then(() => beforeExit?.(config.shutdownTimeoutMs - (Date.now() - started) - SHUTDOWN_MARGIN_MS))
+      .then(
+        () => {
+          logger.log({ msg: 'stopped', signal });
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ msg: 'error while shutting down', err });
+          process.exit(1);
+        },
+      );
   };
   let level = 0;
   const stop = (signal: NodeJS.Signals, requested: number): void => {

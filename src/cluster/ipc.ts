@@ -15,9 +15,10 @@ export type ToPrimary =
   /** The slots one turn asks for, answered in order (TakeAnswer). `ip`: the key a cap counts (an address, or `sub:<sub>`); `max`: its own cap (a token's maxConnections). */
   | { ps: 'take'; n: number; asks: { ip: string; max?: number }[] }
   | { ps: 'give'; ip: string }
-  | { ps: 'load'; open: number }
-  /** A connection (its handle comes with the message) for another worker: the one of its engine.io session (`to`, a cluster worker id), or any with room (null). */
-  | { ps: 'forward'; head: string; to: number | null }
+  /** The worker is at its open-files capacity: may it stop accepting on the shared port? Answered true when another worker accepts. */
+  | { ps: 'full'; n: number }
+  /** The worker accepts on the shared port again. */
+  | { ps: 'open' }
   | { ps: 'metrics'; n: number }
   | { ps: 'refresh'; n: number; pairs: string[] }
   | { ps: 'sources'; n: number }
@@ -26,8 +27,8 @@ export type ToPrimary =
   | { ps: 'answer'; n: number; value: unknown };
 
 export type ToWorker =
-  /** A connection (its handle comes with the message) and the bytes the primary read from it to route it. */
-  | { ps: 'conn'; head: string }
+  /** No other worker accepts on the shared port any more: one that stopped because it was full listens again. */
+  | { ps: 'reopen' }
   /** The ticks (in id order) and confirmations of one event-loop turn of the primary: a poll's ticks reach a worker's subscribers in one write each. */
   | { ps: 'feed'; ticks: Tick[]; confirmations: Confirmation[] }
   | { ps: 'json'; n: number }
@@ -50,6 +51,7 @@ export type HelloAnswer = WindowSnapshot;
 export type TakeAnswer = (SlotRefusal | null)[];
 export type JsonAnswer = MetricsJson;
 export type MetricsAnswer = string;
+export type FullAnswer = boolean;
 
 export function isOurs(msg: unknown): msg is { ps: string } {
   return typeof msg === 'object' && msg !== null && typeof (msg as { ps?: unknown }).ps === 'string';

@@ -18,12 +18,12 @@ export type MessageOf<P extends ToPrimary['ps']> = Extract<ToPrimary, { ps: P }>
 
 /**
  * One cross-process concern of the primary (the ticks, the connection slots, the metrics, the
- * connection forwarding): it answers its own messages and lets go of what a worker held when its
+ * workers accepting on the shared port): it answers its own messages and lets go of what a worker held when its
  * channel closes. The supervisor (primary.ts) owns the workers and hands each message to its seam.
  */
 export interface Seam<P extends ToPrimary['ps']> {
-  /** A message of its own (`P`), with the handle that came with it. */
-  receive(member: Member, msg: MessageOf<P>, handle?: unknown): void;
+  /** A message of its own (`P`). */
+  receive(member: Member, msg: MessageOf<P>): void;
   /** A worker's channel closed (it exited or is about to): what it held is let go. */
   gone?(member: Member): void;
 }

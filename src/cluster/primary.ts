@@ -1,6 +1,7 @@
 import { Logger as NestLogger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -9,10 +10,11 @@ import { backoffDelay, type BackoffPolicy } from '../util/backoff';
 import { isOurs, type ToPrimary } from './ipc';
 import { Members, type Member, type Seam } from './members';
 import { PrimaryModule } from './primary.module';
-import { PrimaryForwarding } from './primary-forwarding';
+import { PrimaryDoors } from './primary-doors';
 import { PrimaryMetrics } from './primary-metrics';
 import { PrimarySlots } from './primary-slots';
 import { PrimaryTicks } from './primary-ticks';
+import { RELAY_KEY_ENV } from './relay';
 
 /** How long the primary waits for every first worker before it says it is listening with the ones that are up. */
 const START_TIMEOUT_MS = 60_000;
@@ -29,7 +31,8 @@ const STABLE_AFTER_MS = 60_000;
  *   tick goes to every worker (see PrimaryTickLog); the workers' refreshes go to its poller;
  * - PrimarySlots (primary-slots.ts): the connection slots of the whole service;
  * - PrimaryMetrics (primary-metrics.ts): every process' metrics, summed;
- * - PrimaryForwarding (primary-forwarding.ts): connections passed from one worker to another.
+ * - PrimaryDoors (primary-doors.ts): which workers accept on the shared port (a full one stops
+ *   while another accepts).
  */
 export class Primary {
   private readonly logger = new NestLogger('Primary');
@@ -37,7 +40,9 @@ export class Primary {
   private readonly failures = new Map<number, number>();
   private readonly ticks = new PrimaryTicks(this.members);
   private readonly slots: PrimarySlots;
-  private readonly forwarding = new PrimaryForwarding(this.members);
+  private readonly doors = new PrimaryDoors(this.members);
+  /** The key of the relay between workers (relay.ts), for this primary's workers only. */
+  private readonly relayKey = randomBytes(16).toString('hex');
   private metrics: PrimaryMetrics | undefined;
   private ctx: INestApplicationContext | undefined;
   private metricsService: MetricsService | undefined;
@@ -54,7 +59,7 @@ export class Primary {
 
   /** The seams that let go of what a worker held when it is gone (the metrics hold nothing). */
   private get holders(): Required<Pick<Seam<never>, 'gone'>>[] {
-    return [this.ticks, this.slots, this.forwarding];
+    return [this.ticks, this.slots, this.doors];
   }
 
   async start(): Promise<void> {
@@ -67,8 +72,8 @@ export class Primary {
     const polls = !this.config.redis;
     this.ticks.serveFrom(ctx, polls);
 
-    cluster.on('message', (worker, msg: unknown, handle: unknown) => {
-      if (isOurs(msg)) this.receive(worker, msg as ToPrimary, handle);
+    cluster.on('message', (worker, msg: unknown) => {
+      if (isOurs(msg)) this.receive(worker, msg as ToPrimary);
     });
     cluster.on('disconnect', (worker) => this.gone(worker));
     cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
@@ -91,7 +96,7 @@ export class Primary {
   }
 
   private fork(index: number): void {
-    const worker = cluster.fork({ WORKER_INDEX: String(index) });
+    const worker = cluster.fork({ WORKER_INDEX: String(index), [RELAY_KEY_ENV]: this.relayKey });
     // A send to a worker that has just died fails with EPIPE; 'exit' follows and restarts it.
     worker.on('error', (err) => this.logger.warn({ msg: 'channel to a worker failed', slot: index, err: err.message }));
     this.members.add(index, worker);
@@ -112,7 +117,7 @@ export class Primary {
   }
 
   /** A worker's message: readiness and answers are the supervisor's, the rest goes to its seam. */
-  private receive(worker: Worker, msg: ToPrimary, handle: unknown): void {
+  private receive(worker: Worker, msg: ToPrimary): void {
     const member = this.members.get(worker.id);
     if (!member) return;
     switch (msg.ps) {
@@ -133,9 +138,9 @@ export class Primary {
         return this.slots.receive(member, msg);
       case 'metrics':
         return this.metrics?.receive(member, msg);
-      case 'load':
-      case 'forward':
-        return this.forwarding.receive(member, msg, handle);
+      case 'full':
+      case 'open':
+        return this.doors.receive(member, msg);
     }
   }
 
@@ -151,7 +156,6 @@ export class Primary {
   private exited(worker: Worker, code: number | null, signal: string | null): void {
     const member = this.members.get(worker.id);
     if (!member) return;
-    const held = this.forwarding.held(member);
     this.gone(worker);
     this.members.delete(worker.id);
     if (this.stopping) {
@@ -168,17 +172,17 @@ export class Primary {
       this.killAll();
       process.exit(1);
     }
-    this.restart(member, { workerPid: worker.process.pid, code, signal, held });
+    this.restart(member, { workerPid: worker.process.pid, code, signal });
   }
 
   /** Forks the worker's slot again after a backoff that grows with its crashes in a row (one that lived a minute starts over). */
-  private restart(member: Member, exit: { workerPid: number | undefined; code: number | null; signal: string | null; held: number }): void {
+  private restart(member: Member, exit: { workerPid: number | undefined; code: number | null; signal: string | null }): void {
     const failures = Date.now() - member.startedAt > STABLE_AFTER_MS ? 1 : (this.failures.get(member.index) ?? 0) + 1;
     this.failures.set(member.index, failures);
     const delay = backoffDelay(failures, RESTART_BACKOFF);
     this.metricsService?.workerRestarts.inc({ worker: String(member.index) });
-    const { workerPid, code, signal, held } = exit;
-    this.logger.error({ msg: 'worker exited; restarting it', slot: member.index, workerPid, code, signal, restartInMs: delay, held });
+    const { workerPid, code, signal } = exit;
+    this.logger.error({ msg: 'worker exited; restarting it', slot: member.index, workerPid, code, signal, restartInMs: delay });
     setTimeout(() => {
       if (!this.stopping) this.fork(member.index);
     }, delay);

@@ -43,10 +43,12 @@ export class PendingConnections {
 export type FrontDoor = { headTimeoutMs: number; pending: PendingConnections };
 
 /**
- * Reads a connection's first bytes (from a server made with `pauseOnConnect`), stops reading,
- * and hands them on: the connection then goes to the HTTP server here or, with its handle, to
- * another process, where nothing read after them may be lost. The request line must arrive
- * within the head deadline from the accept, however slowly it drips.
+ * Reads a connection's first bytes (from a server made with `pauseOnConnect`) up to the end of
+ * the request line, pauses it and hands them on: the connection then goes to the HTTP server
+ * here or is relayed to the worker of its engine.io session (relay.ts). It stays in this
+ * process either way, so what it reads after the request line waits in its stream's buffer for
+ * whoever reads it next. The request line must arrive within the head deadline from the
+ * accept, however slowly it drips.
  */
 export function firstBytes(socket: Socket, then: (head: Buffer) => void, door: FrontDoor): void {
   ownSocket(socket);
@@ -73,49 +75,11 @@ export function firstBytes(socket: Socket, then: (head: Buffer) => void, door: F
     socket.off('data', onData);
     socket.off('close', settle);
     settle();
-    stopReading(socket);
+    socket.pause();
     then(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
   };
   socket.on('data', onData);
   socket.resume();
-}
-
-/**
- * Stops reading a socket whose handle may be passed to another process: bytes read here would
- * be lost with it. pause() alone would let libuv read on into the stream's buffer; this is what
- * Node's own pause() does for a socket that reads into its own buffer (`onread`), and resume()
- * starts reading again.
- *
- * The one place the service reaches into a Node internal (`_handle`): Node has no public way to
- * stop a socket's read once it has begun (nodejs/node#8353), and both ends of a forward need it,
- * the worker after reading the request line and the primary, whose sockets received over IPC
- * read from their creation (child_process makes them so). With pause() alone a forwarded
- * connection loses what the client sends after the bytes read (measured: 5 of 20 connections
- * whose head came in two pieces 0-9 ms apart).
- */
-export function stopReading(socket: Socket): void {
-  socket.pause();
-  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
-  if (handle?.readStop && handle.reading) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-let zeros = Buffer.alloc(0);
-
-/**
- * Keeps a socket that stopped reading stopped until it is passed on. Node sends one handle at a
- * time per channel: a send made while another handle waits for its acknowledgement waits in
- * Node's queue with the socket, and meanwhile the socket's stream asks for more on its own
- * (after its last chunk) and reads on into its buffer, which is lost with the handle. A buffer
- * at its high-water mark asks for nothing: what the client sends stays in the kernel for the
- * process that takes the socket. The filler is never read (the socket is paused and passed on).
- */
-export function holdForHandover(socket: Socket): void {
-  if (socket.readableEnded) return;
-  if (zeros.length < socket.readableHighWaterMark) zeros = Buffer.alloc(socket.readableHighWaterMark);
-  socket.unshift(zeros.subarray(0, socket.readableHighWaterMark));
 }
 
 /** The cluster worker id in the engine.io session id a request names (Socket.IO long-polling and its upgrade), if any. */

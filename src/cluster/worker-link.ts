@@ -1,6 +1,7 @@
+import { Logger } from '@nestjs/common';
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
-import { createServer, Socket, type Server as NetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { Subject } from 'rxjs';
 import type { AppConfig } from '../config/app-config';
 import type { MetricsJson } from '../metrics/metrics.service';
@@ -9,15 +10,18 @@ import type { SlotBroker } from '../stream/slots';
 import { ClusterSlots } from './cluster-slots';
 import type { Confirmation } from '../stream/tick-log';
 import type { Tick } from '../shared/wire';
-import { firstBytes, holdForHandover, sessionOwner, workerCapacity, type FrontDoor } from './routing';
-import { answerWhenDone, isOurs, Requests, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
+import { answerWhenDone, isOurs, Requests, type FullAnswer, type RequestOf, type HelloAnswer, type MetricsAnswer, type TakeAnswer, type ToPrimary, type ToWorker } from './ipc';
+import { relay, relayAddress, relayServer, RELAY_KEY_ENV } from './relay';
+import { firstBytes, sessionOwner, workerCapacity, type FrontDoor } from './routing';
+import { SharedDoor } from './worker-door';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
 export const PRIMARY_TIMEOUT_MS = 5_000;
 /** This process' cluster worker id: engine.io session ids name it (0 outside a cluster). */
 const WORKER_ID = cluster.worker?.id ?? 0;
-/** How often a worker tells the primary how many connections it holds (for the primary's balancing). */
-const LOAD_REPORT_MS = 500;
+const TRANSPORT = /[?&]transport=(polling|websocket)\b/;
+/** The relay key the primary gave this worker (relay.ts), if it is a well-formed one. */
+const RELAY_KEY = /^[0-9a-f]{32}$/.test(process.env[RELAY_KEY_ENV] ?? '') ? process.env[RELAY_KEY_ENV] : undefined;
 
 /**
  * A worker's copy of the primary's window (no REDIS_URL): it starts from the primary's snapshot
@@ -42,9 +46,10 @@ export class ReplicaTickLog extends MemoryTickLog {
 }
 
 /**
- * A worker's side of the service: it accepts on the shared port, and over the channel to the
- * primary it passes on or takes over connections of another worker's engine.io session, gets
- * the ticks and confirmations (without REDIS_URL), connection slots, and metrics.
+ * A worker's side of the service: it accepts on the shared port (worker-door.ts), relays a
+ * connection of another worker's engine.io session to that worker and serves the ones relayed
+ * to it (relay.ts), and over the channel to the primary gets the ticks and confirmations
+ * (without REDIS_URL), connection slots, metrics, and whether it may stop accepting when full.
  */
 export class WorkerLink {
   readonly slots: SlotBroker = new ClusterSlots({
@@ -62,17 +67,19 @@ export class WorkerLink {
    */
   private early: Extract<ToWorker, { ps: 'feed' }>[] | undefined;
   private server: Server | undefined;
-  private listener: NetServer | undefined;
+  private readonly logger = new Logger('Cluster');
+  private door: SharedDoor | undefined;
+  private relays: NetServer | undefined;
   private closed = false;
-  private open = 0;
-  private readonly capacity = workerCapacity();
+  /** This worker's sockets to the workers it relays connections to, and who waits for them to end. */
+  private readonly relaying = new Set<Socket>();
+  private relaysEnded: (() => void) | undefined;
   private answerJson: (() => Promise<MetricsJson>) | undefined;
   private stopHandler: ((signal: NodeJS.Signals, level: number) => void) | undefined;
-  private loadTimer: NodeJS.Timeout | undefined;
 
   constructor() {
-    process.on('message', (msg: unknown, handle: unknown) => {
-      if (isOurs(msg)) this.receive(msg as ToWorker, handle);
+    process.on('message', (msg: unknown) => {
+      if (isOurs(msg)) this.receive(msg as ToWorker);
     });
     process.once('disconnect', () => this.requests.failAll('the primary is gone'));
   }
@@ -119,51 +126,103 @@ export class WorkerLink {
 
   /**
    * Accepts on the port (the socket the cluster module shares among the workers) and feeds
-   * `server` (which does not listen itself) with each connection once its first bytes are read:
-   * a request of another worker's engine.io session, or one past this worker's open-files
-   * limit, goes to the primary to be passed on. Then tells the primary this worker serves.
+   * `server` (which does not listen itself) with each connection once its request line is read:
+   * a request of another worker's engine.io session is relayed to that worker. Takes relayed
+   * connections on its own relay socket. Then tells the primary this worker serves.
    */
   async serve(server: Server, port: number, host: string, backlog: number, door: FrontDoor): Promise<void> {
     this.server = server;
     // What listen() would start: the server's connection list, which enforces headersTimeout
     // and requestTimeout on every connection it is given.
     server.emit('listening');
-    const listener = createServer({ pauseOnConnect: true }, (socket) => firstBytes(socket, (head) => this.route(socket, head), door));
-    this.listener = listener;
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen({ port, host, backlog }, resolve);
+    if (RELAY_KEY) {
+      const relays = relayServer(RELAY_KEY, (socket, head) => {
+        this.door?.hold(socket);
+        this.intake(socket, head);
+      });
+      // exclusive: this worker's own socket (without it the cluster module would have the primary
+      // listen for it); the shared port's backlog, as a burst of reconnects may come through it too.
+      await new Promise<void>((resolve, reject) => {
+        relays.once('error', reject);
+        relays.listen({ path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true, backlog }, resolve);
+      });
+      relays.on('error', () => undefined); // an accept that failed (EMFILE): that connection is closed, the next one may succeed
+      this.relays = relays;
+    }
+    const shared = new SharedDoor({
+      port,
+      host,
+      backlog,
+      capacity: workerCapacity(),
+      accept: (socket) => firstBytes(socket, (head) => this.route(socket, head), door),
+      mayClose: () => this.request<FullAnswer>({ ps: 'full' }),
+      reopened: () => this.send({ ps: 'open' }),
     });
-    this.loadTimer = setInterval(() => this.send({ ps: 'load', open: this.open }), LOAD_REPORT_MS);
-    this.loadTimer.unref();
+    await shared.listen();
+    this.door = shared;
     server.once('close', () => {
       this.closed = true;
       this.stopAccepting();
-      clearInterval(this.loadTimer);
+      this.relays?.close();
     });
     this.send({ ps: 'ready' });
   }
 
   /** The shutdown began: the other workers take the new connections (and once all stopped, nobody). */
   stopAccepting(): void {
-    this.listener?.close();
-    this.listener = undefined;
+    this.door?.stop();
   }
 
+  /**
+   * The end of this worker's shutdown: the connections it relays end when their owners end
+   * them in their own shutdown (a stream's reconnect hint passes through here first); waits for
+   * that for at most `withinMs`, then cuts the rest.
+   */
+  async relaysClosed(withinMs: number): Promise<void> {
+    if (this.relaying.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, withinMs));
+        this.relaysEnded = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const s of this.relaying) s.destroy();
+  }
+
+  /**
+   * A request of another worker's engine.io session is relayed to it. When that worker cannot be
+   * reached (it exited, or is shutting down) the request is served here: engine.io answers 400
+   * "Session ID unknown", on which the client opens a new session at once (a 503 would only
+   * make it wait for a retry of a session that is gone).
+   */
   private route(socket: Socket, head: Buffer): void {
     const owner = sessionOwner(head);
-    const elsewhere = owner !== undefined && owner !== WORKER_ID;
-    if (!elsewhere && this.open < this.capacity) return this.intake(socket, head);
-    holdForHandover(socket);
-    process.send?.({ ps: 'forward', head: head.toString('latin1'), to: elsewhere ? owner : null } satisfies ToPrimary, socket, { keepOpen: false }, (err: Error | null) => {
-      if (err) socket.destroy();
+    if (owner === undefined || owner === WORKER_ID || !RELAY_KEY || this.closed) return this.intake(socket, head);
+    this.logger.debug({ msg: "relaying a connection to its session's worker", to: owner, transport: TRANSPORT.exec(head.toString('latin1', 0, 200))?.[1] });
+    relay(socket, head, relayAddress(owner, RELAY_KEY), RELAY_KEY, {
+      opened: (upstream) => {
+        this.door?.hold(upstream);
+        this.relaying.add(upstream);
+        upstream.once('close', () => {
+          this.relaying.delete(upstream);
+          if (this.relaying.size === 0) this.relaysEnded?.();
+        });
+      },
+      unreachable: (code) => {
+        // A gone worker's sessions are gone with it (ECONNREFUSED); a busy one is worth a warning.
+        if (code === 'ECONNREFUSED' || code === 'ENOENT') this.logger.debug({ msg: "the session's worker is gone; serving here", to: owner });
+        else this.logger.warn({ msg: "the session's worker could not be reached; serving here", to: owner, code });
+        this.intake(socket, head);
+      },
     });
   }
 
-  private receive(msg: ToWorker, handle: unknown): void {
+  private receive(msg: ToWorker): void {
     switch (msg.ps) {
-      case 'conn':
-        if (handle instanceof Socket) this.intake(handle, Buffer.from(msg.head, 'latin1'));
+      case 'reopen':
+        this.door?.reopen();
         return;
       case 'feed':
         if (this.log) this.apply(this.log, msg);
@@ -180,14 +239,12 @@ export class WorkerLink {
     }
   }
 
-  /** A connection for this worker (accepted here, or passed on by the primary): the HTTP server parses it from the bytes read so far on. */
+  /** A connection for this worker's HTTP server (accepted here, or relayed to it): the server parses it from the bytes read so far on. */
   private intake(socket: Socket, head: Buffer): void {
     const server = this.server;
     if (!server || this.closed) return void socket.destroy();
-    this.open++;
-    socket.once('close', () => this.open--);
     server.emit('connection', socket);
-    socket.emit('data', head);
+    if (head.length > 0) socket.emit('data', head);
     socket.resume();
   }
 }

@@ -7,7 +7,7 @@ const LINGER_MS = 2000;
 
 /**
  * An error answer written straight to a socket that no HTTP response object owns (a refused
- * upgrade, a connection the primary cannot hand to any worker, what the parser refused), then
+ * upgrade, a connection a full worker cannot take, what the parser refused), then
  * the socket is ended. What the client still sends is read and dropped (closing with unread
  * bytes would reset the connection and lose the answer), for at most LINGER_MS.
  */

@@ -8,7 +8,7 @@ import type { ErrorBody } from '../shared/wire';
  * The one owner of every socket the service takes over from Node: each gets this error handler
  * before anything else can write to it. Node's HTTP server listens for a socket's errors only
  * while it parses requests on it; a socket it hands on (an upgrade request, served or declined;
- * a connection the cluster routes, passes or refuses) has none, and a client that resets it
+ * a connection the cluster routes, relays or refuses) has none, and a client that resets it
  * makes the next write an unhandled `'error'` that stops the process. Here an error only ends
  * the connection; the stream or request on it learns of it from its `'close'`.
  */

@@ -1,0 +1,188 @@
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { connect, createServer, Socket, type Server as NetServer } from 'node:net';
+import { relay, relayAddress, relayServer } from './relay';
+import { firstBytes, PendingConnections } from './routing';
+
+const KEY = '0123456789abcdef0123456789abcdef';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A socket's 'close', whatever error came before it (events.once would reject on an 'error'). */
+const closed = (s: Socket) => new Promise((resolve) => (s.closed ? resolve(null) : s.once('close', resolve)));
+
+/**
+ * Two "workers" in one process: the front accepts on TCP and relays every connection (as a
+ * worker does with a request of another worker's session); the owner takes them on its relay
+ * socket and feeds its HTTP server, as WorkerLink.intake does.
+ */
+async function pair(target?: string) {
+  const address = relayAddress(process.pid, KEY + String(Math.random()));
+  const owner = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('latin1');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      if (req.url === '/hold') return; // answered never: the client goes away
+      const s = req.socket;
+      res.end(JSON.stringify({ url: req.url, body, address: s.remoteAddress, port: s.remotePort, family: s.remoteFamily }));
+    });
+  });
+  owner.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    // An upgraded connection echoes what it gets: bytes after the 101 flow both ways.
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    if (head.length) socket.write(head);
+    socket.pipe(socket);
+  });
+  owner.emit('listening');
+  const intakes: Socket[] = [];
+  const relays = relayServer(KEY, (socket, head) => {
+    intakes.push(socket);
+    owner.emit('connection', socket);
+    if (head.length > 0) socket.emit('data', head);
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => relays.listen({ path: address }, resolve));
+  const upstreams: Socket[] = [];
+  const unreachable: Socket[] = [];
+  const front: NetServer = createServer({ pauseOnConnect: true }, (socket) =>
+    firstBytes(socket, (head) => relay(socket, head, target ?? address, KEY, { opened: (u) => upstreams.push(u), unreachable: () => unreachable.push(socket) }), { headTimeoutMs: 10_000, pending: new PendingConnections(1000) }),
+  );
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const port = (front.address() as { port: number }).port;
+  const close = async () => {
+    owner.closeAllConnections();
+    await Promise.all([new Promise((r) => relays.close(r)), new Promise((r) => front.close(r))]);
+  };
+  return { address, port, relays, front, intakes, upstreams, unreachable, close };
+}
+
+/** Writes `pieces` with `gapMs` between them and reads the whole answer (the server closes). */
+async function exchange(port: number, pieces: string[], gapMs: (i: number) => number): Promise<{ text: string; localPort: number }> {
+  const client = connect(port, '127.0.0.1');
+  client.on('error', () => undefined);
+  let text = '';
+  client.setEncoding('latin1');
+  client.on('data', (c: string) => (text += c));
+  await once(client, 'connect');
+  const localPort = client.localPort!;
+  for (let i = 0; i < pieces.length; i++) {
+    client.write(pieces[i]);
+    const gap = gapMs(i);
+    if (gap > 0) await sleep(gap);
+  }
+  await closed(client);
+  return { text, localPort };
+}
+
+const bodyOf = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+
+describe('the relay between workers', () => {
+  let p: Awaited<ReturnType<typeof pair>>;
+  beforeEach(async () => {
+    p = await pair();
+  });
+  afterEach(() => p.close());
+
+  it('loses no byte of a head and body that come in pieces, with delays, before and after the request line', async () => {
+    // 20 connections at once, each cut at other places: the old handle passing lost bytes in 5 of 20 such.
+    const runs = Array.from({ length: 20 }, async (_, i) => {
+      const body = `payload-${i}-`.padEnd(40 + i, 'x');
+      const request = `POST /socket.io/?EIO=4&transport=polling&sid=w9.s${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const cuts = [3 + i, 30 + i, 60 + i, request.length - 10, request.length];
+      const pieces = cuts.map((end, k) => request.slice(k === 0 ? 0 : cuts[k - 1], end));
+      const { text, localPort } = await exchange(p.port, pieces, (k) => (k * 3 + i) % 10);
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(bodyOf(text)).toEqual({ url: `/socket.io/?EIO=4&transport=polling&sid=w9.s${i}`, body, address: '127.0.0.1', port: localPort, family: 'IPv4' });
+    });
+    await Promise.all(runs);
+    expect(p.unreachable).toHaveLength(0);
+  });
+
+  it('carries an upgraded connection both ways: the head in pieces, bytes right after it, then frames', async () => {
+    const client = connect(p.port, '127.0.0.1');
+    let text = '';
+    client.setEncoding('latin1');
+    client.on('data', (c: string) => (text += c));
+    await once(client, 'connect');
+    client.write('GET /socket.io/?EIO=4&transport=websocket&sid=w9.');
+    await sleep(5);
+    client.write('abc HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nfirst;');
+    for (let i = 0; i < 5; i++) {
+      await sleep(i);
+      client.write(`frame${i};`);
+    }
+    const want = 'first;frame0;frame1;frame2;frame3;frame4;';
+    while (!text.endsWith(want)) await once(client, 'data');
+    expect(text).toMatch(/^HTTP\/1\.1 101 /);
+    expect(text.slice(text.indexOf('\r\n\r\n') + 4)).toBe(want);
+    client.end();
+    await closed(client);
+  });
+
+  it('survives a client that resets mid-relay: both sides are closed, nothing is left open', async () => {
+    const client = connect(p.port, '127.0.0.1');
+    client.on('error', () => undefined);
+    await once(client, 'connect');
+    client.write('GET /hold?sid=w9.x HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (p.intakes.length === 0) await sleep(5);
+    const [upstream] = p.upstreams;
+    const [ownerSide] = p.intakes;
+    client.resetAndDestroy();
+    // Either may see the reset as an error first ('close' follows it).
+    await Promise.all([closed(upstream), closed(ownerSide)]);
+    const open = (s: NetServer) => new Promise<number>((resolve, reject) => s.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    while ((await open(p.front)) > 0) await sleep(5);
+    expect(await open(p.relays)).toBe(0);
+  });
+
+  it('leaves the client untouched when the owner cannot be reached: the caller serves it', async () => {
+    const client = connect(p.port, '127.0.0.1');
+    await once(client, 'connect');
+    await new Promise<void>((resolve) => p.relays.close(() => resolve()));
+    client.write('GET /?sid=w9.x HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (p.unreachable.length === 0) await sleep(5);
+    const [socket] = p.unreachable;
+    expect(socket.destroyed).toBe(false);
+    expect(socket.bytesWritten).toBe(0);
+    client.destroy();
+  });
+
+  it('closes a relay connection whose preamble has the wrong key or no line end within its bound', async () => {
+    for (const preamble of [`PSRELAY1 ${'f'.repeat(32)} IPv4 1 127.0.0.1\nGET / HTTP/1.1\r\n\r\n`, 'x'.repeat(300), 'PSRELAY1 short IPv4 1 1.2.3.4\n']) {
+      const s = new Socket();
+      s.on('error', () => undefined);
+      s.connect({ path: p.address });
+      s.write(preamble);
+      await closed(s);
+    }
+    expect(p.intakes).toHaveLength(0);
+  });
+
+  it('tries a busy owner again: a relay socket whose backlog is full refuses a connect at once (EAGAIN)', async () => {
+    // The owner: another process listening with a backlog of 1 that holds its event loop for 300 ms.
+    const busy = relayAddress(process.pid, `busy${Math.random()}`);
+    const owner = `
+      const net = require('node:net'), fs = require('node:fs');
+      const server = net.createServer((s) => {
+        let got = '';
+        s.on('data', (c) => { got += c; if (got.includes('\\r\\n\\r\\n')) s.end('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok'); });
+      });
+      server.listen({ path: ${JSON.stringify(busy)}, backlog: 1 }, () => {
+        fs.writeSync(1, 'ready\\n');
+        const until = Date.now() + 300;
+        while (Date.now() < until);
+      });
+      process.on('disconnect', () => process.exit(0));`;
+    const child = spawn(process.execPath, ['-e', owner], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const front = await pair(busy);
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      const answers = await Promise.all(Array.from({ length: 8 }, () => exchange(front.port, ['GET /?sid=w9.x HTTP/1.1\r\nHost: x\r\n\r\n'], () => 0)));
+      expect(answers.map((a) => a.text.slice(-2))).toEqual(Array(8).fill('ok'));
+      expect(front.unreachable).toHaveLength(0);
+    } finally {
+      child.disconnect();
+      await front.close();
+    }
+  });
+});
