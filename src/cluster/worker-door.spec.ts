@@ -18,7 +18,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A door of capacity 4 (it listens again at 3): `may` is the primary's answer to its `full`. */
-async function door(may: boolean) {
+async function door(may: boolean, capacity = 4) {
   const port = await freePort();
   const accepted: Socket[] = [];
   const calls = { full: 0, reopened: 0 };
@@ -26,7 +26,7 @@ async function door(may: boolean) {
     port,
     host: '127.0.0.1',
     backlog: 16,
-    capacity: 4,
+    capacity,
     accept: (s) => accepted.push(s),
     mayClose: () => {
       calls.full++;
@@ -68,6 +68,22 @@ describe('SharedDoor: a worker at its open-files capacity', () => {
       expect(t.calls.reopened).toBe(1);
       await t.open();
       while (t.accepted.length < 5) await sleep(5);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('asks to close a hundredth short of capacity, so that what it accepts meanwhile still fits', async () => {
+    // Capacity 200: it asks at 198 (listens again at 190), not at 200.
+    const t = await door(true, 200);
+    try {
+      for (let i = 0; i < 197; i++) await t.open();
+      while (t.accepted.length < 197) await sleep(5);
+      expect(t.calls.full).toBe(0);
+      await t.open();
+      while (t.d.open) await sleep(5);
+      expect(t.calls.full).toBe(1);
+      expect(t.d.holding).toBe(198);
     } finally {
       t.cleanup();
     }
