@@ -7,6 +7,7 @@ import type { EventRateLimiter } from '../stream/event-rate-limiter';
 import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { SubscribeCommand } from '../stream/subscribe-request';
 import { inSlices, WRITE_PACE } from '../util/sliced-pass';
+import { withPending, type Pending } from '../util/pending';
 import { TurnBatcher } from '../util/turn-batcher';
 
 /** What the server keeps per socket (in `socket.data`). */
@@ -172,7 +173,7 @@ export class SocketSink implements Sink {
   private waitingSince: number | undefined;
   private told = false;
   /** This turn's packets, written when it ends. */
-  private pending: Encoded | Encoded[] | undefined;
+  private pending: Pending<Encoded>;
   private pendingBytes = 0;
 
   constructor(
@@ -274,15 +275,9 @@ export class SocketSink implements Sink {
   }
 
   private queue(encoded: Encoded): void {
-    const pending = this.pending;
+    if (this.pending === undefined) waiting.add(this);
+    this.pending = withPending(this.pending, encoded);
     this.pendingBytes += encoded.packet.length;
-    if (pending === undefined) {
-      this.pending = encoded;
-      waiting.add(this);
-    } else if (Array.isArray(pending)) {
-      pending.push(encoded);
-    } else {
-      this.pending = [pending, encoded];
-    }
   }
+
 }

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'http';
 import type { DisconnectReason } from '../shared/wire';
 import { encoded, encodedPrice } from '../stream/encoded';
 import { inSlices, WRITE_PACE, type Pace } from '../util/sliced-pass';
+import { withPending, type Pending } from '../util/pending';
 import { TurnBatcher } from '../util/turn-batcher';
 import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, deltaFrameShape, expiredFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
@@ -92,7 +93,7 @@ export class SseSink implements Sink {
   private told = false;
   private closed = false;
   /** This turn's frames, written when it ends. */
-  private pending: Buffer | Buffer[] | undefined;
+  private pending: Pending<Buffer>;
   private pendingBytes = 0;
   private out: Output;
   /** Whether frames must carry their own HTTP chunk framing (written to a chunked response's socket). */
@@ -208,15 +209,9 @@ export class SseSink implements Sink {
   }
 
   private queue(bytes: Buffer): void {
-    const pending = this.pending;
+    if (this.pending === undefined) waiting.add(this);
+    this.pending = withPending(this.pending, bytes);
     this.pendingBytes += bytes.length;
-    if (pending === undefined) {
-      this.pending = bytes;
-      waiting.add(this);
-    } else if (Array.isArray(pending)) {
-      pending.push(bytes);
-    } else {
-      this.pending = [pending, bytes];
-    }
   }
+
 }
