@@ -383,7 +383,7 @@ describe('Socket.IO /prices history gap and shutdown', () => {
       await t.close();
       expect(await reason).toBe('transport close');
       expect(c.got.notices).toContainEqual(expect.objectContaining({ code: 'SHUTTING_DOWN', retryMs: expect.any(Number) }));
-      expect(c.got.notices.find((n) => n.code === 'SHUTTING_DOWN')?.retryMs).toBeLessThanOrEqual(1000);
+      expect(c.got.notices.find((n) => n.code === 'SHUTTING_DOWN')?.retryMs).toBeLessThanOrEqual(1250);
       expect(c.socket.active).toBe(true);
     } finally {
       c.close();

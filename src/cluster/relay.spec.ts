@@ -158,6 +158,38 @@ describe('the relay between workers', () => {
     expect(p.intakes).toHaveLength(0);
   });
 
+  it('holds at most 256 relay connections that have not sent their preamble: the next is closed at once, and one that sends it is served', async () => {
+    const silent: Socket[] = [];
+    for (let i = 0; i < 256; i++) {
+      const s = new Socket();
+      s.on('error', () => undefined);
+      silent.push(s);
+      await new Promise<void>((resolve) => s.connect({ path: p.address }, resolve));
+    }
+    await sleep(50);
+    // A 257th, even with a good preamble, is not served.
+    const over = new Socket();
+    over.on('error', () => undefined);
+    over.connect({ path: p.address });
+    over.write(`PSRELAY1 ${KEY} IPv4 4241 127.0.0.8\nGET /over HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    let overText = '';
+    over.on('data', (c: Buffer) => (overText += c.toString('latin1')));
+    await closed(over);
+    expect(overText).toBe('');
+    for (const s of silent.slice(0, 10)) s.destroy();
+    await sleep(50);
+    const late = new Socket();
+    late.on('error', () => undefined);
+    late.connect({ path: p.address });
+    late.write(`PSRELAY1 ${KEY} IPv4 4242 127.0.0.9\nGET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    let text = '';
+    late.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    await closed(late);
+    expect(text).toContain('"url":"/late"');
+    expect(text).toContain('"address":"127.0.0.9"');
+    for (const s of silent) s.destroy();
+  });
+
   it('tries a busy owner again: a relay socket whose backlog is full refuses a connect at once (EAGAIN)', async () => {
     // The owner: another process listening with a backlog of 1 that holds its event loop for 300 ms.
     const busy = relayAddress(process.pid, `busy${Math.random()}`);

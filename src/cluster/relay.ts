@@ -24,6 +24,12 @@ export const RELAY_KEY_ENV = 'PRICE_STREAM_RELAY_KEY';
 const PREAMBLE_MAX = 160;
 /** The preamble comes with the relay's first write; a local peer that sends none within this is closed. */
 const PREAMBLE_TIMEOUT_MS = 2_000;
+/**
+ * Relay sockets waiting for their preamble, at most: a local process that opens connections and
+ * sends nothing holds no more than this many of the worker's files (each for PREAMBLE_TIMEOUT_MS),
+ * uncounted by its door until the preamble checks out.
+ */
+const PREAMBLE_WAITING_MAX = 256;
 /** Connects to a busy owner (its relay backlog full) at most this many times, this much longer apart each time (0.9 s in all). */
 const BUSY_TRIES = 8;
 const BUSY_RETRY_MS = 30;
@@ -73,7 +79,10 @@ export function relay(client: Socket, head: Buffer, address: string, key: string
     socket.once('close', failed);
     socket.connect({ path: address }, () => {
       socket.off('close', failed);
-      if (client.destroyed || !peer.address) return void socket.destroy();
+      if (client.destroyed || !peer.address) {
+        socket.destroy();
+        return void client.destroy();
+      }
       socket.write(`PSRELAY1 ${key} ${peer.family === 'IPv6' ? 'IPv6' : 'IPv4'} ${peer.port ?? 0} ${peer.address}\n`);
       socket.write(head);
       const both = () => {
@@ -94,10 +103,21 @@ export function relay(client: Socket, head: Buffer, address: string, key: string
  */
 export function relayServer(key: string, intake: (socket: Socket, head: Buffer) => void): Server {
   const expected = Buffer.from(key, 'latin1');
+  let waiting = 0;
   return createServer({ pauseOnConnect: true }, (socket) => {
     ownSocket(socket);
+    if (waiting >= PREAMBLE_WAITING_MAX) return void socket.destroy();
+    waiting++;
+    let counted = true;
+    const done = () => {
+      if (counted) waiting--;
+      counted = false;
+    };
     const deadline = setTimeout(() => socket.destroy(), PREAMBLE_TIMEOUT_MS);
-    socket.once('close', () => clearTimeout(deadline));
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      done();
+    });
     let got: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
@@ -106,6 +126,7 @@ export function relayServer(key: string, intake: (socket: Socket, head: Buffer) 
       socket.off('data', onData);
       socket.pause();
       clearTimeout(deadline);
+      done();
       const m = lineEnd === -1 ? null : PREAMBLE.exec(got.toString('latin1', 0, lineEnd + 1));
       if (!m || !timingSafeEqual(Buffer.from(m[1], 'latin1'), expected)) return void socket.destroy();
       presentClient(socket, m[4], Number(m[3]), m[2]);

@@ -122,7 +122,8 @@ export class SharedDoor {
           this.refusedAt = Date.now();
           return;
         }
-        if (this.stopped || this.held <= this.reopenAt) return this.options.reopened();
+        if (this.stopped) return; // it stopped meanwhile: it accepts nothing, and says so by leaving
+        if (this.held <= this.reopenAt) return this.options.reopened();
         this.full = true;
         this.closeListener();
         this.logger.warn({ msg: 'at capacity: stopped accepting on the shared port', holding: this.held, capacity: this.options.capacity });

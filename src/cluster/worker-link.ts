@@ -22,6 +22,8 @@ const WORKER_ID = cluster.worker?.id ?? 0;
 const TRANSPORT = /[?&]transport=(polling|websocket)\b/;
 /** The relay key the primary gave this worker (relay.ts), if it is a well-formed one. */
 const RELAY_KEY = /^[0-9a-f]{32}$/.test(process.env[RELAY_KEY_ENV] ?? '') ? process.env[RELAY_KEY_ENV] : undefined;
+// Read once: no child process, crash report or environment dump of this worker gets the key.
+delete process.env[RELAY_KEY_ENV];
 
 /**
  * A worker's copy of the primary's window (no REDIS_URL): it starts from the primary's snapshot
@@ -146,7 +148,8 @@ export class WorkerLink {
         relays.once('error', reject);
         relays.listen({ path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true, backlog }, resolve);
       });
-      relays.on('error', () => undefined); // an accept that failed (EMFILE): that connection is closed, the next one may succeed
+      // An accept that failed (EMFILE): that connection is closed, the next one may succeed.
+      relays.on('error', (err) => this.logger.debug({ msg: 'accepting a relayed connection failed', err: err.message }));
       this.relays = relays;
     }
     const shared = new SharedDoor({

@@ -47,8 +47,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   // After SIGTERM, readiness is down this long while everything keeps serving; then the shutdown.
   SHUTDOWN_DELAY_MS: int(0, 600_000).default(0),
-  // Each stream ended by a shutdown is told to reconnect after its own delay, uniform in 0..this.
-  SHUTDOWN_RETRY_SPREAD_MS: int(0, 600_000).default(1000),
+  // Each stream ended by a shutdown is told to reconnect after its own delay, uniform in 250 ms..250 ms + this.
+  SHUTDOWN_RETRY_SPREAD_MS: int(0, 60_000).default(1000),
   MAX_PAIRS_PER_REQUEST: int(1, 1000).default(50),
   // Unset: 19,000 per worker process (what one process holds under a 20,000-file limit).
   MAX_STREAM_CONNECTIONS: int(1, 1_000_000).optional(),

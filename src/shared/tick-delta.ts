@@ -35,6 +35,18 @@ function same(a: unknown, b: unknown): boolean {
   return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+/**
+ * Whether `tick` can go as a delta: every figure it has is > 0, as the encoding assumes (0 says
+ * "unchanged"). The sources keep only positive figures today; a tick with another goes in full.
+ */
+export function deltaFits(tick: Tick): boolean {
+  for (const field of DELTA_FIELDS) {
+    const value = tick[field];
+    if (typeof value === 'number' && !(value > 0)) return false;
+  }
+  return true;
+}
+
 /** `tick` as what changed since `base` (the previous tick of the same pair). */
 export function tickDelta(base: Tick, tick: Tick): TickDelta {
   const out: TickDelta = [tick.pair];

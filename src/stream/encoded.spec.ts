@@ -1,5 +1,5 @@
 import type { Tick } from '../shared/wire';
-import { encoded, encodedPrice, priceMessage, WireShape } from './encoded';
+import { deltaMessage, encoded, encodedPrice, linkPrevious, priceMessage, WireShape } from './encoded';
 
 const tick = (id: string): Tick => ({ id, pair: 'BTC-USD', price: 97000.5, timestamp: '2026-11-21T21:00:00.123Z', source: 'simulated' });
 
@@ -25,5 +25,18 @@ describe(encoded.name, () => {
     expect(priceMessage(t)).toBe(priceMessage(t));
     expect(encodedPrice(priceMessage(t), shape)).toBe(encoded(t, shape));
     expect(encodedPrice({ type: 'price', tick: t, skipped: 4 }, shape)).toBe(JSON.stringify({ ...t, skipped: 4 }));
+  });
+
+  it('links a tick to its pair\'s previous one as a delta, but not one of another pair, nor one with a figure a delta cannot say (0 means unchanged)', () => {
+    const previous = tick('4-0');
+    const next = { ...tick('5-0'), price: 97001 };
+    linkPrevious(next, previous);
+    expect(deltaMessage(next)).toEqual({ type: 'delta', tick: next, baseId: '4-0', delta: ['BTC-USD', 97001] });
+    const other = { ...tick('6-0'), pair: 'ETH-USD' };
+    linkPrevious(other, previous);
+    expect(deltaMessage(other)).toBeUndefined();
+    const zero: Tick = { ...tick('7-0'), volume24h: 0 };
+    linkPrevious(zero, previous);
+    expect(deltaMessage(zero)).toBeUndefined();
   });
 });

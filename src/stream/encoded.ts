@@ -1,4 +1,4 @@
-import { tickDelta } from '../shared/tick-delta';
+import { deltaFits, tickDelta } from '../shared/tick-delta';
 import type { Tick } from '../shared/wire';
 import type { DeltaMessage, PriceMessage } from './sink';
 
@@ -57,7 +57,7 @@ export function priceMessage(tick: Tick): PriceMessage {
 const DELTA_MESSAGE = new WireShape<DeltaMessage | null>('delta', () => null);
 
 export function linkPrevious(tick: Tick, previous: Tick): void {
-  if (previous.pair !== tick.pair) return;
+  if (previous.pair !== tick.pair || !deltaFits(tick)) return;
   let all = encodings.get(tick);
   if (all === undefined) encodings.set(tick, (all = []));
   all[DELTA_MESSAGE.slot] ??= { type: 'delta', tick, baseId: previous.id, delta: tickDelta(previous, tick) };
