@@ -279,5 +279,4 @@ export class SocketSink implements Sink {
     this.pending = withPending(this.pending, encoded);
     this.pendingBytes += encoded.packet.length;
   }
-
 }

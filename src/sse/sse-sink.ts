@@ -213,5 +213,4 @@ export class SseSink implements Sink {
     this.pending = withPending(this.pending, bytes);
     this.pendingBytes += bytes.length;
   }
-
 }
