@@ -253,15 +253,44 @@ export function machineCpu(): { busy: number; total: number } | null {
   }
 }
 
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The lowest port the kernel hands out to outgoing connections (Linux; 32768 elsewhere). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 2048) return low;
+  } catch {
+    // not Linux
+  }
+  return 32768;
+}
+
+function tryListen(port: number, host: string): Promise<number | null> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
+    srv.once('error', () => resolve(null));
+    srv.listen(port, host, () => {
       const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : null));
     });
   });
+}
+
+/**
+ * A port to start a service on: free now, and below the range the kernel takes ports from for
+ * outgoing connections. A port from that range (listen(0)) may be taken between this check and
+ * the service's own bind as the local port of any connection on the machine (seen: EADDRINUSE in
+ * CI while other tests opened connections), one below it only by another listener.
+ */
+export async function freePort(host: string): Promise<number> {
+  const high = ephemeralLow();
+  const low = Math.max(1024, high - 12_000);
+  for (let i = 0; i < 50; i++) {
+    const port = await tryListen(low + Math.floor(Math.random() * (high - low)), host);
+    if (port !== null) return port;
+  }
+  const port = await tryListen(0, host);
+  if (port === null) throw new Error('no free port');
+  return port;
 }
 
 export type StartedService = { url: string; pid: number; child: ChildProcess; logFile: string; stop(): Promise<number | null> };

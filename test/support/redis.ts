@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'child_process';
 import { randomBytes } from 'crypto';
-import { createServer, type AddressInfo } from 'net';
+import { freePort as benchFreePort } from '../../bench/service';
 import Redis from 'ioredis';
 import { sleep } from './sse';
 
@@ -31,12 +31,9 @@ export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<voi
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/** A free port on 127.0.0.1 outside the range outgoing connections take theirs from (bench/service.ts). */
+export function freePort(): Promise<number> {
+  return benchFreePort('127.0.0.1');
 }
 
 /** A throwaway redis-server child process (no persistence), to be killed and started again. */
