@@ -59,6 +59,7 @@ describe('token expiry', () => {
 
   it('the client library: getToken on every (re)connection, resuming from the last id with no gap; Socket.IO refreshes before expiry instead', async () => {
     t = await startApp({ AUTH_JWT_SECRET: TEST_SECRET, AUTH_REQUIRED: 'streams' });
+    const releases = t.recordDisconnects();
     await t.publishAll('BTC-USD', [100]);
     const asked: Record<Transport, number> = { sse: 0, websocket: 0, socketio: 0 };
     const got: Record<Transport, Tick[]> = { sse: [], websocket: [], socketio: [] };
@@ -100,7 +101,12 @@ describe('token expiry', () => {
     expect(expired.websocket).toBeGreaterThanOrEqual(1);
     expect(asked.sse).toBeGreaterThanOrEqual(2);
     expect(asked.websocket).toBeGreaterThanOrEqual(2);
-    expect(expired.socketio).toBe(0);
+    // The server ended no Socket.IO stream for its token (a reconnect for any other reason, e.g. a
+    // slow handshake on a loaded machine, is not what this checks), and ended the others' so.
+    const expiredBy = (tr: string) => releases.filter(([transport, reason]) => transport === tr && reason === 'expired').length;
+    expect(expiredBy('socketio')).toBe(0);
+    expect(expiredBy('sse')).toBeGreaterThanOrEqual(1);
+    expect(expiredBy('websocket')).toBeGreaterThanOrEqual(1);
     expect(asked.socketio).toBeGreaterThanOrEqual(2);
   }, 30_000);
 });
