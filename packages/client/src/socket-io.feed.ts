@@ -129,10 +129,11 @@ export const createSocketIoFeed: FeedFactory = (request, options) => {
           (next) => {
             if (!live()) return;
             s.emit('refresh', { token: next }, (ack) => {
-              if (live() && ack.ok) scheduleRefresh(next);
+              // Refused (a limit, a token the server did not take): tried again while the stream lasts.
+              if (live()) scheduleRefresh(ack.ok ? next : token);
             });
           },
-          () => undefined,
+          () => live() && scheduleRefresh(token),
         );
       }, refreshDelay(expiresAt, Date.now()));
     };

@@ -52,8 +52,15 @@ export function tokenExpiry(token: string): number | null {
   }
 }
 
-/** When to refresh a token valid until `expiresAt`: 30 s before it, or halfway for a shorter one. */
+/**
+ * The least time between two refreshes. A token's `exp` is in whole seconds: halving what is
+ * left of a short one near a second's end would refresh every few milliseconds (the server's
+ * event limit then refuses them); the server keeps a stream open a clock allowance past `exp`.
+ */
+export const MIN_REFRESH_MS = 1000;
+
+/** When to refresh a token valid until `expiresAt`: 30 s before it, or halfway for a shorter one, never sooner than MIN_REFRESH_MS. */
 export function refreshDelay(expiresAt: number, now: number): number {
   const left = expiresAt - now;
-  return Math.max(0, left > 60_000 ? left - 30_000 : left / 2);
+  return Math.max(MIN_REFRESH_MS, left > 60_000 ? left - 30_000 : left / 2);
 }
