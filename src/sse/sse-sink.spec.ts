@@ -1,3 +1,5 @@
+import { createServer, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Tick } from '../shared/wire';
 import type { StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { DisconnectReason } from '../shared/wire';
@@ -24,6 +26,62 @@ describe(SseSink.name, () => {
     expect(res.status).toBe(200);
     expect(res.headers).toEqual({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
     expect(res.writes).toEqual(['retry: 2500\n\n']);
+  });
+
+  describe('on a real socket', () => {
+    /** A server whose one response becomes an SseSink handed to `serve`; the client's chunks, with when each came. */
+    async function stream(serve: (sink: SseSink) => void): Promise<{ chunks: { at: number; text: string }[]; close(): Promise<void> }> {
+      const server = createServer((_req, res: ServerResponse) => serve(new SseSink(res, 'price', 2500, () => undefined)));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const chunks: { at: number; text: string }[] = [];
+      const req = request({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: '/' });
+      req.on('error', () => undefined);
+      req.on('socket', (socket) => socket.on('data', (d: Buffer) => chunks.push({ at: Date.now(), text: d.toString() })));
+      req.end();
+      return {
+        chunks,
+        close: async () => {
+          req.destroy();
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        },
+      };
+    }
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+
+    it("holds the head until the join's catch-up, then sends head, hint and catch-up in one write", async () => {
+      let joinedAt = 0;
+      const s = await stream((sink) => {
+        sink.open();
+        // The resume read takes a while; the catch-up comes in the turn that completes the join.
+        setTimeout(() => {
+          joinedAt = Date.now();
+          sink.joined();
+          sink.write(price(1));
+          sink.write(price(2));
+        }, 40);
+      });
+      await until(() => s.chunks.map((c) => c.text).join('').includes('1-2'));
+      await s.close();
+      expect(s.chunks).toHaveLength(1);
+      expect(s.chunks[0].at).toBeGreaterThanOrEqual(joinedAt);
+      const text = s.chunks[0].text;
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(text.indexOf('retry: 2500')).toBeLessThan(text.indexOf('id: 1-1'));
+      expect(text.indexOf('id: 1-1')).toBeLessThan(text.indexOf('id: 1-2'));
+    });
+
+    it('sends the head when a join with nothing to catch up is done', async () => {
+      const s = await stream((sink) => {
+        sink.open();
+        setTimeout(() => sink.joined(), 20);
+      });
+      await until(() => s.chunks.length > 0);
+      await s.close();
+      expect(s.chunks.map((c) => c.text).join('')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*retry: 2500\n\n/);
+    });
   });
 
   it('writes the frames of one event-loop turn together, in one write, when the turn ends', async () => {

@@ -95,6 +95,8 @@ export class SseSink implements Sink {
   /** This turn's frames, written when it ends. */
   private pending: Pending<Buffer>;
   private pendingBytes = 0;
+  /** The socket this sink corked at `open`: the head waits for the join's first write (see `joined`). */
+  private held: { uncork(): void; readonly writableLength: number } | undefined;
   private out: Output;
   /** Whether frames must carry their own HTTP chunk framing (written to a chunked response's socket). */
   private chunk = false;
@@ -118,17 +120,35 @@ export class SseSink implements Sink {
     res.on('error', this.onResError);
   }
 
-  /** Sends the headers and the `retry:` hint, then moves to the socket if the response owns it. */
+  /**
+   * Sends the headers and the `retry:` hint, then moves to the socket if the response owns it.
+   * The socket is corked until the join's catch-up is written (`joined`, then the end of the
+   * turn): the head, the hint and the replay leave in one system call, not two (in a reconnect
+   * storm, every resume pays the join).
+   */
   open(): void {
+    const socket = this.res.socket;
+    if (socket && !socket.writableCorked) {
+      socket.cork();
+      this.held = socket;
+    }
     this.res.writeHead(200, SSE_HEADERS);
     this.res.write(retryFrame(this.retryMs));
-    const socket = this.res.socket;
     // Everything written so far was handed to the socket (none held back in the response).
     if (socket && this.res.writableLength === socket.writableLength) {
       this.res.off('drain', this.onDrain);
       socket.on('drain', this.onDrain);
       this.out = socket;
       this.chunk = this.res.chunkedEncoding;
+    }
+  }
+
+  /** The join is done and its catch-up (if any) queued in this turn: the head leaves with it when the turn ends. */
+  joined(): void {
+    if (this.held === undefined || this.closed) return;
+    if (this.pending === undefined) {
+      waiting.add(this);
+      this.pending = [];
     }
   }
 
@@ -177,8 +197,17 @@ export class SseSink implements Sink {
     this.pending = undefined;
     this.pendingBytes = 0;
     if (this.closed) return;
-    if (!this.out.write(Array.isArray(pending) ? join(pending) : pending)) this.congested = true;
-    else this.wake();
+    const bytes = Array.isArray(pending) ? join(pending) : pending;
+    let taken = bytes.length === 0 || this.out.write(bytes);
+    const held = this.held;
+    if (held !== undefined) {
+      this.held = undefined;
+      held.uncork();
+      // Corked, the head and the catch-up counted against the socket's 16 KiB: what the kernel took is gone now.
+      taken ||= held.writableLength < TURN_BYTES;
+    }
+    if (taken) this.wake();
+    else this.congested = true;
   }
 
   private bytesOf(message: StreamMessage | DeltaMessage): Buffer {

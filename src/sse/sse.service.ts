@@ -42,6 +42,7 @@ export class SseService implements OnApplicationShutdown {
     sub.useDeltas(delta);
     this.logger.debug({ msg: 'stream opened', transport: 'sse', requestId: req.requestId, ip: req.lease.ip, pairs, resume: resume?.kind ?? 'none', conflateMs });
     sub.subscribe(pairs, resume, conflateMs, {
+      ready: () => sink.joined(),
       failed: (err) => {
         this.logger.error({ msg: 'SSE stream failed to resume', requestId: req.requestId, err });
         sub.end('error');
