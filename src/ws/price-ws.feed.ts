@@ -14,6 +14,8 @@ import { protocolToken } from '../auth/credentials';
 import { StreamGate, type Lease, type Opened } from '../stream/connection-registry';
 import { deltaShape, encoded, encodedPrice, WireShape } from '../stream/encoded';
 import { EventRateLimiter } from '../stream/event-rate-limiter';
+import { inSlices, WRITE_PACE } from '../util/sliced-pass';
+import { TurnBatcher } from '../util/turn-batcher';
 import { StreamHub, type DeltaMessage, type Sink, type StreamMessage, type Subscriber } from '../stream/stream-hub';
 import { parseSubscribe, parseUnsubscribe, type SubscribeCommand } from '../stream/subscribe-request';
 import { LEGACY_PAIR, LEGACY_WS_PATH, WS_BEARER_PREFIX, WS_CLOSE_SERVICE_RESTART, WS_CLOSE_TOKEN_EXPIRED, WS_PROTOCOL, WS_RETRY_PREFIX, legacyAsset, type DisconnectReason, type Tick, type WsDelta, type WsMessage } from '../shared/wire';
@@ -62,7 +64,18 @@ function selectProtocol(offered: Set<string>): string | false {
   return offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
 }
 
-/** One connection as a hub Sink: `bufferedAmount` is its backlog in bytes, the write callback its drain. */
+/**
+ * Connections whose socket this feed corked in this event-loop turn: uncorked when the turn
+ * ends, in slices like the SSE pass (util/sliced-pass.ts), so that a connection's frames of a
+ * turn (a poll's ticks, a join's replay, the handshake's 101 with it) leave in one system call.
+ */
+const corked = new TurnBatcher<WsSink>((batch) => inSlices(batch, (sink) => sink.release(), WRITE_PACE));
+
+/**
+ * One connection as a hub Sink: `bufferedAmount` is its backlog in bytes, the write callback its drain.
+ * Its socket is corked from the handshake (the feed corks it before `ws` writes the 101) until
+ * the join's catch-up is written, and again by each turn that writes (see `corked`).
+ */
 class WsSink implements Sink {
   readonly transport = 'websocket' as const;
   subscriber!: Subscriber;
@@ -78,8 +91,13 @@ class WsSink implements Sink {
     if (!err) this.subscriber.drained();
   };
 
+  /** In `corked`, to be uncorked when this turn ends. */
+  private queued = false;
+
   constructor(
     readonly ws: WebSocket,
+    /** The upgraded socket, corked by the feed before the handshake was answered. */
+    private readonly socket: Duplex,
     eventsPerSecond: number,
     /** The Bitcoin Price Streamer's shape (LEGACY_WS_PATH without a query): ticks with `symbol` and `name`. */
     private readonly legacy: boolean,
@@ -87,10 +105,37 @@ class WsSink implements Sink {
     this.limiter = new EventRateLimiter(eventsPerSecond);
   }
 
+  /** The join is done and its catch-up (if any) written into the corked socket: all of it leaves when the turn ends. */
+  joined(): void {
+    this.queue();
+  }
+
+  /** @internal The turn is over (or its writes passed 16 KiB): what it wrote leaves. */
+  release(): void {
+    this.queued = false;
+    if (this.socket.writableCorked > 0) this.socket.uncork();
+  }
+
+  /** Corks the socket for the rest of the turn (no-op while it is held already). */
+  private hold(): void {
+    if (this.socket.writableCorked === 0) this.socket.cork();
+    this.queue();
+  }
+
+  private queue(): void {
+    if (this.queued) return;
+    this.queued = true;
+    corked.add(this);
+  }
+
   write(message: StreamMessage | DeltaMessage): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     const frame = frameOf(message, this.legacy);
+    // What the turn holds leaves before it passes 16 KiB (a replay, a burst: 16 KiB writes), so
+    // that what the kernel does not take shows in `bufferedAmount` while they are written.
+    if (this.ws.bufferedAmount + frame.length >= BUFFERED_BYTES) this.release();
     if (this.ws.bufferedAmount + frame.length < BUFFERED_BYTES) {
+      this.hold();
       this.ws.send(frame, { binary: false });
       return true;
     }
@@ -106,6 +151,7 @@ class WsSink implements Sink {
     if (reason === 'expired') this.send({ type: 'error', code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one and resume' });
     const [code, text] = CLOSE_CODES[reason];
     this.ws.close(code, reason === 'shutdown' && retryMs !== undefined ? `${text}; ${WS_RETRY_PREFIX}${retryMs}` : text);
+    this.release(); // the close frame leaves now, with whatever this turn wrote before it
   }
 
   destroy(): void {
@@ -113,7 +159,9 @@ class WsSink implements Sink {
   }
 
   send(message: WsMessage): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.hold();
+    this.ws.send(JSON.stringify(message));
   }
 }
 
@@ -194,17 +242,20 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
         socket.once('close', () => {
           if (!attached) lease.release('error');
         });
+        // The 101 waits in the socket for the join's catch-up: one write for both (WsSink.joined).
+        // A handshake ws refuses ends the socket, which uncorks it.
+        socket.cork();
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           attached = true;
-          this.attach(ws, command, lease, legacy);
+          this.attach(ws, socket, command, lease, legacy);
         });
       },
       (err: unknown) => writeRawError(socket, toErrorBody(err)),
     );
   }
 
-  private attach(ws: WebSocket, command: SubscribeCommand, lease: Lease, legacy: boolean): void {
-    const sink = new WsSink(ws, this.config.socketEventsPerSecond, legacy);
+  private attach(ws: WebSocket, socket: Duplex, command: SubscribeCommand, lease: Lease, legacy: boolean): void {
+    const sink = new WsSink(ws, socket, this.config.socketEventsPerSecond, legacy);
     const sub = this.hub.open(sink, lease);
     this.sinks.add(sink);
     ws.on('pong', () => (sink.alive = true));
@@ -217,7 +268,9 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
     this.logger.debug({ msg: 'stream opened', transport: 'websocket', ip: lease.ip, pairs: command.pairs, resume: command.resume?.kind ?? 'none', conflateMs: command.conflateMs });
     sub.useDeltas(command.delta);
     sub.subscribe(command.pairs, command.resume, command.conflateMs, {
+      ready: () => sink.joined(),
       failed: (err) => {
+        sink.joined();
         this.logger.error({ msg: 'WebSocket stream failed to resume', ip: lease.ip, err });
         sub.end('error');
       },
