@@ -27,14 +27,35 @@ describe('BatchedReads', () => {
     expect(b.complete && b.ticks[0]).toBe(a.complete && a.ticks[0]);
   });
 
-  it('never joins a read already sent: a later turn reads again', async () => {
-    const read = jest.fn((): Promise<ReadAfterResult> => Promise.resolve({ complete: true, ticks: [] }));
+  it('a read sent serves later joins from the same point for the pairs it covers, until the log commits', async () => {
+    const read = jest.fn((_point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> => Promise.resolve({ complete: true, ticks: ticks.filter((t) => pairs.has(t.pair)) }));
     const reads = new BatchedReads(read);
-    const first = reads.readAfter(idPoint(9), new Set(['BTC-USD']));
+    const first = reads.readAfter(idPoint(9), new Set(['BTC-USD', 'ETH-USD']));
     await turn();
     expect(read).toHaveBeenCalledTimes(1);
-    const second = reads.readAfter(idPoint(9), new Set(['BTC-USD']));
-    await Promise.all([first, second]);
+    // Later turns, nothing committed: the same read (its pairs cover these), each getting its own pairs.
+    const inFlight = reads.readAfter(idPoint(9), new Set(['BTC-USD']));
+    await first;
+    await turn();
+    const done = reads.readAfter(idPoint(9), new Set(['ETH-USD']));
+    expect(await inFlight).toEqual({ complete: true, ticks: [ticks[0], ticks[2]] });
+    expect(await done).toEqual({ complete: true, ticks: [ticks[1]] });
+    expect(read).toHaveBeenCalledTimes(1);
+    // Another point, or pairs the read did not cover: read again.
+    await reads.readAfter(idPoint(10), new Set(['BTC-USD']));
+    await reads.readAfter(idPoint(10), new Set(['BTC-USD', 'ETH-USD']));
+    expect(read).toHaveBeenCalledTimes(3);
+    // A commit: a tick the old read may lack; the next join reads again.
+    reads.committed();
+    await reads.readAfter(idPoint(9), new Set(['BTC-USD']));
+    expect(read).toHaveBeenCalledTimes(4);
+  });
+
+  it('does not reuse a read that failed', async () => {
+    const read = jest.fn().mockRejectedValueOnce(new Error('redis down')).mockResolvedValue({ complete: true, ticks: [] });
+    const reads = new BatchedReads(read);
+    await expect(reads.readAfter(idPoint(9), new Set(['BTC-USD']))).rejects.toThrow('redis down');
+    await expect(reads.readAfter(idPoint(9), new Set(['BTC-USD']))).resolves.toEqual({ complete: true, ticks: [] });
     expect(read).toHaveBeenCalledTimes(2);
   });
 

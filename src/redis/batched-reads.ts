@@ -6,29 +6,41 @@ type Waiter = { pairs: ReadonlySet<string>; resolve(result: ReadAfterResult): vo
 type Group = { point: ResumePoint; pairs: Set<string>; waiters: Waiter[] };
 
 /**
- * The resume reads of one event-loop turn, read once per resume point. After a restart or a
+ * Resume reads, one per resume point while the log commits nothing. After a restart or a
  * worker's death thousands of subscribers come back within a second or two, nearly all from
  * the same last id: one read (an XRANGE and an XINFO STREAM, and the decoding of every entry)
  * serves all of them, and their replays share the same tick objects (one encoding per tick
  * and wire shape, encoded.ts, instead of one per subscriber).
  *
- * Only reads asked for in the same turn are joined, and the read is sent once that turn's I/O
- * is done (setImmediate): every subscriber it serves was in its pairs' sets before the read
- * was sent, as the hold-then-flush hand-over needs (stream/subscription.ts). A read already
- * sent is never joined: a tick committed by the tail between its send and a later join would
- * be neither in the read nor held.
+ * The reads asked for in one turn are sent once that turn's I/O is done (setImmediate), for
+ * the union of their pairs. A read sent (or done) serves later joins from the same point, for
+ * pairs it covers, until the log commits a tick or reports a gap (`committed`): a subscriber
+ * joins its pairs' sets before it asks, and holds their live ticks from then on (the
+ * hold-then-flush hand-over, stream/subscription.ts); a tick committed before it joined was in
+ * Redis before the read was sent, so it is in the read; one committed after it joined is held.
+ * Only a tick committed between the send and the join would be in neither, and a commit ends
+ * the read's reuse. A read that fails is not reused.
  */
 export class BatchedReads {
   private batch: Map<string, Group> | null = null;
+  /** Reads sent since the last commit, by resume point. */
+  private sent = new Map<string, { pairs: ReadonlySet<string>; result: Promise<ReadAfterResult> }>();
 
   constructor(private readonly read: (point: ResumePoint, pairs: ReadonlySet<string>) => Promise<ReadAfterResult>) {}
 
+  /** The log committed a tick (or a gap): reads sent before it serve no later join. */
+  committed(): void {
+    if (this.sent.size > 0) this.sent = new Map();
+  }
+
   readAfter(point: ResumePoint, pairs: ReadonlySet<string>): Promise<ReadAfterResult> {
+    const key = point.kind === 'id' ? `id ${formatTickId(point.id)}` : `time ${point.ms}`;
+    const done = this.sent.get(key);
+    if (done && covers(done.pairs, pairs)) return done.result.then((result) => only(result, pairs, done.pairs));
     if (this.batch === null) {
       this.batch = new Map();
       setImmediate(() => this.send());
     }
-    const key = point.kind === 'id' ? `id ${formatTickId(point.id)}` : `time ${point.ms}`;
     let group = this.batch.get(key);
     if (!group) {
       group = { point, pairs: new Set(), waiters: [] };
@@ -42,15 +54,29 @@ export class BatchedReads {
   private send(): void {
     const batch = this.batch;
     this.batch = null;
-    for (const { point, pairs, waiters } of batch?.values() ?? []) {
-      this.read(point, pairs).then(
-        (result) => {
-          for (const w of waiters) w.resolve(result.complete && w.pairs.size < pairs.size ? { complete: true, ticks: result.ticks.filter((t) => w.pairs.has(t.pair)) } : result);
+    for (const [key, { point, pairs, waiters }] of batch ?? []) {
+      const result = this.read(point, pairs);
+      const sent = this.sent;
+      sent.set(key, { pairs, result });
+      result.then(
+        (r) => {
+          for (const w of waiters) w.resolve(only(r, w.pairs, pairs));
         },
         (err: unknown) => {
+          if (sent.get(key)?.result === result) sent.delete(key);
           for (const w of waiters) w.reject(err);
         },
       );
     }
   }
+}
+
+function covers(read: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
+  for (const pair of wanted) if (!read.has(pair)) return false;
+  return true;
+}
+
+/** A read's result for a waiter that asked for fewer pairs than the read covers. */
+function only(result: ReadAfterResult, wanted: ReadonlySet<string>, read: ReadonlySet<string>): ReadAfterResult {
+  return result.complete && wanted.size < read.size ? { complete: true, ticks: result.ticks.filter((t) => wanted.has(t.pair)) } : result;
 }

@@ -54,7 +54,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private readonly confirmedKey: string;
   private readonly refreshMs: number;
   private readonly reads: RedisStreamReads;
-  /** Resume reads, one per resume point and turn (a reconnect storm's joins share them). */
+  /** Resume reads, one per resume point until the next commit (a reconnect storm's joins share them). */
   private readonly resumes: BatchedReads;
   private readonly tail: RedisTickTail;
   private stopped = false;
@@ -74,8 +74,14 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     this.resumes = new BatchedReads((point, pairs) => this.reads.readAfter(point, pairs));
     this.tail = new RedisTickTail(clients, this.reads, options.blockMs ?? 1000, {
       // Where every committed tick leaves the log, for this instance's subscribers.
-      emit: (tick) => this.commit(tick),
-      gap: (reset) => this.gapSubject.next(reset),
+      emit: (tick) => {
+        this.resumes.committed();
+        this.commit(tick);
+      },
+      gap: (reset) => {
+        this.resumes.committed();
+        this.gapSubject.next(reset);
+      },
       lag: options.onTailLag,
     });
   }
@@ -84,6 +90,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const fields = encode(draft);
     const id = await this.clients.command.eval(APPEND, 1, this.streamKey, String(this.config.historySize), String(this.config.historyTtlMs), ...fields);
     if (typeof id !== 'string') throw new Error('XADD returned no id');
+    this.resumes.committed(); // not needed for a join's completeness (the tail's commit is), but a read after an append shows it
     return { id, ...draft };
   }
 
