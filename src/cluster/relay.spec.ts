@@ -190,6 +190,47 @@ describe('the relay between workers', () => {
     for (const s of silent) s.destroy();
   });
 
+  it('serves a relay connection whose preamble drips in pieces, the head right after its line end', async () => {
+    const s = new Socket();
+    s.on('error', () => undefined);
+    let text = '';
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    await new Promise<void>((resolve) => s.connect({ path: p.address }, resolve));
+    const preamble = `PSRELAY1 ${KEY} IPv6 4243 ::1\nGET /drip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    for (const piece of [preamble.slice(0, 5), preamble.slice(5, 40), preamble.slice(40, 60), preamble.slice(60)]) {
+      s.write(piece);
+      await sleep(5);
+    }
+    await closed(s);
+    expect(bodyOf(text)).toEqual({ url: '/drip', body: '', address: '::1', port: 4243, family: 'IPv6' });
+  });
+
+  it('counts a relay connection as waiting only until its preamble is read: 260 held connections past it leave room for the next', async () => {
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 260; i++) {
+        const s = new Socket();
+        s.on('error', () => undefined);
+        held.push(s);
+        await new Promise<void>((resolve) => s.connect({ path: p.address }, resolve));
+        s.write(`PSRELAY1 ${KEY} IPv4 ${5000 + i} 127.0.0.7\nGET /hold HTTP/1.1\r\nHost: x\r\n\r\n`);
+      }
+      // Each is served, or closed if it were still counted as waiting past the bound.
+      while (p.intakes.length < 260 && !held.some((s) => s.destroyed)) await sleep(5);
+      expect(p.intakes).toHaveLength(260);
+      const late = new Socket();
+      late.on('error', () => undefined);
+      late.connect({ path: p.address });
+      late.write(`PSRELAY1 ${KEY} IPv4 4244 127.0.0.9\nGET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      let text = '';
+      late.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      await closed(late);
+      expect(text).toContain('"url":"/late"');
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  });
+
   it('tries a busy owner again: a relay socket whose backlog is full refuses a connect at once (EAGAIN)', async () => {
     // The owner: another process listening with a backlog of 1 that holds its event loop for 300 ms.
     const busy = relayAddress(process.pid, `busy${Math.random()}`);
