@@ -74,6 +74,30 @@ async function exchange(port: number, pieces: string[], gapMs: (i: number) => nu
   return { text, localPort };
 }
 
+/** What a relaying worker writes: the preamble (with the client's address), then a request for `path`. */
+const relayedRequest = (path: string, port: number, address: string, family = 'IPv4', connection = 'close') =>
+  `PSRELAY1 ${KEY} ${family} ${port} ${address}\nGET ${path} HTTP/1.1\r\nHost: x\r\nConnection: ${connection}\r\n\r\n`;
+
+/** A connection to a relay socket, its errors ignored (the server may close it at once). */
+function relaySocket(address: string): Socket {
+  const s = new Socket();
+  s.on('error', () => undefined);
+  return s.connect({ path: address });
+}
+
+/** Writes `pieces` (5 ms apart) on a new connection to the relay socket and reads all it is answered until it closes. */
+async function relayed(address: string, ...pieces: string[]): Promise<string> {
+  const s = relaySocket(address);
+  let text = '';
+  s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  for (const [i, piece] of pieces.entries()) {
+    if (i > 0) await sleep(5);
+    s.write(piece);
+  }
+  await closed(s);
+  return text;
+}
+
 const bodyOf = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
 
 describe('the relay between workers', () => {
@@ -149,11 +173,7 @@ describe('the relay between workers', () => {
 
   it('closes a relay connection whose preamble has the wrong key or no line end within its bound', async () => {
     for (const preamble of [`PSRELAY1 ${'f'.repeat(32)} IPv4 1 127.0.0.1\nGET / HTTP/1.1\r\n\r\n`, 'x'.repeat(300), 'PSRELAY1 short IPv4 1 1.2.3.4\n']) {
-      const s = new Socket();
-      s.on('error', () => undefined);
-      s.connect({ path: p.address });
-      s.write(preamble);
-      await closed(s);
+      expect(await relayed(p.address, preamble)).toBe('');
     }
     expect(p.intakes).toHaveLength(0);
   });
@@ -161,33 +181,43 @@ describe('the relay between workers', () => {
   it('holds at most 256 relay connections that have not sent their preamble: the next is closed at once, and one that sends it is served', async () => {
     const silent: Socket[] = [];
     for (let i = 0; i < 256; i++) {
-      const s = new Socket();
-      s.on('error', () => undefined);
+      const s = relaySocket(p.address);
       silent.push(s);
-      await new Promise<void>((resolve) => s.connect({ path: p.address }, resolve));
+      await once(s, 'connect');
     }
     await sleep(50);
     // A 257th, even with a good preamble, is not served.
-    const over = new Socket();
-    over.on('error', () => undefined);
-    over.connect({ path: p.address });
-    over.write(`PSRELAY1 ${KEY} IPv4 4241 127.0.0.8\nGET /over HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    let overText = '';
-    over.on('data', (c: Buffer) => (overText += c.toString('latin1')));
-    await closed(over);
-    expect(overText).toBe('');
+    expect(await relayed(p.address, relayedRequest('/over', 4241, '127.0.0.8'))).toBe('');
     for (const s of silent.slice(0, 10)) s.destroy();
     await sleep(50);
-    const late = new Socket();
-    late.on('error', () => undefined);
-    late.connect({ path: p.address });
-    late.write(`PSRELAY1 ${KEY} IPv4 4242 127.0.0.9\nGET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    let text = '';
-    late.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    await closed(late);
+    const text = await relayed(p.address, relayedRequest('/late', 4242, '127.0.0.9'));
     expect(text).toContain('"url":"/late"');
     expect(text).toContain('"address":"127.0.0.9"');
     for (const s of silent) s.destroy();
+  });
+
+  it('serves a relay connection whose preamble drips in pieces, the head right after its line end', async () => {
+    const request = relayedRequest('/drip', 4243, '::1', 'IPv6');
+    const text = await relayed(p.address, request.slice(0, 5), request.slice(5, 40), request.slice(40, 60), request.slice(60));
+    expect(bodyOf(text)).toEqual({ url: '/drip', body: '', address: '::1', port: 4243, family: 'IPv6' });
+  });
+
+  it('counts a relay connection as waiting only until its preamble is read: 260 held connections past it leave room for the next', async () => {
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 260; i++) {
+        const s = relaySocket(p.address);
+        held.push(s);
+        await once(s, 'connect');
+        s.write(relayedRequest('/hold', 5000 + i, '127.0.0.7', 'IPv4', 'keep-alive'));
+      }
+      // Each is served, or closed if it were still counted as waiting past the bound.
+      while (p.intakes.length < 260 && !held.some((s) => s.destroyed)) await sleep(5);
+      expect(p.intakes).toHaveLength(260);
+      expect(await relayed(p.address, relayedRequest('/late', 4244, '127.0.0.9'))).toContain('"url":"/late"');
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 
   it('tries a busy owner again: a relay socket whose backlog is full refuses a connect at once (EAGAIN)', async () => {

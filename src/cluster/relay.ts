@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { ownSocket } from '../http/socket-guard';
+import { readFirstLine } from './first-line';
 
 /**
  * The relay between workers: a worker that reads a request of another worker's engine.io
@@ -108,32 +109,13 @@ export function relayServer(key: string, intake: (socket: Socket, head: Buffer) 
     ownSocket(socket);
     if (waiting >= PREAMBLE_WAITING_MAX) return void socket.destroy();
     waiting++;
-    let counted = true;
-    const done = () => {
-      if (counted) waiting--;
-      counted = false;
-    };
-    const deadline = setTimeout(() => socket.destroy(), PREAMBLE_TIMEOUT_MS);
-    socket.once('close', () => {
-      clearTimeout(deadline);
-      done();
-    });
-    let got: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+    readFirstLine(socket, PREAMBLE_MAX, PREAMBLE_TIMEOUT_MS, (got) => {
       const lineEnd = got.indexOf(10);
-      if (lineEnd === -1 && got.length < PREAMBLE_MAX) return;
-      socket.off('data', onData);
-      socket.pause();
-      clearTimeout(deadline);
-      done();
       const m = lineEnd === -1 ? null : PREAMBLE.exec(got.toString('latin1', 0, lineEnd + 1));
       if (!m || !timingSafeEqual(Buffer.from(m[1], 'latin1'), expected)) return void socket.destroy();
       presentClient(socket, m[4], Number(m[3]), m[2]);
       intake(socket, got.subarray(lineEnd + 1));
-    };
-    socket.on('data', onData);
-    socket.resume();
+    }, () => waiting--);
   });
 }
 

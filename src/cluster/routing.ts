@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { writeRawError } from '../http/raw-response';
 import { ownSocket } from '../http/socket-guard';
+import { readFirstLine } from './first-line';
 
 /** File descriptors a worker keeps for itself (Redis, upstreams, its own files) beside its connections. */
 const FD_RESERVE = 500;
@@ -56,30 +57,8 @@ export function firstBytes(socket: Socket, then: (head: Buffer) => void, door: F
   if (!door.pending.take(address)) {
     return writeRawError(socket, { statusCode: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address are still sending their request' }, { 'Retry-After': '1' });
   }
-  let pending = true;
-  const settle = () => {
-    if (!pending) return;
-    pending = false;
-    clearTimeout(deadline);
-    door.pending.give(address);
-  };
-  const deadline = setTimeout(() => socket.destroy(), door.headTimeoutMs);
-  socket.once('close', settle);
   // Up to the end of the request line (it names the session), or REQUEST_LINE_MAX bytes.
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (chunk.indexOf(10) === -1 && size < REQUEST_LINE_MAX) return;
-    socket.off('data', onData);
-    socket.off('close', settle);
-    settle();
-    socket.pause();
-    then(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
-  };
-  socket.on('data', onData);
-  socket.resume();
+  readFirstLine(socket, REQUEST_LINE_MAX, door.headTimeoutMs, then, () => door.pending.give(address));
 }
 
 /** The cluster worker id in the engine.io session id a request names (Socket.IO long-polling and its upgrade), if any. */

@@ -122,7 +122,13 @@ const started = async (): Promise<void> => {
   for (let i = 0; i < 20; i += 1) await Promise.resolve();
 };
 
-describe('connect', () => {
+/**
+ * The set-up of every test of the calling describe block: fake timers from 1,000,000 ms (queued
+ * microtasks stay real) and the fake fetch, with no stream request made yet; both are restored
+ * after each test (a test may take fetch away).
+ */
+function useFakeStreams(): void {
+  let realFetch: typeof fetch;
   beforeEach(() => {
     jest.useFakeTimers({ now: 1_000_000, doNotFake: ['queueMicrotask'] });
     FakeStream.made = [];
@@ -133,7 +139,10 @@ describe('connect', () => {
     jest.useRealTimers();
     globalThis.fetch = realFetch;
   });
-  let realFetch: typeof fetch;
+}
+
+describe('connect', () => {
+  useFakeStreams();
 
   it('connects to the stream path of the base URL with the pairs and conflation, and reports connecting then live', async () => {
     const { client, got } = open({ conflate: 500 });
@@ -374,17 +383,7 @@ describe('connect', () => {
 });
 
 describe('connect with delta', () => {
-  let realFetch: typeof fetch;
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 1_000_000, doNotFake: ['queueMicrotask'] });
-    FakeStream.made = [];
-    realFetch = globalThis.fetch;
-    globalThis.fetch = fakeFetch as unknown as typeof fetch;
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-    globalThis.fetch = realFetch;
-  });
+  useFakeStreams();
 
   const delta = (s: FakeStream, id: string, data: unknown[]): void => s.send(`event: d\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`);
 
