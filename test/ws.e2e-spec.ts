@@ -1,4 +1,4 @@
-import type { Socket as NetSocket } from 'node:net';
+import { connect as connectRaw, type Socket as NetSocket } from 'node:net';
 import WebSocket from 'ws';
 import { LifecycleService } from '../src/lifecycle/lifecycle.service';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
@@ -39,6 +39,27 @@ describe('WebSocket /api/ws', () => {
     expect(ids(c.ticks())).toEqual(ids([latest, ...live]));
     // Live, the client is a member of its two pairs' sets in the hub, and nothing else.
     expect(t.hub.memberships()).toBe(before + 2);
+  });
+
+  it("answers the handshake with the join's catch-up in one write, however long the resume read takes", async () => {
+    const missed = await t.publishAll('BTC-USD', [next(), next(), next()]);
+    const read = t.log.readAfter.bind(t.log);
+    const slow = jest.spyOn(t.log, 'readAfter').mockImplementation(async (point, pairs) => {
+      await new Promise((r) => setTimeout(r, 40));
+      return read(point, pairs);
+    });
+    const chunks: string[] = [];
+    const socket = connectRaw(t.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.on('data', (d: Buffer) => chunks.push(d.toString('latin1')));
+    socket.write(`GET /api/prices/ws?pairs=BTC-USD&lastEventId=${missed[0]!.id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await until(() => chunks.join('').includes(missed[2]!.id), 'the catch-up');
+    slow.mockRestore();
+    socket.destroy();
+    // Not the 101 first and the ticks 40 ms later: one chunk, in order.
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]).toMatch(/^HTTP\/1\.1 101 /);
+    expect(chunks[0].indexOf(missed[1]!.id)).toBeLessThan(chunks[0].indexOf(missed[2]!.id));
   });
 
   it('resumes with exactly the missed ticks after the client reconnects with lastEventId, which wins over since', async () => {
