@@ -847,8 +847,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       service: {
         idleRssKb: idle?.rssKb ?? null,
         loadedRssKb: loaded,
-        rssPerConnectionBytes: idle && loaded !== null && held > 0 ? ((loaded - idle.rssKb) * 1024) / held : null,
-        rssPerConnectionMinBytes: idle && phases[0].serviceRssMinKb !== null && held > 0 ? ((phases[0].serviceRssMinKb - idle.rssKb) * 1024) / held : null,
+        // rolling: the first instance's loaded figure is the restarted process's, which holds none of the subscribers.
+        rssPerConnectionBytes: idle && loaded !== null && held > 0 && o.storm !== 'rolling' ? ((loaded - idle.rssKb) * 1024) / held : null,
+        rssPerConnectionMinBytes: idle && phases[0].serviceRssMinKb !== null && held > 0 && o.storm !== 'rolling' ? ((phases[0].serviceRssMinKb - idle.rssKb) * 1024) / held : null,
         maxFds: samples.length ? Math.max(...samples.map((s) => s.fds ?? 0)) : null,
         fdLimit,
         exitCode,
