@@ -137,7 +137,8 @@ export function formatStorm(r: BenchResult): string {
   rows.push(row('all', s.all));
   for (const t of TRANSPORTS.filter((x) => r.transports[x].target > 0)) rows.push(row(t, s.byTransport[t]));
   const head =
-    `storm: ${s.trigger} (${s.signal} to pid ${s.pid ?? '?'}) ${s.atS} s into the load phase` +
+    `storm: ${s.trigger} (${s.signal} to ${s.instance !== null ? `instance ${s.instance}, ` : ''}pid ${s.pid ?? '?'}) ${s.atS} s into the load phase` +
+    (s.failoverTo.length ? `; its subscribers reconnected to instance${s.failoverTo.length > 1 ? 's' : ''} ${s.failoverTo.join(', ')} (round-robin) and stayed there` : '') +
     (s.trigger === 'worker' ? '' : `; it exited after ${ms(s.exitedAfterMs)} ms, the harness started it again (pid ${s.restartedPid ?? '?'}), answering ${ms(s.upAfterMs)} ms after the signal`) +
     (s.trigger === 'worker' && s.restartedPid !== null ? `; the primary restarted it as pid ${s.restartedPid}` : '') +
     (s.error ? `; error: ${s.error}` : '');
@@ -167,14 +168,14 @@ rest: wrk -t${Math.min(o.threads, o.connections)} -c${o.connections} -d${o.durat
 export function formatInstances(r: BenchResult): string {
   const mib = (v: number | null): string => (v === null ? '-' : `${(v / 1024).toFixed(0)} MiB`);
   const used = TRANSPORTS.filter((t) => r.transports[t].target > 0);
-  const rows = [['instance', 'pid', 'leader', 'transport', 'subs', 'held', 'delivered', 'missing', 'dup', 'ooo', 'resets', 'p50', 'p90', 'p99', 'max', 'CPU', 'RSS']];
+  const rows = [['instance', 'pid', 'leader', 'transport', 'subs', 'held', 'delivered', 'missing', 'dup', 'ooo', 'resets', 'p50', 'p90', 'p99', 'max', 'CPU', 'RSS', 'streams at end']];
   for (const i of r.instances ?? []) {
     for (const t of used) {
       const s = i.transports[t];
       const first = t === used[0];
       rows.push([
-        first ? String(i.instance) : '',
-        first ? String(i.pid) : '',
+        first ? `${i.instance}${i.terminated ? ' (SIGTERM)' : ''}` : '',
+        first ? (i.terminated ? `${i.terminated.pid}>${i.terminated.restartedPid ?? '?'}` : String(i.pid)) : '',
         first ? `${ms(i.leaderAtPeak)}/${ms(i.leaderAtEnd)}` : '',
         t,
         String(s.target),
@@ -187,11 +188,17 @@ export function formatInstances(r: BenchResult): string {
         ...lat(s.latency[0]),
         first ? (i.cpuPct === null ? '-' : `${i.cpuPct.toFixed(0)}%`) : '',
         first ? mib(i.rssKb) : '',
+        first ? ms(i.streamsAtEnd) : '',
       ]);
     }
   }
   const la = (l: number[] | null): string => (l ? l.map((x) => x.toFixed(2)).join(' ') : '-');
-  return `${table(rows)}\ninstances: leader = price_stream_leader when all were connected / at the end; CPU over the load phase (% of a core), RSS at its end; load average ${la(r.machine.loadAvgBefore)} before the load, ${la(r.machine.loadAvgEnd)} at the end of the window (the load generator runs on the same cores)`;
+  const t = r.instances?.find((i) => i.terminated);
+  const terminated = t?.terminated
+    ? `\ninstance ${t.instance} got SIGTERM ${t.terminated.atS} s into the load phase (--storm rolling; pid ${t.terminated.pid}, started again as ${t.terminated.restartedPid ?? '?'}): its line counts the subscribers that started on it, ` +
+      `which reconnected to instance${r.storm && r.storm.failoverTo.length > 1 ? 's' : ''} ${r.storm?.failoverTo.join(', ') ?? '?'}; its CPU is both processes' over the load phase, its RSS the restarted one's`
+    : '';
+  return `${table(rows)}${terminated}\ninstances: leader = price_stream_leader when all were connected / at the end; streams at end = price_stream_subscribers at the end of the window; CPU over the load phase (% of a core), RSS at its end; load average ${la(r.machine.loadAvgBefore)} before the load, ${la(r.machine.loadAvgEnd)} at the end of the window (the load generator runs on the same cores)`;
 }
 
 /** --redis-stats: Redis over the window, per published tick. */

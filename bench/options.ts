@@ -31,7 +31,9 @@ export type BenchOptions = {
    * --storm: what ends every stream at once, `stormAtS` seconds into the load phase. `sigkill`: the
    * (one-process) service gets SIGKILL and the harness, as its supervisor, starts it again on the
    * same port; `sigterm`: SIGTERM (with SHUTDOWN_DELAY_MS, if given), then the same restart once it
-   * exited; `worker`: --kill-worker-at against WORKERS=2. Null: no storm.
+   * exited; `worker`: --kill-worker-at against WORKERS=2; `rolling` (--instances N >= 2): SIGTERM
+   * to instance 1 only, its subscribers reconnect to the other instances (round-robin), and the
+   * harness starts instance 1 again on its port once it exited. Null: no storm.
    */
   storm: StormTrigger | null;
   stormAtS: number | null;
@@ -59,8 +61,10 @@ export type BenchOptions = {
   label: string;
 };
 
-export type StormTrigger = 'sigkill' | 'sigterm' | 'worker';
-export const STORM_TRIGGERS: StormTrigger[] = ['sigkill', 'sigterm', 'worker'];
+export type StormTrigger = 'sigkill' | 'sigterm' | 'worker' | 'rolling';
+export const STORM_TRIGGERS: StormTrigger[] = ['sigkill', 'sigterm', 'worker', 'rolling'];
+/** The storms in which the harness signals a service it started and starts it again on its port. */
+export const RESTARTING_STORMS: StormTrigger[] = ['sigkill', 'sigterm', 'rolling'];
 /** --rest without a list: the latest-price routes of issue 26 (the pairs given are the configured ones). */
 export const DEFAULT_REST_ROUTES = ['/api/prices/BTC-USD', '/api/price/current', '/api/prices?pairs=BTC-USD,ETH-USD', '/api/v1/ltp'];
 
@@ -86,12 +90,17 @@ Resume and slow readers:
                                 Socket.IO notice retryMs) waits that long instead, unless --ignore-hints
   --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
                                 its pid, the lowest worker slot); the dropped subscribers reconnect and resume
-Reconnect storm (every stream ends at once; reported: per subscriber, drop to re-established and drop to whole):
+Reconnect storm (a process's streams end at once; reported per dropped subscriber: drop to re-established, to whole):
   --storm T                     sigkill: SIGKILL the service (one process) and start it again on the same port, as a
                                 supervisor would; sigterm: SIGTERM it (give --env SHUTDOWN_DELAY_MS=...), start it again
                                 once it exited; worker: SIGKILL one worker of WORKERS=2 (--kill-worker-at; WORKERS=2 is
-                                set unless --env WORKERS is given). sigkill and sigterm need --env REDIS_URL=... (the
-                                history must outlive the process, or every resume is a reset) and no --url
+                                set unless --env WORKERS is given); rolling (with --instances N >= 2): a rolling
+                                deploy's step, SIGTERM to instance 1 only (give --env SHUTDOWN_DELAY_MS=...); its
+                                subscribers, once their streams end, reconnect to the other instances (round-robin
+                                by subscriber, as a load balancer that took instance 1 out) and stay there; instance
+                                1 is started again on its port once it exited. sigkill, sigterm and rolling need
+                                --env REDIS_URL=... (the history must outlive the process, or every resume is a
+                                reset) and no --url
   --storm-at S                  seconds into the load phase (default a third of --duration)
                                 "whole": every tick of its pairs published up to its reconnect that it lacked at the
                                 drop has arrived, and it has no duplicate; checked against the published history
@@ -120,7 +129,8 @@ Target:
   --instances N                 start N services (default 1), each on its own port with the same environment, and
                                 spread the subscribers evenly over them (whole load-generating workers per
                                 instance); more than one needs --env REDIS_URL=... (one shared stream). Reported
-                                per instance: delivered, p99, CPU, RSS and whether it led (price_stream_leader)
+                                per instance: delivered, p99, CPU, RSS, whether it led (price_stream_leader) and its
+                                open streams at the end (price_stream_subscribers)
   --redis-stats                 with --env REDIS_URL=...: read Redis' INFO (cpu, stats, commandstats, clients) at
                                 the start and end of the measured window; report its CPU, commands and bytes sent
                                 per published tick. Redis may serve other clients too: their share is in the deltas.
@@ -233,8 +243,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (storm !== null && !STORM_TRIGGERS.includes(storm)) throw new Error(`--storm: ${STORM_TRIGGERS.join(', ')}`);
   const stormAtS = storm === null ? null : int('storm-at', v['storm-at'], Math.max(1, Math.floor(durationS / 3)));
   if (storm !== null && v['kill-worker-at'] !== undefined) throw new Error('--storm worker replaces --kill-worker-at: give one of them');
-  if ((storm === 'sigkill' || storm === 'sigterm') && v.url !== undefined) throw new Error(`--storm ${storm}: the harness restarts the service it started (not with --url)`);
-  if ((storm === 'sigkill' || storm === 'sigterm') && !env.REDIS_URL) throw new Error(`--storm ${storm} needs --env REDIS_URL=...: without Redis the history dies with the process and every resume is a reset`);
+  const restarting = storm !== null && RESTARTING_STORMS.includes(storm);
+  if (restarting && v.url !== undefined) throw new Error(`--storm ${storm}: the harness restarts the service it started (not with --url)`);
+  if (restarting && !env.REDIS_URL) throw new Error(`--storm ${storm} needs --env REDIS_URL=...: without Redis the history dies with the process and every resume is a reset`);
   if (storm === 'sigkill' && Number(env.WORKERS ?? 1) > 1) throw new Error('--storm sigkill: one process (a primary killed with SIGKILL leaves its workers behind); use --storm worker for WORKERS > 1');
   if (storm === 'worker' && env.WORKERS === undefined && v.url === undefined) env.WORKERS = '2';
   const killWorkerAtS = storm === 'worker' ? stormAtS : v['kill-worker-at'] === undefined ? null : int('kill-worker-at', v['kill-worker-at'], 0);
@@ -250,7 +261,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (instances > 1 && v.url !== undefined) throw new Error('--instances: the harness starts the instances itself (not with --url)');
   if (instances > 1 && !env.REDIS_URL) throw new Error('--instances > 1 needs --env REDIS_URL=...: instances without Redis publish separate streams');
   if (instances > 1 && killWorkerAtS !== null) throw new Error('--kill-worker-at: one instance only');
-  if (instances > 1 && storm !== null) throw new Error('--storm: one instance only');
+  if (instances > 1 && storm !== null && storm !== 'rolling') throw new Error(`--storm ${storm}: one instance only (--storm rolling terminates one of several)`);
+  if (storm === 'rolling' && instances < 2) throw new Error('--storm rolling needs --instances N >= 2: the subscribers of the terminated instance reconnect to the others');
   if (v['redis-stats'] && !env.REDIS_URL) throw new Error('--redis-stats needs --env REDIS_URL=...');
   return {
     url: v.url?.replace(/\/+$/, ''),

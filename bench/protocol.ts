@@ -41,6 +41,12 @@ export type ToWorker =
   | { type: 'open-slow' }
   | { type: 'stop'; endMs: number }
   | { type: 'window-ids'; fromMs: number; toMs: number }
+  /**
+   * --storm rolling: this worker's instance is being terminated and a load balancer no longer sends
+   * to it. Each subscriber's next connection (once its stream ended) goes to `ports[g % ports.length]`
+   * (g: its global index), the other instances, and stays there.
+   */
+  | { type: 'failover'; ports: number[] }
   /** `killAtMs`: when the harness killed a worker of the service (--kill-worker-at), to count the connections that dropped then. */
   | { type: 'evaluate'; expected: Record<string, string[]> | null; killAtMs: number | null }
   | { type: 'close' };

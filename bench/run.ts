@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HistoryResponse, Tick } from '../src/shared/wire';
-import type { BenchOptions, StormTrigger } from './options';
+import { RESTARTING_STORMS, type BenchOptions, type StormTrigger } from './options';
 import { TRANSPORTS, type FromWorker, type StormCounts, type ToWorker, type Transport, type TransportResult, type WorkerPlan, type WorkerResult } from './protocol';
 import { phaseProcesses, seenProcesses, serviceWorkers, type PhaseProcess, type SeenProcess, type ServiceWorkers } from './processes';
 import { runRest, type RestRouteResult } from './rest';
@@ -70,10 +70,13 @@ export type StormSummary = {
   /** When the signal went out (epoch ms); drops are counted from it. */
   atMs: number | null;
   signal: 'SIGKILL' | 'SIGTERM';
+  /** rolling: the instance that got the signal (1), and the instances its subscribers reconnected to; null and [] otherwise. */
+  instance: number | null;
+  failoverTo: number[];
   /** The process that got it (the service, or its worker), and the one that took over (restarted by the harness, or by the primary). */
   pid: number | null;
   restartedPid: number | null;
-  /** sigkill, sigterm: from the signal to the process's exit, and to the restarted service answering /health/live. */
+  /** sigkill, sigterm, rolling: from the signal to the process's exit, and to the restarted service answering /health/live. */
   exitedAfterMs: number | null;
   upAfterMs: number | null;
   all: StormFigures;
@@ -90,6 +93,10 @@ export type InstanceSummary = {
   /** `price_stream_leader` on its /metrics when every subscriber was connected, and at the end of the window (null: no answer). */
   leaderAtPeak: number | null;
   leaderAtEnd: number | null;
+  /** Its open streams (`price_stream_subscribers`, all transports) at the end of the window: with --storm rolling, where the subscribers went. Null: no answer. */
+  streamsAtEnd: number | null;
+  /** --storm rolling: this instance got SIGTERM at `atS` and was started again as `restartedPid` (the line's subscribers are those that started on it, wherever they went). */
+  terminated: { atS: number; pid: number; restartedPid: number | null } | null;
   /** The load-generating workers (indexes) that connected to it. */
   generators: number[];
   transports: Record<Transport, TransportSummary>;
@@ -240,6 +247,16 @@ async function leaderOf(url: string): Promise<number | null> {
   }
 }
 
+/** The open streams of an instance (`price_stream_subscribers` summed over transports) on its /metrics; null when it does not answer. */
+async function streamsOn(url: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    return res.ok ? metricSamples(await res.text(), 'price_stream_subscribers').reduce((a, x) => a + x.value, 0) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The workers' findings per transport, merged: counts summed, histograms merged before percentiles. `checked`: delivery was checked against what was published. */
 function mergeTransports(results: WorkerResult[], phaseCount: number, checked: boolean): Record<Transport, TransportSummary> {
   const transports = {} as Record<Transport, TransportSummary>;
@@ -356,7 +373,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
   const workers: WorkerHandle[] = [];
   const samples: (TreeSample & { phase: number })[] = [];
   let tree = pid ? new TreeSampler(pid) : null;
-  /** --storm sigkill/sigterm: the CPU time of the process the harness killed (its last reading), carried over into the restarted one's. */
+  /** --storm sigkill/sigterm/rolling: the CPU time of the process the harness killed (its last reading), carried over into the restarted one's. */
   let cpuCarryMs = 0;
   /** --instances: each instance's own process tree (the first is `tree`'s too). */
   const instanceTrees = services.length > 1 ? services.map((s) => new TreeSampler(s.pid)) : [];
@@ -369,6 +386,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     for (const p of t?.processes ?? []) if (!fdLimits.has(p.pid)) fdLimits.set(p.pid, openFilesLimit(p.pid));
     return t && cpuCarryMs ? { ...t, cpuMs: t.cpuMs + cpuCarryMs } : t;
   };
+  /** Instance i's process tree now; the first is `tree` (restarted by a storm, its CPU carried over). */
+  const sampleInstance = (i: number): TreeSample | null => (i === 0 ? sampleTree() : instanceTrees[i].sample());
   const readings: TreeSample[] = [];
   let sampler: NodeJS.Timeout | undefined;
   try {
@@ -412,7 +431,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     const busyBeforePct = m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
     const idle = sampleTree();
     if (idle) readings.push(idle);
-    const instancesIdle = instanceTrees.map((t) => t.sample());
+    const instancesIdle = instanceTrees.map((_, i) => sampleInstance(i));
     const fdLimit = pid ? openFilesLimit(pid) : null;
     const idleChildren = idle?.processes.filter((p) => p.slot !== null) ?? [];
     log(`service ${url}${pid ? ` pid ${pid}, idle RSS ${idle?.rssKb} kB` : ''}${idleChildren.length ? ` over ${idle!.processes.length} processes (workers ${idleChildren.map((p) => `${p.slot}: pid ${p.pid}`).join(', ')})` : ''}`);
@@ -528,21 +547,29 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         log(`--kill-worker-at: ${kill.error}`);
       }
     };
-    // --storm sigkill/sigterm: the harness is the supervisor. The signal, the wait for the exit, and the same command again on the same port.
-    let storm = null as { atMs: number; pid: number; restartedPid: number | null; exitedAfterMs: number | null; upAfterMs: number | null; error?: string } | null;
+    // --storm sigkill/sigterm/rolling: the harness is the supervisor. The signal, the wait for the exit, and the same command again on the same port.
+    // rolling: the signal goes to instance 1 of several (a rolling deploy's step); a load balancer stops sending to it
+    // at once, so its subscribers' next connections go to the other instances (and stay there).
+    let storm = null as { atMs: number; pid: number; restartedPid: number | null; exitedAfterMs: number | null; upAfterMs: number | null; failoverTo: number[]; error?: string } | null;
     const stormRestart = async (): Promise<void> => {
       const old = services[0];
       const signal = o.storm === 'sigkill' ? 'SIGKILL' : 'SIGTERM';
+      const what = o.storm === 'rolling' ? 'instance 1' : 'the service';
       const before = sampleTree();
+      const failoverTo = o.storm === 'rolling' ? services.slice(1).map((_, i) => i + 2) : [];
+      if (failoverTo.length) {
+        const ports = failoverTo.map((n) => Number(new URL(services[n - 1].url).port));
+        workers.forEach((w, i) => instanceOf(i) === 0 && w.send({ type: 'failover', ports }));
+      }
       const atMs = Date.now();
-      storm = { atMs, pid: old.pid, restartedPid: null, exitedAfterMs: null, upAfterMs: null };
+      storm = { atMs, pid: old.pid, restartedPid: null, exitedAfterMs: null, upAfterMs: null, failoverTo };
       const exited = new Promise<void>((resolve) => (old.child.exitCode !== null || old.child.signalCode !== null ? resolve() : old.child.once('exit', () => resolve())));
       old.child.kill(signal);
-      log(`storm: ${signal} to the service (pid ${old.pid})`);
+      log(`storm: ${signal} to ${what} (pid ${old.pid})${failoverTo.length ? `; its subscribers reconnect to instance${failoverTo.length > 1 ? 's' : ''} ${failoverTo.join(', ')}` : ''}`);
       // SIGTERM: SHUTDOWN_DELAY_MS, then the shutdown (SHUTDOWN_TIMEOUT_MS, 10 s by default). A second signal would cut the delay short: none is sent.
       const patienceMs = Number(serviceEnv.SHUTDOWN_DELAY_MS ?? 0) + Number(serviceEnv.SHUTDOWN_TIMEOUT_MS ?? 10_000) + 10_000;
       if (!(await Promise.race([exited.then(() => true), sleep(patienceMs).then(() => false)]))) {
-        storm.error = `the service did not exit within ${patienceMs} ms of ${signal}: SIGKILL`;
+        storm.error = `${what} did not exit within ${patienceMs} ms of ${signal}: SIGKILL`;
         log(`storm: ${storm.error}`);
         old.child.kill('SIGKILL');
         await exited;
@@ -557,7 +584,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         tree = new TreeSampler(again.pid);
         storm.restartedPid = again.pid;
         storm.upAfterMs = Date.now() - atMs;
-        log(`storm: the service exited ${storm.exitedAfterMs} ms after ${signal}; started again (pid ${again.pid}), answering ${storm.upAfterMs} ms after the signal`);
+        log(`storm: ${what} exited ${storm.exitedAfterMs} ms after ${signal}; started again (pid ${again.pid}), answering ${storm.upAfterMs} ms after the signal`);
       } catch (err) {
         storm.error = `restart: ${(err as Error).message}`;
         log(`storm: ${storm.error}`);
@@ -578,7 +605,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const killTimer = index === 0 && o.killWorkerAtS !== null ? setTimeout(killWorker, o.killWorkerAtS * 1000) : undefined;
       // The phase lasts --duration, and at least until the restart is done and every REST route was driven.
       const waits: Promise<unknown>[] = [sleep(o.durationS * 1000)];
-      if (index === 0 && o.stormAtS !== null && (o.storm === 'sigkill' || o.storm === 'sigterm')) waits.push(sleep(o.stormAtS * 1000).then(stormRestart));
+      if (index === 0 && o.stormAtS !== null && o.storm !== null && RESTARTING_STORMS.includes(o.storm)) waits.push(sleep(o.stormAtS * 1000).then(stormRestart));
       if (index === 0 && o.rest) waits.push(runRest(baseUrl, o.rest, log).then((r) => (restResults = r)));
       await Promise.all(waits);
       clearTimeout(killTimer);
@@ -605,9 +632,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     };
     if (o.redisStats && o.env.REDIS_URL) redisBefore = await readRedis(o.env.REDIS_URL, services.map((s) => s.pid));
     if (redisBefore) log(`redis: pid ${redisBefore.pid ?? '?'}, ${redisBefore.connectedClients ?? '?'} clients connected at the start of the window (other clients' commands count in the deltas)`);
-    const instancesLoad0 = instanceTrees.map((t) => t.sample());
+    const instancesLoad0 = instanceTrees.map((_, i) => sampleInstance(i));
     await runPhase(0, 'load');
-    const instancesLoad1 = instanceTrees.map((t) => t.sample());
+    const instancesLoad1 = instanceTrees.map((_, i) => sampleInstance(i));
     if (o.slow > 0) {
       for (const w of workers) w.send({ type: 'open-slow' });
       await Promise.all(workers.map((w) => w.next('slow-opened', 60_000)));
@@ -616,6 +643,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     if (redisBefore && o.env.REDIS_URL) redisAfter = await readRedis(o.env.REDIS_URL, services.map((s) => s.pid));
     const loadAvgEnd = os.loadavg();
     const leadersAtEnd = await Promise.all(services.length > 1 ? services.map((s) => leaderOf(s.url)) : []);
+    const streamsAtEnd = await Promise.all(services.length > 1 ? services.map((s) => streamsOn(s.url)) : []);
     const fromMs = phases[0].startMs;
     const toMs = phases[phases.length - 1].endMs;
     for (const w of workers) w.send({ type: 'stop', endMs: toMs });
@@ -707,7 +735,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         trigger: o.storm,
         atS: o.stormAtS,
         atMs: killAtMs,
-        signal: o.storm === 'sigterm' ? 'SIGTERM' : 'SIGKILL',
+        signal: o.storm === 'sigterm' || o.storm === 'rolling' ? 'SIGTERM' : 'SIGKILL',
+        instance: o.storm === 'rolling' ? 1 : null,
+        failoverTo: stormDone?.failoverTo ?? [],
         pid: byWorker ? (killSummary?.pid ?? null) : (stormDone?.pid ?? null),
         restartedPid: byWorker ? (killSummary?.replacementPid ?? null) : (stormDone?.restartedPid ?? null),
         exitedAfterMs: byWorker ? null : (stormDone?.exitedAfterMs ?? null),
@@ -733,6 +763,8 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
               logFile: s.logFile,
               leaderAtPeak: leadersAtPeak[i] ?? null,
               leaderAtEnd: leadersAtEnd[i] ?? null,
+              streamsAtEnd: streamsAtEnd[i] ?? null,
+              terminated: o.storm === 'rolling' && i === 0 && stormDone && o.stormAtS !== null ? { atS: o.stormAtS, pid: stormDone.pid, restartedPid: stormDone.restartedPid } : null,
               generators: results.map((_, w) => w).filter((w) => instanceOf(w) === i),
               transports: mergeTransports(results.filter((_, w) => instanceOf(w) === i), phases.length, expected !== null),
               idleRssKb: instancesIdle[i]?.rssKb ?? null,
@@ -770,10 +802,11 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     }
     if (stormSummary) {
       const a = stormSummary.all;
-      const heldAll = TRANSPORTS.reduce((n, t) => n + transports[t].heldAtStart, 0);
+      // rolling: the streams of instance 1 (its load-generating workers' subscribers).
+      const heldAll = TRANSPORTS.reduce((n, t) => n + (stormSummary!.instance !== null && instances ? instances[stormSummary!.instance - 1].transports[t] : transports[t]).heldAtStart, 0);
       if (stormSummary.error) failures.push(`--storm ${stormSummary.trigger}: ${stormSummary.error}`);
       if (a.dropped === 0) failures.push(`--storm ${stormSummary.trigger}: no stream ended`);
-      // SIGKILL or SIGTERM of the one process ends every stream; a worker's kill, its share.
+      // SIGKILL or SIGTERM of the one process ends every stream (of instance 1's, with rolling); a worker's kill, its share.
       if (stormSummary.trigger !== 'worker' && a.dropped < heldAll) failures.push(`--storm ${stormSummary.trigger}: ${a.dropped} of ${heldAll} streams ended`);
       if (a.reestablished < a.dropped) failures.push(`--storm ${stormSummary.trigger}: ${a.dropped - a.reestablished} of ${a.dropped} dropped subscribers were not established again`);
       if (expected && a.whole < a.dropped) failures.push(`--storm ${stormSummary.trigger}: ${a.dropped - a.whole} of ${a.dropped} dropped subscribers not whole, e.g. ${a.notWholeExamples.join('; ')}`);
@@ -814,8 +847,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       service: {
         idleRssKb: idle?.rssKb ?? null,
         loadedRssKb: loaded,
-        rssPerConnectionBytes: idle && loaded !== null && held > 0 ? ((loaded - idle.rssKb) * 1024) / held : null,
-        rssPerConnectionMinBytes: idle && phases[0].serviceRssMinKb !== null && held > 0 ? ((phases[0].serviceRssMinKb - idle.rssKb) * 1024) / held : null,
+        // rolling: the first instance's loaded figure is the restarted process's, which holds none of the subscribers.
+        rssPerConnectionBytes: idle && loaded !== null && held > 0 && o.storm !== 'rolling' ? ((loaded - idle.rssKb) * 1024) / held : null,
+        rssPerConnectionMinBytes: idle && phases[0].serviceRssMinKb !== null && held > 0 && o.storm !== 'rolling' ? ((phases[0].serviceRssMinKb - idle.rssKb) * 1024) / held : null,
         maxFds: samples.length ? Math.max(...samples.map((s) => s.fds ?? 0)) : null,
         fdLimit,
         exitCode,

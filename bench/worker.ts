@@ -99,8 +99,11 @@ class Subscriber {
 
   constructor(
     readonly transport: Transport,
-    private readonly ep: Endpoint,
+    /** Where it connects: its instance, until a failover (--storm rolling) points it at another. */
+    private ep: Endpoint,
     readonly pairs: string[],
+    /** Its index over all workers' subscribers. */
+    readonly globalIndex: number,
   ) {
     this.s = stats[transport];
   }
@@ -218,6 +221,11 @@ class Subscriber {
     this.connect();
   }
 
+  /** Its next connection goes to `port` (the stream open now, if any, stays where it is until it ends). */
+  moveTo(port: number): void {
+    this.ep = { ...this.ep, port };
+  }
+
   stopChurn(): void {
     clearTimeout(this.churnTimer);
   }
@@ -268,7 +276,7 @@ async function paced<T>(items: T[], perSecond: number, task: (item: T) => Promis
 async function openAll(): Promise<void> {
   let g = plan.offset;
   for (const t of TRANSPORTS) {
-    for (let i = 0; i < plan.counts[t]; i++, g++) subscribers.push(new Subscriber(t, endpoint(g), pairsFor(g)));
+    for (let i = 0; i < plan.counts[t]; i++, g++) subscribers.push(new Subscriber(t, endpoint(g), pairsFor(g), g));
   }
   let opened = 0;
   let failed = 0;
@@ -482,6 +490,9 @@ process.on('message', (m: ToWorker) => {
       windowOpen = false;
       loopDelay.disable();
       for (const s of subscribers) s.stopChurn();
+      break;
+    case 'failover':
+      for (const s of subscribers) s.moveTo(m.ports[s.globalIndex % m.ports.length]);
       break;
     case 'window-ids':
       send({ type: 'ids', ticks: idInfo.filter((x) => x.timeMs >= m.fromMs && x.timeMs <= m.toMs).map((x) => [x.id, x.pair, x.timeMs]) });

@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { parseOptions } from '../bench/options';
 import { phaseProcesses, serviceWorkers, type SeenProcess } from '../bench/processes';
 import type { BenchResult } from '../bench/run';
 import { metricSamples, processTree, sampleProc, TreeSampler, workerConnections, type TreeSample } from '../bench/service';
@@ -432,6 +433,69 @@ describe('storm mode (CI size)', () => {
   it('SIGKILL of the one process, restarted on the same port: every subscriber back and whole', () => storm('sigkill', []), 120_000);
 
   it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000']), 120_000);
+});
+
+// --storm rolling: a rolling deploy's step. SIGTERM to instance 1 of 2; its subscribers, when the service ends their
+// streams (with a reconnect hint), reconnect to instance 2, as a load balancer would, and stay there; the harness
+// starts instance 1 again. Each dropped subscriber must be back (on instance 2) and whole; the others never drop.
+describe('storm mode: rolling deploy over two instances (CI size)', () => {
+  it('SIGTERM to instance 1: its subscribers resume whole on instance 2, and none goes back to the restarted one', async () => {
+    const prefix = randomPrefix();
+    const { code, output, result } = await bench([
+      '--sse', '100', '--socketio', '100', '--ws', '100', '--pairs', '2', '--tick-ms', '250', '--duration', '8', '--idle', '1', '--settle', '1',
+      '--instances', '2', '--storm', 'rolling', '--storm-at', '2',
+      '--env', `REDIS_URL=${REDIS_URL}`, '--env', `REDIS_PREFIX=${prefix}`, '--env', 'LEADER_TTL_MS=1500', '--env', 'SHUTDOWN_DELAY_MS=500',
+    ]);
+    const s = result.storm!;
+    const [first, second] = result.instances!;
+    expect(s).toMatchObject({ trigger: 'rolling', atS: 2, signal: 'SIGTERM', instance: 1, failoverTo: [2] });
+    expect(s.error).toBeUndefined();
+    expect(first.terminated).toEqual({ atS: 2, pid: s.pid, restartedPid: s.restartedPid });
+    expect(first.pid).toBe(s.restartedPid);
+    expect(s.pid).not.toBe(s.restartedPid);
+    expect(second.terminated).toBeNull();
+    // Half the subscribers were on instance 1: each dropped once, came back on instance 2 and is whole.
+    expect(s.all).toMatchObject({ dropped: 150, reestablished: 150, whole: 150, notWhole: 0 });
+    expect(s.all.dropToWhole.count).toBe(150);
+    for (const t of TRANSPORTS) {
+      expect({ t, dropped: s.byTransport[t].dropped, whole: s.byTransport[t].whole }).toEqual({ t, dropped: 50, whole: 50 });
+      expect({ t, drops1: Object.values(first.transports[t].drops).reduce((a, n) => a + n, 0), drops2: Object.values(second.transports[t].drops).reduce((a, n) => a + n, 0) }).toEqual({ t, drops1: 50, drops2: 0 });
+      const x = result.transports[t];
+      expect({ t, held: x.heldAtStart, heldAtEnd: x.heldAtEnd, missing: x.missing, duplicates: x.duplicates, resets: x.resets }).toEqual({ t, held: 100, heldAtEnd: 100, missing: 0, duplicates: 0, resets: 0 });
+    }
+    // Where the streams are at the end: all on instance 2, none on the restarted instance 1.
+    expect([first.streamsAtEnd, second.streamsAtEnd]).toEqual([0, 300]);
+    expect(output).toMatch(/storm: rolling \(SIGTERM to instance 1, pid \d+\) 2 s into the load phase; its subscribers reconnected to instance 2 \(round-robin\)/);
+    expect(output).toMatch(/^all +150 +150 +150 +0 /m);
+    expect(output).toMatch(/^1 \(SIGTERM\) +\d+>\d+ /m);
+    await expectNoKeys(prefix);
+    expect(result.assert).toEqual({ passed: true, failures: [] });
+    expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+  }, 120_000);
+});
+
+// The option checks of the storm modes: what each needs, and what it refuses.
+describe('bench options: storms', () => {
+  const redis = ['--env', 'REDIS_URL=redis://127.0.0.1:6379'];
+  it('takes --storm rolling with --instances >= 2 and Redis, and refuses it otherwise', () => {
+    expect(parseOptions(['--storm', 'rolling', '--instances', '2', ...redis])).toMatchObject({ storm: 'rolling', instances: 2, stormAtS: 10, label: 'storm-rolling-100sse-100sio-100ws-2inst' });
+    expect(() => parseOptions(['--storm', 'rolling', '--instances', '2'])).toThrow('--storm rolling needs --env REDIS_URL=...');
+    expect(() => parseOptions(['--storm', 'rolling', ...redis])).toThrow('--storm rolling needs --instances N >= 2');
+    expect(() => parseOptions(['--storm', 'rolling', '--instances', '2', '--url', 'http://127.0.0.1:1', ...redis])).toThrow('not with --url');
+  });
+
+  it('keeps the other storms to one instance, and their own checks', () => {
+    for (const t of ['sigkill', 'sigterm']) {
+      expect(parseOptions(['--storm', t, ...redis])).toMatchObject({ storm: t, instances: 1 });
+      expect(() => parseOptions(['--storm', t, '--instances', '2', ...redis])).toThrow(`--storm ${t}: one instance only`);
+      expect(() => parseOptions(['--storm', t])).toThrow(`--storm ${t} needs --env REDIS_URL=...`);
+    }
+    expect(parseOptions(['--storm', 'worker'])).toMatchObject({ storm: 'worker', killWorkerAtS: 10, env: { WORKERS: '2' } });
+    expect(() => parseOptions(['--storm', 'worker', '--instances', '2', ...redis])).toThrow('one instance only');
+    expect(() => parseOptions(['--storm', 'sigkill', '--env', 'WORKERS=2', ...redis])).toThrow('--storm sigkill: one process');
+    expect(() => parseOptions(['--storm', 'bogus'])).toThrow('--storm: sigkill, sigterm, worker, rolling');
+    expect(() => parseOptions(['--storm', 'rolling', '--instances', '2', '--storm-at', '30', ...redis])).toThrow('--storm-at: must lie within the load phase');
+  });
 });
 
 // --rest: wrk per route beside a few SSE streams. Needs wrk (.ci/run installs it; Debian: apt-get install wrk).
