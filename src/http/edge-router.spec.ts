@@ -8,6 +8,7 @@ import * as plain from '../ws/plain-request';
 import { EdgeRouter } from './edge-router';
 import { EDGE_ROUTES, edgeRoute } from './edge-routes';
 import { FastRest } from './fast-rest';
+import { WRITE_PACE } from '../util/sliced-pass';
 import type { RestRateLimit } from './rate-limit';
 
 /** An HTTP server with Express and engine.io (here: recording listeners) already attached, and the router over them. */
@@ -18,7 +19,11 @@ function setup() {
   server.on('upgrade', (req: IncomingMessage) => seen.push(`engine.io ${req.url}`));
   const host = { httpAdapter: { getHttpServer: () => server } } as unknown as HttpAdapterHost;
   const router = new EdgeRouter(host, {} as RestRateLimit, loadConfig({}), {} as StreamGate);
-  router.serve('stream', 'sse', (req, _res, route) => seen.push(`sse ${req.url} ${JSON.stringify(route)}`));
+  const hooks: { sse?: (url: string) => void } = {};
+  router.serve('stream', 'sse', (req, _res, route) => {
+    hooks.sse?.(req.url!);
+    seen.push(`sse ${req.url} ${JSON.stringify(route)}`);
+  });
   router.serve('upgrade', 'websocket', (req, _socket, _head, route) => seen.push(`websocket ${req.url} ${route.path}`));
   router.serve('rest', 'prices', () => undefined);
   router.serve('rest', 'latest', () => ({ json: '{}' }));
@@ -31,19 +36,20 @@ function setup() {
   });
   jest.spyOn(plain, 'serveWithoutUpgrade').mockImplementation((_server, req) => void seen.push(`plain ${req.url}`));
   router.onApplicationBootstrap();
-  const request = (method: string, url: string) => server.emit('request', { method, url } as IncomingMessage, {} as ServerResponse);
+  const request = (method: string, url: string, socket?: { destroy(): void }) => server.emit('request', { method, url, socket } as unknown as IncomingMessage, {} as ServerResponse);
   const upgrade = (url: string, upgrade = 'websocket') => {
     const socket = new EventEmitter() as unknown as Duplex;
     server.emit('upgrade', { method: 'GET', url, headers: { upgrade } } as unknown as IncomingMessage, socket, Buffer.alloc(0));
     return socket;
   };
-  return { server, seen, request, upgrade };
+  return { server, seen, request, upgrade, hooks };
 }
 
 afterEach(() => jest.restoreAllMocks());
+const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe(EdgeRouter.name, () => {
-  it('takes GET requests for the stream routes ahead of Express, and hands everything else on', () => {
+  it('takes GET requests for the stream routes ahead of Express, and hands everything else on', async () => {
     const { server, seen, request } = setup();
     request('GET', '/api/prices/stream?pairs=BTC-USD');
     request('GET', '/api/price/stream');
@@ -51,13 +57,16 @@ describe(EdgeRouter.name, () => {
     request('POST', '/api/prices/stream');
     request('HEAD', '/stream');
     request('GET', '/api/prices/stream/');
+    // Streams start after the turn that read them (in slices, in order); the rest at once.
+    expect(seen).toEqual(['express POST /api/prices/stream', 'express HEAD /stream', 'express GET /api/prices/stream/']);
+    await turn();
     expect(seen).toEqual([
-      'sse /api/prices/stream?pairs=BTC-USD {"kind":"price"}',
-      'sse /api/price/stream {"kind":"legacy","defaultPair":"BTC-USD"}',
-      'sse /stream?lastEventId=1-0 {"kind":"message","defaultPair":"BTC-USD"}',
       'express POST /api/prices/stream',
       'express HEAD /stream',
       'express GET /api/prices/stream/',
+      'sse /api/prices/stream?pairs=BTC-USD {"kind":"price"}',
+      'sse /api/price/stream {"kind":"legacy","defaultPair":"BTC-USD"}',
+      'sse /stream?lastEventId=1-0 {"kind":"message","defaultPair":"BTC-USD"}',
     ]);
     expect(server.listenerCount('request')).toBe(1);
   });
@@ -72,12 +81,41 @@ describe(EdgeRouter.name, () => {
     expect(seen).toEqual(['fast /api/prices/BTC-USD /api/prices/:pair', 'express GET /api/prices', 'express GET /api/v1/ltp', 'express GET /api/prices/BTC-USD/history', 'express HEAD /api/prices/BTC-USD']);
   });
 
-  it('owns every upgrade socket and hands it to its row: the WebSocket feed, engine.io, or the plain request it also is', () => {
+  it('owns every upgrade socket and hands it to its row: the WebSocket feed, engine.io, or the plain request it also is', async () => {
     const { server, seen, upgrade } = setup();
     const sockets = [upgrade('/api/prices/ws?pairs=BTC-USD'), upgrade('/api/ws'), upgrade('/api/./prices/ws'), upgrade('/socket.io/?EIO=4&transport=websocket'), upgrade('/api/prices/ws', 'h2c'), upgrade('/api/pairs', 'h2c')];
-    expect(seen).toEqual(['websocket /api/prices/ws?pairs=BTC-USD /api/prices/ws', 'websocket /api/ws /api/ws', 'websocket /api/./prices/ws /api/prices/ws', 'engine.io /socket.io/?EIO=4&transport=websocket', 'plain /api/prices/ws', 'plain /api/pairs']);
     for (const socket of sockets) expect(socket.listenerCount('error')).toBe(1);
+    expect(seen).toEqual(['plain /api/prices/ws', 'plain /api/pairs']);
+    await turn();
+    expect(seen.slice(2)).toEqual(['websocket /api/prices/ws?pairs=BTC-USD /api/prices/ws', 'websocket /api/ws /api/ws', 'websocket /api/./prices/ws /api/prices/ws', 'engine.io /socket.io/?EIO=4&transport=websocket']);
     expect(server.listenerCount('upgrade')).toBe(1);
+  });
+
+  it('starts stream joins in slices of the write pace with the event loop in between; one that throws loses its connection only', async () => {
+    const { seen, request, hooks } = setup();
+    let clock = 0;
+    jest.spyOn(WRITE_PACE, 'now').mockImplementation(() => clock);
+    // Each join takes 4 ms of the 10 ms budget: three per slice.
+    hooks.sse = () => (clock += 4);
+    for (let i = 0; i < 7; i++) request('GET', `/api/prices/stream?n=${i}`);
+    const started = () => seen.filter((s) => s.startsWith('sse')).length;
+    await turn();
+    expect(started()).toBe(3);
+    await turn();
+    expect(started()).toBe(6);
+    await turn();
+    expect(started()).toBe(7);
+    expect(seen.map((s) => s.split(' ')[1])).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => `/api/prices/stream?n=${i}`));
+    // A join that throws: its socket destroyed, the next one started all the same.
+    const bad = { destroy: jest.fn() };
+    hooks.sse = (url) => {
+      if (url.endsWith('bad')) throw new Error('boom');
+    };
+    request('GET', '/api/prices/stream?n=bad', bad);
+    request('GET', '/api/prices/stream?n=next');
+    await turn();
+    expect(bad.destroy).toHaveBeenCalledTimes(1);
+    expect(seen[seen.length - 1]).toBe('sse /api/prices/stream?n=next {"kind":"price"}');
   });
 });
 

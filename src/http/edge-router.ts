@@ -13,8 +13,33 @@ import { EDGE_ROUTES, edgeRoute, type EdgeHandlerName, type EdgeKind, type EdgeR
 import { FastRest, type FastRestHandler } from './fast-rest';
 import { RestRateLimit } from './rate-limit';
 import { ownSocket } from './socket-guard';
+import { inSlices, WRITE_PACE } from '../util/sliced-pass';
+import { TurnBatcher } from '../util/turn-batcher';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Stream joins (SSE requests; upgrades: the WebSocket feed's, engine.io's) are started after the turn that read
+ * them, in slices of ~10 ms with the event loop in between (util/sliced-pass.ts), in the order
+ * they came. In a reconnect storm thousands of joins are read within a second or two; started
+ * where they are read, a poll phase over a thousand readable sockets would keep the loop from
+ * accepting for hundreds of milliseconds, the kernel's accept queue would fill, and the SYNs it
+ * drops are sent again only 1 s, 3 s later. Deferred, a poll phase only parses requests, and
+ * the loop comes back to accept every slice.
+ */
+const joins = new TurnBatcher<Join>((batch) => inSlices(batch, start, WRITE_PACE));
+type Join = { socket: Duplex | undefined; run: () => void };
+
+/** Starts a join; one that throws loses its connection, not the process or the joins after it. */
+function start(join: Join): void {
+  try {
+    join.run();
+  } catch (err) {
+    logger.error({ msg: 'stream failed to start', err });
+    join.socket?.destroy();
+  }
+}
+const logger = new Logger('EdgeRouter');
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** What serves each kind of row (edge-routes.ts). */
@@ -83,7 +108,8 @@ export class EdgeRouter implements OnApplicationBootstrap {
     const route = req.method === 'GET' ? edgeRoute(pathOf(req.url), false) : undefined;
     if (route?.kind === 'stream') {
       const stream = this.handlers.stream.get(route.handler);
-      if (stream && route.sse) return stream(req, res, route.sse);
+      const sse = route.sse;
+      if (stream && sse) return joins.add({ socket: req.socket, run: () => stream(req, res, sse) });
     } else if (route?.kind === 'rest') {
       const handler = this.handlers.rest.get(route.handler);
       if (handler && this.auth?.restRequired) return this.restWithToken(this.auth, req, res, route, handler);
@@ -112,7 +138,7 @@ export class EdgeRouter implements OnApplicationBootstrap {
     ownSocket(socket);
     const route = upgradeRoute(req);
     const handler = route && this.handlers.upgrade.get(route.handler);
-    if (route && handler) return handler(req, socket, head, route);
+    if (route && handler) return joins.add({ socket, run: () => handler(req, socket, head, route) });
     serveWithoutUpgrade(this.server!, req, socket);
   }
 }
