@@ -27,8 +27,9 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
  * drops are sent again only 1 s, 3 s later. Deferred, a poll phase only parses requests, and
  * the loop comes back to accept every slice.
  */
-const joins = new TurnBatcher<Join>((batch) => inSlices(batch, start, WRITE_PACE));
 type Join = { socket: Duplex | undefined; run: () => void };
+const logger = new Logger('EdgeRouter');
+const joins = new TurnBatcher<Join>((batch) => inSlices(batch, start, WRITE_PACE));
 
 /** Starts a join; one that throws loses its connection, not the process or the joins after it. */
 function start(join: Join): void {
@@ -39,7 +40,7 @@ function start(join: Join): void {
     join.socket?.destroy();
   }
 }
-const logger = new Logger('EdgeRouter');
+
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** What serves each kind of row (edge-routes.ts). */
@@ -64,7 +65,7 @@ export type EdgeHandlers = {
  */
 @Injectable()
 export class EdgeRouter implements OnApplicationBootstrap {
-  private readonly logger = new Logger(EdgeRouter.name);
+  private readonly logger = logger;
   private readonly handlers: { [K in EdgeKind]: Map<string, EdgeHandlers[K]> } = { stream: new Map(), rest: new Map(), upgrade: new Map() };
   private readonly fast: FastRest;
   private server?: Server;
