@@ -17,6 +17,8 @@ import { inSlices, WRITE_PACE } from '../util/sliced-pass';
 import { TurnBatcher } from '../util/turn-batcher';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type Join = { socket: Duplex | undefined; run: () => void };
+const logger = new Logger('EdgeRouter');
 
 /**
  * Stream joins (SSE requests; upgrades: the WebSocket feed's, engine.io's) are started after the turn that read
@@ -27,8 +29,6 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
  * drops are sent again only 1 s, 3 s later. Deferred, a poll phase only parses requests, and
  * the loop comes back to accept every slice.
  */
-type Join = { socket: Duplex | undefined; run: () => void };
-const logger = new Logger('EdgeRouter');
 const joins = new TurnBatcher<Join>((batch) => inSlices(batch, start, WRITE_PACE));
 
 /** Starts a join; one that throws loses its connection, not the process or the joins after it. */
