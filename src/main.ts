@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import { createApp } from './bootstrap';
 import { Primary } from './cluster/primary';
 import { PendingConnections } from './cluster/routing';
+import { listenOn } from './http/accept-sockets';
 import { setServedBy } from './http/request-id';
 import { WorkerLink } from './cluster/worker-link';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
@@ -39,10 +40,10 @@ async function main(): Promise<void> {
 /** One process that listens and serves (WORKERS=1). */
 async function runAlone(config: AppConfig): Promise<void> {
   const app = await createApp(config);
-  // NestApplication.listen hands its arguments on to http.Server.listen(port, host, backlog);
-  // its typings stop at the host.
-  const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
-  await listen(config.port, config.host, LISTEN_BACKLOG);
+  await app.init();
+  const listening = await listenOn(app.getHttpServer(), { port: config.port, host: config.host, backlog: LISTEN_BACKLOG, sockets: config.listenSockets });
+  // The extra sockets stop accepting when the shutdown begins, as the server's own does (app.close).
+  app.get(LifecycleService).draining$.subscribe((draining) => draining && listening.close());
   flushCompileCache();
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
   const registry = app.get(SourceRegistry);

@@ -85,6 +85,8 @@ const schema = z.object({
   // A subscription the exchange neither acknowledges nor refuses within this: the connection is replaced (unset: PUSH_STALE_MS).
   PUSH_ACK_TIMEOUT_MS: int(100, 600_000).optional(),
   WORKERS: workers.default(1),
+  // Listening sockets on PORT (SO_REUSEPORT, one process): Node accepts one connection per socket per event-loop turn.
+  LISTEN_SOCKETS: int(1, 64).default(process.platform === 'linux' ? 8 : 1),
   // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
   WORKER_INDEX: int(1, 256).optional(),
   ...authSchema,
@@ -145,6 +147,7 @@ export class AppConfig {
   readonly maxStreamConnections: number;
   readonly maxStreamConnectionsPerIp: number;
   readonly requestHeadTimeoutMs: number;
+  readonly listenSockets: number;
   readonly socketEventsPerSecond: number;
   readonly trustProxy: TrustProxy;
   readonly rateLimitPerMinute: number;
@@ -230,6 +233,7 @@ export class AppConfig {
     this.pushStaleMs = p.PUSH_STALE_MS;
     this.pushAckTimeoutMs = p.PUSH_ACK_TIMEOUT_MS ?? p.PUSH_STALE_MS;
     this.workers = p.WORKERS;
+    this.listenSockets = p.LISTEN_SOCKETS;
     this.workerIndex = p.WORKER_INDEX;
     this.auth = authConfig(p);
   }
