@@ -30,7 +30,8 @@ export async function listenOn(server: Server, options: ListenOptions): Promise<
   const extra: NetServer[] = [];
   try {
     for (let i = 1; i < sockets; i++) {
-      const acceptor = createServer((socket) => server.emit('connection', socket));
+      // As the HTTP server's own sockets are made (http.Server's net options: half-open kept, no Nagle).
+      const acceptor = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => server.emit('connection', socket));
       extra.push(acceptor);
       await listen(acceptor, { port: bound, host, backlog, reusePort: true });
     }

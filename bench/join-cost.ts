@@ -1,0 +1,125 @@
+/**
+ * CPU of the service per SSE resume join: starts dist/main.js (2 pairs at 1 tick/s), lets ~19
+ * ticks be published, then opens N SSE streams at once, all resuming from the first tick's id,
+ * and waits until each has its whole replay (up to the newest tick). Reported: the service's CPU
+ * time (utime + stime from /proc) over that span, per join, and the wall time. With `redis` the
+ * service uses REDIS_URL (default redis://127.0.0.1:6379) under a key prefix of its own, deleted
+ * at the end.
+ *
+ *   node bench/dist/bench/join-cost.js [N=3000] [memory|redis]
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { freePort } from './service';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+const n = Number(process.argv[2] ?? 3000);
+const useRedis = (process.argv[3] ?? 'memory') === 'redis';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An SSE stream on a raw socket; `onId` for each event's id. */
+function sse(port: number, lastId: string | null, onId: (id: string) => void): Socket {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write(`GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n${lastId ? `Last-Event-ID: ${lastId}\r\n` : ''}\r\n`);
+  let buffer = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (;;) {
+      const at = buffer.indexOf('\nid: ');
+      const end = at === -1 ? -1 : buffer.indexOf('\n', at + 5);
+      if (end === -1) break;
+      onId(buffer.slice(at + 5, end).trim());
+      buffer = buffer.slice(end);
+    }
+  });
+  return socket;
+}
+
+async function main(): Promise<void> {
+  if (!Number.isInteger(n) || n < 1) throw new Error('N: a whole number of streams');
+  const host = '127.0.0.1';
+  const port = await freePort(host);
+  const prefix = `join-cost-${process.pid}`;
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PORT: String(port),
+    HOST: host,
+    PAIRS: 'BTC-USD,ETH-USD',
+    PRICE_SOURCES: 'simulated',
+    POLL_INTERVAL_MS: '1000',
+    HISTORY_SIZE: '10000',
+    MAX_STREAM_CONNECTIONS: String(n + 100),
+    MAX_STREAM_CONNECTIONS_PER_IP: String(n + 100),
+    LOG_LEVEL: 'warn',
+    ...(useRedis ? { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, LEADER_TTL_MS: '1500' } : {}),
+  };
+  const service = spawn(process.execPath, [path.join(root, 'dist', 'main.js')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const cpuMs = (): number => {
+    const fields = readFileSync(`/proc/${service.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  };
+  const sockets: Socket[] = [];
+  try {
+    for (let i = 0; ; i++) {
+      if (i === 300) throw new Error('the service did not get ready in 30 s');
+      const ready = await fetch(`http://${host}:${port}/health/ready`).then((r) => r.ok, () => false);
+      if (ready) break;
+      await sleep(100);
+    }
+    let first: string | null = null;
+    let newest: string | null = null;
+    let seen = 0;
+    sockets.push(
+      sse(port, null, (id) => {
+        first ??= id;
+        newest = id;
+        seen++;
+      }),
+    );
+    await sleep(9500);
+    const want = newest;
+    if (first === null || want === null) throw new Error('no tick in 9.5 s');
+    const startedAt = Date.now();
+    const before = cpuMs();
+    await new Promise<void>((resolve) => {
+      let whole = 0;
+      for (let i = 0; i < n; i++) {
+        let done = false;
+        sockets.push(
+          sse(port, first, (id) => {
+            if (done || id !== want) return;
+            done = true;
+            if (++whole === n) resolve();
+          }),
+        );
+      }
+    });
+    const cpu = cpuMs() - before;
+    const result = { streams: n, log: useRedis ? 'redis' : 'memory', replayedTicksEach: seen - 1, wallMs: Date.now() - startedAt, cpuMs: cpu, cpuPerJoinMs: Number((cpu / n).toFixed(3)) };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    service.kill('SIGINT');
+    await new Promise((resolve) => service.once('exit', resolve));
+    if (useRedis) {
+      const redis = new Redis(redisUrl);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`join-cost: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
