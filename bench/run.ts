@@ -616,14 +616,16 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       const inPhase = samples.filter((s) => s.phase === index);
       if (cpu0) readings.push(cpu0);
       if (cpu1) readings.push(cpu1);
+      // A process caught exiting (a storm's restart) has no VmRSS: NaN, left out.
+      const rss = rssOf(inPhase);
       phases.push({
         name,
         startMs,
         endMs,
         serviceCpuPct: cpu0 && cpu1 ? (100 * (cpu1.cpuMs - cpu0.cpuMs)) / (cpu1.atMs - cpu0.atMs) : null,
         serviceRssKb: cpu1?.rssKb ?? null,
-        serviceRssMaxKb: inPhase.length ? Math.max(...inPhase.map((s) => s.rssKb)) : null,
-        serviceRssMinKb: inPhase.length ? Math.min(...inPhase.map((s) => s.rssKb)) : null,
+        serviceRssMaxKb: rss ? Math.max(...rss) : null,
+        serviceRssMinKb: rss ? Math.min(...rss) : null,
         machineBusyPct: m0 && m1 ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
         listenOverflows: tcp0 && tcp1 ? tcp1.listenOverflows - tcp0.listenOverflows : null,
         tcpKernelMemKb: tcpKernelMemKb(),
@@ -893,4 +895,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       }
     }
   }
+}
+
+/** The samples' RSS figures that are numbers, or null when none is. */
+function rssOf(samples: { rssKb: number }[]): number[] | null {
+  const kb = samples.map((s) => s.rssKb).filter(Number.isFinite);
+  return kb.length > 0 ? kb : null;
 }
