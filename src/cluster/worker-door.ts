@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { createServer, type Server, type Socket } from 'node:net';
 import { writeRawError } from '../http/raw-response';
 import { ownSocket } from '../http/socket-guard';
+import { listen } from '../util/listen';
 
 /** After the primary said no (every other worker is full or gone), a full worker asks again no sooner than this. */
 const ASK_AGAIN_MS = 1_000;
@@ -65,13 +66,7 @@ export class SharedDoor {
   /** Starts listening; rejects when the port cannot be had. */
   async listen(): Promise<void> {
     const listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen({ port: this.options.port, host: this.options.host, backlog: this.options.backlog }, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(listener, { port: this.options.port, host: this.options.host, backlog: this.options.backlog });
     // accept() failing (EMFILE past the reserve) must not stop the process: the next accept may succeed.
     listener.on('error', (err) => this.logger.warn({ msg: 'accepting on the shared port failed', err: err.message }));
     this.listener = listener;

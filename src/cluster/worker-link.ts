@@ -14,6 +14,7 @@ import { answerWhenDone, isOurs, Requests, type FullAnswer, type RequestOf, type
 import { relay, relayAddress, relayServer, RELAY_KEY_ENV } from './relay';
 import { firstBytes, sessionOwner, workerCapacity, type FrontDoor } from './routing';
 import { SharedDoor } from './worker-door';
+import { listen } from '../util/listen';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
 export const PRIMARY_TIMEOUT_MS = 5_000;
@@ -144,10 +145,7 @@ export class WorkerLink {
       });
       // exclusive: this worker's own socket (without it the cluster module would have the primary
       // listen for it); the shared port's backlog, as a burst of reconnects may come through it too.
-      await new Promise<void>((resolve, reject) => {
-        relays.once('error', reject);
-        relays.listen({ path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true, backlog }, resolve);
-      });
+      await listen(relays, { path: relayAddress(WORKER_ID, RELAY_KEY), exclusive: true, backlog });
       // An accept that failed (EMFILE): that connection is closed, the next one may succeed.
       relays.on('error', (err) => this.logger.debug({ msg: 'accepting a relayed connection failed', err: err.message }));
       this.relays = relays;

@@ -1,5 +1,6 @@
 import { createServer, type Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
+import { listen } from '../util/listen';
 
 export type ListenOptions = { port: number; host: string; backlog: number; sockets: number };
 
@@ -44,16 +45,6 @@ export async function listenOn(server: Server, options: ListenOptions): Promise<
       for (const acceptor of extra) acceptor.close();
     },
   };
-}
-
-function listen(server: Server | NetServer, options: { port: number; host: string; backlog: number; reusePort?: boolean }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 /** Binds the port alone (EADDRINUSE if anyone holds it) and lets it go; port 0 gets one from the kernel. */
