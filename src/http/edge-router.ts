@@ -29,16 +29,12 @@ const logger = new Logger('EdgeRouter');
  * drops are sent again only 1 s, 3 s later. Deferred, a poll phase only parses requests, and
  * the loop comes back to accept every slice.
  */
-const joins = new TurnBatcher<Join>((batch) => inSlices(batch, start, WRITE_PACE));
+const joins = new TurnBatcher<Join>((batch) => inSlices(batch, (join) => join.run(), WRITE_PACE, { failed: joinFailed }));
 
-/** Starts a join; one that throws loses its connection, not the process or the joins after it. */
-function start(join: Join): void {
-  try {
-    join.run();
-  } catch (err) {
-    logger.error({ msg: 'stream failed to start', err });
-    join.socket?.destroy();
-  }
+/** A join that threw loses its connection, not the process or the joins after it. */
+function joinFailed(join: Join, err: unknown): void {
+  logger.error({ msg: 'stream failed to start', err });
+  join.socket?.destroy();
 }
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;

@@ -115,17 +115,13 @@ const TURN_BYTES = 16 * 1024;
  * one write (one system call, as SSE's frames), in timed slices with the event loop in between,
  * at SSE's pace (util/sliced-pass.ts WRITE_PACE).
  */
-const waiting = new TurnBatcher<SocketSink>((batch) => inSlices(batch, flushSocket, WRITE_PACE, forgetJoins));
+const waiting = new TurnBatcher<SocketSink>((batch) => inSlices(batch, flushSocket, WRITE_PACE, { sliceDone: forgetJoins, failed: (sink) => sink.destroy() }));
 /** The encoders whose last join this slice may have memoised. */
 const joined = new Set<PacketEncoder>();
 
 function flushSocket(sink: SocketSink): void {
-  try {
-    sink.flush();
-    joined.add(sink.encoder);
-  } catch {
-    sink.destroy(); // one broken socket must not leave the rest of the batch unwritten
-  }
+  sink.flush();
+  joined.add(sink.encoder);
 }
 
 function forgetJoins(): void {

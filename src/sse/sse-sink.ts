@@ -34,17 +34,9 @@ const TURN_BYTES = 16 * 1024;
  * keep their order: what a later turn adds waits in the same `pending`, written by whichever
  * slice reaches the stream first; a stream closed meanwhile has nothing left to write.
  */
-const waiting = new TurnBatcher<SseSink>((batch) => inSlices(batch, flushStream, FLUSH_PACE, forgetJoin));
+const waiting = new TurnBatcher<SseSink>((batch) => inSlices(batch, (sink) => sink.flush(), FLUSH_PACE, { sliceDone: forgetJoin, failed: (sink) => sink.fail() }));
 /** The pass's pace, shared with Socket.IO's (a spec sets its clock). */
 export const FLUSH_PACE: Pace = WRITE_PACE;
-
-function flushStream(sink: SseSink): void {
-  try {
-    sink.flush();
-  } catch {
-    sink.fail(); // one broken stream must not leave the rest of the batch unwritten
-  }
-}
 
 function forgetJoin(): void {
   lastJoin = undefined;

@@ -25,9 +25,11 @@ describe(inSlices.name, () => {
         if (n === 1) setImmediate(() => between.push(`after slice ${slices.length}`));
       },
       clock,
-      () => {
-        slices.push(slice);
-        slice = [];
+      {
+        sliceDone: () => {
+          slices.push(slice);
+          slice = [];
+        },
       },
     );
     expect(slices).toEqual([[0, 1, 2]]);
@@ -48,7 +50,7 @@ describe(inSlices.name, () => {
         t += 100;
       },
       { budgetMs: 5, now: () => t },
-      () => slices.push(count),
+      { sliceDone: () => slices.push(count) },
     );
     for (let i = 0; i < 3; i++) await turn();
     expect(slices).toEqual([1, 2, 3]);
@@ -64,5 +66,17 @@ describe(inSlices.name, () => {
     expect(seen).toEqual([1, 2]);
     await turn();
     expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('hands an item that throws to `failed` and goes on with the slice', () => {
+    const seen: number[] = [];
+    const failed: [number, string][] = [];
+    const each = (n: number) => {
+      seen.push(n);
+      if (n === 2) throw new Error('broken');
+    };
+    inSlices([1, 2, 3], each, pace(100), { failed: (n, err) => failed.push([n, (err as Error).message]) });
+    expect(seen).toEqual([1, 2, 3]);
+    expect(failed).toEqual([[2, 'broken']]);
   });
 });

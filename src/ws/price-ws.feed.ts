@@ -270,7 +270,6 @@ export class PriceWsFeed implements OnApplicationBootstrap, OnApplicationShutdow
     sub.subscribe(command.pairs, command.resume, command.conflateMs, {
       ready: () => sink.joined(),
       failed: (err) => {
-        sink.joined();
         this.logger.error({ msg: 'WebSocket stream failed to resume', ip: lease.ip, err });
         sub.end('error');
       },
