@@ -95,6 +95,16 @@ export function expiredFrame(retryMs: number): string {
   return `event: notice\ndata: ${JSON.stringify(notice)}\n\nretry: ${retryMs}\n\n`;
 }
 
+/**
+ * The last thing a stream gets when its join failed (its resume read from the shared log timed
+ * out or failed): a `notice` with INTERNAL_ERROR, then the reconnect hint, so that the client
+ * resumes again (from the same id) instead of waiting on a stream that will never start.
+ */
+export function failedFrame(retryMs: number): string {
+  const notice = { code: 'INTERNAL_ERROR', message: 'the stream could not start: its history could not be read; reconnect and resume' };
+  return `event: notice\ndata: ${JSON.stringify(notice)}\n\nretry: ${retryMs}\n\n`;
+}
+
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache, no-transform',

@@ -82,6 +82,21 @@ describe(SseSink.name, () => {
       await s.close();
       expect(s.chunks.map((c) => c.text).join('')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*retry: 2500\n\n/);
     });
+
+    it('sends the head, an INTERNAL_ERROR notice and the hint, and ends, when the join fails while the head is held', async () => {
+      const s = await stream((sink) => {
+        sink.open();
+        // The resume read failed (a Redis that froze past its deadline).
+        setTimeout(() => sink.end('error'), 20);
+      });
+      await until(() => s.chunks.map((c) => c.text).join('').endsWith('0\r\n\r\n'));
+      await s.close();
+      const text = s.chunks.map((c) => c.text).join('');
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(text).toContain('event: notice\ndata: {"code":"INTERNAL_ERROR"');
+      expect(text.indexOf('"INTERNAL_ERROR"')).toBeLessThan(text.lastIndexOf('retry: 2500'));
+      expect(text.endsWith('0\r\n\r\n')).toBe(true);
+    });
   });
 
   it('writes the frames of one event-loop turn together, in one write, when the turn ends', async () => {
@@ -213,6 +228,19 @@ describe(SseSink.name, () => {
     expect(b.events.closed).toEqual(['slow']);
     expect(b.gone).toEqual([b.sink]);
     expect(b.sink.write(price(2))).toBe(false);
+  });
+
+  it('ends a stream whose join failed with an INTERNAL_ERROR notice and the reconnect hint, head and all', () => {
+    const { res, sink, events } = setup();
+    sink.open();
+    sink.end('error');
+    expect(res.status).toBe(200);
+    expect(res.writes.slice(1).join('')).toBe(
+      'event: notice\ndata: {"code":"INTERNAL_ERROR","message":"the stream could not start: its history could not be read; reconnect and resume"}\n\nretry: 2500\n\n',
+    );
+    expect(res.writableEnded).toBe(true);
+    expect(res.destroyed).toBe(false);
+    expect(events.closed).toEqual(['error']);
   });
 
   it('reports a client that went away', () => {

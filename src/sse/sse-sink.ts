@@ -5,7 +5,7 @@ import { inSlices, WRITE_PACE, type Pace } from '../util/sliced-pass';
 import { withPending, type Pending } from '../util/pending';
 import { TurnBatcher } from '../util/turn-batcher';
 import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
-import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, deltaFrameShape, expiredFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
+import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, deltaFrameShape, expiredFrame, failedFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
 
 /** The part of a Node response a stream uses (a fake in unit tests). */
 export type SseResponse = Pick<
@@ -159,16 +159,17 @@ export class SseSink implements Sink {
   }
 
   /**
-   * 'shutdown' and 'expired' (with a TOKEN_EXPIRED notice first): the stream ends with a
-   * reconnect hint after this turn's frames; a subscriber whose buffer is full would hold the
-   * response open until it read everything, so it is cut off instead. Any other reason: cut off
-   * at once (its buffer is dropped).
+   * 'shutdown', 'expired' (with a TOKEN_EXPIRED notice first) and 'error' (a join that failed:
+   * an INTERNAL_ERROR notice): the stream ends with a reconnect hint after this turn's frames; a
+   * subscriber whose buffer is full would hold the response open until it read everything, so it
+   * is cut off instead. Any other reason: cut off at once (its buffer is dropped).
    */
   end(reason: DisconnectReason, retryMs = this.retryMs): void {
     if (this.closed) return;
-    if ((reason === 'shutdown' || reason === 'expired') && !this.congested) {
+    const last = reason === 'shutdown' ? closingFrame(retryMs) : reason === 'expired' ? expiredFrame(this.retryMs) : reason === 'error' ? failedFrame(this.retryMs) : undefined;
+    if (last !== undefined && !this.congested) {
       this.flush();
-      this.res.end(reason === 'expired' ? expiredFrame(this.retryMs) : closingFrame(retryMs));
+      this.res.end(last);
     }
     this.close(reason);
   }

@@ -170,13 +170,14 @@ describe(SseService.name, () => {
     expect(service.openCount).toBe(0);
   });
 
-  it('closes the stream and releases everything when the resume read fails', async () => {
+  it('ends the stream with an INTERNAL_ERROR notice and the hint, and releases everything, when the resume read fails', async () => {
     const { log, registry, open, publish, closedBy } = setup();
     const seen = await publish();
     jest.spyOn(log as TickLog, 'readAfter').mockRejectedValue(new Error('redis down'));
     const res = await open('price', idResume(seen.id));
     await flush();
-    expect(res.destroyed).toBe(true);
+    expect(res.writableEnded).toBe(true);
+    expect(res.writes.join('')).toMatch(/event: notice\ndata: \{"code":"INTERNAL_ERROR"[^\n]*\n\nretry: \d+\n\n$/);
     expect(registry.counts().total).toBe(0);
     expect(closedBy('error')).toBe(1);
   });
