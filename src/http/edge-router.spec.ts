@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { loadConfig } from '../config/app-config';
 import type { StreamGate } from '../stream/connection-registry';
 import * as plain from '../ws/plain-request';
-import { EdgeRouter } from './edge-router';
+import { EdgeRouter, JOIN_GATHER_MS } from './edge-router';
 import { EDGE_ROUTES, edgeRoute } from './edge-routes';
 import { FastRest } from './fast-rest';
 import { WRITE_PACE } from '../util/sliced-pass';
@@ -47,6 +47,8 @@ function setup() {
 
 afterEach(() => jest.restoreAllMocks());
 const turn = () => new Promise((resolve) => setImmediate(resolve));
+/** Until the joins gathered since the first one was read have started (their first slice). */
+const gathered = () => new Promise((resolve) => setTimeout(resolve, JOIN_GATHER_MS));
 
 describe(EdgeRouter.name, () => {
   it('takes GET requests for the stream routes ahead of Express, and hands everything else on', async () => {
@@ -57,9 +59,11 @@ describe(EdgeRouter.name, () => {
     request('POST', '/api/prices/stream');
     request('HEAD', '/stream');
     request('GET', '/api/prices/stream/');
-    // Streams start after the turn that read them (in slices, in order); the rest at once.
+    // Streams start together once JOIN_GATHER_MS have passed (in slices, in order); the rest at once.
     expect(seen).toEqual(['express POST /api/prices/stream', 'express HEAD /stream', 'express GET /api/prices/stream/']);
     await turn();
+    expect(seen).toHaveLength(3);
+    await gathered();
     expect(seen).toEqual([
       'express POST /api/prices/stream',
       'express HEAD /stream',
@@ -86,12 +90,12 @@ describe(EdgeRouter.name, () => {
     const sockets = [upgrade('/api/prices/ws?pairs=BTC-USD'), upgrade('/api/ws'), upgrade('/api/./prices/ws'), upgrade('/socket.io/?EIO=4&transport=websocket'), upgrade('/api/prices/ws', 'h2c'), upgrade('/api/pairs', 'h2c')];
     for (const socket of sockets) expect(socket.listenerCount('error')).toBe(1);
     expect(seen).toEqual(['plain /api/prices/ws', 'plain /api/pairs']);
-    await turn();
+    await gathered();
     expect(seen.slice(2)).toEqual(['websocket /api/prices/ws?pairs=BTC-USD /api/prices/ws', 'websocket /api/ws /api/ws', 'websocket /api/./prices/ws /api/prices/ws', 'engine.io /socket.io/?EIO=4&transport=websocket']);
     expect(server.listenerCount('upgrade')).toBe(1);
   });
 
-  it('starts stream joins in slices of the write pace with the event loop in between; one that throws loses its connection only', async () => {
+  it('starts stream joins gathered for JOIN_GATHER_MS, in slices of the write pace with the event loop in between; one that throws loses its connection only', async () => {
     const { seen, request, hooks } = setup();
     let clock = 0;
     jest.spyOn(WRITE_PACE, 'now').mockImplementation(() => clock);
@@ -99,7 +103,7 @@ describe(EdgeRouter.name, () => {
     hooks.sse = () => (clock += 4);
     for (let i = 0; i < 7; i++) request('GET', `/api/prices/stream?n=${i}`);
     const started = () => seen.filter((s) => s.startsWith('sse')).length;
-    await turn();
+    await gathered();
     expect(started()).toBe(3);
     await turn();
     expect(started()).toBe(6);
@@ -113,7 +117,7 @@ describe(EdgeRouter.name, () => {
     };
     request('GET', '/api/prices/stream?n=bad', bad);
     request('GET', '/api/prices/stream?n=next');
-    await turn();
+    await gathered();
     expect(bad.destroy).toHaveBeenCalledTimes(1);
     expect(seen[seen.length - 1]).toBe('sse /api/prices/stream?n=next {"kind":"price"}');
   });

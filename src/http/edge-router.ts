@@ -21,15 +21,20 @@ type Join = { socket: Duplex | undefined; run: () => void };
 const logger = new Logger('EdgeRouter');
 
 /**
- * Stream joins (SSE requests; upgrades: the WebSocket feed's, engine.io's) are started after the turn that read
- * them, in slices of ~10 ms with the event loop in between (util/sliced-pass.ts), in the order
- * they came. In a reconnect storm thousands of joins are read within a second or two; started
- * where they are read, a poll phase over a thousand readable sockets would keep the loop from
- * accepting for hundreds of milliseconds, the kernel's accept queue would fill, and the SYNs it
- * drops are sent again only 1 s, 3 s later. Deferred, a poll phase only parses requests, and
- * the loop comes back to accept every slice.
+ * Stream joins (SSE requests; upgrades: the WebSocket feed's, engine.io's) are gathered for
+ * JOIN_GATHER_MS from the first one read, then started together in arrival order, in slices of
+ * ~10 ms with the event loop in between (util/sliced-pass.ts). Node accepts one connection per
+ * listening socket per event-loop turn, and in a reconnect storm thousands of connections
+ * arrive within a few hundred milliseconds. Started in the turn that read them, a poll phase
+ * over a thousand readable sockets would hold the loop for hundreds of milliseconds; started at
+ * the end of that turn, nearly every turn would carry a join or two (~0.3 ms each) for its one
+ * accept. Either way the kernel's accept queue (4,096) overflows, and every SYN it drops is sent
+ * again only 1 s, 3 s later. Gathered, the turns in between only accept and parse, and the
+ * joins run in full slices: a worker kill's ~5,000 reconnects are back at p99 1.2–1.9 s where
+ * they took 1.9–2.3 s (benchmarks.md, "Issue 26, third round"). A lone join waits 5 ms.
  */
-const joins = new TurnBatcher<Join>((batch) => inSlices(batch, (join) => join.run(), WRITE_PACE, { failed: joinFailed }));
+export const JOIN_GATHER_MS = 5;
+const joins = new TurnBatcher<Join>((batch) => inSlices(batch, (join) => join.run(), WRITE_PACE, { failed: joinFailed }), { gatherMs: JOIN_GATHER_MS });
 
 /** A join that threw loses its connection, not the process or the joins after it. */
 function joinFailed(join: Join, err: unknown): void {

@@ -54,6 +54,20 @@ describe('TurnBatcher', () => {
     await new Promise((r) => setImmediate(r));
     expect(batches).toEqual([['a', 'b'], ['c']]);
   });
+  it('with gatherMs, hands over what the turns of gatherMs after the first add bring, together', async () => {
+    const batches: string[][] = [];
+    const batcher = new TurnBatcher<string>((items) => batches.push(items), { gatherMs: 200 });
+    batcher.add('a');
+    await new Promise((r) => setImmediate(r));
+    batcher.add('b');
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(batches).toEqual([['a', 'b']]);
+    batcher.add('c');
+    await new Promise((r) => setTimeout(r, 250));
+    expect(batches).toEqual([['a', 'b'], ['c']]);
+  });
   it('drops what waits on clear', async () => {
     const batches: string[][] = [];
     const batcher = new TurnBatcher<string>((items) => batches.push(items));
