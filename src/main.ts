@@ -1,17 +1,23 @@
 import { flushCompileCache } from './compile-cache';
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cluster from 'node:cluster';
-import { createApp } from './bootstrap';
-import { Primary } from './cluster/primary';
-import { PendingConnections } from './cluster/routing';
-import { listenOn } from './http/accept-sockets';
-import { setServedBy } from './http/request-id';
-import { WorkerLink } from './cluster/worker-link';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
-import { LifecycleService } from './lifecycle/lifecycle.service';
-import { SourceRegistry } from './sources/source-registry';
+import { openPort } from './http/accept-sockets';
+
+/**
+ * The app's modules (Nest and everything it builds: most of a start's CPU), loaded once the
+ * port is taken: a restarted process' subscribers then wait in the kernel's queue while it
+ * starts, instead of being refused (see runAlone).
+ */
+async function loadApp() {
+  const { Logger } = await import('@nestjs/common');
+  const { createApp } = await import('./bootstrap');
+  const { LifecycleService } = await import('./lifecycle/lifecycle.service');
+  const { SourceRegistry } = await import('./sources/source-registry');
+  return { Logger, createApp, LifecycleService, SourceRegistry };
+}
+type App = Awaited<ReturnType<typeof loadApp>>;
 
 /**
  * Connections the kernel may queue before the event loop accepts them. Node's default (511) is
@@ -33,34 +39,53 @@ async function main(): Promise<void> {
     process.exit(78); // EX_CONFIG
   }
   if (cluster.isWorker) return runWorker(config);
-  if (config.workers > 1) return new Primary(config).start();
+  if (config.workers > 1) {
+    const { Primary } = await import('./cluster/primary');
+    return new Primary(config).start();
+  }
   return runAlone(config);
 }
 
-/** One process that listens and serves (WORKERS=1). */
+/**
+ * One process that listens and serves (WORKERS=1). It takes the port first (http/accept-sockets.ts
+ * `openPort`), then loads and builds the app: connections made while it starts are served once
+ * it is up (in a restart, its subscribers' reconnects complete in the kernel and wait, where they
+ * were refused and retried on their own backoff, taking CPU the start needed).
+ */
 async function runAlone(config: AppConfig): Promise<void> {
-  const app = await createApp(config);
+  let acceptFailed = (err: Error): void => void process.stderr.write(`accepting a connection failed: ${err.message}\n`);
+  const port = await openPort({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG, sockets: config.listenSockets }, (err) => acceptFailed(err));
+  const mods = await loadApp();
+  const logger = new mods.Logger('Main');
+  // accept() failing (EMFILE past the limit) must not stop the process: the next accept may succeed.
+  acceptFailed = (err) => logger.warn({ msg: 'accepting a connection failed', err: err.message });
+  const app = await mods.createApp(config);
   await app.init();
-  const listening = await listenOn(app.getHttpServer(), { port: config.port, host: config.host, backlog: LISTEN_BACKLOG, sockets: config.listenSockets });
+  await port.serve(app.getHttpServer());
   // The extra sockets stop accepting when the shutdown begins, as the server's own does (app.close).
-  app.get(LifecycleService).draining$.subscribe((draining) => draining && listening.close());
+  app.get(mods.LifecycleService).draining$.subscribe((draining) => draining && port.close());
   flushCompileCache();
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
-  const registry = app.get(SourceRegistry);
+  const registry = app.get(mods.SourceRegistry);
   const sources = registry.sources.map((s) => s.name);
-  new Logger('Main').log({
+  logger.log({
     msg: 'listening',
-    url: `http://${config.host}:${config.port}`,
+    url: `http://${config.host}:${port.port}`,
     pairs: config.pairs,
     sources,
     pushFeeds: [...registry.feeds.keys()],
     ...(sources.includes('simulated') ? { simulatedSeed: config.simulatedSeed } : {}),
   });
-  stopOnSignals(app, config);
+  stopOnSignals(mods, app, config);
 }
 
 /** A worker of WORKERS > 1: it accepts on the port the workers share; without Redis its ticks come from the primary. */
 async function runWorker(config: AppConfig): Promise<void> {
+  const mods = await loadApp();
+  const { createApp, LifecycleService } = mods;
+  const { WorkerLink } = await import('./cluster/worker-link');
+  const { PendingConnections } = await import('./cluster/routing');
+  const { setServedBy } = await import('./http/request-id');
   const link = new WorkerLink();
   if (config.workerIndex !== undefined) setServedBy(config.workerIndex);
   const replica = config.redis ? undefined : await link.replicaLog(config);
@@ -75,7 +100,7 @@ async function runWorker(config: AppConfig): Promise<void> {
   app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
   // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop
   // request; the primary numbers the ones it passes on, so the same signal is not taken twice.
-  const stop = stopOnSignals(app, config, 1, (withinMs) => link.relaysClosed(withinMs));
+  const stop = stopOnSignals(mods, app, config, 1, (withinMs) => link.relaysClosed(withinMs));
   link.onStop(stop);
 }
 
@@ -86,7 +111,13 @@ async function runWorker(config: AppConfig): Promise<void> {
  * left of SHUTDOWN_TIMEOUT_MS (a worker: the connections it relays). Returns the function that
  * takes a numbered request.
  */
-function stopOnSignals(app: NestExpressApplication, config: AppConfig, signalLevel?: number, beforeExit?: (withinMs: number) => Promise<void>): (signal: NodeJS.Signals, level: number) => void {
+function stopOnSignals(
+  { Logger, LifecycleService }: App,
+  app: NestExpressApplication,
+  config: AppConfig,
+  signalLevel?: number,
+  beforeExit?: (withinMs: number) => Promise<void>,
+): (signal: NodeJS.Signals, level: number) => void {
   const logger = new Logger('Main');
   const lifecycle = app.get(LifecycleService);
   let stopping = false;

@@ -1,8 +1,11 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
-import { listenOn } from './accept-sockets';
+import { openPort } from './accept-sockets';
 
-describe('listenOn (SO_REUSEPORT sockets feeding one HTTP server)', () => {
+describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP server once it serves)', () => {
+  const noError = (err: Error) => {
+    throw err;
+  };
   const servers: Server[] = [];
   const clients: Socket[] = [];
   afterEach(async () => {
@@ -40,8 +43,10 @@ describe('listenOn (SO_REUSEPORT sockets feeding one HTTP server)', () => {
   it('takes connections on every socket of the port, several in one event-loop turn, all into the HTTP server', async () => {
     const server = createHttpServer((_req, res) => res.end('ok'));
     servers.push(server);
-    const listening = await listenOn(server, { port: 0, host: '127.0.0.1', backlog: 511, sockets: 4 });
-    const port = (server.address() as { port: number }).port;
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4 }, noError);
+    await listening.serve(server);
+    const port = listening.port;
+    expect((server.address() as { port: number }).port).toBe(port);
     const perTurn = await burst(server, port, 200);
     expect(perTurn.reduce((a, b) => a + b, 0)).toBe(200);
     expect(Math.max(...perTurn)).toBeGreaterThan(1);
@@ -56,14 +61,17 @@ describe('listenOn (SO_REUSEPORT sockets feeding one HTTP server)', () => {
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     const port = (other.address() as { port: number }).port;
     const server = createHttpServer();
-    await expect(listenOn(server, { port, host: '127.0.0.1', backlog: 511, sockets: 4 })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 4 }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 1 }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(server.listening).toBe(false);
     await new Promise((resolve) => other.close(resolve));
   });
 
   it('stops accepting on the extra sockets once closed: with the server closed too, the port refuses', async () => {
     const server = createHttpServer();
-    const listening = await listenOn(server, { port: 0, host: '127.0.0.1', backlog: 511, sockets: 3 });
-    const port = (server.address() as { port: number }).port;
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 3 }, noError);
+    await listening.serve(server);
+    const port = listening.port;
     listening.close();
     await new Promise((resolve) => server.close(resolve));
     const refused = await new Promise<string>((resolve) => {
@@ -72,5 +80,36 @@ describe('listenOn (SO_REUSEPORT sockets feeding one HTTP server)', () => {
       c.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
     });
     expect(refused).toBe('ECONNREFUSED');
+  });
+
+  for (const sockets of [1, 3]) {
+    it(`holds what connects before the server serves, and serves it then (${sockets} socket${sockets > 1 ? 's' : ''})`, async () => {
+      const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets }, noError);
+      // The app is still being built: the requests are sent, and wait.
+      const answers = Array.from({ length: 20 }, (_, i) => fetch(`http://127.0.0.1:${listening.port}/${i}`).then((r) => r.text()));
+      let answered = 0;
+      for (const a of answers) void a.then(() => answered++);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(answered).toBe(0);
+      const server = createHttpServer((req, res) => res.end(`served ${req.url}`));
+      servers.push(server);
+      await listening.serve(server);
+      expect(await Promise.all(answers)).toEqual(Array.from({ length: 20 }, (_, i) => `served /${i}`));
+      // And what connects later, on whichever socket.
+      expect(await (await fetch(`http://127.0.0.1:${listening.port}/later`)).text()).toBe('served /later');
+      listening.close();
+    });
+  }
+
+  it('reports a failed accept to its handler instead of throwing', async () => {
+    const failures: string[] = [];
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 2 }, (err) => failures.push(err.message));
+    const server = createHttpServer();
+    servers.push(server);
+    await listening.serve(server);
+    // What libuv does when accept() fails (EMFILE): an 'error' on the listening socket.
+    server.emit('error', new Error('accept EMFILE'));
+    expect(failures).toEqual(['accept EMFILE']);
+    listening.close();
   });
 });

@@ -1,48 +1,103 @@
-import { createServer, type Server as NetServer } from 'node:net';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { listen } from '../util/listen';
+import { ownSocket } from './socket-guard';
 
-export type ListenOptions = { port: number; host: string; backlog: number; sockets: number };
+export type PortOptions = { port: number; host: string; backlog: number; sockets: number };
+
+/** The service's port, taken before the app is built (`openPort`), served by the app's HTTP server once it is up. */
+export type OpenPort = {
+  /** The port bound: the one asked for, or the kernel's choice for 0. */
+  readonly port: number;
+  /** From now on `server` serves: it takes the first socket over, and every connection held so far and every later one of the other sockets goes to it. */
+  serve(server: Server): Promise<void>;
+  /** Stops accepting on the sockets other than the server's own (which closes with the server). */
+  close(): void;
+};
 
 /**
- * The HTTP server listening on several sockets of the same port (SO_REUSEPORT), all feeding it.
+ * Takes the port at once, before the app is built, on `sockets` listening sockets
+ * (SO_REUSEPORT) that all feed the app's HTTP server once it serves.
  *
- * Node (libuv 1.45 on) accepts one connection per listening socket per event-loop turn. With one
- * socket, a thousand clients arriving together (a reconnect storm, a load balancer opening its
- * pool) are taken one per turn, and a turn beside 15,000 streams is a ~10 ms slice of their
- * write pass: the last of them waits seconds, and the kernel's queue (`backlog`, capped by
- * net.core.somaxconn) overflows, dropping SYNs that clients resend only 1 s and 3 s later. With
- * `sockets` of them the kernel spreads new connections over as many queues, and each turn takes
- * one from each. The extra sockets hand their connections to the HTTP server's own 'connection'
- * handling (socket-guard.ts owns each one there first).
+ * **At once:** a process restarted after a crash spends most of a second (more under load)
+ * loading its modules and building the app. Its subscribers reconnect meanwhile: refused, each
+ * retries on its own backoff, and the retries take CPU the start needs. With the port taken
+ * first, their connections complete in the kernel and wait; what the sockets accept before the
+ * app is up is held (paused, owned) and handed to the HTTP server when it serves.
  *
- * The port is first bound without SO_REUSEPORT for a moment, so that a port another process
- * holds is still refused (EADDRINUSE) rather than silently shared. `sockets` 1: a plain listen.
+ * **Several sockets:** Node (libuv 1.45 on) accepts one connection per listening socket per
+ * event-loop turn. With one socket, a thousand clients arriving together (a reconnect storm, a
+ * load balancer opening its pool) are taken one per turn, and a turn beside 15,000 streams is a
+ * ~10 ms slice of their write pass: the last of them waits seconds, and the kernel's queue
+ * (`backlog`, capped by net.core.somaxconn) overflows, dropping SYNs that clients resend only
+ * 1 s and 3 s later. With `sockets` of them the kernel spreads new connections over as many
+ * queues, and each turn takes one from each. The first socket becomes the HTTP server's own
+ * (`server.listen(handle)`); the others hand their connections to its `'connection'`
+ * handling. The port is first bound without SO_REUSEPORT for a moment, so that a port another
+ * process holds is still refused (EADDRINUSE) rather than silently shared. `sockets` 1: one
+ * plain socket.
+ *
+ * A failed accept (EMFILE) is an `'error'` of its socket: reported to `onAcceptError`, never
+ * thrown; the next accept may succeed.
  */
-export async function listenOn(server: Server, options: ListenOptions): Promise<{ close(): void }> {
+export async function openPort(options: PortOptions, onAcceptError: (err: Error) => void): Promise<OpenPort> {
   const { host, backlog, sockets } = options;
-  if (sockets <= 1) {
-    await listen(server, { port: options.port, host, backlog });
-    return { close: () => undefined };
-  }
-  const port = await probeFree(options.port, host);
-  await listen(server, { port, host, backlog, reusePort: true });
-  const bound = (server.address() as { port: number }).port;
-  const extra: NetServer[] = [];
+  let server: Server | undefined;
+  const held = new Set<Socket>();
+  const hand = (to: Server, socket: Socket) => {
+    to.emit('connection', socket);
+    socket.resume();
+  };
+  const take = (socket: Socket) => {
+    ownSocket(socket);
+    if (server !== undefined) return hand(server, socket);
+    held.add(socket);
+    socket.once('close', () => held.delete(socket));
+  };
+  const acceptors: NetServer[] = [];
+  const acceptor = () => {
+    // As the HTTP server's own sockets are made (http.Server's net options: half-open kept, no
+    // Nagle), paused: the HTTP server reads them once it has them.
+    const a = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, take);
+    acceptors.push(a);
+    return a;
+  };
+  const closeAll = () => {
+    for (const a of acceptors) a.close();
+  };
   try {
-    for (let i = 1; i < sockets; i++) {
-      // As the HTTP server's own sockets are made (http.Server's net options: half-open kept, no Nagle).
-      const acceptor = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => server.emit('connection', socket));
-      extra.push(acceptor);
-      await listen(acceptor, { port: bound, host, backlog, reusePort: true });
+    if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
+    else {
+      const port = await probeFree(options.port, host);
+      await listen(acceptor(), { port, host, backlog, reusePort: true });
+      const bound = (acceptors[0].address() as { port: number }).port;
+      for (let i = 1; i < sockets; i++) await listen(acceptor(), { port: bound, host, backlog, reusePort: true });
     }
   } catch (err) {
-    for (const acceptor of extra) acceptor.close();
+    closeAll();
     throw err;
   }
+  for (const a of acceptors) a.on('error', onAcceptError);
+  const [first, ...others] = acceptors;
   return {
+    port: (first.address() as { port: number }).port,
+    serve: async (to) => {
+      // The HTTP server takes the first socket's handle (its later connections are its own, not
+      // paused); what the first socket accepted before stays held and is handed over below.
+      await new Promise<void>((resolve, reject) => {
+        to.once('error', reject);
+        to.listen(first, backlog, () => {
+          to.off('error', reject);
+          resolve();
+        });
+      });
+      to.on('error', onAcceptError);
+      server = to;
+      for (const socket of held) hand(to, socket);
+      held.clear();
+    },
     close: () => {
-      for (const acceptor of extra) acceptor.close();
+      for (const a of others) a.close();
     },
   };
 }
