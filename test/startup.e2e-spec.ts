@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { spawnMain } from './support/main-process';
 import { startApp, type TestApp } from './support/app';
 import { freePort } from './support/redis';
@@ -16,6 +17,38 @@ describe('start-up', () => {
       expect(leftOut.map((l) => l.level)).toEqual([30]);
       expect(lines.filter((l) => typeof l.level === 'number' && l.level >= 40)).toEqual([]);
     } finally {
+      proc.kill('SIGTERM');
+      expect((await exited).code).toBe(0);
+    }
+  }, 30_000);
+
+  it('takes its port before it loads the app: a request made while it starts is answered once it is up', async () => {
+    const port = await freePort();
+    const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' });
+    const socket = await (async () => {
+      for (let i = 0; i < 1000; i++) {
+        const s = await new Promise<Socket | undefined>((resolve) => {
+          const c = connect(port, '127.0.0.1', () => resolve(c));
+          c.once('error', () => resolve(undefined));
+        });
+        if (s) return s;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      throw new Error(`never connected: ${output()}`);
+    })();
+    try {
+      // Connected, and the app is still being built for a while (loading it takes hundreds of ms).
+      expect(output()).not.toContain('"msg":"listening"');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(output()).not.toContain('"msg":"listening"');
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      await new Promise((resolve) => socket.once('close', resolve));
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(output()).toContain('"msg":"listening"');
+    } finally {
+      socket.destroy();
       proc.kill('SIGTERM');
       expect((await exited).code).toBe(0);
     }

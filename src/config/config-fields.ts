@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
-import { normalizePair } from '../domain/pair';
+import { normalizePair } from '../domain/pair-name';
 import { SOURCE_NAMES } from '../shared/wire';
 
 /**

@@ -1,16 +1,7 @@
 import { ApiError } from '../http/api-error';
+import { MAX_PAIR_LENGTH, normalizePair } from './pair-name';
 
-/** `BASE-QUOTE` or `BASE/QUOTE`, 2 to 10 letters or digits each side, any case. */
-const PAIR_PATTERN = /^([A-Za-z0-9]{2,10})[-/]([A-Za-z0-9]{2,10})$/;
-
-export const MAX_PAIR_LENGTH = 21;
-
-/** The canonical form (`BTC-USD`) of a pair, or null when it is not well formed. */
-export function normalizePair(raw: string): string | null {
-  if (raw.length > MAX_PAIR_LENGTH) return null;
-  const m = PAIR_PATTERN.exec(raw.trim());
-  return m ? `${m[1].toUpperCase()}-${m[2].toUpperCase()}` : null;
-}
+export { MAX_PAIR_LENGTH, normalizePair };
 
 export function splitPair(pair: string): { base: string; quote: string } {
   const [base, quote] = pair.split('-');

@@ -1,10 +1,10 @@
 import { ApiError } from './api-error';
 import { checkPair, type PairCheck } from '../domain/pair';
+import { MAX_URL_LENGTH } from './limits';
+
+export { MAX_URL_LENGTH };
 
 export const MAX_QUERY_VALUE_LENGTH = 1024;
-
-/** The longest request target served (longer: 414 URI_TOO_LONG). */
-export const MAX_URL_LENGTH = 8192;
 
 /** Throws 414 URI_TOO_LONG for a request target longer than MAX_URL_LENGTH. */
 export function checkTargetLength(target: string): void {

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeRawError } from './raw-response';
-import { MAX_URL_LENGTH } from './query';
+import { MAX_URL_LENGTH } from './limits';
 import type { ErrorBody } from '../shared/wire';
 
 /**
