@@ -62,9 +62,6 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
     acceptors.push(a);
     return a;
   };
-  const closeAll = () => {
-    for (const a of acceptors) a.close();
-  };
   try {
     if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
     else {
@@ -74,7 +71,7 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
       for (let i = 1; i < sockets; i++) await listen(acceptor(), { port: bound, host, backlog, reusePort: true });
     }
   } catch (err) {
-    closeAll();
+    for (const a of acceptors) a.close();
     throw err;
   }
   for (const a of acceptors) a.on('error', onAcceptError);
@@ -84,13 +81,7 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
     serve: async (to) => {
       // The HTTP server takes the first socket's handle (its later connections are its own, not
       // paused); what the first socket accepted before stays held and is handed over below.
-      await new Promise<void>((resolve, reject) => {
-        to.once('error', reject);
-        to.listen(first, backlog, () => {
-          to.off('error', reject);
-          resolve();
-        });
-      });
+      await listen(to, { handle: first, backlog });
       to.on('error', onAcceptError);
       server = to;
       for (const socket of held) hand(to, socket);

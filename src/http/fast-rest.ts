@@ -9,7 +9,7 @@ import { isFresh } from '../prices/latest-body';
 import { toErrorBody } from './api-exception.filter';
 import { corsHeaders } from './cors';
 import type { EdgeRoute } from './edge-routes';
-import { MAX_URL_LENGTH } from './query';
+import { MAX_URL_LENGTH } from './limits';
 import type { RestRateLimit } from './rate-limit';
 import { idHeaders, requestIdOf } from './request-id';
 import { STRICT_SECURITY_HEADERS } from './security-headers';

@@ -2,8 +2,6 @@ import { ApiError } from './api-error';
 import { checkPair, type PairCheck } from '../domain/pair';
 import { MAX_URL_LENGTH } from './limits';
 
-export { MAX_URL_LENGTH };
-
 export const MAX_QUERY_VALUE_LENGTH = 1024;
 
 /** Throws 414 URI_TOO_LONG for a request target longer than MAX_URL_LENGTH. */

@@ -1,4 +1,4 @@
-import { legacyAsset, type LegacyTick, type PairStatus, type ResetEvent, type Tick } from '../shared/wire';
+import { legacyAsset, type ErrorCode, type LegacyTick, type PairStatus, type ResetEvent, type Tick } from '../shared/wire';
 import { deltaShape, WireShape } from '../stream/encoded';
 
 /**
@@ -91,8 +91,7 @@ export function closingFrame(retryMs: number): string {
  * `onmessage` client never takes it for a tick; no id) with the code, then the reconnect hint.
  */
 export function expiredFrame(retryMs: number): string {
-  const notice = { code: 'TOKEN_EXPIRED', message: 'the token has expired; reconnect with a new one and resume' };
-  return `event: notice\ndata: ${JSON.stringify(notice)}\n\nretry: ${retryMs}\n\n`;
+  return lastNotice('TOKEN_EXPIRED', 'the token has expired; reconnect with a new one and resume', retryMs);
 }
 
 /**
@@ -101,8 +100,12 @@ export function expiredFrame(retryMs: number): string {
  * resumes again (from the same id) instead of waiting on a stream that will never start.
  */
 export function failedFrame(retryMs: number): string {
-  const notice = { code: 'INTERNAL_ERROR', message: 'the stream could not start: its history could not be read; reconnect and resume' };
-  return `event: notice\ndata: ${JSON.stringify(notice)}\n\nretry: ${retryMs}\n\n`;
+  return lastNotice('INTERNAL_ERROR', 'the stream could not start: its history could not be read; reconnect and resume', retryMs);
+}
+
+/** A stream's last frames: a `notice` event (no id) with its code and message, then the reconnect hint. */
+function lastNotice(code: ErrorCode, message: string, retryMs: number): string {
+  return `event: notice\ndata: ${JSON.stringify({ code, message })}\n\nretry: ${retryMs}\n\n`;
 }
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
