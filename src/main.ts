@@ -62,7 +62,8 @@ async function runAlone(config: AppConfig): Promise<void> {
   const app = await mods.createApp(config);
   await app.init();
   await port.serve(app.getHttpServer());
-  // The extra sockets stop accepting when the shutdown begins, as the server's own does (app.close).
+  // The port stops accepting when the shutdown begins, before the streams end: a subscriber that
+  // comes back meanwhile is refused at once instead of waiting in a queue the exit resets.
   app.get(mods.LifecycleService).draining$.subscribe((draining) => draining && port.close());
   flushCompileCache();
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).

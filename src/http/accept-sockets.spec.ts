@@ -67,20 +67,37 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
     await new Promise((resolve) => other.close(resolve));
   });
 
-  it('stops accepting on the extra sockets once closed: with the server closed too, the port refuses', async () => {
-    const server = createHttpServer();
-    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 3 }, noError);
-    await listening.serve(server);
-    const port = listening.port;
-    listening.close();
-    await new Promise((resolve) => server.close(resolve));
-    const refused = await new Promise<string>((resolve) => {
-      const c = connect(port, '127.0.0.1');
-      c.on('connect', () => resolve('connected'));
-      c.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  for (const sockets of [1, 3]) {
+    it(`once closed, refuses on every socket of the port, the server's own too, while open requests finish (${sockets} socket${sockets > 1 ? 's' : ''})`, async () => {
+      let answer: (() => void) | undefined;
+      const server = createHttpServer((_req, res) => {
+        res.write('open ');
+        answer = () => res.end('and finished');
+      });
+      servers.push(server);
+      const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets }, noError);
+      await listening.serve(server);
+      const port = listening.port;
+      const open = await fetch(`http://127.0.0.1:${port}/`);
+      listening.close();
+      expect(server.listening).toBe(false);
+      const attempts = await Promise.all(
+        Array.from(
+          { length: 8 },
+          () =>
+            new Promise<string>((resolve) => {
+              const c = connect(port, '127.0.0.1');
+              clients.push(c);
+              c.on('connect', () => resolve('connected'));
+              c.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+            }),
+        ),
+      );
+      expect(attempts).toEqual(Array.from({ length: 8 }, () => 'ECONNREFUSED'));
+      answer?.();
+      expect(await open.text()).toBe('open and finished');
     });
-    expect(refused).toBe('ECONNREFUSED');
-  });
+  }
 
   for (const sockets of [1, 3]) {
     it(`holds what connects before the server serves, and serves it then (${sockets} socket${sockets > 1 ? 's' : ''})`, async () => {

@@ -11,7 +11,10 @@ export type OpenPort = {
   readonly port: number;
   /** From now on `server` serves: it takes the first socket over, and every connection held so far and every later one of the other sockets goes to it. */
   serve(server: Server): Promise<void>;
-  /** Stops accepting on the sockets other than the server's own (which closes with the server). */
+  /**
+   * Stops accepting on every socket of the port, the server's own too (its open connections stay;
+   * its idle keep-alive ones close, as with any `server.close()`): from then on the port refuses.
+   */
   close(): void;
 };
 
@@ -89,6 +92,8 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
     },
     close: () => {
       for (const a of others) a.close();
+      if (server === undefined) first.close();
+      else if (server.listening) server.close();
     },
   };
 }
