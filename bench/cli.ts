@@ -22,7 +22,7 @@ export function formatResult(r: BenchResult): string {
   const o = r.options;
   const out: string[] = [];
   out.push(
-    `${r.label}: ${o.pairs.length} pairs, a tick per pair every ${o.tickMs} ms, ${o.durationS} s measured${o.churn ? `, churn every ${o.churn.minMs / 1000}-${o.churn.maxMs / 1000} s` : ''}` +
+    `${r.label}: ${o.pairs.length} pairs, a tick per pair every ${o.tickMs} ms, ${o.durationS} s measured${o.churn ? `, churn every ${o.churn.minMs / 1000}-${o.churn.maxMs / 1000} s` : ''}${o.sioAuth && o.socketio > 0 ? ', Socket.IO subscribing in the handshake' : ''}` +
       `; ${r.machine.nproc} cores, ${r.machine.memGiB} GiB, node ${r.machine.node}, machine ${r.machine.busyBeforePct === null ? '?' : r.machine.busyBeforePct.toFixed(0)}% busy before the load; published ticks in window: ${r.published.ticks} of ${r.published.scheduled} scheduled (${r.published.mode})`,
   );
   const rows = [['transport', 'subs', 'held', 'EMFILE', 'refused', 'delivered', 'missing', 'dup', 'ooo', 'resets', 'drops', 'p50', 'p90', 'p99', 'max']];

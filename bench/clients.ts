@@ -337,7 +337,11 @@ export function openWsFeed(ep: Endpoint, req: StreamRequest, h: StreamHandlers):
   );
 }
 
-export type SocketIoRequest = StreamRequest & { namespace: string };
+export type SocketIoRequest = StreamRequest & {
+  namespace: string;
+  /** The subscription in the handshake's auth (docs/api.md "Auto-resume"): open once the namespace connect is acknowledged. */
+  inHandshake?: boolean;
+};
 
 /** Splits a Socket.IO packet (after the engine.io `4`): type, ack id and JSON payload. */
 function sioPacket(s: string): { type: number; ack: string; json: string } {
@@ -350,7 +354,9 @@ function sioPacket(s: string): { type: number; ack: string; json: string } {
 
 /**
  * Socket.IO over `ws` without socket.io-client: `40<nsp>,` connects the namespace, a `subscribe`
- * with ack id 0 asks for the pairs (and the resume point), pings `2` are answered `3`.
+ * with ack id 0 asks for the pairs (and the resume point), pings `2` are answered `3`. With
+ * `inHandshake` the pairs and the resume point go in the connect packet's auth instead, and the
+ * stream is open once the connect is acknowledged (the client library's way).
  * `req.path` is the engine.io path, e.g. `/socket.io/`.
  */
 export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandlers): Conn {
@@ -367,7 +373,7 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
     (ws, s, now, fail) => {
       switch (s.charCodeAt(0)) {
         case 48: // '0' engine.io open
-          return ws.send(`40${nsp}`);
+          return ws.send(req.inHandshake ? `40${nsp}${JSON.stringify(subscribe)}` : `40${nsp}`);
         case 50: // '2' ping
           return ws.send('3');
         case 49: // '1' close
@@ -393,7 +399,8 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
               if (n.code === 'SHUTTING_DOWN' && typeof n.retryMs === 'number') h.hint?.(n.retryMs);
             }
           } else if (p.type === 0) {
-            ws.send(`42${nsp}0${JSON.stringify(['subscribe', subscribe])}`);
+            if (req.inHandshake) h.open();
+            else ws.send(`42${nsp}0${JSON.stringify(['subscribe', subscribe])}`);
           } else if (p.type === 3 && p.ack === '0') {
             const [ack] = JSON.parse(p.json) as [{ ok: boolean; error?: { code?: string } }];
             if (ack.ok) h.open();

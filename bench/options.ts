@@ -49,6 +49,8 @@ export type BenchOptions = {
   timeField: string;
   /** --delta: subscribers ask for per-pair deltas (docs/api.md "Deltas") and apply them. */
   delta: boolean;
+  /** --sio-auth: Socket.IO subscribers subscribe in the handshake's `auth`, as the client library does. */
+  sioAuth: boolean;
   published: 'history' | 'union' | 'none';
   env: Record<string, string>;
   /** Services started (each `node dist/main.js` on its own port, the same environment); the subscribers are spread over them. */
@@ -123,6 +125,9 @@ Target:
   --time-field F                the payload's time field (default timestamp)
   --delta                       subscribers ask for per-pair deltas (delta=1) and apply them; the delivery check
                                 and latencies use the rebuilt ticks
+  --sio-auth                    Socket.IO subscribers send their pairs and resume point in the handshake's auth (one
+                                round trip: the namespace connect), as the client library does, instead of a
+                                subscribe event after it (two: connect, then subscribe and its ack)
   --published history|union|none  what was published: the history API (default), the union of what
                                 the subscribers got (servers without one), or no delivery check
   --env K=V                     more environment for the started service (repeatable)
@@ -207,6 +212,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'sio-namespace': { type: 'string' },
       'time-field': { type: 'string' },
       delta: { type: 'boolean' },
+      'sio-auth': { type: 'boolean' },
       published: { type: 'string' },
       env: { type: 'string', multiple: true },
       instances: { type: 'string' },
@@ -307,6 +313,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     socketIoNamespace: v['sio-namespace'] ?? SOCKET_NAMESPACE,
     timeField: v['time-field'] ?? 'timestamp',
     delta: v.delta ?? false,
+    sioAuth: v['sio-auth'] ?? false,
     published,
     env,
     instances,

@@ -23,6 +23,8 @@ export type WorkerPlan = {
   timeField: string;
   /** --delta: every subscriber asks for deltas and applies them. */
   delta: boolean;
+  /** --sio-auth: Socket.IO subscribers subscribe in the handshake's auth. */
+  sioAuth: boolean;
   /** Connection attempts in flight at once during the ramp. */
   concurrency: number;
   /** With it, attempts start at this rate (per second, this worker's share), whether or not earlier ones were established: an open loop, as clients arriving on their own. */

@@ -480,6 +480,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         socketIoNamespace: o.socketIoNamespace,
         timeField: o.timeField,
         delta: o.delta,
+        sioAuth: o.sioAuth,
         concurrency: Math.max(1, Math.ceil(o.concurrency / nWorkers)),
         connectRate: o.connectRate === null ? null : o.connectRate / nWorkers,
         churn: o.churn,

@@ -171,7 +171,7 @@ class Subscriber {
     const q = `pairs=${encodeURIComponent(this.pairs.join(','))}${plan.delta ? '&delta=1' : ''}`;
     if (this.transport === 'sse') this.conn = openSse(this.ep, { ...req, path: `${plan.ssePath}?${q}` }, h);
     else if (this.transport === 'ws') this.conn = openWsFeed(this.ep, { ...req, path: `${plan.wsPath}?${q}` }, h);
-    else this.conn = openSocketIo(this.ep, { ...req, path: plan.socketIoPath, namespace: plan.socketIoNamespace }, h);
+    else this.conn = openSocketIo(this.ep, { ...req, path: plan.socketIoPath, namespace: plan.socketIoNamespace, inHandshake: plan.sioAuth }, h);
   }
 
   private onTick(id: string | undefined, pair: string | undefined, timeMs: number, arrived: number): void {

@@ -425,6 +425,8 @@ describe('storm mode (CI size)', () => {
     for (const t of TRANSPORTS) expect(result.transports[t].reconnects).toBeGreaterThanOrEqual(100);
     expect(output).toMatch(new RegExp(`storm: ${trigger} \\(${s.signal} to pid \\d+\\) 2 s into the load phase; it exited after \\d+ ms, the harness started it again`));
     expect(output).toMatch(/^all +300 +300 +300 +0 /m);
+    expect(result.options.sioAuth).toBe(extra.includes('--sio-auth'));
+    expect(output.includes('Socket.IO subscribing in the handshake')).toBe(extra.includes('--sio-auth'));
     await expectNoKeys(prefix);
     expect(result.assert).toEqual({ passed: true, failures: [] });
     expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
@@ -432,7 +434,8 @@ describe('storm mode (CI size)', () => {
 
   it('SIGKILL of the one process, restarted on the same port: every subscriber back and whole', () => storm('sigkill', []), 120_000);
 
-  it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000']), 120_000);
+  // Here the Socket.IO subscribers subscribe in the handshake (--sio-auth), as the client library does.
+  it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000', '--sio-auth']), 120_000);
 });
 
 // --storm rolling: a rolling deploy's step. SIGTERM to instance 1 of 2; its subscribers, when the service ends their
