@@ -46,7 +46,9 @@ describe('start-up', () => {
       socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
       await new Promise((resolve) => socket.once('close', resolve));
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-      expect(output()).toContain('"msg":"listening"');
+      // The held connection is served as the server takes the port over; the listening line
+      // follows a moment later (and reaches this pipe later still).
+      await waitFor(() => output().includes('"msg":"listening"'), 5000, output);
     } finally {
       socket.destroy();
       proc.kill('SIGTERM');
