@@ -138,6 +138,10 @@ describe(RedisTickLog.name, () => {
     const point = { kind: 'id' as const, id: idOf(old.id) };
     const pairs = new Set(['BTC-USD']);
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: null, oldestTimestamp: null } });
+    // XADD's id is the clock's millisecond: a new stream's first entry in `old`'s millisecond
+    // would get `old`'s id again (a flush and two ticks within one millisecond; it failed CI
+    // once). This test is about the gap: the fresh tick comes a millisecond later.
+    while (Date.now() <= idOf(old.id).ms) await new Promise((resolve) => setTimeout(resolve, 1));
     const fresh = await log.append(draft('BTC-USD', 2));
     redis.disconnect();
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: fresh.id, oldestTimestamp: fresh.timestamp } });
