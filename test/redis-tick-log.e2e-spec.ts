@@ -1,5 +1,6 @@
 import { loadConfig } from '../src/config/app-config';
 import { parseTickId } from '../src/domain/tick-id';
+import { encode } from '../src/redis/redis-stream-reads';
 import { RedisTickLog } from '../src/redis/redis-tick-log';
 import { RedisClients } from '../src/redis/redis.clients';
 import type { ResetEvent, Tick } from '../src/shared/wire';
@@ -138,15 +139,36 @@ describe(RedisTickLog.name, () => {
     const point = { kind: 'id' as const, id: idOf(old.id) };
     const pairs = new Set(['BTC-USD']);
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: null, oldestTimestamp: null } });
-    // XADD's id is the clock's millisecond: a new stream's first entry in `old`'s millisecond
-    // would get `old`'s id again (a flush and two ticks within one millisecond; it failed CI
-    // once). This test is about the gap: the fresh tick comes a millisecond later.
-    while (Date.now() <= idOf(old.id).ms) await new Promise((resolve) => setTimeout(resolve, 1));
     const fresh = await log.append(draft('BTC-USD', 2));
     redis.disconnect();
     expect(await log.readAfter(point, pairs)).toEqual({ complete: false, reset: { reason: 'history_gap', oldestId: fresh.id, oldestTimestamp: fresh.timestamp } });
     // The new stream is complete from its first entry on.
     expect(await log.readAfter({ kind: 'id', id: idOf(fresh.id) }, pairs)).toEqual({ complete: true, ticks: [] });
+  });
+
+  // Redis keeps ids increasing only while the stream exists: a new one starts from its clock.
+  // In the same millisecond as the last tick before (CI once gave the deleted stream's id again,
+  // above), or with that clock behind, the new tick would be taken for one the subscribers had.
+  it('keeps ids increasing across a lost stream: the next tick comes after every id it appended or read, even one ahead of the clock', async () => {
+    const { log, seen } = await open();
+    await log.latestPerPair();
+    const redis = testClient();
+    try {
+      const aheadMs = Date.now() + 60_000;
+      const ahead = await redis.xadd(`${prefix}:ticks`, `${aheadMs}-3`, ...encode(draft('BTC-USD', 1)));
+      await waitFor(() => seen.some((t) => t.id === ahead), 5000);
+      await redis.del(`${prefix}:ticks`);
+      const fresh = await log.append(draft('BTC-USD', 2));
+      expect(fresh.id).toBe(`${aheadMs}-4`);
+      // The stream exists again: Redis keeps the next ids after it.
+      const next = await log.append(draft('BTC-USD', 3));
+      expect(idOf(next.id)).toEqual({ ms: aheadMs, seq: 5 });
+      // Lost again: the next comes after the newest it appended (which its tail may not have read yet).
+      await redis.del(`${prefix}:ticks`);
+      expect((await log.append(draft('BTC-USD', 4))).id).toBe(`${aheadMs}-6`);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('tells of a gap once when its tail comes back below the floor (Redis came back empty), then delivers every tick the stream holds, in order', async () => {

@@ -16,10 +16,24 @@ import { RedisTickTail } from './redis-tick-tail';
  * cut a prefix of the stream (`~` only makes them cut less, in whole nodes); entries are never
  * deleted from the middle. The stream is therefore always a contiguous suffix of everything ever
  * appended to it, which is what makes its first entry a reliable floor (see RedisStreamReads.window).
- * ARGV: MAXLEN, HISTORY_TTL_MS, field, value, ...
+ *
+ * Redis keeps a stream's ids increasing, but only while the stream exists. When it was lost (a
+ * flush, a failover to an empty replica) its next id is the clock's again: within the
+ * millisecond of the last tick before (the ticks of one poll share one) or behind it (a clock
+ * that went back), subscribers would hold an id at or after the new tick's and take it for one
+ * they had. So where the stream is gone and the clock is not past `floor` (the newest id this
+ * instance appended or read), the tick gets the id right after it.
+ * ARGV: MAXLEN, HISTORY_TTL_MS, floor ('' for none), field, value, ...
  */
 const APPEND = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+local next = '*'
+if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local fms, fseq = string.match(ARGV[3], '^(%d+)-(%d+)$')
+  if fms and now <= tonumber(fms) then next = fms .. '-' .. string.format('%.0f', tonumber(fseq) + 1) end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], next, unpack(ARGV, 4))
 local ms = tonumber(string.match(id, '^(%d+)-'))
 redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - tonumber(ARGV[2])))
 return id`;
@@ -60,6 +74,8 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   private stopped = false;
   private refreshTimer: NodeJS.Timeout | null = null;
   private cachedStats: LogStats = { size: 0, oldestId: null, newestId: null };
+  /** The newest id this instance appended: with the newest it read, the floor of an append (APPEND). */
+  private appended: string | null = null;
 
   constructor(
     private readonly clients: RedisClients,
@@ -88,8 +104,10 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
 
   async append(draft: TickDraft): Promise<Tick> {
     const fields = encode(draft);
-    const id = await this.clients.command.eval(APPEND, 1, this.streamKey, String(this.config.historySize), String(this.config.historyTtlMs), ...fields);
+    const floor = this.newestKnown();
+    const id = await this.clients.command.eval(APPEND, 1, this.streamKey, String(this.config.historySize), String(this.config.historyTtlMs), floor ?? '', ...fields);
     if (typeof id !== 'string') throw new Error('XADD returned no id');
+    if (this.appended === null || idAfter(id, this.appended)) this.appended = id;
     this.resumes.committed(); // not needed for a join's completeness (the tail's commit is), but a read after an append shows it
     return { id, ...draft };
   }
@@ -123,6 +141,13 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const newestId = this.cachedStats.newestId;
     const lastId = this.tail.lastId;
     return { ...this.cachedStats, newestId: lastId !== null && (newestId === null || idAfter(lastId, newestId)) ? lastId : newestId };
+  }
+
+  /** The newest id this instance appended or read: no later append may come at or before it. */
+  private newestKnown(): string | null {
+    const read = this.stats().newestId;
+    if (this.appended === null) return read;
+    return read !== null && idAfter(read, this.appended) ? read : this.appended;
   }
 
   override shareConfirmation({ pair, atMs }: Confirmation): void {
