@@ -26,14 +26,14 @@ import { RedisTickTail } from './redis-tick-tail';
  * ARGV: MAXLEN, HISTORY_TTL_MS, floor ('' for none), field, value, ...
  */
 const APPEND = `
-local next = '*'
+local at = '*'
 if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local fms, fseq = string.match(ARGV[3], '^(%d+)-(%d+)$')
-  if fms and now <= tonumber(fms) then next = fms .. '-' .. string.format('%.0f', tonumber(fseq) + 1) end
+  if fms and now <= tonumber(fms) then at = fms .. '-' .. string.format('%.0f', tonumber(fseq) + 1) end
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], next, unpack(ARGV, 4))
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], at, unpack(ARGV, 4))
 local ms = tonumber(string.match(id, '^(%d+)-'))
 redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - tonumber(ARGV[2])))
 return id`;
