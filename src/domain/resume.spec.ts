@@ -1,6 +1,6 @@
 import { ApiError } from '../http/api-error';
 import { parseSince, resolveResumePoint } from './resume';
-import { idAfter, parseTickId } from './tick-id';
+import { idAfter, newerId, parseTickId } from './tick-id';
 
 const NOW = Date.parse('2026-11-21T21:00:00.000Z');
 
@@ -59,6 +59,14 @@ describe('tick ids', () => {
     expect(idAfter('10-9', '10-10')).toBe(false);
     expect(idAfter('10-1', '10-1')).toBe(false);
     expect(idAfter('1763758800123-0', '999999999999-99')).toBe(true);
+  });
+
+  it('takes the later of two ids, either of which may be missing', () => {
+    expect(newerId('10-10', '10-9')).toBe('10-10');
+    expect(newerId('9-5', '10-0')).toBe('10-0');
+    expect(newerId(null, '10-0')).toBe('10-0');
+    expect(newerId('10-0', null)).toBe('10-0');
+    expect(newerId(null, null)).toBeNull();
   });
 
   it('parses only <ms>-<seq>', () => {

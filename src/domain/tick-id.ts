@@ -49,6 +49,12 @@ export function idAfter(a: string, b: string): boolean {
   return seqA.length !== seqB.length ? seqA.length > seqB.length : seqA > seqB;
 }
 
+/** The later of two canonical id strings, either of which may be missing. */
+export function newerId(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  return b !== null && idAfter(b, a) ? b : a;
+}
+
 /** The millisecond part of a canonical id string (when the tick was committed). */
 export function idMs(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));

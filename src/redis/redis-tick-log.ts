@@ -2,7 +2,7 @@ import { withDeadline } from '../util/deadline';
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Subject } from 'rxjs';
 import type { ResumePoint } from '../domain/resume';
-import { idAfter } from '../domain/tick-id';
+import { newerId } from '../domain/tick-id';
 import type { AppConfig } from '../config/app-config';
 import type { ResetEvent, Tick } from '../shared/wire';
 import { TickLog, type Confirmation, type HistoryPage, type LogStats, type ReadAfterResult, type TickDraft } from '../stream/tick-log';
@@ -107,7 +107,7 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
     const floor = this.newestKnown();
     const id = await this.clients.command.eval(APPEND, 1, this.streamKey, String(this.config.historySize), String(this.config.historyTtlMs), floor ?? '', ...fields);
     if (typeof id !== 'string') throw new Error('XADD returned no id');
-    if (this.appended === null || idAfter(id, this.appended)) this.appended = id;
+    this.appended = newerId(this.appended, id);
     this.resumes.committed(); // not needed for a join's completeness (the tail's commit is), but a read after an append shows it
     return { id, ...draft };
   }
@@ -138,16 +138,12 @@ export class RedisTickLog extends TickLog implements BeforeApplicationShutdown {
   }
 
   stats(): LogStats {
-    const newestId = this.cachedStats.newestId;
-    const lastId = this.tail.lastId;
-    return { ...this.cachedStats, newestId: lastId !== null && (newestId === null || idAfter(lastId, newestId)) ? lastId : newestId };
+    return { ...this.cachedStats, newestId: newerId(this.cachedStats.newestId, this.tail.lastId) };
   }
 
   /** The newest id this instance appended or read: no later append may come at or before it. */
   private newestKnown(): string | null {
-    const read = this.stats().newestId;
-    if (this.appended === null) return read;
-    return read !== null && idAfter(read, this.appended) ? read : this.appended;
+    return newerId(this.stats().newestId, this.appended);
   }
 
   override shareConfirmation({ pair, atMs }: Confirmation): void {
