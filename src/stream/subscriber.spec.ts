@@ -36,6 +36,28 @@ describe(Subscriber.name, () => {
     expect(sink.ids()).toEqual([...missed, ...live].map((t) => t!.id));
   });
 
+  it("counts a resume's replayed ticks as sent but not as delivery lag; a live tick from the backlog counts with its lag", async () => {
+    const { publish, open, metrics } = hubSetup({ HISTORY_SIZE: '50' });
+    const sentSse = async () => (await metrics.messagesSent.get()).values.find((v) => v.labels.transport === 'sse')?.value ?? 0;
+    const lagCount = async () => (await metrics.deliveryLag.get()).values.find((v) => v.metricName === 'price_stream_delivery_lag_seconds_count' && v.labels.transport === 'sse')?.value ?? 0;
+    const first = await publish('BTC-USD');
+    for (let i = 0; i < 20; i++) await publish('BTC-USD');
+    const { sink } = open(['BTC-USD'], idResume(first!.id));
+    await flush();
+    expect(sink.ids()).toHaveLength(20);
+    expect({ sent: await sentSse(), lag: await lagCount() }).toEqual({ sent: 20, lag: 0 });
+
+    await publish('BTC-USD'); // live, written at once: the hub counts it, with its lag
+    expect({ sent: await sentSse(), lag: await lagCount() }).toEqual({ sent: 21, lag: 1 });
+
+    sink.accepting = false;
+    await publish('BTC-USD'); // handed over; the sink is now full
+    await publish('BTC-USD'); // waits in the backlog
+    sink.drain();
+    expect(sink.ids()).toHaveLength(23);
+    expect({ sent: await sentSse(), lag: await lagCount() }).toEqual({ sent: 23, lag: 3 });
+  });
+
   it('conflates at conflate=<ms>: at most one tick per pair per interval, always the latest, saying how many it replaces', async () => {
     jest.useFakeTimers({ now: 1_900_000_000_000 });
     try {
