@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
-import { openPort } from './accept-sockets';
+import { openPort, type OpenPort } from './accept-sockets';
 
 describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP server once it serves)', () => {
   const noError = (err: Error) => {
@@ -8,13 +8,21 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
   };
   const servers: Server[] = [];
   const clients: Socket[] = [];
+  const opened: OpenPort[] = [];
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy();
+    for (const p of opened.splice(0)) p.close();
     for (const s of servers.splice(0)) {
       s.closeAllConnections();
       await new Promise((resolve) => s.close(resolve));
     }
   });
+
+  async function waitForConnections(server: Server, n: number): Promise<void> {
+    const count = () => new Promise<number>((resolve, reject) => server.getConnections((err, c) => (err ? reject(err) : resolve(c))));
+    for (let i = 0; i < 100 && (await count()) < n; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await count()).toBe(n);
+  }
 
   /** Opens `n` connections while this process' event loop is held, and counts the server's connections per turn after it. */
   async function burst(server: Server, port: number, n: number): Promise<number[]> {
@@ -98,6 +106,30 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
       expect(await open.text()).toBe('open and finished');
     });
   }
+
+  it("counts every connection as the server's own: its 'close' waits for them all, on whichever socket they came", async () => {
+    const server = createHttpServer((_req, res) => res.end('ok'));
+    servers.push(server);
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4 }, noError);
+    opened.push(listening);
+    // Held before it serves, and taken after, on every socket (the kernel spreads them).
+    const early = Array.from({ length: 10 }, () => connect(listening.port, '127.0.0.1'));
+    clients.push(...early);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await listening.serve(server);
+    const late = Array.from({ length: 30 }, () => connect(listening.port, '127.0.0.1'));
+    clients.push(...late);
+    await Promise.all(late.map((c) => new Promise((resolve) => c.once('connect', resolve))));
+    await waitForConnections(server, 40);
+    let closed = false;
+    server.once('close', () => (closed = true));
+    listening.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false);
+    for (const c of [...early, ...late]) c.destroy();
+    for (let i = 0; i < 100 && !closed; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(closed).toBe(true);
+  });
 
   for (const sockets of [1, 3]) {
     it(`holds what connects before the server serves, and serves it then (${sockets} socket${sockets > 1 ? 's' : ''})`, async () => {

@@ -48,6 +48,13 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
   let server: Server | undefined;
   const held = new Set<Socket>();
   const hand = (to: Server, socket: Socket) => {
+    // Counted as the server's own, as Node counts what it accepts itself (its socket then counts
+    // itself out when it closes): the server's 'close' waits for every connection, as its
+    // listeners expect. engine.io's closes every Socket.IO client on it, without a word: counted
+    // only on the server's own socket, 'close' came as soon as the port closed at shutdown, and
+    // Socket.IO subscribers lost their reconnect hint.
+    (to as unknown as { _connections: number })._connections++;
+    (socket as unknown as { _server: Server })._server = to;
     to.emit('connection', socket);
     socket.resume();
   };
