@@ -15,7 +15,8 @@ async function loadApp() {
   const { createApp } = await import('./bootstrap');
   const { LifecycleService } = await import('./lifecycle/lifecycle.service');
   const { SourceRegistry } = await import('./sources/source-registry');
-  return { Logger, createApp, LifecycleService, SourceRegistry };
+  const { StreamHub } = await import('./stream/stream-hub');
+  return { Logger, createApp, LifecycleService, SourceRegistry, StreamHub };
 }
 type App = Awaited<ReturnType<typeof loadApp>>;
 
@@ -113,7 +114,7 @@ async function runWorker(config: AppConfig): Promise<void> {
  * takes a numbered request.
  */
 function stopOnSignals(
-  { Logger, LifecycleService }: App,
+  { Logger, LifecycleService, StreamHub }: App,
   app: NestExpressApplication,
   config: AppConfig,
   signalLevel?: number,
@@ -125,7 +126,8 @@ function stopOnSignals(
   let delay: { timer: NodeJS.Timeout; skip: () => void } | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {
     delay = undefined;
-    // Closing the app completes every stream (with a reconnect hint), then the server closes.
+    // The shutdown begins: the port stops accepting, new streams are refused, and what this
+    // instance holds for the others goes back to Redis (the leader lease, the shared slots).
     lifecycle.beginShutdown(signal);
     const deadline = setTimeout(() => {
       logger.error({ msg: 'shutdown overran SHUTDOWN_TIMEOUT_MS, exiting', timeoutMs: config.shutdownTimeoutMs });
@@ -133,8 +135,12 @@ function stopOnSignals(
     }, config.shutdownTimeoutMs);
     deadline.unref();
     const started = Date.now();
-    app
-      .close()
+    // Closing the app stops the polls, writes the candles, then ends every stream with its
+    // reconnect hint. The process exits as soon as the streams have ended, in the same turn: their
+    // last frames are with the kernel, which delivers them and closes the sockets at the exit. The
+    // rest of the close (the clients' FINs, destroying each socket, the Redis connections' QUIT)
+    // only kept the subscribers away longer (docs/benchmarks.md, "Issue 26, fifth round").
+    Promise.race([app.close(), app.get(StreamHub).streamsEnded])
       .then(() => beforeExit?.(config.shutdownTimeoutMs - (Date.now() - started) - SHUTDOWN_MARGIN_MS))
       .then(
         () => {

@@ -2,8 +2,10 @@ import type { ChildProcess } from 'child_process';
 import http from 'http';
 import net from 'net';
 import { spawnMain } from './support/main-process';
-import { freePort } from './support/redis';
+import { deletePrefix, freePort, randomPrefix, REDIS_URL, testClient } from './support/redis';
+import { connected, ioClient, wsClient, wsOpen } from './support/sockets';
 import { openStream, sleep, waitFor, type RawStream } from './support/sse';
+import { bearer, mint, TEST_SECRET } from './support/tokens';
 
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -72,5 +74,61 @@ describe('SIGTERM with open streams', () => {
     for (const r of readers) expect(Number(/: server shutting down, reconnect\nretry: (\d+)\n\n$/.exec(r.text())?.[1] ?? NaN)).toBeLessThanOrEqual(1250);
     await waitFor(() => held.every((h) => h.socket.destroyed), 2000);
     await Promise.all(held.map((h) => h.ended));
+  }, 30_000);
+
+  it('with Redis: gives back its leader lease and shared slots when the shutdown begins, and exits once every transport has its hint', async () => {
+    const port = await freePort();
+    const prefix = randomPrefix();
+    const redis = testClient();
+    const { proc, output, exited } = spawnMain({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PRICE_SOURCES: 'simulated',
+      POLL_INTERVAL_MS: '200',
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      // Long enough that a lease or slot left behind would still be there after the exit.
+      LEADER_TTL_MS: '30000',
+      AUTH_JWT_SECRET: TEST_SECRET,
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      KRAKEN_WS_URL: 'off',
+      COINBASE_WS_URL: 'off',
+    });
+    child = proc;
+    const url = `http://127.0.0.1:${port}`;
+    let sio: ReturnType<typeof ioClient> | undefined;
+    try {
+      await waitFor(async () => (await redis.exists(`${prefix}:leader`)) === 1, 10_000, output);
+      sio = ioClient(url, { reconnection: false });
+      const sse = await openStream(`${url}/api/prices/stream?pairs=BTC-USD`, bearer(await mint('alice')));
+      await sse.until((st) => st.ticks().length >= 1);
+      const ws = wsClient(port, 'pairs=BTC-USD');
+      await wsOpen(ws);
+      await connected(sio.socket);
+      await sio.socket.emitWithAck('subscribe', { pairs: ['BTC-USD'] });
+      const sioGone = new Promise<string>((resolve) => sio.socket.once('disconnect', resolve));
+      // alice's slot is counted in Redis, under this instance's liveness key.
+      await waitFor(async () => (await redis.hlen(`${prefix}:subs:alice`)) === 1 && (await redis.keys(`${prefix}:instance:*`)).length === 1, 5000, output);
+
+      proc.kill('SIGTERM');
+      const { code } = await exited;
+      expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
+
+      await sse.ended;
+      expect(sse.text()).toMatch(/: server shutting down, reconnect\nretry: \d+\n\n$/);
+      expect(await ws.closed).toEqual({ code: 1012, reason: expect.stringMatching(/; retry=\d+$/) });
+      expect(await sioGone).toBe('transport close');
+      expect(sio.got.notices).toContainEqual(expect.objectContaining({ code: 'SHUTTING_DOWN', retryMs: expect.any(Number) }));
+      // Nothing of this instance's is left for the others to wait out.
+      expect({
+        leader: await redis.exists(`${prefix}:leader`),
+        instances: await redis.keys(`${prefix}:instance:*`),
+        aliceSlots: await redis.hlen(`${prefix}:subs:alice`),
+      }).toEqual({ leader: 0, instances: [], aliceSlots: 0 });
+    } finally {
+      sio?.close();
+      redis.disconnect();
+      await deletePrefix(prefix);
+    }
   }, 30_000);
 });

@@ -2,6 +2,7 @@ import { Global, Injectable, Module, type DynamicModule, type OnModuleInit } fro
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { PollerModule } from '../ingest/poller.module';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { PricePollerService, type PollReport, type SourcesReport } from '../ingest/price-poller.service';
 import { RedisClients } from '../redis/redis.clients';
 import { SharedSubSlots } from '../redis/shared-sub-slots';
@@ -51,7 +52,11 @@ export class ClusterWorkerModule {
       providers: [
         { provide: WorkerLink, useValue: link },
         // With Redis, a worker is an instance of the per-sub cap across instances (SharedSubSlots).
-        { provide: SlotBroker, useFactory: (config: AppConfig, redis?: RedisClients) => SharedSubSlots.around(link.slots, redis, config), inject: [AppConfig, { token: RedisClients, optional: true }] },
+        {
+          provide: SlotBroker,
+          useFactory: (config: AppConfig, lifecycle: LifecycleService, redis?: RedisClients) => SharedSubSlots.around(link.slots, redis, config, lifecycle.draining$),
+          inject: [AppConfig, LifecycleService, { token: RedisClients, optional: true }],
+        },
         ...(replica ? [{ provide: TickLog, useValue: replica }] : []),
         WorkerRole,
       ],

@@ -1,6 +1,7 @@
 import { Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
+import type { Observable, Subscription } from 'rxjs';
 import type { AppConfig } from '../config/app-config';
 import { SlotBroker, type SlotRefusal } from '../stream/slots';
 import type { RedisClients } from './redis.clients';
@@ -60,10 +61,20 @@ export class SharedSubSlots extends SlotBroker implements OnModuleInit, BeforeAp
     super();
   }
 
-  /** The broker of a process: the shared one when Redis is configured, else `inner` itself. */
-  static around(inner: SlotBroker, redis: RedisClients | undefined, config: AppConfig): SlotBroker {
-    return redis ? new SharedSubSlots(inner, redis.command, (name) => redis.key(name), config.maxStreamConnectionsPerIp) : inner;
+  /**
+   * The broker of a process: the shared one when Redis is configured, else `inner` itself. With
+   * `draining$` (LifecycleService's), the slots go back when the shutdown begins, before the
+   * streams end: a process exits as soon as its streams have ended (main.ts), and the others
+   * must not count its slots for INSTANCE_TTL_MS while its subscribers come back to them.
+   */
+  static around(inner: SlotBroker, redis: RedisClients | undefined, config: AppConfig, draining$?: Observable<boolean>): SlotBroker {
+    if (!redis) return inner;
+    const shared = new SharedSubSlots(inner, redis.command, (name) => redis.key(name), config.maxStreamConnectionsPerIp);
+    shared.draining = draining$?.subscribe((draining) => draining && void shared.beforeApplicationShutdown());
+    return shared;
   }
+
+  private draining: Subscription | undefined;
 
   onModuleInit(): void {
     void this.refresh();
@@ -108,6 +119,7 @@ export class SharedSubSlots extends SlotBroker implements OnModuleInit, BeforeAp
 
   /** Gives up our liveness key and every count of ours. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.draining?.unsubscribe();
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { RedisClients } from '../redis/redis.clients';
 import { SharedSubSlots } from '../redis/shared-sub-slots';
 import { LocalSlots, SlotBroker } from './slots';
@@ -13,8 +14,9 @@ import { LocalSlots, SlotBroker } from './slots';
   providers: [
     {
       provide: SlotBroker,
-      useFactory: (config: AppConfig, redis?: RedisClients) => SharedSubSlots.around(new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp), redis, config),
-      inject: [AppConfig, { token: RedisClients, optional: true }],
+      useFactory: (config: AppConfig, lifecycle: LifecycleService, redis?: RedisClients) =>
+        SharedSubSlots.around(new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp), redis, config, lifecycle.draining$),
+      inject: [AppConfig, LifecycleService, { token: RedisClients, optional: true }],
     },
   ],
   exports: [SlotBroker],

@@ -46,6 +46,12 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly stale = new Map<string, PairStatus>();
   private ending: Promise<void> | undefined;
   private allClosed: (() => void) | undefined;
+  private markEnded: (() => void) | undefined;
+  /**
+   * Resolves once every stream has been given its end (its last frames written, its reconnect
+   * hint with them), before the connections close: a process may exit then (main.ts).
+   */
+  readonly streamsEnded = new Promise<void>((resolve) => (this.markEnded = resolve));
   readonly pairs: readonly string[];
 
   constructor(
@@ -134,10 +140,11 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   private async closeAll(): Promise<void> {
-    if (this.subscribers.size === 0) return;
+    if (this.subscribers.size === 0) return this.markEnded?.();
     this.logger.log({ msg: 'closing streams with a reconnect hint', streams: this.subscribers.size });
     const closed = new Promise<void>((resolve) => (this.allClosed = resolve));
     for (const sub of [...this.subscribers]) sub.end('shutdown');
+    this.markEnded?.();
     if (this.subscribers.size === 0) return;
     const bound = Math.min(2000, this.config.shutdownTimeoutMs / 2);
     try {
