@@ -99,14 +99,15 @@ describe('SIGTERM with open streams', () => {
     let sio: ReturnType<typeof ioClient> | undefined;
     try {
       await waitFor(async () => (await redis.exists(`${prefix}:leader`)) === 1, 10_000, output);
-      sio = ioClient(url, { reconnection: false });
+      const client = ioClient(url, { reconnection: false });
+      sio = client;
       const sse = await openStream(`${url}/api/prices/stream?pairs=BTC-USD`, bearer(await mint('alice')));
       await sse.until((st) => st.ticks().length >= 1);
       const ws = wsClient(port, 'pairs=BTC-USD');
       await wsOpen(ws);
-      await connected(sio.socket);
-      await sio.socket.emitWithAck('subscribe', { pairs: ['BTC-USD'] });
-      const sioGone = new Promise<string>((resolve) => sio.socket.once('disconnect', resolve));
+      await connected(client.socket);
+      await client.socket.emitWithAck('subscribe', { pairs: ['BTC-USD'] });
+      const sioGone = new Promise<string>((resolve) => client.socket.once('disconnect', resolve));
       // alice's slot is counted in Redis, under this instance's liveness key.
       await waitFor(async () => (await redis.hlen(`${prefix}:subs:alice`)) === 1 && (await redis.keys(`${prefix}:instance:*`)).length === 1, 5000, output);
 
@@ -118,7 +119,7 @@ describe('SIGTERM with open streams', () => {
       expect(sse.text()).toMatch(/: server shutting down, reconnect\nretry: \d+\n\n$/);
       expect(await ws.closed).toEqual({ code: 1012, reason: expect.stringMatching(/; retry=\d+$/) });
       expect(await sioGone).toBe('transport close');
-      expect(sio.got.notices).toContainEqual(expect.objectContaining({ code: 'SHUTTING_DOWN', retryMs: expect.any(Number) }));
+      expect(client.got.notices).toContainEqual(expect.objectContaining({ code: 'SHUTTING_DOWN', retryMs: expect.any(Number) }));
       // Nothing of this instance's is left for the others to wait out.
       expect({
         leader: await redis.exists(`${prefix}:leader`),
