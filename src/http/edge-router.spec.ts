@@ -51,28 +51,34 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 const gathered = () => new Promise((resolve) => setTimeout(resolve, JOIN_GATHER_MS));
 
 describe(EdgeRouter.name, () => {
-  it('takes GET requests for the stream routes ahead of Express, and hands everything else on', async () => {
-    const { server, seen, request } = setup();
-    request('GET', '/api/prices/stream?pairs=BTC-USD');
-    request('GET', '/api/price/stream');
-    request('GET', '/stream?lastEventId=1-0');
-    request('POST', '/api/prices/stream');
-    request('HEAD', '/stream');
-    request('GET', '/api/prices/stream/');
-    // Streams start together once JOIN_GATHER_MS have passed (in slices, in order); the rest at once.
-    expect(seen).toEqual(['express POST /api/prices/stream', 'express HEAD /stream', 'express GET /api/prices/stream/']);
-    await turn();
-    expect(seen).toHaveLength(3);
-    await gathered();
-    expect(seen).toEqual([
-      'express POST /api/prices/stream',
-      'express HEAD /stream',
-      'express GET /api/prices/stream/',
-      'sse /api/prices/stream?pairs=BTC-USD {"kind":"price"}',
-      'sse /api/price/stream {"kind":"legacy","defaultPair":"BTC-USD"}',
-      'sse /stream?lastEventId=1-0 {"kind":"message","defaultPair":"BTC-USD"}',
-    ]);
-    expect(server.listenerCount('request')).toBe(1);
+  it('takes GET requests for the stream routes ahead of Express, and hands everything else on', () => {
+    // A fake clock: on a busy machine a real turn can outlast JOIN_GATHER_MS (CI saw it).
+    jest.useFakeTimers();
+    try {
+      const { server, seen, request } = setup();
+      request('GET', '/api/prices/stream?pairs=BTC-USD');
+      request('GET', '/api/price/stream');
+      request('GET', '/stream?lastEventId=1-0');
+      request('POST', '/api/prices/stream');
+      request('HEAD', '/stream');
+      request('GET', '/api/prices/stream/');
+      // Streams start together once JOIN_GATHER_MS have passed (in slices, in order); the rest at once.
+      expect(seen).toEqual(['express POST /api/prices/stream', 'express HEAD /stream', 'express GET /api/prices/stream/']);
+      jest.advanceTimersByTime(JOIN_GATHER_MS - 1);
+      expect(seen).toHaveLength(3);
+      jest.advanceTimersByTime(1);
+      expect(seen).toEqual([
+        'express POST /api/prices/stream',
+        'express HEAD /stream',
+        'express GET /api/prices/stream/',
+        'sse /api/prices/stream?pairs=BTC-USD {"kind":"price"}',
+        'sse /api/price/stream {"kind":"legacy","defaultPair":"BTC-USD"}',
+        'sse /stream?lastEventId=1-0 {"kind":"message","defaultPair":"BTC-USD"}',
+      ]);
+      expect(server.listenerCount('request')).toBe(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('answers the fast REST rows whose handler has an answer; declined ones, and other methods, go to Express', () => {
