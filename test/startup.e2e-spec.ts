@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import path from 'node:path';
 import { spawnMain } from './support/main-process';
 import { startApp, type TestApp } from './support/app';
 import { freePort } from './support/redis';
@@ -51,6 +52,33 @@ describe('start-up', () => {
       await waitFor(() => output().includes('"msg":"listening"'), 5000, output);
     } finally {
       socket.destroy();
+      proc.kill('SIGTERM');
+      expect((await exited).code).toBe(0);
+    }
+  }, 30_000);
+
+  it('loads @nestjs/swagger only when the OpenAPI document is first asked for, and serves it then', async () => {
+    const port = await freePort();
+    const traced = '[trace] @nestjs/swagger resolved';
+    const { proc, output, exited } = spawnMain({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PRICE_SOURCES: 'simulated',
+      KRAKEN_WS_URL: 'off',
+      COINBASE_WS_URL: 'off',
+      NODE_OPTIONS: `--require ${path.join(__dirname, 'support', 'trace-swagger-load.js')}`,
+    });
+    try {
+      await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
+      expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/api/pairs`)).status).toBe(200);
+      expect(output()).not.toContain(traced);
+      const doc = (await (await fetch(`http://127.0.0.1:${port}/docs-json`)).json()) as { paths: Record<string, unknown> };
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/prices/stream', '/api/prices/{pair}']));
+      expect(output()).toContain(traced);
+      const ui = await fetch(`http://127.0.0.1:${port}/docs`);
+      expect([ui.status, ui.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    } finally {
       proc.kill('SIGTERM');
       expect((await exited).code).toBe(0);
     }

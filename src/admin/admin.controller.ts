@@ -1,5 +1,5 @@
 import { Controller, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '../http/api-docs';
 import { ADMIN_AUTH, ApiErrors } from '../http/openapi';
 import { parsePairList, queryString } from '../http/query';
 import { AppConfig } from '../config/app-config';

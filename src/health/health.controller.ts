@@ -1,6 +1,6 @@
 import { withDeadline } from '../util/deadline';
 import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiExcludeController } from '../http/api-docs';
 import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { PassthroughException } from '../http/api-error';
@@ -15,6 +15,12 @@ type LegacyHealth = { status: 'healthy' | 'ready' | 'unhealthy'; timestamp: stri
 
 /** Each check gives up after this long and counts as down. */
 export const CHECK_TIMEOUT_MS = 1000;
+
+/**
+ * Terminus' marker, without its OpenAPI part: that would load @nestjs/swagger at start-up
+ * (http/api-docs.ts), and the probes are left out of the document anyway (ApiExcludeController).
+ */
+const HEALTH_CHECK = { noCache: true, swaggerDocumentation: false };
 
 @ApiExcludeController()
 @SkipThrottle()
@@ -33,13 +39,13 @@ export class HealthController {
 
   /** The process is up. Never looks at upstreams or Redis. */
   @Get('health/live')
-  @HealthCheck()
+  @HealthCheck(HEALTH_CHECK)
   live() {
     return this.report([]);
   }
 
   @Get('health/ready')
-  @HealthCheck()
+  @HealthCheck(HEALTH_CHECK)
   async ready() {
     try {
       const result = await this.report(this.readinessChecks());

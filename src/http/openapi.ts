@@ -1,7 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiResponse, DocumentBuilder, type OpenAPIObject, type SchemaObject } from '@nestjs/swagger';
+import type { DocumentBuilder, OpenAPIObject, SchemaObject } from '@nestjs/swagger';
 import type { ReferenceObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { SOURCE_NAMES, TICK_SOURCES, type ErrorCode } from '../shared/wire';
+import { ApiResponse } from './api-docs';
 
 /** OpenAPI schemas of the wire types in src/shared/wire.ts (kept beside each other on purpose). */
 export const TickSchema: SchemaObject & { properties: Record<string, SchemaObject> } = {
@@ -118,9 +119,9 @@ export function schemaRef(name: ComponentName): ReferenceObject {
 /** The admin token (ADMIN_TOKEN): a plain shared string sent as a bearer token, not a JWT. */
 export const ADMIN_AUTH = 'admin-token';
 
-/** The document's frame: title, server, licence and the admin token's scheme. */
-export function documentConfig(version: string): Omit<OpenAPIObject, 'paths'> {
-  return new DocumentBuilder()
+/** The document's frame: title, server, licence and the admin token's scheme (`Builder`: @nestjs/swagger's, loaded when the document is first asked for). */
+export function documentConfig(Builder: typeof DocumentBuilder, version: string): Omit<OpenAPIObject, 'paths'> {
+  return new Builder()
     .setTitle('price-stream')
     .setDescription(
       'Live crypto prices with gapless resume. REST below; the SSE routes are described here with their event types; WebSocket and Socket.IO messages are in docs/api.md.',

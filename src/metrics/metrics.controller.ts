@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiExcludeController } from '../http/api-docs';
 import { SkipThrottle } from '@nestjs/throttler';
 import { MetricsService } from './metrics.service';
 

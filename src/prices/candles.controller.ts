@@ -1,5 +1,5 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '../http/api-docs';
 import type { Response } from 'express';
 import { ApiError } from '../http/api-error';
 import { ApiTokenErrors, schemaRef } from '../http/openapi';

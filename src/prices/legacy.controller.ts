@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '../http/api-docs';
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { PricePollerService } from '../ingest/price-poller.service';
 import type { Response } from 'express';
