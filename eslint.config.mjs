@@ -15,4 +15,17 @@ export default tseslint.config(
     },
   },
   { files: ['test/**/*.ts', 'bench/**/*.ts', 'client/**/*.ts', '**/*.spec.ts'], rules: { 'no-console': 'off' } },
+  {
+    // @nestjs/swagger is loaded on the first request for the OpenAPI document, not at start-up.
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@nestjs/swagger', message: 'Use the decorators of src/http/api-docs.ts (applied when the document is first asked for); only types may be imported here.', allowTypeImports: true }],
+        },
+      ],
+    },
+  },
 );
