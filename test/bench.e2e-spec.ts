@@ -123,6 +123,21 @@ describe('load and resume benchmark (CI size)', () => {
 });
 
 // WORKERS=2: the figures over the process tree, per worker from the gauge, and --kill-worker-at.
+describe('start-time benchmark (bench/start-time.ts)', () => {
+  it('times each start from the spawn to the first 200 of /health/live, and leaves no key of its Redis prefix', async () => {
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', 'start-time.js'), '2', 'redis'], { cwd: root, env: { ...process.env, REDIS_URL } }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      ),
+    );
+    const result = JSON.parse(stdout) as { root: string; log: string; prefix: string; startsMs: number[]; meanMs: number };
+    expect({ root: result.root, log: result.log, starts: result.startsMs.length }).toEqual({ root, log: 'redis', starts: 2 });
+    for (const ms of result.startsMs) expect(ms).toBeGreaterThan(0);
+    expect(result.meanMs).toBe(Math.round((result.startsMs[0] + result.startsMs[1]) / 2));
+    await expectNoKeys(result.prefix);
+  }, 120_000);
+});
+
 describe('load benchmark against WORKERS=2', () => {
   // --storm worker is --kill-worker-at with the storm's figures (WORKERS=2 unless given).
   it('samples the primary and its workers, kills one worker (--storm worker), and every dropped subscriber resumes whole', async () => {
