@@ -4,7 +4,7 @@ import type * as Swagger from '@nestjs/swagger';
  * The OpenAPI decorators of @nestjs/swagger that the controllers use, recorded where they are
  * written and applied to the same classes and methods, in the same order, when the document is
  * first asked for (bootstrap.ts, `serveOpenApi`). Loading @nestjs/swagger is ~530 modules (its
- * es-toolkit compat build alone is 428) and ~150 ms of a ~900 ms start on a 2-core box: in a
+ * es-toolkit compat build alone is 428) and 130-170 ms of an ~830 ms start on a 2-core box: in a
  * restart, time every subscriber waits (docs/benchmarks.md, "Issue 26, sixth round"). The
  * document is read by people and linters, never on a subscriber's path.
  */
