@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
-import Redis from 'ioredis';
+import { deletePrefix } from './redis-stats';
 import { freePort } from './service';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -107,12 +107,7 @@ async function main(): Promise<void> {
     for (const socket of sockets) socket.destroy();
     service.kill('SIGINT');
     await new Promise((resolve) => service.once('exit', resolve));
-    if (useRedis) {
-      const redis = new Redis(redisUrl);
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    }
+    if (useRedis) await deletePrefix(redisUrl, prefix);
   }
 }
 

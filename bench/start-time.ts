@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import Redis from 'ioredis';
+import { deletePrefix } from './redis-stats';
 import { freePort } from './service';
 
 const root = process.env.ROOT ? path.resolve(process.env.ROOT) : path.resolve(__dirname, '..', '..', '..');
@@ -57,12 +57,7 @@ async function main(): Promise<void> {
     const mean = Math.round(ms.reduce((a, b) => a + b, 0) / ms.length);
     process.stdout.write(`${JSON.stringify({ root, node: process.version, log: useRedis ? 'redis' : 'memory', ...(useRedis ? { prefix } : {}), startsMs: ms, meanMs: mean })}\n`);
   } finally {
-    if (useRedis) {
-      const redis = new Redis(redisUrl);
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    }
+    if (useRedis) await deletePrefix(redisUrl, prefix);
   }
 }
 
