@@ -122,7 +122,6 @@ describe('load and resume benchmark (CI size)', () => {
   }, 120_000);
 });
 
-// WORKERS=2: the figures over the process tree, per worker from the gauge, and --kill-worker-at.
 describe('start-time benchmark (bench/start-time.ts)', () => {
   it('times each start from the spawn to the first 200 of /health/live, and leaves no key of its Redis prefix', async () => {
     const stdout = await new Promise<string>((resolve, reject) =>
@@ -138,6 +137,7 @@ describe('start-time benchmark (bench/start-time.ts)', () => {
   }, 120_000);
 });
 
+// WORKERS=2: the figures over the process tree, per worker from the gauge, and --kill-worker-at.
 describe('load benchmark against WORKERS=2', () => {
   // --storm worker is --kill-worker-at with the storm's figures (WORKERS=2 unless given).
   it('samples the primary and its workers, kills one worker (--storm worker), and every dropped subscriber resumes whole', async () => {

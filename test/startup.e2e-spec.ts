@@ -66,7 +66,7 @@ describe('start-up', () => {
       PRICE_SOURCES: 'simulated',
       KRAKEN_WS_URL: 'off',
       COINBASE_WS_URL: 'off',
-      NODE_OPTIONS: `--require ${path.join(__dirname, 'support', 'trace-swagger-load.js')}`,
+      NODE_OPTIONS: `--require ${JSON.stringify(path.join(__dirname, 'support', 'trace-swagger-load.js'))}`,
     });
     try {
       await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
