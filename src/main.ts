@@ -65,7 +65,7 @@ async function runAlone(config: AppConfig): Promise<void> {
   await port.serve(app.getHttpServer());
   // The port stops accepting when the shutdown begins, before the streams end: a subscriber that
   // comes back meanwhile is refused at once instead of waiting in a queue the exit resets.
-  app.get(mods.LifecycleService).draining$.subscribe((draining) => draining && port.close());
+  app.get(mods.LifecycleService).whenShutdownBegins(() => port.close());
   flushCompileCache();
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
   const registry = app.get(mods.SourceRegistry);
@@ -99,7 +99,7 @@ async function runWorker(config: AppConfig): Promise<void> {
     pending: new PendingConnections(config.trustProxy === false ? config.maxStreamConnectionsPerIp : Infinity),
   });
   flushCompileCache();
-  app.get(LifecycleService).draining$.subscribe((draining) => draining && link.stopAccepting());
+  app.get(LifecycleService).whenShutdownBegins(() => link.stopAccepting());
   // A signal of its own (the terminal's Ctrl-C, systemd's to the whole group) is a first stop
   // request; the primary numbers the ones it passes on, so the same signal is not taken twice.
   const stop = stopOnSignals(mods, app, config, 1, (withinMs) => link.relaysClosed(withinMs));

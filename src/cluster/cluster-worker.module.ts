@@ -54,7 +54,7 @@ export class ClusterWorkerModule {
         // With Redis, a worker is an instance of the per-sub cap across instances (SharedSubSlots).
         {
           provide: SlotBroker,
-          useFactory: (config: AppConfig, lifecycle: LifecycleService, redis?: RedisClients) => SharedSubSlots.around(link.slots, redis, config, lifecycle.draining$),
+          useFactory: (config: AppConfig, lifecycle: LifecycleService, redis?: RedisClients) => SharedSubSlots.around(link.slots, redis, config, lifecycle),
           inject: [AppConfig, LifecycleService, { token: RedisClients, optional: true }],
         },
         ...(replica ? [{ provide: TickLog, useValue: replica }] : []),

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, filter, take, type Subscription } from 'rxjs';
 
 /**
  * Knows whether the process is shutting down. Readiness reads it; transports refuse new
@@ -9,7 +9,6 @@ import { BehaviorSubject } from 'rxjs';
 export class LifecycleService {
   private readonly logger = new Logger(LifecycleService.name);
   private readonly draining = new BehaviorSubject(false);
-  readonly draining$ = this.draining.asObservable();
 
   private unready = false;
 
@@ -31,6 +30,16 @@ export class LifecycleService {
     if (this.unready) return;
     this.unready = true;
     this.logger.log({ msg: 'stop requested, readiness down', reason, delayMs });
+  }
+
+  /**
+   * Runs `begin` once when the shutdown begins (at once if it has begun), before the streams
+   * end: the port stops accepting, and what this instance holds for the others (the leader
+   * lease, the shared slots) goes back then, not when the process is gone (main.ts exits as
+   * soon as the streams have ended). Unsubscribe to cancel it.
+   */
+  whenShutdownBegins(begin: () => unknown): Subscription {
+    return this.draining.pipe(filter(Boolean), take(1)).subscribe(() => void begin());
   }
 
   beginShutdown(reason: string): void {

@@ -57,9 +57,7 @@ export class LeaderElection implements OnModuleInit, OnApplicationBootstrap, Bef
   onApplicationBootstrap(): void {
     this.schedule(0);
     // On SIGTERM, hand polling over at once rather than when the process is gone.
-    this.draining = this.lifecycle.draining$.subscribe((draining) => {
-      if (draining) void this.beforeApplicationShutdown();
-    });
+    this.draining = this.lifecycle.whenShutdownBegins(() => this.beforeApplicationShutdown());
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -1,8 +1,9 @@
 import { Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import type { Observable, Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { AppConfig } from '../config/app-config';
+import type { LifecycleService } from '../lifecycle/lifecycle.service';
 import { SlotBroker, type SlotRefusal } from '../stream/slots';
 import type { RedisClients } from './redis.clients';
 
@@ -62,15 +63,15 @@ export class SharedSubSlots extends SlotBroker implements OnModuleInit, BeforeAp
   }
 
   /**
-   * The broker of a process: the shared one when Redis is configured, else `inner` itself. With
-   * `draining$` (LifecycleService's), the slots go back when the shutdown begins, before the
-   * streams end: a process exits as soon as its streams have ended (main.ts), and the others
-   * must not count its slots for INSTANCE_TTL_MS while its subscribers come back to them.
+   * The broker of a process: the shared one when Redis is configured, else `inner` itself. The
+   * slots go back when the shutdown begins, before the streams end: a process exits as soon as
+   * its streams have ended (main.ts), and the others must not count its slots for
+   * INSTANCE_TTL_MS while its subscribers come back to them.
    */
-  static around(inner: SlotBroker, redis: RedisClients | undefined, config: AppConfig, draining$?: Observable<boolean>): SlotBroker {
+  static around(inner: SlotBroker, redis: RedisClients | undefined, config: AppConfig, lifecycle: LifecycleService): SlotBroker {
     if (!redis) return inner;
     const shared = new SharedSubSlots(inner, redis.command, (name) => redis.key(name), config.maxStreamConnectionsPerIp);
-    shared.draining = draining$?.subscribe((draining) => draining && void shared.beforeApplicationShutdown());
+    shared.draining = lifecycle.whenShutdownBegins(() => shared.beforeApplicationShutdown());
     return shared;
   }
 

@@ -15,7 +15,7 @@ import { LocalSlots, SlotBroker } from './slots';
     {
       provide: SlotBroker,
       useFactory: (config: AppConfig, lifecycle: LifecycleService, redis?: RedisClients) =>
-        SharedSubSlots.around(new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp), redis, config, lifecycle.draining$),
+        SharedSubSlots.around(new LocalSlots(config.maxStreamConnections, config.maxStreamConnectionsPerIp), redis, config, lifecycle),
       inject: [AppConfig, LifecycleService, { token: RedisClients, optional: true }],
     },
   ],
