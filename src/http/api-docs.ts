@@ -10,10 +10,10 @@ import type * as Swagger from '@nestjs/swagger';
  */
 type Name = 'ApiBearerAuth' | 'ApiExcludeController' | 'ApiHeader' | 'ApiOkResponse' | 'ApiOperation' | 'ApiParam' | 'ApiQuery' | 'ApiResponse' | 'ApiTags';
 
-type Target = { name: Name; args: unknown[]; target: object; key?: string | symbol; descriptor?: PropertyDescriptor };
+type Recorded = { name: Name; args: unknown[]; target: object; key?: string | symbol; descriptor?: PropertyDescriptor };
 type Applied = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => unknown;
 
-const recorded: Target[] = [];
+const recorded: Recorded[] = [];
 
 function deferred<N extends Name>(name: N): (...args: Parameters<(typeof Swagger)[N]>) => ClassDecorator & MethodDecorator {
   return (...args) => {
