@@ -12,7 +12,7 @@ COPY . .
 # The service and the web client only: bench/ is not in the build context (.dockerignore).
 # The context has no .git: the revision comes from the build argument (else "unknown").
 ARG GIT_REVISION=unknown
-RUN npx nest build && GIT_REVISION=${GIT_REVISION} node scripts/write-build-info.mjs \
+RUN npx nest build && GIT_REVISION=${GIT_REVISION} node scripts/write-build-info.mjs && node scripts/bundle.mjs \
   && npm run build:client && npm prune --omit=dev
 
 FROM node:24-bookworm-slim

@@ -25,7 +25,7 @@ export type CreateAppOptions = {
   worker?: WorkerOf;
 };
 
-/** Builds the application as main.ts runs it; e2e tests use the same function on port 0. */
+/** Builds the application as service.ts runs it; e2e tests use the same function on port 0. */
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, options.logDestination, options.worker), {
     bufferLogs: true,

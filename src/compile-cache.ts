@@ -7,7 +7,10 @@ import * as nodeModule from 'node:module';
  * on the clock: a process restarted after a crash, its subscribers waiting to come back. The
  * directory is NODE_COMPILE_CACHE, else one under the system's temporary directory; where none
  * can be written (a read-only file system) Node says so in the status and starts as before;
- * NODE_DISABLE_COMPILE_CACHE=1 turns it off. Imported first by main.ts, before any other module.
+ * NODE_DISABLE_COMPILE_CACHE=1 turns it off. Imported first by main.ts, before any other module,
+ * so before the service's bundle (dist/service.js) is compiled: the bundle's code comes from the
+ * cache too. The bundle holds a copy of this module (service.ts imports `flushCompileCache`); its
+ * second `enableCompileCache()` finds the cache on and changes nothing.
  */
 const cache = nodeModule as typeof nodeModule & { enableCompileCache?: () => unknown; flushCompileCache?: () => void };
 cache.enableCompileCache?.();

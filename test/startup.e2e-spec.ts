@@ -5,6 +5,9 @@ import { startApp, type TestApp } from './support/app';
 import { freePort } from './support/redis';
 import { waitFor } from './support/wait';
 
+/** Preloads test/support/trace-module-loads.js: a line for each file loaded, and for each request of @nestjs/swagger. */
+const TRACE_LOADS = `--require ${JSON.stringify(path.join(__dirname, 'support', 'trace-module-loads.js'))}`;
+
 describe('start-up', () => {
   it('lists the sources actually in the chain in the listening line (coindesk left out without its key)', async () => {
     const port = await freePort();
@@ -57,6 +60,30 @@ describe('start-up', () => {
     }
   }, 30_000);
 
+  it('reads the service from one bundled file (dist/service.js), not module by module', async () => {
+    const port = await freePort();
+    const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', NODE_OPTIONS: TRACE_LOADS });
+    try {
+      await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
+      expect((await fetch(`http://127.0.0.1:${port}/api/pairs`)).status).toBe(200);
+      const loaded = [...output().matchAll(/^\[trace\] load (file:\S+)$/gm)].map((m) => m[1]);
+      const root = `file://${path.resolve(__dirname, '..')}/`;
+      const ours = loaded.filter((url) => !url.includes('/node_modules/')).map((url) => url.slice(root.length));
+      // The entry, the compile cache it turns on first, and the bundle: no module of src/ on its own.
+      expect(ours).toEqual(['dist/main.js', 'dist/compile-cache.js', 'dist/service.js']);
+      // What stays outside the bundle (scripts/bundle.mjs) is pino's few files: it finds its
+      // transport's worker file from its own folder. Nest, rxjs, Socket.IO and the rest come from
+      // the bundle (without it a start loaded ~1,500 files).
+      const outside = loaded.filter((url) => url.includes('/node_modules/'));
+      expect(outside.filter((url) => /\/node_modules\/(@nestjs|rxjs|socket\.io|engine\.io|ioredis|zod|express|ws)\//.test(url))).toEqual([]);
+      expect(outside.filter((url) => url.includes('/node_modules/pino/')).length).toBeGreaterThan(0);
+      expect(outside.length).toBeLessThan(60);
+    } finally {
+      proc.kill('SIGTERM');
+      expect((await exited).code).toBe(0);
+    }
+  }, 30_000);
+
   it('loads @nestjs/swagger only when the OpenAPI document is first asked for, and serves it then', async () => {
     const port = await freePort();
     const traced = '[trace] @nestjs/swagger resolved';
@@ -66,7 +93,7 @@ describe('start-up', () => {
       PRICE_SOURCES: 'simulated',
       KRAKEN_WS_URL: 'off',
       COINBASE_WS_URL: 'off',
-      NODE_OPTIONS: `--require ${JSON.stringify(path.join(__dirname, 'support', 'trace-swagger-load.js'))}`,
+      NODE_OPTIONS: TRACE_LOADS,
     });
     try {
       await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);

@@ -1,7 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { AppConfig } from './app-config';
 
-/** Provides the configuration that main.ts (or a test) loaded once. */
+/** Provides the configuration that service.ts (or a test) loaded once. */
 @Global()
 @Module({})
 export class ConfigModule {

@@ -1,6 +1,6 @@
 /**
  * A pair's name, without the framework: the configuration reads PAIRS with it before the app's
- * modules are loaded (main.ts takes the port first). domain/pair.ts re-exports it.
+ * modules are loaded (service.ts takes the port first). domain/pair.ts re-exports it.
  */
 
 /** `BASE-QUOTE` or `BASE/QUOTE`, 2 to 10 letters or digits each side, any case. */

@@ -35,7 +35,7 @@ export class LifecycleService {
   /**
    * Runs `begin` once when the shutdown begins (at once if it has begun), before the streams
    * end: the port stops accepting, and what this instance holds for the others (the leader
-   * lease, the shared slots) goes back then, not when the process is gone (main.ts exits as
+   * lease, the shared slots) goes back then, not when the process is gone (service.ts exits as
    * soon as the streams have ended). Unsubscribe to cancel it.
    */
   whenShutdownBegins(begin: () => unknown): Subscription {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root';
 
 /** Written by `node scripts/write-build-info.mjs` at build time: the git revision the build came from. */
 export const BUILD_INFO_FILE = 'build-info.json';
@@ -20,7 +21,7 @@ function readJson(path: string): Record<string, unknown> | undefined {
  * variable), else the one `npm run build` wrote into dist/build-info.json, else `unknown`.
  * `distDir` is the build's root (dist/), `packageDir` the project's.
  */
-export function buildInfo(env: NodeJS.ProcessEnv = process.env, distDir = join(__dirname, '..'), packageDir = join(distDir, '..')): BuildInfo {
+export function buildInfo(env: NodeJS.ProcessEnv = process.env, distDir = join(PACKAGE_ROOT, 'dist'), packageDir = join(distDir, '..')): BuildInfo {
   const fromEnv = (env.GIT_REVISION ?? env.SOURCE_COMMIT ?? '').trim();
   const written = readJson(join(distDir, BUILD_INFO_FILE))?.revision;
   const version = readJson(join(packageDir, 'package.json'))?.version;

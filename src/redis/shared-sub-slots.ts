@@ -65,7 +65,7 @@ export class SharedSubSlots extends SlotBroker implements OnModuleInit, BeforeAp
   /**
    * The broker of a process: the shared one when Redis is configured, else `inner` itself. The
    * slots go back when the shutdown begins, before the streams end: a process exits as soon as
-   * its streams have ended (main.ts), and the others must not count its slots for
+   * its streams have ended (service.ts), and the others must not count its slots for
    * INSTANCE_TTL_MS while its subscribers come back to them.
    */
   static around(inner: SlotBroker, redis: RedisClients | undefined, config: AppConfig, lifecycle: LifecycleService): SlotBroker {

@@ -49,7 +49,7 @@ export class StreamHub implements OnApplicationBootstrap, BeforeApplicationShutd
   private markEnded: (() => void) | undefined;
   /**
    * Resolves once every stream has been given its end (its last frames written, its reconnect
-   * hint with them), before the connections close: a process may exit then (main.ts).
+   * hint with them), before the connections close: a process may exit then (service.ts).
    */
   readonly streamsEnded = new Promise<void>((resolve) => (this.markEnded = resolve));
   readonly pairs: readonly string[];

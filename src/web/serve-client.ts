@@ -3,9 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, relative, resolve, sep } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import serveStatic from 'serve-static';
+import { PACKAGE_ROOT } from '../package-root';
 
-/** `client/dist` at the repository root, from src/web (ts-jest) and from dist/web (node) alike. */
-export const DEFAULT_CLIENT_DIR = resolve(__dirname, '..', '..', 'client', 'dist');
+/** `client/dist` at the repository root. */
+export const DEFAULT_CLIENT_DIR = resolve(PACKAGE_ROOT, 'client', 'dist');
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** Cached, but revalidated (ETag) on every use: a deploy shows at the next load. */
