@@ -26,6 +26,7 @@
  * with TypeScript lines.
  */
 import { build } from 'esbuild';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,6 +63,21 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
+
+// `keepNames` wraps every function and class whose name a binding gives it in esbuild's `__name`,
+// which redefines the name as a property. On a closure made per connection (a listener, an arrow
+// in a class field) that property costs memory and time on every connection: +7 KiB per
+// connection at full size (docs/benchmarks.md, "Issue 26, seventh round"). The names Nest and
+// the logs read are those of classes (`new Logger(SseService.name)`, its modules and providers),
+// which the bundle renames when two modules declare the same one: those are still set. A
+// function that already bears the name, or an arrow function (no `prototype`: never a class,
+// its name is only for display), is left as it is.
+const HELPER = 'var __name = (target, value) => __defProp(target, "name", { value, configurable: true });';
+const NAMES_CLASSES = 'var __name = (target, value) => target.name === value || target.prototype === undefined ? target : __defProp(target, "name", { value, configurable: true });';
+const code = readFileSync(service, 'utf8');
+if (code.split(HELPER).length !== 2) throw new Error(`bundle: esbuild's __name helper is not the one expected (${HELPER}); see scripts/bundle.mjs`);
+writeFileSync(service, code.replace(HELPER, NAMES_CLASSES));
+
 const inputs = Object.keys(result.metafile.inputs).length;
 const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
 process.stdout.write(`bundle: dist/service.js, ${inputs} modules, ${(bytes / 1024 / 1024).toFixed(1)} MiB\n`);

@@ -1,0 +1,67 @@
+// @ts-check
+/**
+ * Bundles the service (tsc's dist/service.js and everything it imports, node_modules included)
+ * into one file, dist/service.js, in place; dist/main.js (the entry) loads it once Node's compile
+ * cache is on. Run by `npm run build` and the Dockerfile after `nest build`.
+ *
+ * Why: a start's CPU is mostly Node's module loader, per module: resolving each specifier
+ * (several file-system lookups), reading the file, compiling it. The service loads some 1,500
+ * modules (Nest, rxjs, socket.io, ioredis, zod, ...); one file does away with the per-module
+ * part. A start is what a restarted process' subscribers wait for (docs/benchmarks.md, "Issue
+ * 26, seventh round").
+ *
+ * Left out of the bundle, loaded from node_modules when asked for:
+ * - `@nestjs/swagger`: only on the first request for the OpenAPI document (src/http/api-docs.ts),
+ *   and swagger-ui-dist finds its files from its own folder;
+ * - `pino` (and its transports): LOG_FORMAT=pretty runs pino-pretty in a worker thread whose file
+ *   pino finds from its own folder;
+ * - the optional peers Nest requires only when a feature is used (microservices, class-validator
+ *   and class-transformer for its validation pipe, Fastify): not installed, never asked for.
+ *
+ * Each module keeps its code, its order of evaluation (on first require, as before) and its class
+ * names (`keepNames`: Nest names providers and modules by them). The ES modules among the
+ * dependencies (Nest's) become CommonJS; `import.meta.url` in them is the bundle's own URL, from
+ * which `createRequire` resolves the external packages as node_modules would. A source map
+ * (dist/service.js.map) leads back to src/: `NODE_OPTIONS=--enable-source-maps` for stack traces
+ * with TypeScript lines.
+ */
+import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = '/tmp/nk';
+const service = join(root, 'dist', 'service.js');
+
+const EXTERNAL = [
+  '@nestjs/swagger',
+  'pino',
+  'pino-pretty',
+  '@nestjs/microservices',
+  '@nestjs/microservices/*',
+  '@nestjs/platform-fastify',
+  '@fastify/static',
+  'class-transformer',
+  'class-transformer/*',
+  'class-validator',
+];
+
+const result = await build({
+  entryPoints: [service],
+  outfile: service,
+  allowOverwrite: true,
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'cjs',
+
+  external: EXTERNAL,
+  banner: { js: 'const __bundle_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': '__bundle_import_meta_url' },
+  sourcemap: 'linked',
+  sourcesContent: false,
+  logLevel: 'warning',
+  metafile: true,
+});
+const inputs = Object.keys(result.metafile.inputs).length;
+const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
+process.stdout.write(`bundle: dist/service.js, ${inputs} modules, ${(bytes / 1024 / 1024).toFixed(1)} MiB\n`);
