@@ -139,10 +139,11 @@ describe('web client in Chromium', () => {
     // Switching transport resumes from the last id, but is no resume to report: no banner, none counted.
     expect(await page.locator('#notice').isHidden()).toBe(true);
     expect(await page.getAttribute('#freshness', 'data-resumes')).toBe('0');
-    await page.selectOption('#transport', 'socketio');
-    await waitForState(page, 'live');
+    await pickTransport(page, 'socketio', 'Socket.IO');
     await page.reload();
-    expect(await page.inputValue('#transport')).toBe('socketio');
+    // The page's script sets the select from storage once it runs (after its first requests), not
+    // by the load event: wait for that, rather than read the select's default before it.
+    await page.waitForFunction(() => document.querySelector<HTMLSelectElement>('#transport')?.value === 'socketio', undefined, { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'Live over Socket.IO', undefined, { timeout: 10_000 });
     await waitForPriceChange(page, 'ETH-USD');
     expect(errors).toEqual([]);
