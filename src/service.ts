@@ -8,7 +8,8 @@ import { openPort } from './http/accept-sockets';
 /**
  * The app's modules (Nest and everything it builds: most of a start's CPU), loaded once the
  * port is taken: a restarted process' subscribers then wait in the kernel's queue while it
- * starts, instead of being refused (see runAlone).
+ * starts, instead of being refused (see runAlone). In the bundle (scripts/bundle.mjs) their code
+ * is read with the rest of the file, but each module still runs on its first import, here.
  */
 async function loadApp() {
   const { Logger } = await import('@nestjs/common');
