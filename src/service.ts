@@ -56,7 +56,10 @@ async function main(): Promise<void> {
  */
 async function runAlone(config: AppConfig): Promise<void> {
   let acceptFailed = (err: Error): void => void process.stderr.write(`accepting a connection failed: ${err.message}\n`);
-  const port = await openPort({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG, sockets: config.listenSockets }, (err) => acceptFailed(err));
+  const port = await openPort(
+    { port: config.port, host: config.host, backlog: LISTEN_BACKLOG, sockets: config.listenSockets, inherited: config.inheritedFds },
+    (err) => acceptFailed(err),
+  );
   const mods = await loadApp();
   const logger = new mods.Logger('Main');
   // accept() failing (EMFILE past the limit) must not stop the process: the next accept may succeed.
@@ -65,7 +68,8 @@ async function runAlone(config: AppConfig): Promise<void> {
   await app.init();
   await port.serve(app.getHttpServer());
   // The port stops accepting when the shutdown begins, before the streams end: a subscriber that
-  // comes back meanwhile is refused at once instead of waiting in a queue the exit resets.
+  // comes back meanwhile is refused at once instead of waiting in a queue the exit resets (with
+  // inherited sockets, it waits in the supervisor's queue for the next process).
   app.get(mods.LifecycleService).whenShutdownBegins(() => port.close());
   flushCompileCache();
   // The chain as built: a source PRICE_SOURCES names may have been left out (coindesk without its key).
@@ -73,7 +77,8 @@ async function runAlone(config: AppConfig): Promise<void> {
   const sources = registry.sources.map((s) => s.name);
   logger.log({
     msg: 'listening',
-    url: `http://${config.host}:${port.port}`,
+    url: `http://${port.host.includes(':') ? `[${port.host}]` : port.host}:${port.port}`,
+    ...(config.inheritedFds.length > 0 ? { inheritedSockets: config.inheritedFds.length } : {}),
     pairs: config.pairs,
     sources,
     pushFeeds: [...registry.feeds.keys()],

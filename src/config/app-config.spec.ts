@@ -17,6 +17,20 @@ describe('loadConfig', () => {
     for (const bad of ['0', '-1', 'two', '257']) expect(() => loadConfig({ WORKERS: bad })).toThrow(/WORKERS=.*auto, or a whole number from 1 to 256/);
   });
 
+  it("takes inherited listening sockets (LISTEN_FDS) only when LISTEN_PID is this process, from fd 3 on, and only with one process", () => {
+    expect(loadConfig({}).inheritedFds).toEqual([]);
+    expect(loadConfig({ LISTEN_FDS: '3', LISTEN_PID: '4242' }, 4242).inheritedFds).toEqual([3, 4, 5]);
+    expect(loadConfig({ LISTEN_FDS: '8', LISTEN_PID: String(process.pid) }).inheritedFds).toHaveLength(8);
+    // sd_listen_fds(3): without LISTEN_PID, or with another process' pid, the sockets are not this process'.
+    expect(loadConfig({ LISTEN_FDS: '3' }, 4242).inheritedFds).toEqual([]);
+    expect(loadConfig({ LISTEN_FDS: '3', LISTEN_PID: '4243' }, 4242).inheritedFds).toEqual([]);
+    for (const bad of ['0', 'two', '65']) expect(() => loadConfig({ LISTEN_FDS: bad, LISTEN_PID: '4242' }, 4242)).toThrow(/LISTEN_FDS=/);
+    expect(() => loadConfig({ LISTEN_FDS: '2', LISTEN_PID: '4242', WORKERS: '2' }, 4242)).toThrow(ConfigError);
+    expect(() => loadConfig({ LISTEN_FDS: '2', LISTEN_PID: '4242', WORKERS: '2' }, 4242)).toThrow(/LISTEN_FDS="2": inherited listening sockets are served by one process \(WORKERS=1\)/);
+    // Another process' sockets do not stop WORKERS from binding PORT.
+    expect(loadConfig({ LISTEN_FDS: '2', LISTEN_PID: '4243', WORKERS: '2' }, 4242).workers).toBe(2);
+  });
+
   it('normalises pairs and treats empty strings as unset', () => {
     const c = loadConfig({ PAIRS: 'btc/usd, ETH-usd,BTC-USD', PORT: '' });
     expect(c.pairs).toEqual(['BTC-USD', 'ETH-USD']);

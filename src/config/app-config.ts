@@ -87,6 +87,9 @@ const schema = z.object({
   WORKERS: workers.default(1),
   // Listening sockets on PORT (SO_REUSEPORT, one process): Node accepts one connection per socket per event-loop turn.
   LISTEN_SOCKETS: int(1, 64).default(process.platform === 'linux' ? 8 : 1),
+  // systemd's socket activation (sd_listen_fds(3)): listening sockets handed over as fds 3.., ours when LISTEN_PID is this process.
+  LISTEN_FDS: int(1, 64).optional(),
+  LISTEN_PID: int(1, 2 ** 31 - 1).optional(),
   // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
   WORKER_INDEX: int(1, 256).optional(),
   ...authSchema,
@@ -148,6 +151,12 @@ export class AppConfig {
   readonly maxStreamConnectionsPerIp: number;
   readonly requestHeadTimeoutMs: number;
   readonly listenSockets: number;
+  /**
+   * Listening sockets the process was handed, by fd: 3, 4, ... (systemd's socket activation:
+   * LISTEN_FDS of them, for this process when LISTEN_PID is its pid; sd_listen_fds(3)). It serves
+   * them instead of binding PORT. Empty: none.
+   */
+  readonly inheritedFds: readonly number[];
   readonly socketEventsPerSecond: number;
   readonly trustProxy: TrustProxy;
   readonly rateLimitPerMinute: number;
@@ -178,7 +187,7 @@ export class AppConfig {
   /** Subscriber tokens (AUTH_*); null: no key, every request is anonymous (as without the variables). */
   readonly auth: AuthConfig | null;
 
-  constructor(p: Parsed) {
+  constructor(p: Parsed, pid: number) {
     this.port = p.PORT;
     this.host = p.HOST;
     this.pairs = p.PAIRS;
@@ -234,6 +243,8 @@ export class AppConfig {
     this.pushAckTimeoutMs = p.PUSH_ACK_TIMEOUT_MS ?? p.PUSH_STALE_MS;
     this.workers = p.WORKERS;
     this.listenSockets = p.LISTEN_SOCKETS;
+    // SD_LISTEN_FDS_START: the first is fd 3.
+    this.inheritedFds = p.LISTEN_FDS !== undefined && p.LISTEN_PID === pid ? Array.from({ length: p.LISTEN_FDS }, (_, i) => 3 + i) : [];
     this.workerIndex = p.WORKER_INDEX;
     this.auth = authConfig(p);
   }
@@ -245,7 +256,7 @@ export class ConfigError extends Error {}
  * Validates the environment. Empty strings count as unset. Throws a ConfigError whose message
  * names every bad variable and the form it accepts.
  */
-export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+export function loadConfig(env: Record<string, string | undefined>, pid = process.pid): AppConfig {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const v = env[key];
@@ -261,5 +272,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return new AppConfig(result.data);
+  const config = new AppConfig(result.data, pid);
+  if (config.inheritedFds.length > 0 && config.workers > 1) {
+    throw new ConfigError(
+      `Invalid configuration:\n  LISTEN_FDS=${JSON.stringify(input.LISTEN_FDS)}: inherited listening sockets are served by one process (WORKERS=1); WORKERS=${config.workers} binds PORT itself`,
+    );
+  }
+  return config;
 }

@@ -1,5 +1,8 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openPort, type OpenPort } from './accept-sockets';
 
 describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP server once it serves)', () => {
@@ -51,7 +54,7 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
   it('takes connections on every socket of the port, several in one event-loop turn, all into the HTTP server', async () => {
     const server = createHttpServer((_req, res) => res.end('ok'));
     servers.push(server);
-    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4 }, noError);
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [] }, noError);
     await listening.serve(server);
     const port = listening.port;
     expect((server.address() as { port: number }).port).toBe(port);
@@ -69,8 +72,8 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     const port = (other.address() as { port: number }).port;
     const server = createHttpServer();
-    await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 4 }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
-    await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 1 }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [] }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 1, inherited: [] }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
     expect(server.listening).toBe(false);
     await new Promise((resolve) => other.close(resolve));
   });
@@ -83,7 +86,7 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
         answer = () => res.end('and finished');
       });
       servers.push(server);
-      const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets }, noError);
+      const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets, inherited: [] }, noError);
       await listening.serve(server);
       const port = listening.port;
       const open = await fetch(`http://127.0.0.1:${port}/`);
@@ -110,7 +113,7 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
   it("counts every connection as the server's own: its 'close' waits for them all, on whichever socket they came", async () => {
     const server = createHttpServer((_req, res) => res.end('ok'));
     servers.push(server);
-    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4 }, noError);
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [] }, noError);
     opened.push(listening);
     // Held before it serves, and taken after, on every socket (the kernel spreads them).
     const early = Array.from({ length: 10 }, () => connect(listening.port, '127.0.0.1'));
@@ -133,7 +136,7 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
 
   for (const sockets of [1, 3]) {
     it(`holds what connects before the server serves, and serves it then (${sockets} socket${sockets > 1 ? 's' : ''})`, async () => {
-      const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets }, noError);
+      const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets, inherited: [] }, noError);
       // The app is still being built: the requests are sent, and wait.
       const answers = Array.from({ length: 20 }, (_, i) => fetch(`http://127.0.0.1:${listening.port}/${i}`).then((r) => r.text()));
       let answered = 0;
@@ -150,9 +153,22 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
     });
   }
 
+  it('refuses an inherited fd that is not a listening socket, naming it (a start then fails with that message)', async () => {
+    const file = join(tmpdir(), `accept-sockets-${process.pid}`);
+    const fd = openSync(file, 'w');
+    try {
+      await expect(openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [fd] }, noError)).rejects.toThrow(
+        new RegExp(`the inherited socket at fd ${fd} \\(LISTEN_FDS\\) cannot be served: EINVAL; each must be a listening socket`),
+      );
+    } finally {
+      closeSync(fd);
+      unlinkSync(file);
+    }
+  });
+
   it('reports a failed accept to its handler instead of throwing', async () => {
     const failures: string[] = [];
-    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 2 }, (err) => failures.push(err.message));
+    const listening = await openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 2, inherited: [] }, (err) => failures.push(err.message));
     const server = createHttpServer();
     servers.push(server);
     await listening.serve(server);

@@ -3,12 +3,15 @@ import type { Server } from 'node:http';
 import { listen } from '../util/listen';
 import { ownSocket } from './socket-guard';
 
-export type PortOptions = { port: number; host: string; backlog: number; sockets: number };
+/** `inherited` not empty: serve the listening sockets at these fds (systemd's socket activation) instead of binding `port` on `sockets` sockets. */
+export type PortOptions = { port: number; host: string; backlog: number; sockets: number; inherited: readonly number[] };
 
 /** The service's port, taken before the app is built (`openPort`), served by the app's HTTP server once it is up. */
 export type OpenPort = {
-  /** The port bound: the one asked for, or the kernel's choice for 0. */
+  /** The port bound: the one asked for, or the kernel's choice for 0 (inherited sockets: theirs). */
   readonly port: number;
+  /** The address listened on (inherited sockets: theirs). */
+  readonly host: string;
   /** From now on `server` serves: it takes the first socket over, and every connection held so far and every later one of the other sockets goes to it. */
   serve(server: Server): Promise<void>;
   /**
@@ -39,6 +42,13 @@ export type OpenPort = {
  * handling. The port is first bound without SO_REUSEPORT for a moment, so that a port another
  * process holds is still refused (EADDRINUSE) rather than silently shared. `sockets` 1: one
  * plain socket.
+ *
+ * **Inherited sockets** (`inherited`, systemd's socket activation): a supervisor made the
+ * listening sockets and keeps them open across the process' restarts, so what connects while no
+ * process runs (the restart after a crash) waits in their queues instead of being refused. They
+ * are served as the sockets above (the first becomes the HTTP server's); closing them at shutdown
+ * closes this process' copy only: the supervisor's keep queueing for the next process. An fd
+ * that is not a listening socket fails the start (EINVAL, ENOTSOCK), with its number.
  *
  * A failed accept (EMFILE) is an `'error'` of its socket: reported to `onAcceptError`, never
  * thrown; the next accept may succeed.
@@ -73,7 +83,13 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
     return a;
   };
   try {
-    if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
+    if (options.inherited.length > 0) {
+      for (const fd of options.inherited) {
+        await listen(acceptor(), { handle: { fd }, backlog }).catch((err: NodeJS.ErrnoException) => {
+          throw new Error(`the inherited socket at fd ${fd} (LISTEN_FDS) cannot be served: ${err.code ?? err.message}; each must be a listening socket`);
+        });
+      }
+    } else if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
     else {
       const port = await probeFree(options.port, host);
       await listen(acceptor(), { port, host, backlog, reusePort: true });
@@ -86,8 +102,10 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
   }
   for (const a of acceptors) a.on('error', onAcceptError);
   const [first, ...others] = acceptors;
+  const address = first.address() as { port: number; address: string };
   return {
-    port: (first.address() as { port: number }).port,
+    port: address.port,
+    host: address.address,
     serve: async (to) => {
       // The HTTP server takes the first socket's handle (its later connections are its own, not
       // paused); what the first socket accepted before stays held and is handed over below.
