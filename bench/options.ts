@@ -37,6 +37,12 @@ export type BenchOptions = {
    */
   storm: StormTrigger | null;
   stormAtS: number | null;
+  /**
+   * --hold-port: the port's sockets are made by the harness and held by a supervisor process that
+   * starts the service on them (systemd's socket activation, LISTEN_FDS), and again after a storm's
+   * signal: what connects while no service runs waits in their queues instead of being refused.
+   */
+  holdPort: boolean;
   /** --rest: routes driven with wrk during the load phase (beside the streams, if any); null: none. */
   rest: { routes: string[]; connections: number; threads: number; durationS: number; warmupS: number } | null;
   slow: number;
@@ -104,6 +110,10 @@ Reconnect storm (a process's streams end at once; reported per dropped subscribe
                                 --env REDIS_URL=... (the history must outlive the process, or every resume is a
                                 reset) and no --url
   --storm-at S                  seconds into the load phase (default a third of --duration)
+  --hold-port                   the harness makes the port's 8 listening sockets and a supervisor process holds them
+                                and starts the service on them (systemd's socket activation: LISTEN_FDS, LISTEN_PID),
+                                the first time and after a sigkill or sigterm storm: what connects while no service
+                                runs waits in their queues instead of being refused. One instance, one process
                                 "whole": every tick of its pairs published up to its reconnect that it lacked at the
                                 drop has arrived, and it has no duplicate; checked against the published history
   --slow N                      N more subscribers that never read (measured in a second phase)
@@ -197,6 +207,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'kill-worker-at': { type: 'string' },
       storm: { type: 'string' },
       'storm-at': { type: 'string' },
+      'hold-port': { type: 'boolean' },
       rest: { type: 'boolean' },
       'rest-routes': { type: 'string' },
       'rest-connections': { type: 'string' },
@@ -268,6 +279,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (instances > 1 && !env.REDIS_URL) throw new Error('--instances > 1 needs --env REDIS_URL=...: instances without Redis publish separate streams');
   if (instances > 1 && killWorkerAtS !== null) throw new Error('--kill-worker-at: one instance only');
   if (instances > 1 && storm !== null && storm !== 'rolling') throw new Error(`--storm ${storm}: one instance only (--storm rolling terminates one of several)`);
+  const holdPort = v['hold-port'] ?? false;
+  if (holdPort && (v.url !== undefined || instances > 1 || Number(env.WORKERS ?? 1) > 1 || (storm !== null && storm !== 'sigkill' && storm !== 'sigterm'))) {
+    throw new Error('--hold-port: the harness starts one instance of one process (no --url, --instances, WORKERS > 1), with no storm or --storm sigkill|sigterm');
+  }
   if (storm === 'rolling' && instances < 2) throw new Error('--storm rolling needs --instances N >= 2: the subscribers of the terminated instance reconnect to the others');
   if (v['redis-stats'] && !env.REDIS_URL) throw new Error('--redis-stats needs --env REDIS_URL=...');
   return {
@@ -295,6 +310,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     killWorkerAtS,
     storm,
     stormAtS,
+    holdPort,
     rest: routes
       ? {
           routes,
@@ -321,6 +337,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
     assert: v.assert ?? false,
     out: v.out,
-    label: v.label ?? `${storm ? `storm-${storm}` : routes ? 'rest' : v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}`,
+    label: v.label ?? `${storm ? `storm-${storm}` : routes ? 'rest' : v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}${holdPort ? '-held' : ''}`,
   };
 }

@@ -12,7 +12,7 @@ import { TRANSPORTS, type FromWorker, type StormCounts, type ToWorker, type Tran
 import { phaseProcesses, seenProcesses, serviceWorkers, type PhaseProcess, type SeenProcess, type ServiceWorkers } from './processes';
 import { runRest, type RestRouteResult } from './rest';
 import { deletePrefix, readRedis, redisStats, type RedisReading, type RedisStats } from './redis-stats';
-import { machineCpu, metricSamples, openFilesLimit, tcpCounters, tcpKernelMemKb, startService, TreeSampler, workerConnections, type StartedService, type TreeSample } from './service';
+import { holdPort, machineCpu, metricSamples, openFilesLimit, tcpCounters, tcpKernelMemKb, startService, TreeSampler, workerConnections, type HeldPort, type StartedService, type TreeSample } from './service';
 import { Histogram, mergeCounts, timeOf, type Counts, type LatencySummary } from './stats';
 
 export type TransportSummary = Omit<TransportResult, 'latency' | 'reconnectToOpen' | 'reconnectToFirstTick'> & {
@@ -337,6 +337,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
   const loadAvgBefore = os.loadavg();
   const services: StartedService[] = [];
   let service: StartedService | null = null;
+  let heldPort: HeldPort | undefined;
   let url = o.url;
   // Keys under an explicit prefix belong to this run: none left from an earlier one, none left behind.
   const ownPrefix = !o.url && o.env.REDIS_URL && o.env.REDIS_PREFIX ? { url: o.env.REDIS_URL, prefix: o.env.REDIS_PREFIX } : null;
@@ -360,8 +361,12 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     serviceEnv = env;
     if (ownPrefix) log(`redis: deleted ${await deletePrefix(ownPrefix.url, ownPrefix.prefix)} keys ${ownPrefix.prefix}:* before the run`);
     log(`starting the service${o.instances > 1 ? ` ${o.instances} times` : ''}: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${o.nodeArgs.join(' ')} dist/main.js`);
+    if (o.holdPort) {
+      heldPort = await holdPort(host, 8);
+      log(`--hold-port: a supervisor (pid ${heldPort.pid}) holds 8 listening sockets of port ${heldPort.port} and starts the service on them (LISTEN_FDS)`);
+    }
     for (let i = 0; i < o.instances; i++) {
-      services.push(await startService({ root, env, nodeArgs: o.nodeArgs, logFile: i === 0 ? logFile : logFile.replace(/\.service\.log$/, `.service-${i + 1}.log`), host }));
+      services.push(await startService({ root, env, nodeArgs: o.nodeArgs, logFile: i === 0 ? logFile : logFile.replace(/\.service\.log$/, `.service-${i + 1}.log`), host, held: heldPort }));
       if (i > 0) log(`instance ${i + 1}: ${services[i].url} pid ${services[i].pid}`);
     }
     service = services[0];
@@ -578,7 +583,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       storm.exitedAfterMs = Date.now() - atMs;
       if (before) cpuCarryMs = before.cpuMs;
       try {
-        const again = await startService({ root, env: serviceEnv, nodeArgs: o.nodeArgs, logFile: old.logFile, host, port: Number(target.port) });
+        const again = await startService({ root, env: serviceEnv, nodeArgs: o.nodeArgs, logFile: old.logFile, host, port: Number(target.port), held: heldPort });
         services[0] = again;
         service = again;
         pid = again.pid;
@@ -877,6 +882,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
     clearInterval(sampler);
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     await Promise.all(services.map((s) => (s.child.exitCode === null ? s.stop() : null)));
+    await heldPort?.close();
     if (ownPrefix) {
       await deletePrefix(ownPrefix.url, ownPrefix.prefix).then(
         (n) => log(`redis: deleted ${n} keys ${ownPrefix.prefix}:* after the run`),

@@ -1,6 +1,7 @@
 /** Starts the service under test as a child process, and reads its CPU and memory from /proc. */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -293,26 +294,128 @@ export async function freePort(host: string): Promise<number> {
   return port;
 }
 
-export type StartedService = { url: string; pid: number; child: ChildProcess; logFile: string; stop(): Promise<number | null> };
+/** What the harness needs of the service's process: a child of its own, or one a `HeldPort`'s supervisor started. */
+export type ServiceProcess = {
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+};
 
-/** `node [nodeArgs] dist/main.js` with the given environment, on `port` (default: a free one); its output goes to `logFile` (appended to). */
-export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string; port?: number }): Promise<StartedService> {
-  const port = opts.port ?? (await freePort(opts.host));
-  const log = createWriteStream(opts.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...opts.nodeArgs, path.join(opts.root, 'dist', 'main.js')], {
-    cwd: opts.root,
-    env: { ...process.env, ...opts.env, PORT: String(port), HOST: opts.host },
-    stdio: ['ignore', 'pipe', 'pipe'],
+export type StartedService = { url: string; pid: number; child: ServiceProcess; logFile: string; stop(): Promise<number | null> };
+
+/**
+ * `--hold-port`: the port's listening sockets (SO_REUSEPORT), made here and held by a supervisor
+ * process (bench/supervisor.ts) that starts the service on them, as systemd's socket activation
+ * does (LISTEN_FDS): they outlive every service process, so what connects during a restart waits
+ * in their queues instead of being refused.
+ */
+export type HeldPort = {
+  port: number;
+  /** The supervisor's. */
+  pid: number;
+  /** Starts `node [args]` on the held sockets, its output appended to logFile. */
+  start(args: string[], cwd: string, env: Record<string, string>, logFile: string): Promise<{ pid: number; child: ServiceProcess }>;
+  close(): Promise<void>;
+};
+
+class SupervisedProcess extends EventEmitter implements ServiceProcess {
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  constructor(readonly pid: number) {
+    super();
+  }
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    try {
+      process.kill(this.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  exited(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exitCode = code;
+    this.signalCode = signal;
+    this.emit('exit', code, signal);
+  }
+}
+
+export async function holdPort(host: string, sockets: number, backlog = 4096): Promise<HeldPort> {
+  const port = await freePort(host);
+  const servers: net.Server[] = [];
+  for (let i = 0; i < sockets; i++) {
+    const server = net.createServer();
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host, backlog, reusePort: true } as net.ListenOptions, () => resolve());
+    });
+  }
+  const fds = servers.map((s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
+  const supervisor = spawn(process.execPath, [path.join(__dirname, 'supervisor.js')], {
+    env: { ...process.env, HELD_SOCKETS: String(sockets) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
   });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  const children = new Map<number, SupervisedProcess>();
+  const waiting: ((pid: number) => void)[] = [];
+  supervisor.on('message', (m: { type: string; pid: number; code: number | null; signal: NodeJS.Signals | null }) => {
+    if (m.type === 'started') waiting.shift()?.(m.pid);
+    else if (m.type === 'exit') children.get(m.pid)?.exited(m.code, m.signal);
+  });
+  await new Promise<void>((resolve, reject) => {
+    supervisor.once('message', () => resolve());
+    supervisor.once('exit', (code) => reject(new Error(`the supervisor exited (${code}) before it was ready`)));
+  });
+  // Only the supervisor holds them now (and the services it starts): this process never accepts on them.
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return {
+    port,
+    pid: supervisor.pid!,
+    start: async (args, cwd, env, logFile) => {
+      const pid = await new Promise<number>((resolve) => {
+        waiting.push(resolve);
+        supervisor.send({ type: 'start', args, cwd, env, logFile });
+      });
+      const child = new SupervisedProcess(pid);
+      children.set(pid, child);
+      return { pid, child };
+    },
+    close: async () => {
+      if (supervisor.exitCode !== null || supervisor.signalCode !== null) return;
+      const gone = new Promise((resolve) => supervisor.once('exit', resolve));
+      supervisor.disconnect();
+      await gone;
+    },
+  };
+}
+
+/**
+ * `node [nodeArgs] dist/main.js` with the given environment, on `port` (default: a free one); its
+ * output goes to `logFile` (appended to). With `held`, on its sockets, started by its supervisor.
+ */
+export async function startService(opts: { root: string; env: Record<string, string>; nodeArgs: string[]; logFile: string; host: string; port?: number; held?: HeldPort }): Promise<StartedService> {
+  const port = opts.held?.port ?? opts.port ?? (await freePort(opts.host));
+  const env = { ...process.env, ...opts.env, PORT: String(port), HOST: opts.host } as Record<string, string>;
+  const args = [...opts.nodeArgs, path.join(opts.root, 'dist', 'main.js')];
+  let child: ServiceProcess;
+  let pid: number;
+  if (opts.held) ({ child, pid } = await opts.held.start(args, opts.root, env, opts.logFile));
+  else {
+    const log = createWriteStream(opts.logFile, { flags: 'a' });
+    const own = spawn(process.execPath, args, { cwd: opts.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    own.stdout!.pipe(log);
+    own.stderr!.pipe(log);
+    child = own;
+    pid = own.pid!;
+  }
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://${opts.host}:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the service exited with code ${child.exitCode} at start-up; see ${opts.logFile}`);
     try {
-      const res = await fetch(`${url}/health/live`);
+      // Once the port is taken (at once, when held), the request waits in its queue until the app serves.
+      const res = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(5000) });
       if (res.ok) break;
     } catch {
       // not listening yet
@@ -325,7 +428,7 @@ export async function startService(opts: { root: string; env: Record<string, str
   }
   return {
     url,
-    pid: child.pid!,
+    pid,
     child,
     logFile: opts.logFile,
     stop: async () => {

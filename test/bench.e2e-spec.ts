@@ -438,6 +438,12 @@ describe('storm mode (CI size)', () => {
       expect({ t, held: x.heldAtStart, heldAtEnd: x.heldAtEnd, missing: x.missing, duplicates: x.duplicates, resets: x.resets }).toEqual({ t, held: 100, heldAtEnd: 100, missing: 0, duplicates: 0, resets: 0 });
     }
     for (const t of TRANSPORTS) expect(result.transports[t].reconnects).toBeGreaterThanOrEqual(100);
+    if (extra.includes('--hold-port')) {
+      // The supervisor holds the port through the restart: a reconnect waits in its queue, none is refused.
+      expect(result.options.holdPort).toBe(true);
+      for (const t of TRANSPORTS) expect({ t, refused: result.transports[t].reconnectFailures.ECONNREFUSED ?? 0 }).toEqual({ t, refused: 0 });
+      expect(output).toMatch(/--hold-port: a supervisor \(pid \d+\) holds 8 listening sockets of port \d+/);
+    }
     expect(output).toMatch(new RegExp(`storm: ${trigger} \\(${s.signal} to pid \\d+\\) 2 s into the load phase; it exited after \\d+ ms, the harness started it again`));
     expect(output).toMatch(/^all +300 +300 +300 +0 /m);
     expect(result.options.sioAuth).toBe(extra.includes('--sio-auth'));
@@ -448,6 +454,9 @@ describe('storm mode (CI size)', () => {
   };
 
   it('SIGKILL of the one process, restarted on the same port: every subscriber back and whole', () => storm('sigkill', []), 120_000);
+
+  // --hold-port: the port's sockets are held by a supervisor that starts the service on them (LISTEN_FDS).
+  it('SIGKILL with the port held by a supervisor (socket activation): every subscriber back and whole, none refused', () => storm('sigkill', ['--hold-port']), 120_000);
 
   // Here the Socket.IO subscribers subscribe in the handshake (--sio-auth), as the client library does.
   it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000', '--sio-auth']), 120_000);
@@ -512,6 +521,11 @@ describe('bench options: storms', () => {
     expect(() => parseOptions(['--storm', 'worker', '--instances', '2', ...redis])).toThrow('one instance only');
     expect(() => parseOptions(['--storm', 'sigkill', '--env', 'WORKERS=2', ...redis])).toThrow('--storm sigkill: one process');
     expect(() => parseOptions(['--storm', 'bogus'])).toThrow('--storm: sigkill, sigterm, worker, rolling');
+    expect(parseOptions(['--storm', 'sigterm', '--hold-port', ...redis])).toMatchObject({ holdPort: true, label: 'storm-sigterm-100sse-100sio-100ws-held' });
+    expect(parseOptions([])).toMatchObject({ holdPort: false });
+    for (const bad of [['--storm', 'worker'], ['--storm', 'rolling', '--instances', '2', ...redis], ['--env', 'WORKERS=2'], ['--url', 'http://127.0.0.1:1']]) {
+      expect(() => parseOptions([...bad, '--hold-port'])).toThrow('--hold-port: the harness starts one instance of one process');
+    }
     expect(() => parseOptions(['--storm', 'rolling', '--instances', '2', '--storm-at', '30', ...redis])).toThrow('--storm-at: must lie within the load phase');
   });
 });

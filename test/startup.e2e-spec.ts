@@ -1,4 +1,7 @@
-import { connect, type Socket } from 'node:net';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnMain } from './support/main-process';
 import { startApp, type TestApp } from './support/app';
@@ -59,6 +62,86 @@ describe('start-up', () => {
       expect((await exited).code).toBe(0);
     }
   }, 30_000);
+
+  describe("inherited listening sockets (systemd's socket activation: LISTEN_FDS, LISTEN_PID)", () => {
+    const SIMULATED = { HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
+    /** A listening socket made here, its fd for a child; this process closes its own copy once the child has it. */
+    const listening = async (): Promise<{ server: Server; port: number; fd: number }> => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+      return { server, port: (server.address() as { port: number }).port, fd };
+    };
+    const refused = (port: number) =>
+      new Promise<string>((resolve) => {
+        const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve('connected')));
+        c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+
+    it("serves the sockets it is handed instead of binding PORT; its exit closes only its own copy", async () => {
+      const held = await listening();
+      const port = await freePort();
+      // The supervisor's copy, as systemd keeps its socket unit's: a process that holds it and never accepts.
+      const holder = spawn('sleep', ['60'], { stdio: ['ignore', 'ignore', 'ignore', held.fd] });
+      const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), LISTEN_FDS: '1' }, [held.fd]);
+      // This process accepts nothing on it from now on: the service's copy serves.
+      await new Promise((resolve) => held.server.close(resolve));
+      try {
+        await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
+        const line = output().split('\n').find((l) => l.includes('"msg":"listening"'))!;
+        expect(JSON.parse(line)).toMatchObject({ url: `http://127.0.0.1:${held.port}`, inheritedSockets: 1 });
+        expect((await fetch(`http://127.0.0.1:${held.port}/health/live`)).status).toBe(200);
+        expect(await refused(port)).toBe('ECONNREFUSED');
+        proc.kill('SIGTERM');
+        expect((await exited).code).toBe(0);
+        // Stopped, the service let go of its copy only: a connection made now waits in the socket's
+        // queue for the next process (a restart), where a port of its own would refuse it.
+        expect(await refused(held.port)).toBe('connected');
+        holder.kill('SIGKILL');
+        await new Promise((resolve) => holder.once('exit', resolve));
+        expect(await refused(held.port)).toBe('ECONNREFUSED');
+      } finally {
+        proc.kill('SIGKILL');
+        holder.kill('SIGKILL');
+      }
+    }, 30_000);
+
+    it('leaves sockets meant for another process (LISTEN_PID) alone and binds PORT', async () => {
+      const port = await freePort();
+      const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), LISTEN_FDS: '1', LISTEN_PID: '1' });
+      try {
+        await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
+        const line = output().split('\n').find((l) => l.includes('"msg":"listening"'))!;
+        expect(JSON.parse(line)).toMatchObject({ url: `http://127.0.0.1:${port}` });
+        expect(JSON.parse(line).inheritedSockets).toBeUndefined();
+      } finally {
+        proc.kill('SIGTERM');
+        expect((await exited).code).toBe(0);
+      }
+    }, 30_000);
+
+    it('refuses them with WORKERS > 1 (exit 78), and an fd that is not a listening socket fails the start, named', async () => {
+      const held = await listening();
+      try {
+        const workers = spawnMain({ ...SIMULATED, PORT: String(held.port), WORKERS: '2', LISTEN_FDS: '1' }, [held.fd]);
+        expect((await workers.exited).code).toBe(78);
+        expect(workers.output()).toContain('LISTEN_FDS="1": inherited listening sockets are served by one process (WORKERS=1)');
+      } finally {
+        await new Promise((resolve) => held.server.close(resolve));
+      }
+      const file = path.join(tmpdir(), `startup-not-a-socket-${process.pid}`);
+      const fd = openSync(file, 'w');
+      try {
+        const notSocket = spawnMain({ ...SIMULATED, PORT: String(await freePort()), LISTEN_FDS: '1' }, [fd]);
+        expect((await notSocket.exited).code).not.toBe(0);
+        expect(notSocket.output()).toContain('the inherited socket at fd 3 (LISTEN_FDS) cannot be served: EINVAL; each must be a listening socket');
+        expect(notSocket.output()).not.toContain('"msg":"listening"');
+      } finally {
+        closeSync(fd);
+        unlinkSync(file);
+      }
+    }, 30_000);
+  });
 
   it('reads the service from one bundled file (dist/service.js), not module by module', async () => {
     const port = await freePort();

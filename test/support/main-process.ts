@@ -7,10 +7,15 @@ const MAIN = path.join(__dirname, '..', '..', 'dist', 'main.js');
 /** `node dist/main.js` as an operator runs it: its output so far, and when it exited with what code. */
 export type MainProcess = { proc: ChildProcess; output(): string; exited: Promise<{ code: number | null; at: number }> };
 
-/** Starts the built service with only PATH and `env` in its environment. */
-export function spawnMain(env: Record<string, string>): MainProcess {
+/**
+ * Starts the built service with only PATH and `env` in its environment. `inherit`: fds of this
+ * process the service gets as its fds 3, 4, ..., started as systemd starts a socket-activated
+ * service: LISTEN_PID set to its own pid (a shell that sets it, then execs node).
+ */
+export function spawnMain(env: Record<string, string>, inherit: number[] = []): MainProcess {
   expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
-  const proc = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, args] = inherit.length > 0 ? ['/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, MAIN]] : [process.execPath, [MAIN]];
+  const proc = spawn(command, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', ...inherit] });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
