@@ -365,9 +365,16 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       heldPort = await holdPort(host, 8);
       log(`--hold-port: a supervisor (pid ${heldPort.pid}) holds 8 listening sockets of port ${heldPort.port} and starts the service on them (LISTEN_FDS)`);
     }
-    for (let i = 0; i < o.instances; i++) {
-      services.push(await startService({ root, env, nodeArgs: o.nodeArgs, logFile: i === 0 ? logFile : logFile.replace(/\.service\.log$/, `.service-${i + 1}.log`), host, held: heldPort }));
-      if (i > 0) log(`instance ${i + 1}: ${services[i].url} pid ${services[i].pid}`);
+    try {
+      for (let i = 0; i < o.instances; i++) {
+        services.push(await startService({ root, env, nodeArgs: o.nodeArgs, logFile: i === 0 ? logFile : logFile.replace(/\.service\.log$/, `.service-${i + 1}.log`), host, held: heldPort }));
+        if (i > 0) log(`instance ${i + 1}: ${services[i].url} pid ${services[i].pid}`);
+      }
+    } catch (err) {
+      // The run's `finally` is not reached yet: what was started goes here.
+      await Promise.all(services.map((s) => s.stop()));
+      await heldPort?.close();
+      throw err;
     }
     service = services[0];
     url = service.url;

@@ -325,7 +325,9 @@ class SupervisedProcess extends EventEmitter implements ServiceProcess {
   constructor(readonly pid: number) {
     super();
   }
+  /** As ChildProcess.kill: false, and nothing sent, once it has exited (its pid may be another process' by then). */
   kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    if (this.exitCode !== null || this.signalCode !== null) return false;
     try {
       process.kill(this.pid, signal);
       return true;
@@ -334,57 +336,94 @@ class SupervisedProcess extends EventEmitter implements ServiceProcess {
     }
   }
   exited(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.exitCode !== null || this.signalCode !== null) return;
     this.exitCode = code;
-    this.signalCode = signal;
-    this.emit('exit', code, signal);
+    // A process gone without a word (its supervisor died) counts as killed.
+    this.signalCode = code === null && signal === null ? 'SIGKILL' : signal;
+    this.emit('exit', this.exitCode, this.signalCode);
   }
 }
+
+type SupervisorMessage =
+  | { type: 'ready' }
+  | { type: 'started'; id: number; pid: number }
+  | { type: 'failed'; id: number; error: string }
+  | { type: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
 export async function holdPort(host: string, sockets: number, backlog = 4096): Promise<HeldPort> {
   const port = await freePort(host);
   const servers: net.Server[] = [];
-  for (let i = 0; i < sockets; i++) {
-    const server = net.createServer();
-    servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host, backlog, reusePort: true } as net.ListenOptions, () => resolve());
+  const closeServers = () => Promise.all(servers.map((s) => new Promise((resolve) => (s.listening ? s.close(resolve) : resolve(undefined)))));
+  let supervisor: ReturnType<typeof spawn>;
+  try {
+    for (let i = 0; i < sockets; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host, backlog, reusePort: true } as net.ListenOptions, () => resolve());
+      });
+    }
+    const fds = servers.map((s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
+    supervisor = spawn(process.execPath, [path.join(__dirname, 'supervisor.js')], {
+      env: { ...process.env, HELD_SOCKETS: String(sockets) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
     });
+    await new Promise<void>((resolve, reject) => {
+      supervisor.once('message', () => resolve());
+      supervisor.once('error', reject);
+      supervisor.once('exit', (code) => reject(new Error(`the supervisor exited (${code}) before it was ready`)));
+    });
+  } finally {
+    // Only the supervisor holds them now (and the services it starts): this process never accepts on them.
+    await closeServers();
   }
-  const fds = servers.map((s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
-  const supervisor = spawn(process.execPath, [path.join(__dirname, 'supervisor.js')], {
-    env: { ...process.env, HELD_SOCKETS: String(sockets) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
-  });
+  // Each start is a request by id: its process (made as soon as it is reported started, so that an
+  // exit reported in the same read is not lost), or its failure.
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (child: SupervisedProcess) => void; reject: (err: Error) => void }>();
   const children = new Map<number, SupervisedProcess>();
-  const waiting: ((pid: number) => void)[] = [];
-  supervisor.on('message', (m: { type: string; pid: number; code: number | null; signal: NodeJS.Signals | null }) => {
-    if (m.type === 'started') waiting.shift()?.(m.pid);
-    else if (m.type === 'exit') children.get(m.pid)?.exited(m.code, m.signal);
+  let gone: Error | null = null;
+  supervisor.on('error', () => undefined); // a send after its exit: the 'exit' below says it
+  supervisor.on('message', (m: SupervisorMessage) => {
+    if (m.type === 'started') {
+      const child = new SupervisedProcess(m.pid);
+      children.set(m.id, child);
+      pending.get(m.id)?.resolve(child);
+      pending.delete(m.id);
+    } else if (m.type === 'failed') {
+      pending.get(m.id)?.reject(new Error(`the supervisor could not start the service: ${m.error}`));
+      pending.delete(m.id);
+    } else if (m.type === 'exit') {
+      children.get(m.id)?.exited(m.code, m.signal);
+      children.delete(m.id);
+    }
   });
-  await new Promise<void>((resolve, reject) => {
-    supervisor.once('message', () => resolve());
-    supervisor.once('exit', (code) => reject(new Error(`the supervisor exited (${code}) before it was ready`)));
+  supervisor.once('exit', (code, signal) => {
+    gone = new Error(`the supervisor exited (${code ?? signal})`);
+    for (const p of pending.values()) p.reject(gone);
+    pending.clear();
+    // Its services die with it (it kills them when the harness goes); any left is reported gone.
+    for (const child of children.values()) child.exited(null, null);
+    children.clear();
   });
-  // Only the supervisor holds them now (and the services it starts): this process never accepts on them.
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return {
     port,
     pid: supervisor.pid!,
     start: async (args, cwd, env, logFile) => {
-      const pid = await new Promise<number>((resolve) => {
-        waiting.push(resolve);
-        supervisor.send({ type: 'start', args, cwd, env, logFile });
+      if (gone) throw gone;
+      const id = nextId++;
+      const child = await new Promise<SupervisedProcess>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        supervisor.send({ type: 'start', id, args, cwd, env, logFile });
       });
-      const child = new SupervisedProcess(pid);
-      children.set(pid, child);
-      return { pid, child };
+      return { pid: child.pid, child };
     },
     close: async () => {
       if (supervisor.exitCode !== null || supervisor.signalCode !== null) return;
-      const gone = new Promise((resolve) => supervisor.once('exit', resolve));
+      const exited = new Promise((resolve) => supervisor.once('exit', resolve));
       supervisor.disconnect();
-      await gone;
+      await exited;
     },
   };
 }
@@ -432,7 +471,7 @@ export async function startService(opts: { root: string; env: Record<string, str
     child,
     logFile: opts.logFile,
     stop: async () => {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;

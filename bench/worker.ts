@@ -517,3 +517,7 @@ process.on('message', (m: ToWorker) => {
       break;
   }
 });
+// The harness gone without a 'close' (killed): nothing is left to report to, and the subscribers must not outlive it.
+process.on('disconnect', () => {
+  if (!closing) process.exit(0);
+});

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config';
-import { openPort } from './http/accept-sockets';
+import { InheritedSocketError, openPort } from './http/accept-sockets';
 
 /**
  * The app's modules (Nest and everything it builds: most of a start's CPU), loaded once the
@@ -59,7 +59,12 @@ async function runAlone(config: AppConfig): Promise<void> {
   const port = await openPort(
     { port: config.port, host: config.host, backlog: LISTEN_BACKLOG, sockets: config.listenSockets, inherited: config.inheritedFds },
     (err) => acceptFailed(err),
-  );
+  ).catch((err: unknown) => {
+    if (!(err instanceof InheritedSocketError)) throw err;
+    // Sockets a supervisor got wrong are its configuration: not restarted (systemd's RestartPreventExitStatus=78).
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  });
   const mods = await loadApp();
   const logger = new mods.Logger('Main');
   // accept() failing (EMFILE past the limit) must not stop the process: the next accept may succeed.
@@ -77,7 +82,7 @@ async function runAlone(config: AppConfig): Promise<void> {
   const sources = registry.sources.map((s) => s.name);
   logger.log({
     msg: 'listening',
-    url: `http://${port.host.includes(':') ? `[${port.host}]` : port.host}:${port.port}`,
+    url: port.url,
     ...(config.inheritedFds.length > 0 ? { inheritedSockets: config.inheritedFds.length } : {}),
     pairs: config.pairs,
     sources,

@@ -72,6 +72,11 @@ describe('start-up', () => {
       const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
       return { server, port: (server.address() as { port: number }).port, fd };
     };
+    /** The start-up line, once it is out. */
+    const listeningLine = async (output: () => string): Promise<Record<string, unknown>> => {
+      await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
+      return JSON.parse(output().split('\n').find((l) => l.includes('"msg":"listening"'))!) as Record<string, unknown>;
+    };
     const refused = (port: number) =>
       new Promise<string>((resolve) => {
         const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve('connected')));
@@ -87,9 +92,7 @@ describe('start-up', () => {
       // This process accepts nothing on it from now on: the service's copy serves.
       await new Promise((resolve) => held.server.close(resolve));
       try {
-        await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
-        const line = output().split('\n').find((l) => l.includes('"msg":"listening"'))!;
-        expect(JSON.parse(line)).toMatchObject({ url: `http://127.0.0.1:${held.port}`, inheritedSockets: 1 });
+        expect(await listeningLine(output)).toMatchObject({ url: `http://127.0.0.1:${held.port}`, inheritedSockets: 1 });
         expect((await fetch(`http://127.0.0.1:${held.port}/health/live`)).status).toBe(200);
         expect(await refused(port)).toBe('ECONNREFUSED');
         proc.kill('SIGTERM');
@@ -110,17 +113,16 @@ describe('start-up', () => {
       const port = await freePort();
       const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), LISTEN_FDS: '1', LISTEN_PID: '1' });
       try {
-        await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
-        const line = output().split('\n').find((l) => l.includes('"msg":"listening"'))!;
-        expect(JSON.parse(line)).toMatchObject({ url: `http://127.0.0.1:${port}` });
-        expect(JSON.parse(line).inheritedSockets).toBeUndefined();
+        const line = await listeningLine(output);
+        expect(line).toMatchObject({ url: `http://127.0.0.1:${port}` });
+        expect(line.inheritedSockets).toBeUndefined();
       } finally {
         proc.kill('SIGTERM');
         expect((await exited).code).toBe(0);
       }
     }, 30_000);
 
-    it('refuses them with WORKERS > 1 (exit 78), and an fd that is not a listening socket fails the start, named', async () => {
+    it('refuses them with WORKERS > 1, and an fd that is not a listening socket, naming it (exit 78 both)', async () => {
       const held = await listening();
       try {
         const workers = spawnMain({ ...SIMULATED, PORT: String(held.port), WORKERS: '2', LISTEN_FDS: '1' }, [held.fd]);
@@ -133,7 +135,7 @@ describe('start-up', () => {
       const fd = openSync(file, 'w');
       try {
         const notSocket = spawnMain({ ...SIMULATED, PORT: String(await freePort()), LISTEN_FDS: '1' }, [fd]);
-        expect((await notSocket.exited).code).not.toBe(0);
+        expect((await notSocket.exited).code).toBe(78);
         expect(notSocket.output()).toContain('the inherited socket at fd 3 (LISTEN_FDS) cannot be served: EINVAL; each must be a listening socket');
         expect(notSocket.output()).not.toContain('"msg":"listening"');
       } finally {

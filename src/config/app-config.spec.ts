@@ -21,9 +21,10 @@ describe('loadConfig', () => {
     expect(loadConfig({}).inheritedFds).toEqual([]);
     expect(loadConfig({ LISTEN_FDS: '3', LISTEN_PID: '4242' }, 4242).inheritedFds).toEqual([3, 4, 5]);
     expect(loadConfig({ LISTEN_FDS: '8', LISTEN_PID: String(process.pid) }).inheritedFds).toHaveLength(8);
-    // sd_listen_fds(3): without LISTEN_PID, or with another process' pid, the sockets are not this process'.
+    // sd_listen_fds(3): without LISTEN_PID, or with another process' pid, the sockets are not this process' (nor read).
     expect(loadConfig({ LISTEN_FDS: '3' }, 4242).inheritedFds).toEqual([]);
     expect(loadConfig({ LISTEN_FDS: '3', LISTEN_PID: '4243' }, 4242).inheritedFds).toEqual([]);
+    expect(loadConfig({ LISTEN_FDS: '0', LISTEN_PID: '4243' }, 4242).inheritedFds).toEqual([]);
     for (const bad of ['0', 'two', '65']) expect(() => loadConfig({ LISTEN_FDS: bad, LISTEN_PID: '4242' }, 4242)).toThrow(/LISTEN_FDS=/);
     expect(() => loadConfig({ LISTEN_FDS: '2', LISTEN_PID: '4242', WORKERS: '2' }, 4242)).toThrow(ConfigError);
     expect(() => loadConfig({ LISTEN_FDS: '2', LISTEN_PID: '4242', WORKERS: '2' }, 4242)).toThrow(/LISTEN_FDS="2": inherited listening sockets are served by one process \(WORKERS=1\)/);

@@ -87,9 +87,8 @@ const schema = z.object({
   WORKERS: workers.default(1),
   // Listening sockets on PORT (SO_REUSEPORT, one process): Node accepts one connection per socket per event-loop turn.
   LISTEN_SOCKETS: int(1, 64).default(process.platform === 'linux' ? 8 : 1),
-  // systemd's socket activation (sd_listen_fds(3)): listening sockets handed over as fds 3.., ours when LISTEN_PID is this process.
+  // systemd's socket activation (sd_listen_fds(3)): listening sockets handed over as fds 3..; read only when LISTEN_PID is this process (loadConfig).
   LISTEN_FDS: int(1, 64).optional(),
-  LISTEN_PID: int(1, 2 ** 31 - 1).optional(),
   // Set by the primary in the environment of each worker it forks (1..WORKERS); not an operator's setting.
   WORKER_INDEX: int(1, 256).optional(),
   ...authSchema,
@@ -187,7 +186,7 @@ export class AppConfig {
   /** Subscriber tokens (AUTH_*); null: no key, every request is anonymous (as without the variables). */
   readonly auth: AuthConfig | null;
 
-  constructor(p: Parsed, pid: number) {
+  constructor(p: Parsed) {
     this.port = p.PORT;
     this.host = p.HOST;
     this.pairs = p.PAIRS;
@@ -244,7 +243,7 @@ export class AppConfig {
     this.workers = p.WORKERS;
     this.listenSockets = p.LISTEN_SOCKETS;
     // SD_LISTEN_FDS_START: the first is fd 3.
-    this.inheritedFds = p.LISTEN_FDS !== undefined && p.LISTEN_PID === pid ? Array.from({ length: p.LISTEN_FDS }, (_, i) => 3 + i) : [];
+    this.inheritedFds = Array.from({ length: p.LISTEN_FDS ?? 0 }, (_, i) => 3 + i);
     this.workerIndex = p.WORKER_INDEX;
     this.auth = authConfig(p);
   }
@@ -262,6 +261,8 @@ export function loadConfig(env: Record<string, string | undefined>, pid = proces
     const v = env[key];
     if (v !== undefined && v.trim() !== '') input[key] = v;
   }
+  // sd_listen_fds(3): sockets handed to another process (LISTEN_PID not this one's, or unset) are not read at all.
+  if (env.LISTEN_PID?.trim() !== String(pid)) delete input.LISTEN_FDS;
   const result = schema.safeParse(input);
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
@@ -272,7 +273,7 @@ export function loadConfig(env: Record<string, string | undefined>, pid = proces
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  const config = new AppConfig(result.data, pid);
+  const config = new AppConfig(result.data);
   if (config.inheritedFds.length > 0 && config.workers > 1) {
     throw new ConfigError(
       `Invalid configuration:\n  LISTEN_FDS=${JSON.stringify(input.LISTEN_FDS)}: inherited listening sockets are served by one process (WORKERS=1); WORKERS=${config.workers} binds PORT itself`,

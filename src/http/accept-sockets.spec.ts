@@ -3,7 +3,7 @@ import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPort, type OpenPort } from './accept-sockets';
+import { InheritedSocketError, openPort, type OpenPort } from './accept-sockets';
 
 describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP server once it serves)', () => {
   const noError = (err: Error) => {
@@ -157,7 +157,9 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
     const file = join(tmpdir(), `accept-sockets-${process.pid}`);
     const fd = openSync(file, 'w');
     try {
-      await expect(openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [fd] }, noError)).rejects.toThrow(
+      const opening = openPort({ port: 0, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [fd] }, noError);
+      await expect(opening).rejects.toBeInstanceOf(InheritedSocketError);
+      await expect(opening).rejects.toThrow(
         new RegExp(`the inherited socket at fd ${fd} \\(LISTEN_FDS\\) cannot be served: EINVAL; each must be a listening socket`),
       );
     } finally {

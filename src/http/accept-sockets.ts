@@ -10,8 +10,8 @@ export type PortOptions = { port: number; host: string; backlog: number; sockets
 export type OpenPort = {
   /** The port bound: the one asked for, or the kernel's choice for 0 (inherited sockets: theirs). */
   readonly port: number;
-  /** The address listened on (inherited sockets: theirs). */
-  readonly host: string;
+  /** Where it listens, as a URL (inherited sockets: theirs; a Unix socket's is its path). */
+  readonly url: string;
   /** From now on `server` serves: it takes the first socket over, and every connection held so far and every later one of the other sockets goes to it. */
   serve(server: Server): Promise<void>;
   /**
@@ -20,6 +20,9 @@ export type OpenPort = {
    */
   close(): void;
 };
+
+/** An inherited socket (LISTEN_FDS) the service cannot serve: a deployment's mistake, refused at start (exit 78). */
+export class InheritedSocketError extends Error {}
 
 /**
  * Takes the port at once, before the app is built, on `sockets` listening sockets
@@ -48,7 +51,9 @@ export type OpenPort = {
  * process runs (the restart after a crash) waits in their queues instead of being refused. They
  * are served as the sockets above (the first becomes the HTTP server's); closing them at shutdown
  * closes this process' copy only: the supervisor's keep queueing for the next process. An fd
- * that is not a listening socket fails the start (EINVAL, ENOTSOCK), with its number.
+ * that is not a socket Node can listen on (a file, a closed fd) fails the start with an
+ * `InheritedSocketError` naming it. (A TCP socket that is not bound yet cannot be told apart
+ * here: Node binds it to a port of the kernel's choice, which the start-up line shows.)
  *
  * A failed accept (EMFILE) is an `'error'` of its socket: reported to `onAcceptError`, never
  * thrown; the next accept may succeed.
@@ -86,7 +91,7 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
     if (options.inherited.length > 0) {
       for (const fd of options.inherited) {
         await listen(acceptor(), { handle: { fd }, backlog }).catch((err: NodeJS.ErrnoException) => {
-          throw new Error(`the inherited socket at fd ${fd} (LISTEN_FDS) cannot be served: ${err.code ?? err.message}; each must be a listening socket`);
+          throw new InheritedSocketError(`the inherited socket at fd ${fd} (LISTEN_FDS) cannot be served: ${err.code ?? err.message}; each must be a listening socket`);
         });
       }
     } else if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
@@ -102,10 +107,13 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
   }
   for (const a of acceptors) a.on('error', onAcceptError);
   const [first, ...others] = acceptors;
-  const address = first.address() as { port: number; address: string };
+  const address = first.address();
   return {
-    port: address.port,
-    host: address.address,
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    url:
+      typeof address === 'object' && address !== null
+        ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+        : `unix:${String(address)}`,
     serve: async (to) => {
       // The HTTP server takes the first socket's handle (its later connections are its own, not
       // paused); what the first socket accepted before stays held and is handed over below.
