@@ -33,15 +33,21 @@ describe('start-up', () => {
     const port = await freePort();
     const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' });
     const socket = await (async () => {
-      for (let i = 0; i < 1000; i++) {
+      // Bounded by time, and each attempt by its own deadline (a dropped SYN is resent only after
+      // 1 s): a start that never takes its port fails here with its output, not the test's timeout.
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
         const s = await new Promise<Socket | undefined>((resolve) => {
-          const c = connect(port, '127.0.0.1', () => resolve(c));
+          const c = connect(port, '127.0.0.1', () => {
+            c.setTimeout(0);
+            resolve(c);
+          });
+          c.setTimeout(2000, () => (c.destroy(), resolve(undefined)));
           c.once('error', () => resolve(undefined));
         });
         if (s) return s;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      throw new Error(`never connected: ${output()}`);
+      throw new Error(`never connected within 15 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
     })();
     try {
       // Connected, and the app is still being built for a while (loading it takes hundreds of ms).
