@@ -57,7 +57,10 @@ describe('start-up', () => {
       let answer = '';
       socket.on('data', (d: Buffer) => (answer += d.toString()));
       socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      // Bounded too: a held request never answered fails here with the service's output.
+      socket.setTimeout(15_000, () => socket.destroy());
       await new Promise((resolve) => socket.once('close', resolve));
+      if (answer === '') throw new Error(`the held request had no answer within 15 s: ${output()}`);
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       // The held connection is served as the server takes the port over; the listening line
       // follows a moment later (and reaches this pipe later still).
