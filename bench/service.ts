@@ -4,6 +4,7 @@ import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { listen } from '../src/util/listen';
 
 export type ProcSample = { atMs: number; cpuMs: number; rssKb: number; hwmKb: number; fds: number | null };
 
@@ -359,10 +360,7 @@ export async function holdPort(host: string, sockets: number, backlog = 4096): P
     for (let i = 0; i < sockets; i++) {
       const server = net.createServer();
       servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port, host, backlog, reusePort: true } as net.ListenOptions, () => resolve());
-      });
+      await listen(server, { port, host, backlog, reusePort: true });
     }
     const fds = servers.map((s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
     supervisor = spawn(process.execPath, [path.join(__dirname, 'supervisor.js')], {

@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseOptions } from '../bench/options';
@@ -9,6 +9,7 @@ import { phaseProcesses, serviceWorkers, type SeenProcess } from '../bench/proce
 import type { BenchResult } from '../bench/run';
 import { metricSamples, processTree, sampleProc, TreeSampler, workerConnections, type TreeSample } from '../bench/service';
 import { randomPrefix, REDIS_URL, testClient } from './support/redis';
+import { connectOutcome } from './support/sockets';
 import { waitFor } from './support/wait';
 
 const root = path.resolve(__dirname, '..');
@@ -445,11 +446,7 @@ describe('storm mode (CI size)', () => {
       const [, supervisorPid, heldPort] = /--hold-port: a supervisor \(pid (\d+)\) holds 8 listening sockets of port (\d+)/.exec(output) ?? [];
       expect(Number(heldPort)).toBe(Number(new URL(result.target.url).port));
       expect(() => process.kill(Number(supervisorPid), 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
-      const attempt = await new Promise<string>((resolve) => {
-        const c = connect(Number(heldPort), '127.0.0.1', () => (c.destroy(), resolve('connected')));
-        c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-      });
-      expect(attempt).toBe('ECONNREFUSED');
+      expect(await connectOutcome(Number(heldPort))).toBe('ECONNREFUSED');
     }
     expect(output).toMatch(new RegExp(`storm: ${trigger} \\(${s.signal} to pid \\d+\\) 2 s into the load phase; it exited after \\d+ ms, the harness started it again`));
     expect(output).toMatch(/^all +300 +300 +300 +0 /m);

@@ -4,6 +4,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnMain } from './support/main-process';
+import { connectOutcome } from './support/sockets';
 import { startApp, type TestApp } from './support/app';
 import { freePort } from './support/redis';
 import { waitFor } from './support/wait';
@@ -86,11 +87,6 @@ describe('start-up', () => {
       await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
       return JSON.parse(output().split('\n').find((l) => l.includes('"msg":"listening"'))!) as Record<string, unknown>;
     };
-    const refused = (port: number) =>
-      new Promise<string>((resolve) => {
-        const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve('connected')));
-        c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-      });
 
     it("serves the sockets it is handed instead of binding PORT; its exit closes only its own copy", async () => {
       const held = await listening();
@@ -103,15 +99,15 @@ describe('start-up', () => {
       try {
         expect(await listeningLine(output)).toMatchObject({ url: `http://127.0.0.1:${held.port}`, inheritedSockets: 1 });
         expect((await fetch(`http://127.0.0.1:${held.port}/health/live`)).status).toBe(200);
-        expect(await refused(port)).toBe('ECONNREFUSED');
+        expect(await connectOutcome(port)).toBe('ECONNREFUSED');
         proc.kill('SIGTERM');
         expect((await exited).code).toBe(0);
         // Stopped, the service let go of its copy only: a connection made now waits in the socket's
         // queue for the next process (a restart), where a port of its own would refuse it.
-        expect(await refused(held.port)).toBe('connected');
+        expect(await connectOutcome(held.port)).toBe('connected');
         holder.kill('SIGKILL');
         await new Promise((resolve) => holder.once('exit', resolve));
-        expect(await refused(held.port)).toBe('ECONNREFUSED');
+        expect(await connectOutcome(held.port)).toBe('ECONNREFUSED');
       } finally {
         proc.kill('SIGKILL');
         holder.kill('SIGKILL');

@@ -108,12 +108,11 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
   for (const a of acceptors) a.on('error', onAcceptError);
   const [first, ...others] = acceptors;
   const address = first.address();
+  // A TCP socket's address, or null for a Unix socket's path (an inherited one may be either).
+  const tcp = typeof address === 'object' ? address : null;
   return {
-    port: typeof address === 'object' && address !== null ? address.port : 0,
-    url:
-      typeof address === 'object' && address !== null
-        ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
-        : `unix:${String(address)}`,
+    port: tcp?.port ?? 0,
+    url: tcp ? `http://${tcp.family === 'IPv6' ? `[${tcp.address}]` : tcp.address}:${tcp.port}` : `unix:${String(address)}`,
     serve: async (to) => {
       // The HTTP server takes the first socket's handle (its later connections are its own, not
       // paused); what the first socket accepted before stays held and is handed over below.

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { connect } from 'node:net';
 import { waitFor } from './wait';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import WebSocket from 'ws';
@@ -6,6 +7,14 @@ import type { ClientToServerEvents, PairStatus, ResetEvent, ServerToClientEvents
 import { SOCKET_NAMESPACE, WS_PATH } from '../../src/shared/wire';
 
 export type PricesClient = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** One TCP connection attempt to 127.0.0.1:`port`: 'connected' (then closed), or the error's code (ECONNREFUSED). */
+export function connectOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve('connected')));
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
 
 /** Resolves when `check` holds, polling every 10 ms; rejects after `timeoutMs`. */
 export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
