@@ -150,6 +150,29 @@ describe('start-up', () => {
     }, 30_000);
   });
 
+  describe('a log reader that is gone (its pipe closed: EPIPE)', () => {
+    // pino's default stream retried the shutdown's last lines every 100 ms, without end, inside
+    // process.exit: a SIGTERM never ended the process (nor a worker whose primary had gone).
+    it.each([['one process', '1'], ['WORKERS=2', '2']])('does not hold up a SIGTERM: %s exits 0 within seconds', async (_name, workers) => {
+      const port = await freePort();
+      const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', WORKERS: workers });
+      try {
+        await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
+        proc.stdout!.destroy();
+        proc.stderr!.destroy();
+        // Logged with the reader gone: the access line of a request, then the shutdown's lines.
+        expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+        proc.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 8_000)))]);
+        clearTimeout(timer);
+        expect(outcome).toMatchObject({ code: 0 });
+      } finally {
+        proc.kill('SIGKILL');
+      }
+    }, 30_000);
+  });
+
   it('reads the service from one bundled file (dist/service.js), not module by module', async () => {
     const port = await freePort();
     const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', NODE_OPTIONS: TRACE_LOADS });

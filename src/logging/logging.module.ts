@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Module, Optional, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import { LoggerModule, PinoLogger, type Params } from 'nestjs-pino';
 import type { DestinationStream, Logger } from 'pino';
 import { AppConfig } from '../config/app-config';
 import type { HttpMetrics } from '../metrics/http-metrics';
@@ -8,6 +8,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { STREAM_PATHS } from '../http/edge-routes';
 import { redactToken } from '../auth/credentials';
 import { answeredRequestLog, requestLogMiddleware, requestLogMixin } from './request-log';
+import { stdoutLog } from './stdout-log';
 
 /** Paths whose request/response lines would only be noise (probes and scrapes). */
 const QUIET_PATHS = /^\/(health\/|metrics)/;
@@ -53,13 +54,18 @@ export class LoggingModule implements NestModule {
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       // With workers every line names its process: worker 1..WORKERS, or 0 for the primary.
       ...(config.workers > 1 ? { base: { pid: process.pid, hostname: hostname(), worker: config.workerIndex ?? 0 } } : {}),
-      ...(config.logFormat === 'pretty' && !destination ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
     };
+    // JSON lines go to stdout through StdoutLog (a reader that is gone never holds up the exit);
+    // `pretty` goes through pino-pretty's transport, a worker thread with its own stream.
+    const pretty = config.logFormat === 'pretty' && !destination;
+    const pinoHttp: Params['pinoHttp'] = pretty
+      ? { ...options, transport: { target: 'pino-pretty', options: { singleLine: true } } }
+      : [options, destination ?? stdoutLog()];
     return {
       module: LoggingModule,
       imports: [
         LoggerModule.forRoot({
-          pinoHttp: destination ? [options, destination] : options,
+          pinoHttp,
           // nestjs-pino's own request middleware (pino-http) is not mounted: see configure.
           forRoutes: [],
         }),

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { TRANSPORTS, type DisconnectReason, type ErrorCode, type Transport } from '../shared/wire';
+import { droppedLogLines } from '../logging/stdout-log';
 import { buildInfo } from './build-info';
 import { HttpMetrics } from './http-metrics';
 
@@ -147,6 +148,15 @@ export class MetricsService {
     help: "Time from the commit of the latest tick read from the Redis stream to its read by this instance's tail (REDIS_URL)",
     aggregator: 'max',
     registers: [this.registry],
+  });
+  readonly logLinesDropped = new Counter({
+    name: 'price_stream_log_lines_dropped_total',
+    help: 'Log lines not written to stdout: its reader was more than 16 MiB behind, or a write failed (EPIPE: the reader is gone) and logging stopped',
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      this.inc(droppedLogLines());
+    },
   });
   readonly http = new HttpMetrics(this.httpDuration);
 
