@@ -46,6 +46,28 @@ const EXTERNAL = [
   'class-validator',
 ];
 
+/**
+ * zod's namespace (`z.locales`, `z.core.locales`) requires every one of its ~60 locales on load,
+ * and a start ran them all (a start's CPU is ~12 ms less without them, 434 against 446 ms:
+ * docs/benchmarks.md, "Issue 26, ninth round"). The service's messages are zod's English ones,
+ * which zod's schemas set from `en` itself: in the bundle the locales' index has `en` only.
+ */
+const ZOD_LOCALES = /^\.\.\/locales\/index\.c?js$/;
+/** @type {import('esbuild').Plugin} */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: ZOD_LOCALES }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), '..', 'locales', 'index-en-only.cjs'), namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: 'const en = require("./en.cjs");\nexports.en = en.__esModule ? en.default : en;\n',
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 const result = await build({
   entryPoints: [service],
   outfile: service,
@@ -62,6 +84,7 @@ const result = await build({
   sourcesContent: false,
   logLevel: 'warning',
   metafile: true,
+  plugins: [zodEnglishOnly],
 });
 
 // `keepNames` wraps every function and class whose name a binding gives it in esbuild's `__name`,

@@ -150,6 +150,12 @@ describe('start-up', () => {
     }, 30_000);
   });
 
+  it("refuses a bad setting with zod's English message from the bundle (which keeps zod's English locale only), exit 78", async () => {
+    const { output, exited } = spawnMain({ PORT: String(await freePort()), LOG_LEVEL: 'loud' });
+    expect((await exited).code).toBe(78);
+    expect(output()).toContain('LOG_LEVEL="loud": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"');
+  });
+
   describe('a log reader that is gone (its pipe closed: EPIPE)', () => {
     // pino's default stream retried the shutdown's last lines every 100 ms, without end, inside
     // process.exit: a SIGTERM never ended the process (nor a worker whose primary had gone).
