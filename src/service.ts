@@ -17,7 +17,8 @@ async function loadApp() {
   const { LifecycleService } = await import('./lifecycle/lifecycle.service');
   const { SourceRegistry } = await import('./sources/source-registry');
   const { StreamHub } = await import('./stream/stream-hub');
-  return { Logger, createApp, LifecycleService, SourceRegistry, StreamHub };
+  const { exitAfterLogs } = await import('./logging/stdout-log');
+  return { Logger, createApp, LifecycleService, SourceRegistry, StreamHub, exitAfterLogs };
 }
 type App = Awaited<ReturnType<typeof loadApp>>;
 
@@ -125,7 +126,7 @@ async function runWorker(config: AppConfig): Promise<void> {
  * takes a numbered request.
  */
 function stopOnSignals(
-  { Logger, LifecycleService, StreamHub }: App,
+  { Logger, LifecycleService, StreamHub, exitAfterLogs }: App,
   app: NestExpressApplication,
   config: AppConfig,
   signalLevel?: number,
@@ -142,14 +143,15 @@ function stopOnSignals(
     lifecycle.beginShutdown(signal);
     const deadline = setTimeout(() => {
       logger.error({ msg: 'shutdown overran SHUTDOWN_TIMEOUT_MS, exiting', timeoutMs: config.shutdownTimeoutMs });
-      process.exit(1);
+      exitAfterLogs(1);
     }, config.shutdownTimeoutMs);
     deadline.unref();
     const started = Date.now();
     // Closing the app stops the polls and writes the candles (Nest runs those modules' hooks
     // before the stream module's), then the hub ends every stream with its reconnect hint. The
-    // process exits as soon as the streams have ended, in the same turn: their last frames are
-    // with the kernel, which delivers them and closes the sockets at the exit. The rest of the
+    // process exits as soon as the streams have ended, in the same turn (unless a log write is
+    // still in flight: then once it is done, exitAfterLogs): their last frames are with the
+    // kernel, which delivers them and closes the sockets at the exit. The rest of the
     // close (the clients' FINs, destroying each socket, the Redis connections' QUIT) only kept
     // the subscribers away longer (docs/benchmarks.md, "Issue 26, fifth round"); what must
     // happen before the exit is done by then (above, and sse-shutdown.e2e checks it with Redis).
@@ -158,11 +160,11 @@ function stopOnSignals(
       .then(
         () => {
           logger.log({ msg: 'stopped', signal });
-          process.exit(0);
+          exitAfterLogs(0);
         },
         (err: unknown) => {
           logger.error({ msg: 'error while shutting down', err });
-          process.exit(1);
+          exitAfterLogs(1);
         },
       );
   };

@@ -1,5 +1,5 @@
-import { closeSync, openSync, unlinkSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -156,25 +156,56 @@ describe('start-up', () => {
     expect(output()).toContain('LOG_LEVEL="loud": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"');
   });
 
-  describe('a log reader that is gone (its pipe closed: EPIPE)', () => {
+  describe('a log reader that is gone or stuck', () => {
+    const SIMULATED = { HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
+    /** Exits within `ms`: its code, or 'still running'. */
+    const exitWithin = async (exited: Promise<{ code: number | null }>, ms: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)))]);
+      clearTimeout(timer);
+      return outcome;
+    };
+
     // pino's default stream retried the shutdown's last lines every 100 ms, without end, inside
     // process.exit: a SIGTERM never ended the process (nor a worker whose primary had gone).
-    it.each([['one process', '1'], ['WORKERS=2', '2']])('does not hold up a SIGTERM: %s exits 0 within seconds', async (_name, workers) => {
+    it.each([['one process', '1'], ['WORKERS=2', '2']])('gone (its pipe closed: EPIPE): %s still exits 0 on SIGTERM within seconds', async (_name, workers) => {
       const port = await freePort();
-      const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', WORKERS: workers });
+      const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), WORKERS: workers });
       try {
         await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
         proc.stdout!.destroy();
-        proc.stderr!.destroy();
-        // Logged with the reader gone: the access line of a request, then the shutdown's lines.
-        expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+        // Logged with the reader gone: a request's access line (the output ends there), then the shutdown's lines.
+        expect((await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`)).status).toBeLessThan(500);
         proc.kill('SIGTERM');
-        let timer: NodeJS.Timeout | undefined;
-        const outcome = await Promise.race([exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 8_000)))]);
-        clearTimeout(timer);
-        expect(outcome).toMatchObject({ code: 0 });
+        expect(await exitWithin(exited, 8_000)).toMatchObject({ code: 0 });
+        expect(output()).toContain('"msg":"log output ended: its reader is gone","code":"EPIPE"');
       } finally {
         proc.kill('SIGKILL');
+      }
+    }, 30_000);
+
+    it('stuck (a pipe it never reads, opened blocking): exits 0 on SIGTERM after giving the last lines ~2 s', async () => {
+      const fifo = path.join(tmpdir(), `startup-stuck-reader-${process.pid}`);
+      execFileSync('mkfifo', [fifo]);
+      // A reader that never reads; the service's end opened blocking, as a shell's `| reader` is.
+      const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      const writer = openSync(fifo, constants.O_WRONLY);
+      const port = await freePort();
+      const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), LOG_LEVEL: 'debug' }, [], writer);
+      closeSync(writer);
+      try {
+        // The pipe (64 KiB) fills: the start-up's lines and an access line per request.
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`).then((r) => r.status, () => 0)) !== 0, 15_000, output);
+        for (let i = 0; i < 400; i++) await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`);
+        // Still serving while its output waits.
+        expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+        proc.kill('SIGTERM');
+        expect(await exitWithin(exited, 8_000)).toMatchObject({ code: 0 });
+        expect(output()).toContain('"msg":"log output given up at exit","code":"EAGAIN"');
+      } finally {
+        proc.kill('SIGKILL');
+        closeSync(reader);
+        unlinkSync(fifo);
       }
     }, 30_000);
   });

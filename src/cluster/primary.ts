@@ -4,6 +4,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '../config/app-config';
+import { exitAfterLogs } from '../logging/stdout-log';
 import { MetricsService } from '../metrics/metrics.service';
 import { SourceRegistry } from '../sources/source-registry';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff';
@@ -170,7 +171,7 @@ export class Primary {
       this.logger.error({ msg: 'a worker failed to start; stopping', slot: member.index, workerPid: worker.process.pid, code, signal });
       this.stopping = true;
       this.killAll();
-      process.exit(1);
+      return exitAfterLogs(1);
     }
     this.restart(member, { workerPid: worker.process.pid, code, signal });
   }
@@ -211,7 +212,7 @@ export class Primary {
     this.overrun = setTimeout(() => {
       this.logger.error({ msg: 'workers overran SHUTDOWN_TIMEOUT_MS, killing them', timeoutMs: this.config.shutdownTimeoutMs });
       this.killAll();
-      process.exit(1);
+      exitAfterLogs(1);
     }, delay + this.config.shutdownTimeoutMs + 1_000);
     this.overrun.unref();
     if (this.members.size === 0) void this.finish();
@@ -222,15 +223,15 @@ export class Primary {
     if (this.overrun) clearTimeout(this.overrun);
     setTimeout(() => {
       this.logger.error({ msg: "the primary's shutdown overran SHUTDOWN_TIMEOUT_MS", timeoutMs: this.config.shutdownTimeoutMs });
-      process.exit(1);
+      exitAfterLogs(1);
     }, this.config.shutdownTimeoutMs).unref();
     try {
       await this.ctx?.close();
       this.logger.log({ msg: 'stopped', clean: !this.unclean });
-      process.exit(this.unclean ? 1 : 0);
+      exitAfterLogs(this.unclean ? 1 : 0);
     } catch (err) {
       this.logger.error({ msg: 'error while shutting down', err });
-      process.exit(1);
+      exitAfterLogs(1);
     }
   }
 }

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { StdoutLog } from './stdout-log';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_NONBLOCK, O_CREAT } = fs.constants;
 
-/** A named pipe in a folder of its own, and a file for the failure line; removed after each test. */
+/** A named pipe in a folder of its own, and a file for the lines about failures; removed after each test. */
 let dir: string;
 let fifo: string;
 let errors: string;
@@ -31,35 +31,54 @@ afterEach(() => {
 });
 
 const line = (i: number) => `${JSON.stringify({ msg: 'line', i })}\n`;
-const reported = () => fs.readFileSync(errors, 'utf8');
+const reported = (): Record<string, unknown>[] =>
+  fs
+    .readFileSync(errors, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe(StdoutLog.name, () => {
-  it('writes every line in order, what is still buffered at exit included', () => {
+  it('writes every line in order, all of them once flush calls back (exitAfterLogs waits for it before the exit)', async () => {
     const file = path.join(dir, 'log');
-    const log = new StdoutLog(open(file, O_WRONLY | fs.constants.O_CREAT), { errorFd: open(errors, O_WRONLY) });
+    const log = new StdoutLog(open(file, O_WRONLY | O_CREAT), { errorFd: open(errors, O_WRONLY) });
     for (let i = 0; i < 1000; i++) log.write(line(i));
-    log.flushAtExit();
+    await log.flush(5_000);
+    log.flushAtExit(); // nothing left
     const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
     expect(lines.map((l) => (JSON.parse(l) as { i: number }).i)).toEqual([...Array(1000).keys()]);
     expect(log.dropped).toBe(0);
-    expect(reported()).toBe('');
+    expect(reported()).toEqual([]);
   });
 
-  it('stops logging, once and said on stderr, when the reader is gone (EPIPE), and exits without waiting for it', async () => {
+  it('ends the logging when its reader is gone (EPIPE): said once, what was buffered counted as dropped, and the exit does not wait', async () => {
     const reader = fs.openSync(fifo, O_RDONLY | O_NONBLOCK);
     const log = new StdoutLog(open(fifo, O_WRONLY | O_NONBLOCK), { errorFd: open(errors, O_WRONLY) });
     fs.closeSync(reader);
-    // Lines behind a write in flight, at exit: pino's default stream retried these every 100 ms, without end.
+    // Lines queued behind a write in flight, at exit: pino's default stream retried these every 100 ms, without end.
     for (let i = 0; i < 100; i++) log.write(line(i));
     const started = Date.now();
     log.flushAtExit();
     expect(Date.now() - started).toBeLessThan(1000);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the write in flight fails too
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the write in flight fails too: not counted twice
     log.write(line(100));
-    expect(log.dropped).toBe(1);
-    const failures = reported().trimEnd().split('\n');
-    expect(failures).toHaveLength(1);
-    expect(JSON.parse(failures[0])).toMatchObject({ level: 50, msg: 'log output failed, logging stopped', code: 'EPIPE' });
+    expect(log.dropped).toBe(101);
+    expect(reported()).toEqual([expect.objectContaining({ level: 50, msg: 'log output ended: its reader is gone', code: 'EPIPE', droppedLines: 100 })]);
+    await expect(log.flush(1_000)).resolves.toBeUndefined();
+  });
+
+  it('keeps logging after another failure (ENOSPC: a full disk), said once for the run of failures', async () => {
+    const log = new StdoutLog(open('/dev/full', O_WRONLY), { errorFd: open(errors, O_WRONLY) });
+    for (let i = 0; i < 5; i++) {
+      log.write(line(i));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // each write tried and failed
+    }
+    expect(reported()).toEqual([expect.objectContaining({ msg: 'log output failed; retried with the next line', code: 'ENOSPC' })]);
+    // Not ended: what is logged is kept (and retried), not dropped.
+    expect(log.dropped).toBe(0);
+    log.flushAtExit();
+    expect(reported()[1]).toMatchObject({ msg: 'log output given up at exit', code: 'ENOSPC' });
+    expect(reported()[1].unwrittenBytes).toBeGreaterThanOrEqual(5 * line(0).length);
   });
 
   it('drops and counts what passes its buffer while the reader is stuck, and gives up a full pipe at exit', async () => {
@@ -71,9 +90,13 @@ describe(StdoutLog.name, () => {
     for (let i = 0; i < 1024; i++) log.write(big); // 1 MiB more, past the 256 KiB buffer
     expect(log.dropped).toBeGreaterThanOrEqual(1024 - 256);
     expect(log.dropped).toBeLessThan(1024);
+    // A flush bounded by its wait: the pipe never drains.
+    const flushing = Date.now();
+    await log.flush(200);
+    expect(Date.now() - flushing).toBeGreaterThanOrEqual(150);
     const started = Date.now();
     log.flushAtExit();
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(JSON.parse(reported())).toMatchObject({ msg: 'log output failed, logging stopped', code: 'EAGAIN' });
+    expect(reported()).toEqual([expect.objectContaining({ msg: 'log output given up at exit', code: 'EAGAIN' })]);
   });
 });

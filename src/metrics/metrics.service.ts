@@ -151,7 +151,7 @@ export class MetricsService {
   });
   readonly logLinesDropped = new Counter({
     name: 'price_stream_log_lines_dropped_total',
-    help: 'Log lines not written to stdout: its reader was more than 16 MiB behind, or a write failed (EPIPE: the reader is gone) and logging stopped',
+    help: 'Log lines never written to stdout: its reader fell more than 16 MiB behind, or is gone (EPIPE: what was buffered and everything after)',
     registers: [this.registry],
     collect() {
       this.reset();

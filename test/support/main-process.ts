@@ -8,16 +8,17 @@ const MAIN = path.join(__dirname, '..', '..', 'dist', 'main.js');
 export type MainProcess = { proc: ChildProcess; output(): string; exited: Promise<{ code: number | null; at: number }> };
 
 /**
- * Starts the built service with only PATH and `env` in its environment. `inherit`: fds of this
+ * Starts the built service with only PATH and `env` in its environment; its stdout is `stdout`
+ * when given (an fd of this process; `output` then has its stderr only). `inherit`: fds of this
  * process the service gets as its fds 3, 4, ..., started as systemd starts a socket-activated
  * service: LISTEN_PID set to its own pid (a shell that sets it, then execs node).
  */
-export function spawnMain(env: Record<string, string>, inherit: number[] = []): MainProcess {
+export function spawnMain(env: Record<string, string>, inherit: number[] = [], stdout?: number): MainProcess {
   expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
   const [command, args] = inherit.length > 0 ? ['/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, MAIN]] : [process.execPath, [MAIN]];
-  const proc = spawn(command, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', ...inherit] });
+  const proc = spawn(command, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', stdout ?? 'pipe', 'pipe', ...inherit] });
   let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
   return { proc, output: () => out, exited };
