@@ -2,7 +2,9 @@
  * How long a start takes: spawns `node dist/main.js` N times (2 pairs, the simulated source),
  * each until `GET /health/live` answers 200 (asked every 5 ms; a connection made before the app
  * is up waits in the port's queue and is answered once it is), then stops it with SIGINT. Reported:
- * ms from each spawn to its first 200, and their mean. The first start is a warm-up (it fills
+ * ms from each spawn to its first 200, and the CPU the process had used by then (user + system,
+ * from /proc/<pid>/stat, in 10 ms ticks: the wall time moves with whatever else the machine
+ * does), with their means. The first start is a warm-up (it fills
  * Node's compile cache) and is not counted. With `redis` the service uses REDIS_URL (default
  * redis://127.0.0.1:6379) under a key prefix of its own, deleted at the end. `ROOT` points at
  * another checkout's build (to compare two builds alternately with the same script).
@@ -10,6 +12,7 @@
  *   node bench/dist/bench/start-time.js [N=8] [memory|redis]
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { deletePrefix } from './redis-stats';
 import { freePort } from './service';
@@ -19,8 +22,14 @@ const n = Number(process.argv[2] ?? 8);
 const useRedis = (process.argv[3] ?? 'memory') === 'redis';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One start: ms from the spawn to the first 200 of /health/live. */
-async function start(env: Record<string, string>, port: number): Promise<number> {
+/** CPU ms a process has used (user + system), from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** One start: ms from the spawn to the first 200 of /health/live, and the CPU ms it took. */
+async function start(env: Record<string, string>, port: number): Promise<{ ms: number; cpuMs: number }> {
   const t0 = performance.now();
   const service = spawn(process.execPath, [path.join(root, 'dist', 'main.js')], { cwd: root, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => service.once('exit', resolve));
@@ -29,7 +38,7 @@ async function start(env: Record<string, string>, port: number): Promise<number>
       if (performance.now() - t0 > 30_000) throw new Error('the service did not answer /health/live in 30 s');
       if (service.exitCode !== null) throw new Error(`the service exited with ${service.exitCode}`);
       const live = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.status === 200, () => false);
-      if (live) return Math.round(performance.now() - t0);
+      if (live) return { ms: Math.round(performance.now() - t0), cpuMs: cpuMs(service.pid!) };
       await sleep(5);
     }
   } finally {
@@ -52,10 +61,14 @@ async function main(): Promise<void> {
   };
   try {
     await start(env, await freePort('127.0.0.1'));
-    const ms: number[] = [];
-    for (let i = 0; i < n; i++) ms.push(await start(env, await freePort('127.0.0.1')));
-    const mean = Math.round(ms.reduce((a, b) => a + b, 0) / ms.length);
-    process.stdout.write(`${JSON.stringify({ root, node: process.version, log: useRedis ? 'redis' : 'memory', ...(useRedis ? { prefix } : {}), startsMs: ms, meanMs: mean })}\n`);
+    const starts: { ms: number; cpuMs: number }[] = [];
+    for (let i = 0; i < n; i++) starts.push(await start(env, await freePort('127.0.0.1')));
+    const mean = (values: number[]) => Math.round(values.reduce((a, b) => a + b, 0) / values.length);
+    const ms = starts.map((s) => s.ms);
+    const cpu = starts.map((s) => s.cpuMs);
+    process.stdout.write(
+      `${JSON.stringify({ root, node: process.version, log: useRedis ? 'redis' : 'memory', ...(useRedis ? { prefix } : {}), startsMs: ms, meanMs: mean(ms), cpuMs: cpu, meanCpuMs: mean(cpu) })}\n`,
+    );
   } finally {
     if (useRedis) await deletePrefix(redisUrl, prefix);
   }

@@ -48,7 +48,7 @@ const EXTERNAL = [
 
 /**
  * zod's namespace (`z.locales`, `z.core.locales`) requires every one of its ~60 locales on load,
- * and a start ran them all (a start's CPU is ~12 ms less without them, 434 against 446 ms:
+ * and a start ran them all (a start's CPU is ~10 ms less without them, 386 against 396 ms:
  * docs/benchmarks.md, "Issue 26, ninth round"). The service's messages are zod's English ones,
  * which zod's schemas set from `en` itself: in the bundle the locales' index has `en` only.
  */

@@ -124,16 +124,20 @@ describe('load and resume benchmark (CI size)', () => {
 });
 
 describe('start-time benchmark (bench/start-time.ts)', () => {
-  it('times each start from the spawn to the first 200 of /health/live, and leaves no key of its Redis prefix', async () => {
+  it("times each start from the spawn to the first 200 of /health/live, with the process' CPU by then, and leaves no key of its Redis prefix", async () => {
     const stdout = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', 'start-time.js'), '2', 'redis'], { cwd: root, env: { ...process.env, REDIS_URL } }, (err, out, errOut) =>
         err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
       ),
     );
-    const result = JSON.parse(stdout) as { root: string; log: string; prefix: string; startsMs: number[]; meanMs: number };
-    expect({ root: result.root, log: result.log, starts: result.startsMs.length }).toEqual({ root, log: 'redis', starts: 2 });
+    const result = JSON.parse(stdout) as { root: string; log: string; prefix: string; startsMs: number[]; meanMs: number; cpuMs: number[]; meanCpuMs: number };
+    expect({ root: result.root, log: result.log, starts: result.startsMs.length, cpu: result.cpuMs.length }).toEqual({ root, log: 'redis', starts: 2, cpu: 2 });
     for (const ms of result.startsMs) expect(ms).toBeGreaterThan(0);
+    // A start loads and builds the app: tens of milliseconds of CPU at the very least, in 10 ms ticks.
+    for (const ms of result.cpuMs) expect(ms).toBeGreaterThanOrEqual(50);
+    for (const ms of result.cpuMs) expect(ms % 10).toBe(0);
     expect(result.meanMs).toBe(Math.round((result.startsMs[0] + result.startsMs[1]) / 2));
+    expect(result.meanCpuMs).toBe(Math.round((result.cpuMs[0] + result.cpuMs[1]) / 2));
     await expectNoKeys(result.prefix);
   }, 120_000);
 });
