@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -184,19 +184,31 @@ describe('start-up', () => {
       }
     }, 30_000);
 
-    it('stuck (a pipe it never reads, opened blocking): exits 0 on SIGTERM after giving the last lines ~2 s', async () => {
-      const fifo = path.join(tmpdir(), `startup-stuck-reader-${process.pid}`);
+    it('stuck (a full pipe it never reads, opened blocking): exits 0 on SIGTERM after giving the last lines ~2 s', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'startup-stuck-reader-'));
+      const fifo = path.join(dir, 'out');
       execFileSync('mkfifo', [fifo]);
-      // A reader that never reads; the service's end opened blocking, as a shell's `| reader` is.
+      // A reader that never reads, and a pipe already full (whatever its size); the service's end
+      // opened blocking, as a shell's `| reader` is.
       const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      const filler = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      const chunk = Buffer.alloc(4096, 'x');
+      for (;;) {
+        try {
+          writeSync(filler, chunk);
+        } catch {
+          break; // EAGAIN: full
+        }
+      }
+      closeSync(filler);
       const writer = openSync(fifo, constants.O_WRONLY);
       const port = await freePort();
       const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), LOG_LEVEL: 'debug' }, [], writer);
       closeSync(writer);
       try {
-        // The pipe (64 KiB) fills: the start-up's lines and an access line per request.
+        // Its start-up's lines and an access line per request wait.
         await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`).then((r) => r.status, () => 0)) !== 0, 15_000, output);
-        for (let i = 0; i < 400; i++) await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`);
+        for (let i = 0; i < 20; i++) await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`);
         // Still serving while its output waits.
         expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
         proc.kill('SIGTERM');
@@ -205,7 +217,7 @@ describe('start-up', () => {
       } finally {
         proc.kill('SIGKILL');
         closeSync(reader);
-        unlinkSync(fifo);
+        rmSync(dir, { recursive: true, force: true });
       }
     }, 30_000);
   });

@@ -3,12 +3,14 @@ import SonicBoom from 'sonic-boom';
 
 /** The most log output held for a reader that is behind; past it, lines are dropped and counted. */
 export const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
-/** At exit, how many 100 ms waits for a full pipe (EAGAIN) before what is left is given up. */
+/** At exit, how many 100 ms waits in a row for a full pipe (EAGAIN) that takes nothing before what is left is given up. */
 const EXIT_RETRIES = 20;
+/** At exit, how many such waits in all, however much the reader takes meanwhile. */
+const EXIT_RETRIES_IN_ALL = 50;
 /**
- * The most one write takes: a pipe takes a write of up to PIPE_BUF (4 KiB on Linux) whole, so
- * the lines of processes sharing it (the primary and workers of WORKERS > 1) never interleave
- * within a write.
+ * The most one write takes when it holds several lines: a pipe takes a write of up to PIPE_BUF
+ * (4 KiB on Linux) whole, so lines of up to 4 KiB from processes sharing it (the primary and
+ * workers of WORKERS > 1) never interleave. (A longer line is one write of its own.)
  */
 const MAX_WRITE = 4096;
 /** How long a process about to exit waits for the log lines it still has to be written, in order (`exitAfterLogs`). */
@@ -19,11 +21,13 @@ export type StdoutLogOptions = {
   maxBytes?: number;
   /** EXIT_RETRIES unless set. */
   exitRetries?: number;
+  /** EXIT_RETRIES_IN_ALL unless set. */
+  exitRetriesInAll?: number;
   /** Where the lines about the output's own failures go: fd 2 unless set. */
   errorFd?: number;
 };
 
-/** What sonic-boom 5.0.2 holds that is not written yet (utf8 mode): the write in flight and those queued behind it. */
+/** What sonic-boom 5.0.2 holds that is not written yet (utf8 mode; a partly written rest is a Buffer): the write in flight and those queued behind it. */
 type Buffered = { _writingBuf?: unknown; _bufs?: unknown };
 
 /**
@@ -38,32 +42,40 @@ type Buffered = { _writingBuf?: unknown; _bufs?: unknown };
  *   and retried with the next line, so the logging resumes when the output does;
  * - a reader that falls behind by more than LOG_BUFFER_BYTES loses lines, counted, instead of
  *   the process' memory growing without bound;
- * - at exit, a pipe that stays full is waited on for at most ~2 s.
+ * - at exit, a pipe that stays full is given up after ~2 s without progress (~5 s in all).
  */
 export class StdoutLog {
   private readonly out: SonicBoom;
   /** The reader is gone (EPIPE): nothing more is written. */
   private ended = false;
   private exiting = false;
-  private retriedAtExit = 0;
+  /** At exit: waits on a full pipe, in a row without progress and in all, and what was left at the last one. */
+  private stalled = 0;
+  private waited = 0;
+  private left = Infinity;
   /** Whether a failure is said on stderr: once per run of failures (a write that succeeds re-arms it). */
   private tell = true;
   private readonly errorFd: number;
   /** Lines never written: dropped while the reader was behind, or lost to a reader that is gone. */
   dropped = 0;
 
-  constructor(fd: number, { maxBytes = LOG_BUFFER_BYTES, exitRetries = EXIT_RETRIES, errorFd = 2 }: StdoutLogOptions = {}) {
+  constructor(fd: number, { maxBytes = LOG_BUFFER_BYTES, exitRetries = EXIT_RETRIES, exitRetriesInAll = EXIT_RETRIES_IN_ALL, errorFd = 2 }: StdoutLogOptions = {}) {
     this.errorFd = errorFd;
     this.out = new SonicBoom({
       fd,
       maxLength: maxBytes,
       maxWrite: MAX_WRITE,
-      // A full pipe: retried without end while the process runs (the buffer is bounded), a few times at exit.
-      retryEAGAIN: () => !this.exiting || ++this.retriedAtExit <= exitRetries,
+      // A full pipe: retried without end while the process runs (the buffer is bounded); at exit
+      // while the reader takes something, up to a bound in all.
+      retryEAGAIN: (_err, writing, queued) => !this.exiting || this.waitAtExit(writing + queued, exitRetries, exitRetriesInAll),
     });
     this.out.on('drop', () => this.dropped++);
     this.out.on('write', () => (this.tell = true));
     this.out.on('error', (err: NodeJS.ErrnoException) => this.failed(err));
+  }
+
+  get hasEnded(): boolean {
+    return this.ended;
   }
 
   write(line: string): void {
@@ -72,7 +84,7 @@ export class StdoutLog {
   }
 
   /** Waits, at most `withinMs`, until every line so far is written (at once when none waits). */
-  flush(withinMs: number): Promise<void> {
+  flushWithin(withinMs: number): Promise<void> {
     if (this.ended) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, withinMs);
@@ -99,6 +111,13 @@ export class StdoutLog {
     }
   }
 
+  /** Whether to wait once more for a full pipe at exit: `left` bytes remain. */
+  private waitAtExit(left: number, inARow: number, inAll: number): boolean {
+    this.stalled = left < this.left ? 1 : this.stalled + 1;
+    this.left = left;
+    return this.stalled <= inARow && ++this.waited <= inAll;
+  }
+
   private failed(err: NodeJS.ErrnoException): void {
     if (this.ended) return;
     if (err.code === 'EPIPE') {
@@ -116,12 +135,13 @@ export class StdoutLog {
   /** The lines and bytes sonic-boom holds unwritten (read from its fields: the version is pinned). */
   private unwritten(): { lines: number; bytes: number } {
     const held = this.out as unknown as Buffered;
-    const parts = [held._writingBuf, ...(Array.isArray(held._bufs) ? (held._bufs as unknown[]) : [])].filter((p): p is string => typeof p === 'string');
+    const parts = [held._writingBuf, ...(Array.isArray(held._bufs) ? (held._bufs as unknown[]) : [])].filter((p): p is string | Buffer => typeof p === 'string' || Buffer.isBuffer(p));
     let lines = 0;
     let bytes = 0;
     for (const part of parts) {
-      bytes += Buffer.byteLength(part);
-      for (let at = part.indexOf('\n'); at !== -1; at = part.indexOf('\n', at + 1)) lines++;
+      const buf = typeof part === 'string' ? Buffer.from(part) : part;
+      bytes += buf.length;
+      for (let at = buf.indexOf(10); at !== -1; at = buf.indexOf(10, at + 1)) lines++;
     }
     return { lines, bytes };
   }
@@ -141,6 +161,11 @@ let stdout: StdoutLog | undefined;
 /** Log lines this process' stdout stream did not write (0 while the logs go elsewhere). */
 export function droppedLogLines(): number {
   return stdout?.dropped ?? 0;
+}
+
+/** Whether this process' logging ended (its stdout reader is gone): it stays off until a restart. */
+export function logOutputEnded(): boolean {
+  return stdout?.hasEnded ?? false;
 }
 
 /**
@@ -166,6 +191,6 @@ export function stdoutLog(): StdoutLog {
  * land before the ones logged just before them.
  */
 export function exitAfterLogs(code: number): void {
-  const flushed = stdout ? stdout.flush(LAST_LINES_MS) : Promise.resolve();
-  void flushed.then(() => process.exit(code));
+  const flushed = stdout ? stdout.flushWithin(LAST_LINES_MS) : Promise.resolve();
+  void flushed.finally(() => process.exit(code));
 }

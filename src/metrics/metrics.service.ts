@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { TRANSPORTS, type DisconnectReason, type ErrorCode, type Transport } from '../shared/wire';
-import { droppedLogLines } from '../logging/stdout-log';
+import { droppedLogLines, logOutputEnded } from '../logging/stdout-log';
 import { buildInfo } from './build-info';
 import { HttpMetrics } from './http-metrics';
 
@@ -156,6 +156,15 @@ export class MetricsService {
     collect() {
       this.reset();
       this.inc(droppedLogLines());
+    },
+  });
+  readonly logOutputEnded = new Gauge({
+    name: 'price_stream_log_output_ended',
+    help: "1 when this process' logging has ended (its stdout reader is gone: EPIPE) until it restarts, else 0; with workers, 1 when any has",
+    aggregator: 'max',
+    registers: [this.registry],
+    collect() {
+      this.set(logOutputEnded() ? 1 : 0);
     },
   });
   readonly http = new HttpMetrics(this.httpDuration);
