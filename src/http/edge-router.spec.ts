@@ -102,30 +102,40 @@ describe(EdgeRouter.name, () => {
   });
 
   it('starts stream joins gathered for JOIN_GATHER_MS, in slices of the write pace with the event loop in between; one that throws loses its connection only', async () => {
-    const { seen, request, hooks } = setup();
-    let clock = 0;
-    jest.spyOn(WRITE_PACE, 'now').mockImplementation(() => clock);
-    // Each join takes 4 ms of the 10 ms budget: three per slice.
-    hooks.sse = () => (clock += 4);
-    for (let i = 0; i < 7; i++) request('GET', `/api/prices/stream?n=${i}`);
-    const started = () => seen.filter((s) => s.startsWith('sse')).length;
-    await gathered();
-    expect(started()).toBe(3);
-    await turn();
-    expect(started()).toBe(6);
-    await turn();
-    expect(started()).toBe(7);
-    expect(seen.map((s) => s.split(' ')[1])).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => `/api/prices/stream?n=${i}`));
-    // A join that throws: its socket destroyed, the next one started all the same.
-    const bad = { destroy: jest.fn() };
-    hooks.sse = (url) => {
-      if (url.endsWith('bad')) throw new Error('boom');
-    };
-    request('GET', '/api/prices/stream?n=bad', bad);
-    request('GET', '/api/prices/stream?n=next');
-    await gathered();
-    expect(bad.destroy).toHaveBeenCalledTimes(1);
-    expect(seen[seen.length - 1]).toBe('sse /api/prices/stream?n=next {"kind":"price"}');
+    // The gather's timer on a fake clock: a real one of the test's, set a moment after the
+    // router's, could fire a turn later on a busy machine, after every slice had run (CI saw it).
+    // The slices' turns (setImmediate) stay real.
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      const { seen, request, hooks } = setup();
+      let clock = 0;
+      jest.spyOn(WRITE_PACE, 'now').mockImplementation(() => clock);
+      // Each join takes 4 ms of the 10 ms budget: three per slice.
+      hooks.sse = () => (clock += 4);
+      for (let i = 0; i < 7; i++) request('GET', `/api/prices/stream?n=${i}`);
+      const started = () => seen.filter((s) => s.startsWith('sse')).length;
+      jest.advanceTimersByTime(JOIN_GATHER_MS - 1);
+      expect(started()).toBe(0);
+      jest.advanceTimersByTime(1);
+      expect(started()).toBe(3);
+      await turn();
+      expect(started()).toBe(6);
+      await turn();
+      expect(started()).toBe(7);
+      expect(seen.map((s) => s.split(' ')[1])).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => `/api/prices/stream?n=${i}`));
+      // A join that throws: its socket destroyed, the next one started all the same.
+      const bad = { destroy: jest.fn() };
+      hooks.sse = (url) => {
+        if (url.endsWith('bad')) throw new Error('boom');
+      };
+      request('GET', '/api/prices/stream?n=bad', bad);
+      request('GET', '/api/prices/stream?n=next');
+      jest.advanceTimersByTime(JOIN_GATHER_MS);
+      expect(bad.destroy).toHaveBeenCalledTimes(1);
+      expect(seen[seen.length - 1]).toBe('sse /api/prices/stream?n=next {"kind":"price"}');
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 
