@@ -9,11 +9,10 @@
  *   node bench/dist/bench/join-cost.js [N=3000] [memory|redis]
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { deletePrefix } from './redis-stats';
-import { freePort } from './service';
+import { freePort, sampleProc } from './service';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const n = Number(process.argv[2] ?? 3000);
@@ -61,8 +60,9 @@ async function main(): Promise<void> {
   };
   const service = spawn(process.execPath, [path.join(root, 'dist', 'main.js')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
   const cpuMs = (): number => {
-    const fields = readFileSync(`/proc/${service.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    const sample = sampleProc(service.pid!);
+    if (!sample) throw new Error('the service is gone');
+    return sample.cpuMs;
   };
   const sockets: Socket[] = [];
   try {

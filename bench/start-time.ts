@@ -3,8 +3,8 @@
  * each until `GET /health/live` answers 200 (asked every 5 ms; a connection made before the app
  * is up waits in the port's queue and is answered once it is), then stops it with SIGINT. Reported:
  * ms from each spawn to its first 200, and the CPU the process had used by then (user + system,
- * from /proc/<pid>/stat, in 10 ms ticks: the wall time moves with whatever else the machine
- * does), with their means. The first start is a warm-up (it fills
+ * from /proc/<pid>/stat in clock ticks: sampleProc; the wall time moves with whatever else the
+ * machine does), with their means. The first start is a warm-up (it fills
  * Node's compile cache) and is not counted. With `redis` the service uses REDIS_URL (default
  * redis://127.0.0.1:6379) under a key prefix of its own, deleted at the end. `ROOT` points at
  * another checkout's build (to compare two builds alternately with the same script).
@@ -12,22 +12,14 @@
  *   node bench/dist/bench/start-time.js [N=8] [memory|redis]
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { deletePrefix } from './redis-stats';
-import { freePort } from './service';
+import { freePort, sampleProc } from './service';
 
 const root = process.env.ROOT ? path.resolve(process.env.ROOT) : path.resolve(__dirname, '..', '..', '..');
 const n = Number(process.argv[2] ?? 8);
 const useRedis = (process.argv[3] ?? 'memory') === 'redis';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** CPU ms a process has used (user + system), from /proc/<pid>/stat (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** One start: ms from the spawn to the first 200 of /health/live, and the CPU ms it took. */
 async function start(env: Record<string, string>, port: number): Promise<{ ms: number; cpuMs: number }> {
@@ -39,7 +31,11 @@ async function start(env: Record<string, string>, port: number): Promise<{ ms: n
       if (performance.now() - t0 > 30_000) throw new Error('the service did not answer /health/live in 30 s');
       if (service.exitCode !== null) throw new Error(`the service exited with ${service.exitCode}`);
       const live = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.status === 200, () => false);
-      if (live) return { ms: Math.round(performance.now() - t0), cpuMs: cpuMs(service.pid!) };
+      if (live) {
+        const sample = sampleProc(service.pid!);
+        if (!sample) throw new Error('the service answered but its /proc entry could not be read');
+        return { ms: Math.round(performance.now() - t0), cpuMs: Math.round(sample.cpuMs) };
+      }
       await sleep(5);
     }
   } finally {

@@ -149,12 +149,13 @@ function stopOnSignals(
     const started = Date.now();
     // Closing the app stops the polls and writes the candles (Nest runs those modules' hooks
     // before the stream module's), then the hub ends every stream with its reconnect hint. The
-    // process exits as soon as the streams have ended (once the log lines before it are written,
-    // exitAfterLogs: at most 100 ms; in the same turn when none is in flight, as at LOG_LEVEL=warn):
-    // their last frames are with the kernel, which delivers them and closes the sockets at the exit. The rest of the
-    // close (the clients' FINs, destroying each socket, the Redis connections' QUIT) only kept
-    // the subscribers away longer (docs/benchmarks.md, "Issue 26, fifth round"); what must
-    // happen before the exit is done by then (above, and sse-shutdown.e2e checks it with Redis).
+    // process exits as soon as the streams have ended, once the log lines before it are written
+    // (exitAfterLogs: at most 100 ms; in the same turn when none is in flight, as at
+    // LOG_LEVEL=warn): their last frames are with the kernel, which delivers them and closes the
+    // sockets at the exit. The rest of the close (the clients' FINs, destroying each socket, the
+    // Redis connections' QUIT) only kept the subscribers away longer (docs/benchmarks.md, "Issue
+    // 26, fifth round"); what must happen before the exit is done by then (above, and
+    // sse-shutdown.e2e checks it with Redis).
     Promise.race([app.close(), app.get(StreamHub).streamsEnded])
       .then(() => beforeExit?.(config.shutdownTimeoutMs - (Date.now() - started) - SHUTDOWN_MARGIN_MS))
       .then(

@@ -12,6 +12,9 @@ import { waitFor } from './support/wait';
 /** Preloads test/support/trace-module-loads.js: a line for each file loaded, and for each request of @nestjs/swagger. */
 const TRACE_LOADS = `--require ${JSON.stringify(path.join(__dirname, 'support', 'trace-module-loads.js'))}`;
 
+/** The built service on the simulated source, push feeds off, on 127.0.0.1. */
+const SIMULATED = { HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
+
 describe('start-up', () => {
   it('lists the sources actually in the chain in the listening line (coindesk left out without its key)', async () => {
     const port = await freePort();
@@ -74,7 +77,6 @@ describe('start-up', () => {
   }, 30_000);
 
   describe("inherited listening sockets (systemd's socket activation: LISTEN_FDS, LISTEN_PID)", () => {
-    const SIMULATED = { HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
     /** A listening socket made here, its fd for a child; this process closes its own copy once the child has it. */
     const listening = async (): Promise<{ server: Server; port: number; fd: number }> => {
       const server = createServer();
@@ -157,7 +159,6 @@ describe('start-up', () => {
   });
 
   describe('a log reader that is gone or stuck', () => {
-    const SIMULATED = { HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
     /** Exits within `ms`: its code, or 'still running'. */
     const exitWithin = async (exited: Promise<{ code: number | null }>, ms: number) => {
       let timer: NodeJS.Timeout | undefined;
