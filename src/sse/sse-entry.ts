@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../http/api-error';
 import { toErrorBody } from '../http/api-exception.filter';
 import { checkTargetLength, searchParam } from '../http/query';
+import { releaseParser } from '../http/release-parser';
 import { requestId } from '../http/request-id';
 import { AppConfig } from '../config/app-config';
 import { markRoute } from '../metrics/http-metrics';
@@ -99,6 +100,10 @@ export class SseEntry {
     // With workers the slot came from the primary: the client may have gone meanwhile.
     if (res.destroyed || req.socket.destroyed) return lease.cancel();
     req.socket.setNoDelay(true);
+    // The connection closes with the stream (`Connection: close`): its parser is given back once
+    // the head is out, and no next request is read on it (http/release-parser.ts).
+    res.shouldKeepAlive = false;
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
+    if (!res.destroyed) releaseParser(req, res);
   }
 }

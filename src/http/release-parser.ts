@@ -1,0 +1,79 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+
+/**
+ * Gives a stream's HTTP parser back to Node once its request has been read.
+ *
+ * Node's HTTP server keeps a connection's parser for the connection's whole life, for a next
+ * request on it. A stream's response never ends before the stream does, so its parser waits
+ * for nothing, and it is big: ~7 KiB of native memory each (an SSE stream on Node 24 holds
+ * ~17 KiB of RSS with it released, ~24 KiB without: docs/benchmarks.md, "Issue 26, tenth
+ * round"), and a new one costs ~17 µs to make, which every join past Node's pool of 1,000 free
+ * parsers paid.
+ *
+ * Released, the connection is what an upgraded one is (Node does the same for `Upgrade`):
+ * - Node's listeners that fed the parser (`data`; `end`; `pause` and `resume`, which paused
+ *   it with the socket) are removed, and the parser goes back to Node's pool (`freeParser`,
+ *   which also takes it off the server's list of connections to time out).
+ * - The socket keeps being read, so that the client's close is seen at once; bytes the client
+ *   sends after its request are dropped (a request pipelined behind a stream was never going to
+ *   be answered).
+ * - The client's end of the connection destroys it, which closes the response as Node's
+ *   own handler did.
+ * - The response must close the connection when it ends (`shouldKeepAlive = false`, set before
+ *   its head: `Connection: close`): nothing would read a next request on it.
+ *
+ * Call it later than the request's event (the service does, once the stream's slot is granted):
+ * while that event runs, the parser may still be reading the rest of its input.
+ *
+ * This reaches into Node's HTTP server (its `_http_common` module and the names of its
+ * listeners, the same on Node 22 and 24). Where a connection does not look as expected (no
+ * parser: an upgrade served as a request; another response owns the socket: a pipelined
+ * request; a Node whose listeners are named otherwise), nothing is changed and the parser stays
+ * with the connection, as before.
+ */
+export function releaseParser(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as (Socket & { parser?: unknown; _httpMessage?: unknown }) | null;
+  if (!socket || socket.destroyed || !socket.parser || socket._httpMessage !== res || res.shouldKeepAlive) return false;
+  const freeParser = httpCommon()?.freeParser;
+  if (typeof freeParser !== 'function') return false;
+  const feeding = NODE_LISTENERS.map(([event, name]) => [event, socket.listeners(event).find((l) => l.name === name)] as const);
+  // `data` and `end` are always there; `pause` and `resume` only while the parser reads the socket's handle itself.
+  if (feeding[0][1] === undefined || feeding[1][1] === undefined) return false;
+  for (const [event, listener] of feeding) if (listener) socket.removeListener(event, listener as (...args: unknown[]) => void);
+  freeParser(socket.parser, req, socket);
+  socket.on('end', destroyAtEnd);
+  socket.on('data', dropBytes);
+  return true;
+}
+
+/** Node's own listeners on a server connection (lib/_http_server.js), by event. */
+const NODE_LISTENERS = [
+  ['data', 'bound socketOnData'],
+  ['end', 'bound socketOnEnd'],
+  ['pause', 'onSocketPause'],
+  ['resume', 'onSocketResume'],
+] as const;
+
+type HttpCommon = { freeParser?: (parser: unknown, req: IncomingMessage | null, socket: Socket) => void };
+let common: HttpCommon | null | undefined;
+
+function httpCommon(): HttpCommon | null {
+  if (common === undefined) {
+    try {
+      common = createRequire(__filename)('_http_common') as HttpCommon;
+    } catch {
+      common = null;
+    }
+  }
+  return common;
+}
+
+function destroyAtEnd(this: Socket): void {
+  this.destroy();
+}
+
+function dropBytes(): void {
+  // Nothing after a stream's request is read (see releaseParser).
+}
