@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { LifecycleService } from '../src/lifecycle/lifecycle.service';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
 import { startApp, type TestApp } from './support/app';
@@ -25,6 +26,8 @@ describe('SSE over raw HTTP', () => {
     expect(s.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(s.headers['cache-control']).toBe('no-cache, no-transform');
     expect(s.headers['x-accel-buffering']).toBe('no');
+    // The connection ends with the stream: no next request is read on it (http/release-parser.ts).
+    expect(s.headers.connection).toBe('close');
     const a = (await t.publish('BTC-USD', 97000.5))!;
     const b = (await t.publish('BTC-USD', 97001.25))!;
     await s.until(() => s.ticks().length === 2);
@@ -180,6 +183,37 @@ describe('SSE connection limits', () => {
       expect(registry.counts()).toMatchObject({ total: 2, sse: 2 });
     } finally {
       for (const s of streams) s.close();
+      await t.close();
+    }
+  });
+
+  it('frees the slot of a client that ends its side of the connection, and closes the connection; bytes it sent after its request change nothing', async () => {
+    const t = await startApp({ PAIRS: 'BTC-USD', SSE_RETRY_MS: '1234' });
+    const socket = connect(Number(new URL(t.url).port), '127.0.0.1');
+    try {
+      const registry = t.app.get(ConnectionRegistry);
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write('GET /api/prices/stream?pairs=BTC-USD HTTP/1.1\r\nHost: x\r\n\r\n');
+      for (let i = 0; i < 200 && !text.includes('retry:'); i++) await sleep(10);
+      expect(text).toContain('retry: 1234');
+      expect(registry.counts().total).toBe(1);
+      // A request after the stream's is read and dropped: the stream goes on, nothing else is answered.
+      socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n');
+      await sleep(50);
+      const tick = (await t.publish('BTC-USD', 97123.5))!;
+      for (let i = 0; i < 200 && !text.includes(tick.id); i++) await sleep(10);
+      expect(text).toContain(`id: ${tick.id}`);
+      expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+      socket.end();
+      await closed;
+      for (let i = 0; i < 200 && registry.counts().total !== 0; i++) await sleep(10);
+      expect(registry.counts().total).toBe(0);
+    } finally {
+      socket.destroy();
       await t.close();
     }
   });
