@@ -68,6 +68,18 @@ const zodEnglishOnly = {
   },
 };
 
+// `keepNames` wraps every function and class whose name a binding gives it in esbuild's `__name`,
+// which redefines the name as a property. On a closure made per connection (a listener, an arrow
+// in a class field) that property costs memory and time on every connection: +7 KiB per
+// connection at full size (docs/benchmarks.md, "Issue 26, seventh round"). The names Nest and
+// the logs read are those of classes (`new Logger(SseService.name)`, its modules and providers),
+// which the bundle renames when two modules declare the same one: those are still set. A
+// function that already bears the name, or an arrow function (no `prototype`: never a class,
+// its name is only for display), is left as it is. The banner defines it; esbuild's helper is
+// pointed at it once the bundle is written (below).
+const NAME_CLASSES =
+  'function __bundle_name_classes(target, value) { return target.name === value || target.prototype === undefined ? target : Object.defineProperty(target, "name", { value, configurable: true }); }';
+
 const result = await build({
   entryPoints: [service],
   outfile: service,
@@ -78,28 +90,26 @@ const result = await build({
   format: 'cjs',
   keepNames: true,
   external: EXTERNAL,
-  banner: { js: 'const __bundle_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  banner: { js: `const __bundle_import_meta_url = require("node:url").pathToFileURL(__filename).href;${NAME_CLASSES}` },
   define: { 'import.meta.url': '__bundle_import_meta_url' },
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',
   metafile: true,
   plugins: [zodEnglishOnly],
+  // Without the indentation, line breaks and comments the file is 4.4 MiB, not 6.5: a start reads
+  // and scans less (spawn to serving 581-587 ms against 656-662, docs/benchmarks.md, "Issue 26,
+  // tenth round"). Names and code are kept as they are (no `minifyIdentifiers`, no `minifySyntax`);
+  // the source map still leads back to src/.
+  minifyWhitespace: true,
 });
 
-// `keepNames` wraps every function and class whose name a binding gives it in esbuild's `__name`,
-// which redefines the name as a property. On a closure made per connection (a listener, an arrow
-// in a class field) that property costs memory and time on every connection: +7 KiB per
-// connection at full size (docs/benchmarks.md, "Issue 26, seventh round"). The names Nest and
-// the logs read are those of classes (`new Logger(SseService.name)`, its modules and providers),
-// which the bundle renames when two modules declare the same one: those are still set. A
-// function that already bears the name, or an arrow function (no `prototype`: never a class,
-// its name is only for display), is left as it is.
-const HELPER = 'var __name = (target, value) => __defProp(target, "name", { value, configurable: true });';
-const NAMES_CLASSES = 'var __name = (target, value) => target.name === value || target.prototype === undefined ? target : __defProp(target, "name", { value, configurable: true });';
+// esbuild's own `__name` helper, pointed at __bundle_name_classes (the banner's: see NAME_CLASSES).
+const HELPER = 'var __name=(target,value)=>__defProp(target,"name",{value,configurable:true});';
 const code = readFileSync(service, 'utf8');
 if (code.split(HELPER).length !== 2) throw new Error(`bundle: esbuild's __name helper is not the one expected (${HELPER}); see scripts/bundle.mjs`);
-writeFileSync(service, code.replace(HELPER, NAMES_CLASSES));
+// The same length, so that the source map's columns after it on its line stay right.
+writeFileSync(service, code.replace(HELPER, 'var __name=__bundle_name_classes;'.padEnd(HELPER.length, ' ')));
 
 const inputs = Object.keys(result.metafile.inputs).length;
 const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
