@@ -15,7 +15,12 @@ import * as nodeModule from 'node:module';
 const cache = nodeModule as typeof nodeModule & { enableCompileCache?: () => unknown; flushCompileCache?: () => void };
 cache.enableCompileCache?.();
 
-/** Writes what this process compiled so far: a process killed later (SIGKILL) never flushes at exit. */
+/**
+ * Writes what this process compiled so far: a process killed later (SIGKILL) never flushes at
+ * exit. The bundle's own code cache too, when its start found none (bundle-loader.ts; the
+ * symbol is that module's CODE_CACHE_WRITER, not imported: this module is also in the bundle).
+ */
 export function flushCompileCache(): void {
   cache.flushCompileCache?.();
+  (globalThis as Record<symbol, (() => void) | undefined>)[Symbol.for('price-stream.bundle-code-cache')]?.();
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -223,17 +223,20 @@ describe('start-up', () => {
     }, 30_000);
   });
 
-  it('reads the service from one bundled file (dist/service.js), not module by module', async () => {
+  it('reads the service from one bundled file (dist/service.js), not module by module, and keeps its code cache once it listens', async () => {
     const port = await freePort();
-    const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off', NODE_OPTIONS: TRACE_LOADS });
+    const cacheDir = mkdtempSync(path.join(tmpdir(), 'compile-cache-'));
+    const { proc, output, exited } = spawnMain({ ...SIMULATED, PORT: String(port), NODE_OPTIONS: TRACE_LOADS, NODE_COMPILE_CACHE: cacheDir });
     try {
       await waitFor(() => output().includes('"msg":"listening"'), 15_000, output);
       expect((await fetch(`http://127.0.0.1:${port}/api/pairs`)).status).toBe(200);
       const loaded = [...output().matchAll(/^\[trace\] load (file:\S+)$/gm)].map((m) => m[1]);
       const root = `file://${path.resolve(__dirname, '..')}/`;
       const ours = loaded.filter((url) => !url.includes('/node_modules/')).map((url) => url.slice(root.length));
-      // The entry, the compile cache it turns on first, and the bundle: no module of src/ on its own.
-      expect(ours).toEqual(['dist/main.js', 'dist/compile-cache.js', 'dist/service.js']);
+      // The entry, the compile cache it turns on first, and what runs the bundle (dist/service.js,
+      // compiled by bundle-loader.ts itself with its code cache, not through Node's loader): no
+      // module of src/ on its own.
+      expect(ours).toEqual(['dist/main.js', 'dist/compile-cache.js', 'dist/bundle-loader.js']);
       // What stays outside the bundle (scripts/bundle.mjs) is pino's few files: it finds its
       // transport's worker file from its own folder. Nest, rxjs, Socket.IO and the rest come from
       // the bundle (without it a start loaded ~1,500 files).
@@ -241,9 +244,13 @@ describe('start-up', () => {
       expect(outside.filter((url) => /\/node_modules\/(@nestjs|rxjs|socket\.io|engine\.io|ioredis|zod|express|ws)\//.test(url))).toEqual([]);
       expect(outside.filter((url) => url.includes('/node_modules/pino/')).length).toBeGreaterThan(0);
       expect(outside.length).toBeLessThan(60);
+      // The bundle's own code cache (bundle-loader.ts), written when it listened: the next start reads it.
+      const caches = readdirSync(cacheDir, { recursive: true, encoding: 'utf8' }).filter((name) => path.basename(name).startsWith('price-stream-bundle-'));
+      expect(caches).toHaveLength(1);
     } finally {
       proc.kill('SIGTERM');
       expect((await exited).code).toBe(0);
+      rmSync(cacheDir, { recursive: true, force: true });
     }
   }, 30_000);
 

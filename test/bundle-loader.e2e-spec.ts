@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const DIST = path.resolve(__dirname, '..', 'dist');
+
+/**
+ * dist/bundle-loader.js (`npm run build` makes it) on a small CommonJS file, in a child process
+ * of its own with Node's compile cache in a temporary folder, as dist/main.js runs the bundle.
+ */
+describe('the bundle loader (V8 code cache of a start)', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bundle-loader-'));
+    file = path.join(dir, 'bundle.js');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const BUNDLE = (n: number) => `"use strict";
+const lazy = { "mod.js"(exports) { exports.twice = (x) => x * 2; } };
+const mod = { exports: {} };
+lazy["mod.js"](mod.exports);
+exports.answer = mod.exports.twice(${n});
+exports.filename = __filename;
+exports.required = typeof require("node:path").join;
+`;
+
+  /** One start: what the loader found, what the file exported, and the bundle caches in the folder after the flush. */
+  function start(env: Record<string, string> = {}): { use: string; answer: number; filename: string; required: string; loaded: boolean; caches: string[] } {
+    expect(existsSync(path.join(DIST, 'bundle-loader.js'))).toBe(true);
+    const script = `
+      const m = require('node:module');
+      m.enableCompileCache(${JSON.stringify(path.join(dir, 'cache'))});
+      const use = require(${JSON.stringify(path.join(DIST, 'bundle-loader.js'))}).loadBundle(${JSON.stringify(file)});
+      const mod = require.cache[${JSON.stringify(file)}];
+      require(${JSON.stringify(path.join(DIST, 'compile-cache.js'))}).flushCompileCache();
+      const cacheDir = m.getCompileCacheDir();
+      const caches = cacheDir ? require('node:fs').readdirSync(cacheDir).filter((n) => n.startsWith('price-stream-bundle-')) : [];
+      process.stdout.write(JSON.stringify({ use, ...mod.exports, loaded: mod.loaded, caches }));`;
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' })) as ReturnType<typeof start>;
+  }
+
+  it('writes the cache after a start that found none, and the next start uses it; a changed bundle gets its own', () => {
+    writeFileSync(file, BUNDLE(21));
+    const first = start();
+    expect(first).toEqual({ use: 'none', answer: 42, filename: file, required: 'function', loaded: true, caches: [expect.stringMatching(/^price-stream-bundle-[0-9a-f]{32}$/)] });
+    expect(start()).toMatchObject({ use: 'used', answer: 42, caches: first.caches });
+    writeFileSync(file, BUNDLE(50));
+    const changed = start();
+    expect(changed).toMatchObject({ use: 'none', answer: 100 });
+    expect(changed.caches).toHaveLength(2);
+    expect(start()).toMatchObject({ use: 'used', answer: 100 });
+  });
+
+  it('writes the cache again when V8 refuses it, and runs the bundle either way', () => {
+    writeFileSync(file, BUNDLE(21));
+    const [cache] = start().caches;
+    const cacheDir = path.join(dir, 'cache', readdirSync(path.join(dir, 'cache'))[0]!);
+    writeFileSync(path.join(cacheDir, cache!), Buffer.alloc(4096, 7));
+    expect(start()).toMatchObject({ use: 'rejected', answer: 42 });
+    expect(start()).toMatchObject({ use: 'used', answer: 42 });
+  });
+
+  it('requires the file as any module when the compile cache is off, or with source maps on (stack traces lead back to src/)', () => {
+    writeFileSync(file, BUNDLE(21));
+    expect(start({ NODE_DISABLE_COMPILE_CACHE: '1' })).toEqual({ use: 'off', answer: 42, filename: file, required: 'function', loaded: true, caches: [] });
+    expect(start({ NODE_OPTIONS: '--enable-source-maps' })).toEqual({ use: 'off', answer: 42, filename: file, required: 'function', loaded: true, caches: [] });
+  });
+});
