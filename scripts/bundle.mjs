@@ -102,6 +102,10 @@ const result = await build({
   // tenth round"). Names and code are kept as they are (no `minifyIdentifiers`, no `minifySyntax`);
   // the source map still leads back to src/.
   minifyWhitespace: true,
+  // `import()` of a package left out (Nest's optional ones, loaded when a feature is used) becomes
+  // a `require` once the promise runs, as tsc writes it for our own code: src/bundle-loader.ts runs
+  // the bundle outside Node's loader, where `import()` has no loader to go to.
+  supported: { 'dynamic-import': false },
 });
 
 // esbuild's own `__name` helper, pointed at __bundle_name_classes (the banner's: see NAME_CLASSES).

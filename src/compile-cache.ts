@@ -17,10 +17,11 @@ cache.enableCompileCache?.();
 
 /**
  * Writes what this process compiled so far: a process killed later (SIGKILL) never flushes at
- * exit. The bundle's own code cache too, when its start found none (bundle-loader.ts; the
- * symbol is that module's CODE_CACHE_WRITER, not imported: this module is also in the bundle).
+ * exit. The bundle's own code cache too, a few seconds later, when its start found none
+ * (bundle-loader.ts; the symbol is that module's CODE_CACHE_WRITER, not imported: this module
+ * is also in the bundle).
  */
 export function flushCompileCache(): void {
   cache.flushCompileCache?.();
-  (globalThis as Record<symbol, (() => void) | undefined>)[Symbol.for('price-stream.bundle-code-cache')]?.();
+  (globalThis as Record<symbol, ((delayMs?: number) => void) | undefined>)[Symbol.for('price-stream.bundle-code-cache')]?.();
 }

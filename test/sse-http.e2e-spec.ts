@@ -1,4 +1,5 @@
-import { connect } from 'node:net';
+import type { Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { LifecycleService } from '../src/lifecycle/lifecycle.service';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
 import { startApp, type TestApp } from './support/app';
@@ -189,6 +190,8 @@ describe('SSE connection limits', () => {
 
   it('frees the slot of a client that ends its side of the connection, and closes the connection; bytes it sent after its request change nothing', async () => {
     const t = await startApp({ PAIRS: 'BTC-USD', SSE_RETRY_MS: '1234' });
+    const served: (Socket & { parser?: unknown })[] = [];
+    (t.app.getHttpServer() as Server).on('connection', (s: Socket) => served.push(s));
     const socket = connect(Number(new URL(t.url).port), '127.0.0.1');
     try {
       const registry = t.app.get(ConnectionRegistry);
@@ -201,6 +204,9 @@ describe('SSE connection limits', () => {
       for (let i = 0; i < 200 && !text.includes('retry:'); i++) await sleep(10);
       expect(text).toContain('retry: 1234');
       expect(registry.counts().total).toBe(1);
+      // The stream's connection gave its HTTP parser back to Node (http/release-parser.ts).
+      expect(served).toHaveLength(1);
+      expect(served[0]!.parser).toBeNull();
       // A request after the stream's is read and dropped: the stream goes on, nothing else is answered.
       socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n');
       await sleep(50);

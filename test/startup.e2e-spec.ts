@@ -244,9 +244,10 @@ describe('start-up', () => {
       expect(outside.filter((url) => /\/node_modules\/(@nestjs|rxjs|socket\.io|engine\.io|ioredis|zod|express|ws)\//.test(url))).toEqual([]);
       expect(outside.filter((url) => url.includes('/node_modules/pino/')).length).toBeGreaterThan(0);
       expect(outside.length).toBeLessThan(60);
-      // The bundle's own code cache (bundle-loader.ts), written when it listened: the next start reads it.
-      const caches = readdirSync(cacheDir, { recursive: true, encoding: 'utf8' }).filter((name) => path.basename(name).startsWith('price-stream-bundle-'));
-      expect(caches).toHaveLength(1);
+      // The bundle's own code cache (bundle-loader.ts), written a few seconds after it listened: the next start reads it.
+      const caches = () => readdirSync(cacheDir, { recursive: true, encoding: 'utf8' }).filter((name) => /^price-stream-bundle-[0-9a-f]{8}$/.test(path.basename(name)));
+      await waitFor(() => caches().length > 0, 10_000, () => 'no price-stream-bundle-* cache file');
+      expect(caches()).toHaveLength(1);
     } finally {
       proc.kill('SIGTERM');
       expect((await exited).code).toBe(0);

@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from 'node:module';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { releaseParser } from './release-parser';
+import { MAX_DROPPED_BYTES, releaseParser, type ReleaseOutcome } from './release-parser';
 
 /** Node's pool of free HTTP parsers (a FreeList: `list` holds the free ones). */
 const pool = (createRequire(__filename)('_http_common') as { parsers: { list: unknown[] } }).parsers;
 
-type Served = { req: IncomingMessage; res: ServerResponse; released: boolean; pooledBefore: number; pooledAfter: number; done?: boolean };
+type Served = { req: IncomingMessage; res: ServerResponse; released: ReleaseOutcome | undefined; pooledBefore: number; pooledAfter: number; done?: boolean };
 
 describe('releaseParser', () => {
   let server: Server;
@@ -21,11 +21,13 @@ describe('releaseParser', () => {
     keepAlive = false;
     server = createServer((req, res) => {
       if (req.url === '/plain') return void res.end('plain');
+      // A response that holds the connection without giving its parser back.
+      if (req.url === '/hold') return void res.writeHead(200, { 'Content-Type': 'text/plain' }).write('held');
       res.shouldKeepAlive = keepAlive;
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       res.write('retry: 1000\n\n');
       // As in the service, later than the request's event (Node's parser may still be reading the rest of its input then).
-      const entry: Served = { req, res, released: false, pooledBefore: 0, pooledAfter: 0 };
+      const entry: Served = { req, res, released: undefined, pooledBefore: 0, pooledAfter: 0 };
       served.push(entry);
       setImmediate(() => {
         entry.pooledBefore = pool.list.length;
@@ -67,7 +69,7 @@ describe('releaseParser', () => {
     const { socket, seen } = client('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => served[0]?.done === true && seen.text.includes('retry: 1000'), 'the head');
     const [s] = served;
-    expect(s!.released).toBe(true);
+    expect(s!.released).toBe('released');
     expect((s!.req.socket as Socket & { parser: unknown }).parser).toBeNull();
     expect(s!.pooledAfter).toBe(Math.min(s!.pooledBefore + 1, 1000));
     expect(seen.text).toMatch(/\r\nConnection: close\r\n/i);
@@ -79,6 +81,18 @@ describe('releaseParser', () => {
     expect(seen.text).not.toContain('plain');
     expect(served).toHaveLength(1);
     expect(s!.res.destroyed).toBe(false);
+  });
+
+  it('closes the connection of a client that sends more than MAX_DROPPED_BYTES after its request', async () => {
+    const { socket } = client('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => served[0]?.done === true, 'the request');
+    expect(served[0]!.released).toBe('released');
+    const closed = once(served[0]!.res, 'close');
+    socket.write(Buffer.alloc(MAX_DROPPED_BYTES / 2, 0x61));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(served[0]!.res.destroyed).toBe(false);
+    socket.write(Buffer.alloc(MAX_DROPPED_BYTES, 0x61));
+    await closed;
   });
 
   it("closes the response when the client ends its side (as Node's own handler did)", async () => {
@@ -102,14 +116,16 @@ describe('releaseParser', () => {
     keepAlive = true;
     const { seen } = client('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => served[0]?.done === true && seen.text.includes('retry'), 'the head');
-    expect(served[0]!.released).toBe(false);
+    expect(served[0]!.released).toBe('connection in use');
     expect((served[0]!.req.socket as Socket & { parser: unknown }).parser).not.toBeNull();
   });
 
   it('keeps the parser when another response owns the connection (a pipelined request)', async () => {
-    client('GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /stream2 HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => served.length === 2 && served.every((s) => s.done), 'both requests');
-    // The first released the parser (the second was already read); the second does not own the socket.
-    expect(served.map((s) => s.released)).toEqual([true, false]);
+    const { seen } = client('GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => served.length === 1 && served[0]!.done === true && seen.text.includes('held'), 'the second request');
+    // The stream's request was read behind the held response, which owns the socket.
+    expect(served[0]!.req.url).toBe('/stream');
+    expect(served[0]!.released).toBe('connection in use');
+    expect((served[0]!.req.socket as Socket & { parser: unknown }).parser).not.toBeNull();
   });
 });

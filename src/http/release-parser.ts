@@ -18,35 +18,54 @@ import type { Socket } from 'node:net';
  *   which also takes it off the server's list of connections to time out).
  * - The socket keeps being read, so that the client's close is seen at once; bytes the client
  *   sends after its request are dropped (a request pipelined behind a stream was never going to
- *   be answered).
- * - The client's end of the connection destroys it, which closes the response as Node's
- *   own handler did.
+ *   be answered), up to MAX_DROPPED_BYTES, past which the connection is closed.
+ * - The client's end of the connection destroys it, which closes the response (Node's own
+ *   handler ended it, with the same outcome: the stream is closed and its slot freed).
  * - The response must close the connection when it ends (`shouldKeepAlive = false`, set before
  *   its head: `Connection: close`): nothing would read a next request on it.
  *
  * Call it later than the request's event (the service does, once the stream's slot is granted):
  * while that event runs, the parser may still be reading the rest of its input.
  *
- * This reaches into Node's HTTP server (its `_http_common` module and the names of its
- * listeners, the same on Node 22 and 24). Where a connection does not look as expected (no
- * parser: an upgrade served as a request; another response owns the socket: a pipelined
- * request; a Node whose listeners are named otherwise), nothing is changed and the parser stays
- * with the connection, as before.
+ * This reaches into Node's HTTP server (its `_http_common` module, deprecated in documentation
+ * only as of Node 24, and the names of its listeners, the same on Node 22 and 24). Where a
+ * connection does not look as expected (see ReleaseOutcome), nothing is changed and the parser
+ * stays with the connection, as before; SseEntry says once when it is this Node's server that
+ * is not as expected.
  */
-export function releaseParser(req: IncomingMessage, res: ServerResponse): boolean {
+export function releaseParser(req: IncomingMessage, res: ServerResponse): ReleaseOutcome {
   const socket = req.socket as (Socket & { parser?: unknown; _httpMessage?: unknown }) | null;
-  if (!socket || socket.destroyed || !socket.parser || socket._httpMessage !== res || res.shouldKeepAlive) return false;
+  if (!socket || socket.destroyed || !socket.parser) return 'no parser';
+  if (socket._httpMessage !== res || res.shouldKeepAlive) return 'connection in use';
   const freeParser = httpCommon()?.freeParser;
-  if (typeof freeParser !== 'function') return false;
+  if (typeof freeParser !== 'function') return 'unknown node';
   const feeding = NODE_LISTENERS.map(([event, name]) => [event, socket.listeners(event).find((l) => l.name === name)] as const);
   // `data` and `end` are always there; `pause` and `resume` only while the parser reads the socket's handle itself.
-  if (feeding[0][1] === undefined || feeding[1][1] === undefined) return false;
+  if (feeding[0][1] === undefined || feeding[1][1] === undefined) return 'unknown node';
   for (const [event, listener] of feeding) if (listener) socket.removeListener(event, listener as (...args: unknown[]) => void);
   freeParser(socket.parser, req, socket);
   socket.on('end', destroyAtEnd);
-  socket.on('data', dropBytes);
-  return true;
+  let dropped = 0;
+  socket.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > MAX_DROPPED_BYTES) socket.destroy();
+  });
+  return 'released';
 }
+
+/**
+ * Why a parser was kept: the connection had none (an upgrade served as a request), another
+ * response still owns it or it stays open after this one (a pipelined request; keep-alive), or
+ * this Node's HTTP server is not the one this was written against (its listeners named
+ * otherwise, `_http_common` gone).
+ */
+export type ReleaseOutcome = 'released' | 'no parser' | 'connection in use' | 'unknown node';
+
+/**
+ * What a client may send after a stream's request before its connection is closed: a body the
+ * request had (as large as the REST routes take), not a flood.
+ */
+export const MAX_DROPPED_BYTES = 16 * 1024;
 
 /** Node's own listeners on a server connection (lib/_http_server.js), by event. */
 const NODE_LISTENERS = [
@@ -72,8 +91,4 @@ function httpCommon(): HttpCommon | null {
 
 function destroyAtEnd(this: Socket): void {
   this.destroy();
-}
-
-function dropBytes(): void {
-  // Nothing after a stream's request is read (see releaseParser).
 }

@@ -32,6 +32,7 @@ import { SSE_PATH } from '../shared/wire';
 @Injectable()
 export class SseEntry {
   private readonly logger = new Logger(SseEntry.name);
+  private parserKeptSaid = false;
 
   constructor(
     router: EdgeRouter,
@@ -104,6 +105,9 @@ export class SseEntry {
     // the head is out, and no next request is read on it (http/release-parser.ts).
     res.shouldKeepAlive = false;
     this.sse.stream(res, { command, kind: route.kind, lease, requestId: id });
-    if (!res.destroyed) releaseParser(req, res);
+    if (!res.destroyed && releaseParser(req, res) === 'unknown node' && !this.parserKeptSaid) {
+      this.parserKeptSaid = true;
+      this.logger.warn({ msg: "streams keep their HTTP parser: this Node's HTTP server is not the one expected", node: process.version });
+    }
   }
 }
