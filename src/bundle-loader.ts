@@ -38,9 +38,8 @@ type ModuleClass = { new (id: string, parent?: unknown): CjsModule; wrap(code: s
  * were compiled again at every start, ~a tenth of its CPU. Here the cache is taken after the
  * start (`Script.createCachedData`, CODE_CACHE_WRITE_DELAY_MS after the service calls
  * `flushCompileCache` once it listens; only when the cache was missing or unusable), so that the
- * next start reads them all compiled:
- * spawn to serving 501–510 ms against 547–574 ms here (docs/benchmarks.md, "Issue 26, tenth
- * round").
+ * next start reads them all compiled: spawn to serving 501–510 ms against 547–574 ms here
+ * (docs/benchmarks.md, "Issue 26, tenth round").
  *
  * One file per bundle path in Node's compile-cache directory (NODE_COMPILE_CACHE, or the one
  * under the system's temporary directory; one per Node version), which a new build overwrites.
