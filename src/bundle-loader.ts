@@ -4,9 +4,8 @@ import * as nodeModule from 'node:module';
 import path from 'node:path';
 import { Script } from 'node:vm';
 import { crc32 } from 'node:zlib';
+import { CODE_CACHE_WRITER, type CodeCacheWriters } from './compile-cache';
 
-/** Where the bundle's copy of compile-cache.ts finds what writes the cache (`flushCompileCache`). */
-export const CODE_CACHE_WRITER = Symbol.for('price-stream.bundle-code-cache');
 /**
  * How long after the service listens the cache is taken: it holds the event loop ~90 ms (V8
  * serialises ~4 MiB), which would fall on the first joins of a new build's first start (a
@@ -58,8 +57,9 @@ export function loadBundle(file: string): CodeCacheUse {
     nodeModule.createRequire(__filename)(file);
     return 'off';
   }
-  const source = readFileSync(file, 'utf8');
-  const sourceCrc = crc32(source);
+  const bytes = readFileSync(file);
+  const sourceCrc = crc32(bytes);
+  const source = bytes.toString('utf8');
   const cacheFile = path.join(dir, `price-stream-bundle-${crc32(file).toString(16).padStart(8, '0')}`);
   const found = readCache(cacheFile, sourceCrc);
   const Module = nodeModule.Module as unknown as ModuleClass;
@@ -81,7 +81,7 @@ export function loadBundle(file: string): CodeCacheUse {
   }
   mod.loaded = true;
   if (use !== 'used') {
-    const writers = globalThis as Record<symbol, ((delayMs?: number) => void) | undefined>;
+    const writers = globalThis as CodeCacheWriters;
     writers[CODE_CACHE_WRITER] = (delayMs = CODE_CACHE_WRITE_DELAY_MS) => {
       writers[CODE_CACHE_WRITER] = undefined;
       const write = () => writeCache(script, cacheFile, sourceCrc);

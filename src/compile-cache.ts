@@ -16,12 +16,18 @@ const cache = nodeModule as typeof nodeModule & { enableCompileCache?: () => unk
 cache.enableCompileCache?.();
 
 /**
+ * Where bundle-loader.ts puts what writes the bundle's own code cache (given a delay), when its
+ * start found none. A global symbol: this module is also in the bundle, and the bundle's copy
+ * (which service.ts calls) must find what dist/main.js' copy set.
+ */
+export const CODE_CACHE_WRITER = Symbol.for('price-stream.bundle-code-cache');
+export type CodeCacheWriters = Record<symbol, ((delayMs?: number) => void) | undefined>;
+
+/**
  * Writes what this process compiled so far: a process killed later (SIGKILL) never flushes at
- * exit. The bundle's own code cache too, a few seconds later, when its start found none
- * (bundle-loader.ts; the symbol is that module's CODE_CACHE_WRITER, not imported: this module
- * is also in the bundle).
+ * exit. The bundle's own code cache too, a few seconds later, when its start found none.
  */
 export function flushCompileCache(): void {
   cache.flushCompileCache?.();
-  (globalThis as Record<symbol, ((delayMs?: number) => void) | undefined>)[Symbol.for('price-stream.bundle-code-cache')]?.();
+  (globalThis as CodeCacheWriters)[CODE_CACHE_WRITER]?.();
 }
