@@ -149,6 +149,56 @@ describe('SSE over raw HTTP', () => {
     expect(res.body).toEqual({ statusCode: 400, code, message: expect.any(String) });
   });
 
+  it('answers a stream alike whether the stream door reads its request or Node does (its head in two reads), and only Node keeps a parser until the head is out', async () => {
+    const port = Number(new URL(t.url).port);
+    const served: (Socket & { parser?: unknown })[] = [];
+    const server = t.app.getHttpServer() as Server;
+    const onConnection = (s: Socket) => served.push(s);
+    server.on('connection', onConnection);
+    const head = 'GET /api/prices/stream?pairs=ETH-USD HTTP/1.1\r\nHost: x\r\nX-Request-Id: same-1\r\n';
+    const raw = (parts: string[]) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('connect', async () => {
+        for (const part of parts) {
+          socket.write(part);
+          await sleep(50);
+        }
+      });
+      return { socket, text: () => text.replace(/\r\nDate: [^\r]*\r\n/, '\r\nDate: D\r\n') };
+    };
+    const door = raw([`${head}\r\n`]);
+    const node = raw([head, '\r\n']);
+    try {
+      for (let i = 0; i < 300 && !(door.text().includes('retry:') && node.text().includes('retry:')); i++) await sleep(10);
+      const tick = (await t.publish('ETH-USD', 3456.5))!;
+      for (let i = 0; i < 300 && !(door.text().includes(tick.id) && node.text().includes(tick.id)); i++) await sleep(10);
+      expect(door.text()).toContain(`id: ${tick.id}`);
+      expect(door.text()).toBe(node.text());
+      expect(door.text()).toMatch(/^HTTP\/1\.1 200 OK\r\nX-Request-Id: same-1\r\n[\s\S]*Date: D\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n/);
+      expect(served).toHaveLength(2);
+      // The door's connection never had a parser; Node's gave its back once the head was out (http/release-parser.ts).
+      expect(served.map((s) => (s.parser === undefined ? 'never' : s.parser === null ? 'given back' : 'kept')).sort()).toEqual(['given back', 'never']);
+    } finally {
+      server.off('connection', onConnection);
+      door.socket.destroy();
+      node.socket.destroy();
+    }
+  });
+
+  it('closes the connection of a stream request the door refused, after its JSON answer', async () => {
+    const socket = connect(Number(new URL(t.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /api/prices/stream?pairs=NOPE HTTP/1.1\r\nHost: x\r\n\r\n');
+    await closed;
+    expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\nConnection: close\r\n\r\n\{"statusCode":400,"code":"INVALID_PAIR"/);
+  });
+
   it('answers 414 URI_TOO_LONG for a request target over 8 KiB', async () => {
     const res = await getJson(`${t.url}/api/prices/stream?pad=${'x'.repeat(9000)}`);
     expect(res).toMatchObject({ status: 414, body: { statusCode: 414, code: 'URI_TOO_LONG' } });
@@ -204,9 +254,10 @@ describe('SSE connection limits', () => {
       for (let i = 0; i < 200 && !text.includes('retry:'); i++) await sleep(10);
       expect(text).toContain('retry: 1234');
       expect(registry.counts().total).toBe(1);
-      // The stream's connection gave its HTTP parser back to Node (http/release-parser.ts).
+      // The stream's request was read off its connection by the stream door: Node's HTTP server
+      // never gave it a parser (http/stream-door.ts).
       expect(served).toHaveLength(1);
-      expect(served[0]!.parser).toBeNull();
+      expect(served[0]!.parser).toBeFalsy();
       // A request after the stream's is read and dropped: the stream goes on, nothing else is answered.
       socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n');
       await sleep(50);

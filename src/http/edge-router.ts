@@ -1,6 +1,7 @@
 import { Global, Injectable, Logger, Module, Optional, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -13,6 +14,9 @@ import { EDGE_ROUTES, edgeRoute, type EdgeHandlerName, type EdgeKind, type EdgeR
 import { FastRest, type FastRestHandler } from './fast-rest';
 import { RestRateLimit } from './rate-limit';
 import { ownSocket } from './socket-guard';
+import { SocketResponse, type StreamRequest, type StreamResponse } from './socket-response';
+import { installStreamDoor } from './stream-door';
+import type { RequestHead } from './request-head';
 import { inSlices, WRITE_PACE } from '../util/sliced-pass';
 import { TurnBatcher } from '../util/turn-batcher';
 
@@ -46,7 +50,7 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
 
 /** What serves each kind of row (edge-routes.ts). */
 export type EdgeHandlers = {
-  stream: (req: IncomingMessage, res: ServerResponse, route: SseRoute) => void;
+  stream: (req: StreamRequest, res: StreamResponse, route: SseRoute) => void;
   rest: FastRestHandler;
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, route: EdgeRoute) => void;
 };
@@ -59,6 +63,11 @@ export type EdgeHandlers = {
  * (Express, behind engine.io's own for `/socket.io/`), and an upgrade no row takes is served as
  * the plain request it also is (plain-request.ts). The modules that own the handlers register
  * them (`serve`) while they initialise; the router takes the server over at bootstrap.
+ *
+ * Ahead of Node's HTTP server itself, the stream door (stream-door.ts) reads each connection's
+ * first bytes: a stream row's whole plain GET is served from there, on the socket, with no
+ * IncomingMessage or ServerResponse (`takeStream`); every other connection goes on to Node's
+ * server and then here, a stream request among them (its head split, say) served as before.
  *
  * Sockets: every connection is owned by socket-guard.ts from its `'connection'` (one error
  * handler, which only destroys it); an upgrade's socket, which Node hands on without any, is
@@ -102,8 +111,29 @@ export class EdgeRouter implements OnApplicationBootstrap {
     server.removeAllListeners('upgrade');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.request(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    const door = installStreamDoor(server, server.headersTimeout, {
+      claims: (path) => this.streamOf(path) !== undefined,
+      take: (head, socket) => this.takeStream(head, socket),
+    });
+    if (door === 'unknown node') this.logger.warn({ msg: "stream requests go through Node's HTTP server: this Node's server is not the one expected", node: process.version });
     const missing = EDGE_ROUTES.filter((r) => !this.handlers[r.kind].has(r.handler)).map((r) => `${r.kind} ${r.path}`);
     if (missing.length > 0) this.logger.warn({ msg: 'edge routes without a handler go to Express', routes: missing });
+  }
+
+  /** The handler and row of a stream route's path, when one is registered. */
+  private streamOf(path: string): { handler: EdgeHandlers['stream']; sse: SseRoute } | undefined {
+    const route = edgeRoute(path, false);
+    const handler = route?.kind === 'stream' ? this.handlers.stream.get(route.handler) : undefined;
+    return handler && route?.sse ? { handler, sse: route.sse } : undefined;
+  }
+
+  /** A stream request the door (stream-door.ts) read off its connection: served on the socket, with no Node request or response. */
+  private takeStream(head: RequestHead, socket: Socket): void {
+    const stream = this.streamOf(pathOf(head.url));
+    if (stream === undefined) return void socket.destroy();
+    const req: StreamRequest = { method: head.method, url: head.url, headers: head.headers, socket };
+    const res = new SocketResponse(socket);
+    joins.add({ socket, run: () => stream.handler(req, res, stream.sse) });
   }
 
   private request(req: IncomingMessage, res: ServerResponse): void {

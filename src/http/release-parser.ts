@@ -33,7 +33,7 @@ import type { Socket } from 'node:net';
  * stays with the connection, as before; SseEntry says once when it is this Node's server that
  * is not as expected.
  */
-export function releaseParser(req: IncomingMessage, res: ServerResponse): ReleaseOutcome {
+export function releaseParser(req: { readonly socket: Socket | null }, res: { readonly shouldKeepAlive: boolean }): ReleaseOutcome {
   const socket = req.socket as (Socket & { parser?: unknown; _httpMessage?: unknown }) | null;
   if (!socket || socket.destroyed || !socket.parser) return 'no parser';
   if (socket._httpMessage !== res || res.shouldKeepAlive) return 'connection in use';
@@ -43,14 +43,23 @@ export function releaseParser(req: IncomingMessage, res: ServerResponse): Releas
   // `data` and `end` are always there; `pause` and `resume` only while the parser reads the socket's handle itself.
   if (feeding[0][1] === undefined || feeding[1][1] === undefined) return 'unknown node';
   for (const [event, listener] of feeding) if (listener) socket.removeListener(event, listener as (...args: unknown[]) => void);
-  freeParser(socket.parser, req, socket);
+  freeParser(socket.parser, req as IncomingMessage, socket);
+  dropInput(socket);
+  return 'released';
+}
+
+/**
+ * A stream's connection once its request is read: what the client sends after it is dropped,
+ * up to MAX_DROPPED_BYTES, past which the connection is closed, and the client's end of the
+ * connection destroys it (its stream then closes). The socket must be read (flowing) for this.
+ */
+export function dropInput(socket: Socket): void {
   socket.on('end', destroyAtEnd);
   let dropped = 0;
   socket.on('data', (chunk: Buffer) => {
     dropped += chunk.length;
     if (dropped > MAX_DROPPED_BYTES) socket.destroy();
   });
-  return 'released';
 }
 
 /**

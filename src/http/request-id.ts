@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+
+type WithHeaders = { readonly headers: IncomingHttpHeaders };
 
 /** A caller's X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -13,7 +15,7 @@ export function setServedBy(worker: number): void {
 }
 
 /** The request's id (the caller's X-Request-Id or a new one), echoed in the response's X-Request-Id. */
-export function requestId(req: IncomingMessage, res: ServerResponse): string {
+export function requestId(req: WithHeaders, res: { setHeader(name: string, value: string): unknown }): string {
   const id = requestIdOf(req);
   res.setHeader('X-Request-Id', id);
   if (servedBy !== undefined) res.setHeader('X-Served-By', servedBy);
@@ -21,7 +23,7 @@ export function requestId(req: IncomingMessage, res: ServerResponse): string {
 }
 
 /** The request's id alone (a caller that writes its headers at once: add `idHeaders`). */
-export function requestIdOf(req: IncomingMessage): string {
+export function requestIdOf(req: WithHeaders): string {
   const sent = req.headers['x-request-id'];
   return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
 }

@@ -8,7 +8,9 @@ export const UNMATCHED_ROUTE = 'unmatched';
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const ROUTE = Symbol('price-stream.route');
 
-type Routed = IncomingMessage & { [ROUTE]?: string; route?: { path?: unknown } };
+/** A request as the histogram reads it: Node's IncomingMessage, or the stream door's (http/stream-door.ts). */
+export type TimedRequest = { readonly method?: string };
+type Routed = TimedRequest & { [ROUTE]?: string; route?: { path?: unknown } };
 
 /** `2xx`…`5xx`; anything outside 100–599 (nothing was written) is `other`. */
 export function statusClass(status: number): string {
@@ -21,7 +23,7 @@ export function methodLabel(method: string | undefined): string {
 }
 
 /** Names the route template of a request answered outside Express' router (the fast entries). */
-export function markRoute(req: IncomingMessage, template: string): void {
+export function markRoute(req: TimedRequest, template: string): void {
   (req as Routed)[ROUTE] = template;
 }
 
@@ -30,7 +32,7 @@ export function markRoute(req: IncomingMessage, template: string): void {
  * Express route that matched it (`/api/prices/:pair`, never the raw path), else `unmatched`
  * (no controller route: unknown paths, the web client's files, a request refused before routing).
  */
-export function routeOf(req: IncomingMessage): string {
+export function routeOf(req: TimedRequest): string {
   const r = req as Routed;
   const marked = r[ROUTE];
   if (marked !== undefined) return marked;
@@ -47,7 +49,7 @@ export class HttpMetrics {
   constructor(private readonly histogram: Histogram<'method' | 'route' | 'status_class'>) {}
 
   /** Starts timing now; the returned function records the request with its route and status. */
-  start(): (req: IncomingMessage, status: number) => void {
+  start(): (req: TimedRequest, status: number) => void {
     const startedAt = performance.now();
     return (req, status) => this.child(methodLabel(req.method), routeOf(req), statusClass(status)).observe((performance.now() - startedAt) / 1000);
   }

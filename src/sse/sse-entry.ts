@@ -1,9 +1,9 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../http/api-error';
 import { toErrorBody } from '../http/api-exception.filter';
 import { checkTargetLength, searchParam } from '../http/query';
 import { releaseParser } from '../http/release-parser';
+import type { StreamRequest, StreamResponse } from '../http/socket-response';
 import { requestId } from '../http/request-id';
 import { AppConfig } from '../config/app-config';
 import { markRoute } from '../metrics/http-metrics';
@@ -45,7 +45,7 @@ export class SseEntry {
   }
 
   /** Starts a stream, or answers with a JSON error (logged as a refusal). */
-  open(req: IncomingMessage, res: ServerResponse, route: SseRoute): void {
+  open(req: StreamRequest, res: StreamResponse, route: SseRoute): void {
     const id = requestId(req, res);
     // The request's duration is the time to its response head (a stream's life is not a latency).
     // A HEAD came through Express, whose request logger times it already.
@@ -63,7 +63,7 @@ export class SseEntry {
     );
   }
 
-  private refuse(req: IncomingMessage, res: ServerResponse, id: string, err: unknown): void {
+  private refuse(req: StreamRequest, res: StreamResponse, id: string, err: unknown): void {
     const body = toErrorBody(err);
     if (err instanceof ApiError) this.logger.warn({ msg: 'stream refused', transport: 'sse', requestId: id, status: body.statusCode, code: body.code, url: redactToken(req.url)?.slice(0, 200) });
     else this.logger.error({ msg: 'stream failed to start', requestId: id, err });
@@ -73,7 +73,7 @@ export class SseEntry {
     res.end(req.method === 'HEAD' ? undefined : json);
   }
 
-  private async start(req: IncomingMessage, res: ServerResponse, route: SseRoute, id: string): Promise<void> {
+  private async start(req: StreamRequest, res: StreamResponse, route: SseRoute, id: string): Promise<void> {
     const target = req.url ?? '/';
     checkTargetLength(target);
     const query = new URL(target, 'http://localhost').searchParams;

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'http';
+import type { StreamResponse } from '../http/socket-response';
 import type { DisconnectReason } from '../shared/wire';
 import { encoded, encodedPrice } from '../stream/encoded';
 import { inSlices, WRITE_PACE, type Pace } from '../util/sliced-pass';
@@ -7,11 +7,8 @@ import { TurnBatcher } from '../util/turn-batcher';
 import type { DeltaMessage, Sink, StreamMessage, Subscriber } from '../stream/stream-hub';
 import { HEARTBEAT_FRAME, SSE_HEADERS, closingFrame, deltaFrameShape, expiredFrame, failedFrame, frameBytes, resetFrame, retryFrame, statusFrame, tickShape, type FrameKind } from './sse-frames';
 
-/** The part of a Node response a stream uses (a fake in unit tests). */
-export type SseResponse = Pick<
-  ServerResponse,
-  'writeHead' | 'write' | 'end' | 'destroy' | 'on' | 'off' | 'writableEnded' | 'destroyed' | 'writableLength' | 'chunkedEncoding' | 'socket'
->;
+/** The part of a response a stream uses: Node's ServerResponse, or the stream door's SocketResponse (a fake in unit tests). */
+export type SseResponse = Pick<StreamResponse, 'writeHead' | 'write' | 'end' | 'destroy' | 'on' | 'off' | 'writableEnded' | 'destroyed' | 'writableLength' | 'chunkedEncoding' | 'socket'>;
 
 /** Where frames go: the response's socket, or the response itself (see SseSink.open). */
 type Output = {
