@@ -1,11 +1,11 @@
-import http, { type ServerResponse } from 'http';
+import http from 'http';
 import net from 'net';
 import v8 from 'v8';
 import vm from 'vm';
 import { SseService } from '../src/sse/sse.service';
 import { ConnectionRegistry } from '../src/stream/connection-registry';
 import { startApp, type TestApp } from './support/app';
-import { waitFor } from './support/sse';
+import { tapStreamOpens, waitFor } from './support/sse';
 
 // Retained memory is what matters, not garbage not yet collected: let the test collect first.
 v8.setFlagsFromString('--expose-gc');
@@ -62,8 +62,7 @@ describe('SSE slow subscribers', () => {
   it('cuts off each subscriber that never reads at its backlog limit, with bounded memory, while a reader gets every tick promptly', async () => {
     const sse = t.app.get(SseService);
     const registry = t.app.get(ConnectionRegistry);
-    const responses: ServerResponse[] = [];
-    t.app.getHttpServer().on('request', (_req: unknown, res: ServerResponse) => responses.push(res));
+    const opened = tapStreamOpens(t.app);
     const releases = t.recordDisconnects();
     const reader = await readingClient(`${t.url}/api/prices/stream?pairs=BTC-USD`);
     const stalled = Array.from({ length: STALLED }, () => stalledClient(t.port));
@@ -79,10 +78,10 @@ describe('SSE slow subscribers', () => {
       const tick = (await t.publish('BTC-USD', 50_000 + i))!;
       published.push(tick.id);
       maxFrame = Math.max(maxFrame, Buffer.byteLength(`event: price\nid: ${tick.id}\ndata: ${JSON.stringify(tick)}\n\n`) + 16);
-      for (const res of responses) {
+      for (const { req, res } of opened) {
         if (res.destroyed) continue;
         maxBuffered = Math.max(maxBuffered, res.writableLength);
-        highWaterMark = Math.max(highWaterMark, res.writableHighWaterMark);
+        highWaterMark = Math.max(highWaterMark, req.socket.writableHighWaterMark);
       }
       if (i % PER_TURN === PER_TURN - 1) await new Promise((r) => setImmediate(r)); // let sockets flush and 'drain'
       if (i % 5000 === 4999) peakGrowth = Math.max(peakGrowth, retainedBytes() - baseline);

@@ -1,8 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'http';
 import { EventSource } from 'eventsource';
 import type { ResetEvent, Tick } from '../src/shared/wire';
 import { startApp, type TestApp } from './support/app';
-import { sleep, waitFor } from './support/sse';
+import { sleep, tapStreamOpens, waitFor } from './support/sse';
 
 type Seen = { kind: 'price'; tick: Tick; lastEventId: string } | { kind: 'reset'; reset: ResetEvent };
 
@@ -27,11 +26,7 @@ function listen(url: string, headers: Record<string, string> = {}) {
 
 /** Records the server side of every SSE request, so a test can cut one and see the reconnect. */
 function tapStreams(t: TestApp) {
-  const requests: { req: IncomingMessage; res: ServerResponse }[] = [];
-  t.app.getHttpServer().on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (req.url?.startsWith('/api/prices/stream')) requests.push({ req, res });
-  });
-  return requests;
+  return tapStreamOpens(t.app);
 }
 
 /**

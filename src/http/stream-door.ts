@@ -90,7 +90,8 @@ class StreamDoor {
     this.waiting.set(socket, Date.now());
     socket.on('data', this.onFirst);
     socket.on('end', this.onEarlyEnd);
-    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    // No deadline (0), as Node's `headersTimeout` 0: none is checked.
+    if (this.headTimeoutMs > 0) this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
   /** Destroys every connection still waiting for its first bytes (the server closes its idle ones). */

@@ -1,5 +1,8 @@
-import { waitFor } from './wait';
+import type { INestApplication } from '@nestjs/common';
 import http from 'http';
+import type { StreamRequest, StreamResponse } from '../../src/http/socket-response';
+import { SseEntry } from '../../src/sse/sse-entry';
+import { waitFor } from './wait';
 
 export type SseFrame = { event?: string; id?: string; data?: string; retry?: string; comment?: string };
 
@@ -80,3 +83,19 @@ export async function getJson(url: string, headers: Record<string, string> = {})
 }
 
 export { sleep, waitFor } from './wait';
+
+/**
+ * The server side of every SSE stream request the app opens from now on, in order, whichever way
+ * it came in (read off its connection by the stream door, or through Node's HTTP server): the
+ * request and response SseEntry.open was given.
+ */
+export function tapStreamOpens(app: INestApplication): { req: StreamRequest; res: StreamResponse }[] {
+  const entry = app.get(SseEntry);
+  const open = entry.open.bind(entry);
+  const opened: { req: StreamRequest; res: StreamResponse }[] = [];
+  entry.open = (req, res, route) => {
+    opened.push({ req, res });
+    open(req, res, route);
+  };
+  return opened;
+}
