@@ -126,6 +126,17 @@ describe('SocketResponse', () => {
     expect(() => res.setHeader('X-Late', '1')).toThrow(expect.objectContaining({ code: 'ERR_HTTP_HEADERS_SENT' }));
   });
 
+  it('writes nothing to a connection that is gone, and makes no error of it', () => {
+    const writes: unknown[] = [];
+    const socket = { destroyed: true, write: (c: unknown) => writes.push(c), end: () => writes.push('end'), cork: () => undefined, uncork: () => undefined } as unknown as Socket;
+    const res = new SocketResponse(socket);
+    res.writeHead(200, SSE_HEADERS);
+    expect(res.write('retry: 1\n\n')).toBe(false);
+    res.end('retry: 2\n\n');
+    expect(res.writableEnded).toBe(true);
+    expect(writes).toEqual([]);
+  });
+
   it("hands on its socket's close, and is destroyed with it", async () => {
     const raw = createServer();
     const port = await listen(raw);

@@ -91,7 +91,8 @@ export class SocketResponse implements StreamResponse {
   }
 
   write(chunk: string | Buffer): boolean {
-    if (this.writableEnded) return false;
+    // As Node's: nothing is written to a connection that is gone (no error made for it either).
+    if (this.writableEnded || this.socket.destroyed) return false;
     if (!this.sent) this.writeHead(this.statusCode);
     return this.put(chunk);
   }
@@ -100,6 +101,10 @@ export class SocketResponse implements StreamResponse {
     if (this.writableEnded) return this;
     if (!this.sent) this.writeHead(this.statusCode);
     const socket = this.socket;
+    if (socket.destroyed) {
+      this.writableEnded = true;
+      return this;
+    }
     socket.cork();
     if (chunk !== undefined && chunk.length > 0) this.put(chunk);
     else this.flushHead();
