@@ -5,8 +5,9 @@
  * - `http-release`: the same, the parser given back once the head is out (the service's way
  *   through Node's server, src/http/release-parser.ts);
  * - `door`: the request read off the socket with Node's own parser (llhttp from `_http_common`,
- *   as src/http/request-head.ts) and the response written to the socket (the service's stream
- *   door, src/http/stream-door.ts).
+ *   as src/http/request-head.ts) and the response written to the socket: the service's stream
+ *   door (src/http/stream-door.ts) without its own work (the headers object, the header checks,
+ *   a SocketResponse), so a lower bound for it.
  * N clients (256 in flight) each send an SSE request and wait for its head and first frames; the
  * server's CPU (process.cpuUsage) and RSS and heap after a GC are taken before and after, per
  * connection. The server runs in a child process; clients and server share the machine.

@@ -188,6 +188,24 @@ describe('SSE over raw HTTP', () => {
     }
   });
 
+  it("counts a client's reset of a stream the door served as the client's close, not an error", async () => {
+    // The streams of the tests before are gone first (their closes are counted too).
+    const registry = t.app.get(ConnectionRegistry);
+    for (let i = 0; i < 300 && registry.counts().total !== 0; i++) await sleep(10);
+    expect(registry.counts().total).toBe(0);
+    const releases = t.recordDisconnects();
+    const socket = connect(Number(new URL(t.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.write('GET /api/prices/stream?pairs=BTC-USD HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (let i = 0; i < 300 && !text.includes('retry:'); i++) await sleep(10);
+    expect(text).toContain('retry:');
+    socket.resetAndDestroy();
+    for (let i = 0; i < 300 && releases.length === 0; i++) await sleep(10);
+    expect(releases.map(([transport, reason]) => [transport, reason])).toEqual([['sse', 'client']]);
+  });
+
   it('closes the connection of a stream request the door refused, after its JSON answer', async () => {
     const socket = connect(Number(new URL(t.url).port), '127.0.0.1');
     socket.on('error', () => undefined);
@@ -257,7 +275,7 @@ describe('SSE connection limits', () => {
       // The stream's request was read off its connection by the stream door: Node's HTTP server
       // never gave it a parser (http/stream-door.ts).
       expect(served).toHaveLength(1);
-      expect(served[0]!.parser).toBeFalsy();
+      expect(served[0]!.parser).toBeUndefined();
       // A request after the stream's is read and dropped: the stream goes on, nothing else is answered.
       socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n');
       await sleep(50);

@@ -15,6 +15,7 @@ import { relay, relayAddress, relayServer, RELAY_KEY_ENV } from './relay';
 import { firstBytes, sessionOwner, workerCapacity, type FrontDoor } from './routing';
 import { SharedDoor } from './worker-door';
 import { listen } from '../util/listen';
+import { resumeUnlessUpgraded } from '../http/stream-door';
 
 /** How long a worker waits for the primary: a slot, the window, the whole service's metrics. */
 export const PRIMARY_TIMEOUT_MS = 5_000;
@@ -246,6 +247,6 @@ export class WorkerLink {
     if (!server || this.closed) return void socket.destroy();
     server.emit('connection', socket);
     if (head.length > 0) socket.emit('data', head);
-    socket.resume();
+    resumeUnlessUpgraded(socket);
   }
 }

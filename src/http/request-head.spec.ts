@@ -1,6 +1,6 @@
 import { headerObject, readRequestHead } from './request-head';
 
-const head = (text: string) => readRequestHead(Buffer.from(text, 'latin1'));
+const head = (text: string) => readRequestHead(Buffer.from(text, 'latin1'), 16 * 1024);
 const GET = 'GET /api/prices/stream?pairs=BTC-USD HTTP/1.1\r\nHost: x\r\n';
 
 describe('readRequestHead', () => {
@@ -42,6 +42,14 @@ describe('readRequestHead', () => {
     expect(head(text)).toBeUndefined();
     // The parser is fine for the next one.
     expect(head(`${GET}\r\n`)).toBeDefined();
+  });
+});
+
+describe('readRequestHead and the server\'s largest head', () => {
+  it('leaves a head larger than the server takes to Node (its 431)', () => {
+    const text = `${GET}X-Pad: ${'a'.repeat(100)}\r\n\r\n`;
+    expect(readRequestHead(Buffer.from(text), 64)).toBeUndefined();
+    expect(readRequestHead(Buffer.from(text), text.length)).toBeDefined();
   });
 });
 

@@ -18,27 +18,26 @@ type Parser = {
 type ParserClass = { new (): Parser; REQUEST: number; kOnMessageBegin: number; kOnHeaders: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
 type HttpCommon = { HTTPParser?: ParserClass; methods?: readonly string[] };
 
-/** Node's largest request head by default (`--max-http-header-size`): a larger one is Node's to refuse (431, 414). */
-const MAX_HEAD_BYTES = 16 * 1024;
 
 /**
  * Reads a GET request from the first bytes a connection sent, with Node's own HTTP parser
  * (llhttp, the one its HTTP server uses; `_http_common`, as http/release-parser.ts), strictly
  * (no lenient flags). Only the plainest request is read here: one whole HTTP/1.1 GET in these
  * bytes and nothing after it, one `Host`, no body (`Content-Length`, `Transfer-Encoding`), no
- * `Upgrade` and no `Expect`, the head within 16 KiB. Anything else, and anything llhttp refuses,
+ * `Upgrade` and no `Expect`, the head within `maxHeaderSize` (the server's: Node refuses a larger
+ * one with 431 or 414). Anything else, and anything llhttp refuses,
  * is `undefined`: the connection is then Node's HTTP server's to parse from these same bytes,
  * which answers or refuses it as it always did.
  *
  * One parser serves every call: `execute` runs its callbacks before it returns.
  */
-export function readRequestHead(bytes: Buffer): RequestHead | undefined {
+export function readRequestHead(bytes: Buffer, maxHeaderSize: number): RequestHead | undefined {
   const parser = sharedParser();
-  if (parser === null || bytes.length > MAX_HEAD_BYTES) return undefined;
+  if (parser === null || bytes.length > maxHeaderSize) return undefined;
   seen = undefined;
   messages = 0;
   extra = false;
-  parser.initialize(REQUEST, RESOURCE, MAX_HEAD_BYTES, 0);
+  parser.initialize(REQUEST, RESOURCE, maxHeaderSize, 0);
   const parsed = parser.execute(bytes);
   const head = seen as Seen | undefined;
   seen = undefined;
@@ -47,6 +46,11 @@ export function readRequestHead(bytes: Buffer): RequestHead | undefined {
   const headers = headerObject(head.raw);
   if (headers === undefined || headers.host === undefined) return undefined;
   return { method: 'GET', url: head.url, headers };
+}
+
+/** Whether this Node's parser can be had (`_http_common.HTTPParser`, with the callbacks used here): without it nothing is read here. */
+export function canReadRequestHeads(): boolean {
+  return sharedParser() !== null;
 }
 
 type Seen = { method: string | undefined; url: string; raw: string[]; major: number; minor: number; upgrade: boolean };
@@ -68,6 +72,8 @@ function sharedParser(): Parser | null {
     const Class = common.HTTPParser;
     const methods = common.methods;
     if (typeof Class !== 'function' || !Array.isArray(methods)) return null;
+    const keys = [Class.REQUEST, Class.kOnMessageBegin, Class.kOnHeaders, Class.kOnHeadersComplete, Class.kOnBody, Class.kOnMessageComplete, Class.kOnExecute];
+    if (!keys.every((k) => typeof k === 'number')) return null;
     const parser = new Class();
     REQUEST = Class.REQUEST;
     // A second message begun (pipelined, whole or not) is counted here, at its first byte.

@@ -126,6 +126,27 @@ describe('SocketResponse', () => {
     expect(() => res.setHeader('X-Late', '1')).toThrow(expect.objectContaining({ code: 'ERR_HTTP_HEADERS_SENT' }));
   });
 
+  it("hands on no socket error (as Node's response: the socket's owner has them), but its close and drain", () => {
+    const on: string[] = [];
+    const socket = { on: (event: string) => on.push(event), off: (event: string) => on.push(`off ${event}`) } as unknown as Socket;
+    const res = new SocketResponse(socket);
+    const listener = () => undefined;
+    for (const event of ['close', 'error', 'drain'] as const) res.on(event, listener).off(event, listener);
+    expect(on).toEqual(['close', 'off close', 'drain', 'off drain']);
+  });
+
+  it('refuses a second head, and writes nothing for an empty chunk (it would end a chunked body)', () => {
+    const writes: unknown[] = [];
+    const socket = { destroyed: false, write: (c: unknown) => (writes.push(c), true), cork: () => undefined, uncork: () => undefined } as unknown as Socket;
+    const res = new SocketResponse(socket);
+    res.writeHead(200, SSE_HEADERS);
+    expect(() => res.writeHead(500)).toThrow(expect.objectContaining({ code: 'ERR_HTTP_HEADERS_SENT' }));
+    expect(res.write('')).toBe(true);
+    expect(writes).toEqual([]);
+    expect(res.write('x')).toBe(true);
+    expect(String(writes[0])).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n1\r\n$/);
+  });
+
   it('writes nothing to a connection that is gone, and makes no error of it', () => {
     const writes: unknown[] = [];
     const socket = { destroyed: true, write: (c: unknown) => writes.push(c), end: () => writes.push('end'), cork: () => undefined, uncork: () => undefined } as unknown as Socket;

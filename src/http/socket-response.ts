@@ -34,6 +34,8 @@ export interface StreamResponse {
  * connection serves this response only, as every stream's: docs/api.md); and, without a
  * `Content-Length`, `Transfer-Encoding: chunked` and chunked writes. The head leaves with the
  * first write. Header names and values are checked as Node checks them (throwing as it does).
+ * What its callers (SseEntry, SseSink) never do is not provided: a `Connection` or
+ * `Transfer-Encoding` of the caller's, a body on a 204 or 304.
  *
  * Its events are its socket's (`close`, `error`, `drain`), as a response that owns its socket.
  * `end` ends the connection once what was written is out, as Node does for `Connection: close`.
@@ -73,6 +75,7 @@ export class SocketResponse implements StreamResponse {
   }
 
   writeHead(statusCode: number, headers: Readonly<Record<string, HeaderValue>> = {}): this {
+    if (this.sent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
     this.statusCode = statusCode;
     this.sent = true;
@@ -94,6 +97,8 @@ export class SocketResponse implements StreamResponse {
     // As Node's: nothing is written to a connection that is gone (no error made for it either).
     if (this.writableEnded || this.socket.destroyed) return false;
     if (!this.sent) this.writeHead(this.statusCode);
+    // An empty chunk would be the chunked body's last: nothing to write (the head waits, as Node's).
+    if (chunk.length === 0) return true;
     return this.put(chunk);
   }
 
@@ -123,13 +128,18 @@ export class SocketResponse implements StreamResponse {
     return this;
   }
 
+  /**
+   * `close` and `drain` are its socket's. `error` never comes, as from Node's ServerResponse:
+   * a socket's errors (a client's reset) are socket-guard.ts's, which destroys it, and the
+   * response hears of it as its `close`.
+   */
   on(event: 'close' | 'error' | 'drain', listener: () => void): this {
-    this.socket.on(event, listener);
+    if (event !== 'error') this.socket.on(event, listener);
     return this;
   }
 
   off(event: 'close' | 'error' | 'drain', listener: () => void): this {
-    this.socket.off(event, listener);
+    if (event !== 'error') this.socket.off(event, listener);
     return this;
   }
 

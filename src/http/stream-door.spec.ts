@@ -99,6 +99,28 @@ describe('installStreamDoor', () => {
     expect(got.text.match(/node \/stream/g)?.length).toBe(requests.length);
   });
 
+  it("gives Node an upgrade, and what the client sends after it reaches the upgrade's owner however late it starts reading", async () => {
+    const late = new Promise<string>((resolve) => {
+      server.removeAllListeners('upgrade');
+      server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+        taken.push({ head: { method: 'GET', url: '/ws', headers: {} }, socket });
+        // As the edge router does: the upgrade's handler runs a few ms later (the joins are gathered).
+        setTimeout(() => {
+          let got = '';
+          socket.on('data', (d: Buffer) => {
+            got += d.toString('latin1');
+            if (got === 'LATER') resolve(got);
+          });
+        }, 60);
+      });
+    });
+    const got = client(port, ['GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 'LATER'], 400, 10);
+    expect(await late).toBe('LATER');
+    await got;
+    // The socket was Node's upgrade's, not the door's (recorded above only to be closed after).
+    expect(taken.map((t) => t.head.url)).toEqual(['/ws']);
+  });
+
   it("gives Node an upgrade of a stream path (its 'upgrade' event)", async () => {
     await client(port, ['GET /stream HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'], 400);
     expect(upgrades).toEqual(['/stream']);
@@ -130,7 +152,7 @@ describe('installStreamDoor', () => {
     await new Promise((r) => setTimeout(r, 100));
     const stream = client(port, [STREAM], 2500);
     await new Promise((r) => setTimeout(r, 100));
-    server.closeIdleConnections();
+    server.close();
     expect(await waiting).toEqual({ text: '', closed: true });
     // A taken stream is its owner's to end.
     expect(taken).toHaveLength(1);
@@ -144,6 +166,22 @@ describe('installStreamDoor', () => {
     expect(taken).toHaveLength(1);
     expect(got.closed).toBe(true);
     expect(requests).toEqual([]);
+  });
+
+  it("leaves a head larger than the server's maxHeaderSize to Node, which refuses it", async () => {
+    const small = createServer({ maxHeaderSize: 100 }, (_req, res) => res.end('node'));
+    guardHttpServer(small, 300);
+    const took: RequestHead[] = [];
+    installStreamDoor(small, 300, { claims: () => true, take: (head, socket) => (took.push(head), socket.destroy()) });
+    await new Promise<void>((resolve) => small.listen(0, '127.0.0.1', resolve));
+    try {
+      const got = await client((small.address() as { port: number }).port, [`GET /stream HTTP/1.1\r\nHost: h\r\nX-Pad: ${'a'.repeat(200)}\r\n\r\n`], 1000);
+      expect(took).toEqual([]);
+      expect(got.text).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[\s\S]*"code":"HEADERS_TOO_LARGE"/);
+    } finally {
+      small.closeAllConnections();
+      await new Promise((resolve) => small.close(resolve));
+    }
   });
 
   it("is not installed on a server without Node's connection listener", () => {

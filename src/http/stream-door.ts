@@ -1,6 +1,7 @@
-import type { Server } from 'node:http';
+import { maxHeaderSize as nodeMaxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { readRequestHead, type RequestHead } from './request-head';
+import { performance } from 'node:perf_hooks';
+import { canReadRequestHeads, readRequestHead, type RequestHead } from './request-head';
 import { dropInput } from './release-parser';
 import { ownSocket } from './socket-guard';
 
@@ -12,7 +13,7 @@ export type StreamDoorRoutes = {
   take(head: RequestHead, socket: Socket): void;
 };
 
-/** Why the door was not installed: this Node's HTTP server has no `connectionListener` on `'connection'`. */
+/** Why the door was not installed: this Node's HTTP server has no `connectionListener` on `'connection'`, or its parser cannot be had (request-head.ts). */
 export type DoorOutcome = 'installed' | 'unknown node';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -24,8 +25,9 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
  * connection's timers and listeners, an IncomingMessage and a ServerResponse, kept (all but the
  * parser, http/release-parser.ts) for the stream's whole life. In a reconnect storm every
  * subscriber pays that at once. Here (docs/benchmarks.md, "Issue 26, eleventh round"), a bare
- * server took 10,000 such connections at ~140 µs of CPU each through Node's HTTP server with the
- * parser given back, ~90 µs read this way, and held ~11.8 against ~4.5 KiB of RSS each.
+ * server took 10,000 such connections at ~147 µs of CPU each through Node's HTTP server with the
+ * parser given back, ~70 µs read this way, and held ~11.5 against ~3.8 KiB of RSS each
+ * (bench/conn-cost.ts; a lower bound for the door, which does more than that bare server).
  *
  * Installed on the HTTP server, the door takes the place of Node's own `'connection'` listener:
  * every connection (accepted by the server, or handed to it by the port's other sockets or a
@@ -42,12 +44,15 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
  * `close` calls) closes those still waiting, as Node's closes its idle ones.
  *
  * It relies on Node's listener's name (`connectionListener`, lib/_http_server.js, the same on
- * Node 22 and 24); without it nothing is installed and every request goes through Node's server.
+ * Node 22 and 24) and its parser (request-head.ts); without either nothing is installed and every
+ * request goes through Node's server.
  */
 export function installStreamDoor(server: Server, headTimeoutMs: number, routes: StreamDoorRoutes): DoorOutcome {
   const node = server.listeners('connection').find((l) => l.name === 'connectionListener') as ConnectionListener | undefined;
-  if (node === undefined) return 'unknown node';
-  const door = new StreamDoor(server, node, headTimeoutMs, routes);
+  if (node === undefined || !canReadRequestHeads()) return 'unknown node';
+  // Node's parser refuses a larger head (431, 414): such a request is Node's to answer.
+  const maxHead = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? nodeMaxHeaderSize;
+  const door = new StreamDoor(server, node, headTimeoutMs, maxHead, routes);
   server.removeListener('connection', node);
   server.prependListener('connection', (socket: Socket) => door.connection(socket));
   const closeIdle = server.closeIdleConnections;
@@ -64,32 +69,36 @@ class StreamDoor {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly onFirst: (this: Socket, chunk: Buffer) => void;
   private readonly onEarlyEnd: (this: Socket) => void;
+  private readonly onEarlyClose: (this: Socket) => void;
 
   constructor(
     private readonly server: Server,
     private readonly node: ConnectionListener,
     private readonly headTimeoutMs: number,
+    private readonly maxHead: number,
     private readonly routes: StreamDoorRoutes,
   ) {
     // One listener of each for every connection (the socket is `this`), not a closure per connection.
     const first = (socket: Socket, chunk: Buffer) => this.first(socket, chunk);
-    const earlyEnd = (socket: Socket) => {
-      this.forget(socket);
-      socket.destroy();
-    };
+    const forget = (socket: Socket) => this.forget(socket);
     this.onFirst = function (chunk) {
       first(this, chunk);
     };
     this.onEarlyEnd = function () {
-      earlyEnd(this);
+      forget(this);
+      this.destroy();
+    };
+    this.onEarlyClose = function () {
+      forget(this);
     };
   }
 
   connection(socket: Socket): void {
     ownSocket(socket);
-    this.waiting.set(socket, Date.now());
+    this.waiting.set(socket, performance.now());
     socket.on('data', this.onFirst);
     socket.on('end', this.onEarlyEnd);
+    socket.on('close', this.onEarlyClose);
     // No deadline (0), as Node's `headersTimeout` 0: none is checked.
     if (this.headTimeoutMs > 0) this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
@@ -106,7 +115,7 @@ class StreamDoor {
     this.forget(socket);
     socket.pause();
     const path = streamPath(chunk);
-    const head = path !== undefined && this.routes.claims(path) ? readRequestHead(chunk) : undefined;
+    const head = path !== undefined && this.routes.claims(path) ? readRequestHead(chunk, this.maxHead) : undefined;
     if (head === undefined) return this.handOn(socket, chunk);
     dropInput(socket);
     socket.resume();
@@ -119,13 +128,14 @@ class StreamDoor {
     const rest = socket.read() as Buffer | null;
     this.node.call(this.server, socket);
     socket.emit('data', rest === null ? chunk : Buffer.concat([chunk, rest]));
-    socket.resume();
+    resumeUnlessUpgraded(socket);
   }
 
   private forget(socket: Socket): void {
     this.waiting.delete(socket);
     socket.removeListener('data', this.onFirst);
     socket.removeListener('end', this.onEarlyEnd);
+    socket.removeListener('close', this.onEarlyClose);
     if (this.waiting.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
@@ -133,7 +143,7 @@ class StreamDoor {
   }
 
   private sweep(): void {
-    const before = Date.now() - this.headTimeoutMs;
+    const before = performance.now() - this.headTimeoutMs;
     for (const [socket, since] of this.waiting) {
       if (since > before) break;
       this.forget(socket);
@@ -143,6 +153,15 @@ class StreamDoor {
       else socket.destroy();
     }
   }
+}
+
+/**
+ * Lets a connection handed to Node's server read on, unless Node took it for an upgrade while it
+ * parsed those bytes (its `'upgrade'` listener owns the socket then, and its reading: Node leaves
+ * it neither flowing nor paused, and bytes read with no `'data'` listener would be lost).
+ */
+export function resumeUnlessUpgraded(socket: Socket): void {
+  if (socket.readableFlowing !== null) socket.resume();
 }
 
 /** How often connections waiting for their first bytes are checked against the deadline. */
