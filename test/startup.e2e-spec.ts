@@ -39,7 +39,10 @@ describe('start-up', () => {
     const socket = await (async () => {
       // Bounded by time, and each attempt by its own deadline (a dropped SYN is resent only after
       // 1 s): a start that never takes its port fails here with its output, not the test's timeout.
-      for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+      // Both waits below fit in the test's 30 s with room for the exit, so that a slow or stuck
+      // start fails with the service's output rather than with jest's timeout.
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+        if (proc.exitCode !== null || proc.signalCode !== null) break;
         const s = await new Promise<Socket | undefined>((resolve) => {
           const c = connect(port, '127.0.0.1', () => {
             c.setTimeout(0);
@@ -51,7 +54,7 @@ describe('start-up', () => {
         if (s) return s;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      throw new Error(`never connected within 15 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
+      throw new Error(`never connected within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
     })();
     try {
       // Connected, and the app is still being built for a while (loading it takes hundreds of ms).
@@ -62,9 +65,9 @@ describe('start-up', () => {
       socket.on('data', (d: Buffer) => (answer += d.toString()));
       socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
       // Bounded too: a held request never answered fails here with the service's output.
-      socket.setTimeout(15_000, () => socket.destroy());
+      socket.setTimeout(10_000, () => socket.destroy());
       await new Promise((resolve) => socket.once('close', resolve));
-      if (answer === '') throw new Error(`the held request had no answer within 15 s: ${output()}`);
+      if (answer === '') throw new Error(`the held request had no answer within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       // The held connection is served as the server takes the port over; the listening line
       // follows a moment later (and reaches this pipe later still).
