@@ -3,7 +3,7 @@
  * - `http`: Node's HTTP server, the response kept open (a ServerResponse, an IncomingMessage,
  *   the parser and the connection's HTTP state for the connection's life);
  * - `http-release`: the same, the parser given back once the head is out (the service's way
- *   through Node's server, src/http/release-parser.ts);
+ *   through Node's server: src/http/release-parser.ts's releaseParser);
  * - `door`: the request read off the socket with Node's own parser (llhttp from `_http_common`,
  *   as src/http/request-head.ts) and the response written to the socket: the service's stream
  *   door (src/http/stream-door.ts) without its own work (the headers object, the header checks,
@@ -18,6 +18,7 @@ import { fork } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Socket } from 'node:net';
+import { releaseParser } from '../src/http/release-parser';
 
 type Mode = 'http' | 'http-release' | 'door';
 type Usage = { cpuMs: number; rss: number; heap: number; held: number };
@@ -28,7 +29,6 @@ const BODY = `${Buffer.byteLength(FRAMES).toString(16)}\r\n${FRAMES}\r\n`;
 const REQUEST = 'GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\nLast-Event-ID: 1-0\r\n\r\n';
 
 type Common = {
-  freeParser: (parser: unknown, req: unknown, socket: Socket) => void;
   HTTPParser: { new (): Record<number, unknown> & { initialize(t: number, r: object, max: number, lenient: number): void; execute(b: Buffer): number | Error }; REQUEST: number; kOnHeadersComplete: number; kOnHeaders: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
 };
 
@@ -68,7 +68,7 @@ function serve(mode: Mode): void {
         res.shouldKeepAlive = false;
         res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
         res.write(FRAMES);
-        if (mode === 'http-release') release(common, req, res);
+        if (mode === 'http-release' && releaseParser(req, res) !== 'released') throw new Error('the parser was not given back');
         held.push(res);
       });
     });
@@ -83,18 +83,6 @@ function serve(mode: Mode): void {
     const mem = process.memoryUsage();
     process.send!({ cpuMs: (cpu.user + cpu.system) / 1000, rss: mem.rss, heap: mem.heapUsed, held: held.length } satisfies Usage);
   });
-}
-
-/** As src/http/release-parser.ts, without its checks. */
-function release(common: Common, req: IncomingMessage, _res: ServerResponse): void {
-  const socket = req.socket as Socket & { parser: unknown };
-  for (const [event, name] of [['data', 'bound socketOnData'], ['end', 'bound socketOnEnd'], ['pause', 'onSocketPause'], ['resume', 'onSocketResume']]) {
-    const listener = socket.listeners(event).find((l) => l.name === name);
-    if (listener) socket.removeListener(event, listener as () => void);
-  }
-  common.freeParser(socket.parser, req, socket);
-  socket.on('data', () => undefined);
-  socket.on('end', () => socket.destroy());
 }
 
 async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> {

@@ -1,13 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { StreamRequest, StreamResponse } from './socket-response';
 
-type WithHeaders = { readonly headers: IncomingHttpHeaders };
+type WithHeaders = Pick<StreamRequest, 'headers'>;
 
 /**
  * What `app.enableCors` (the cors package, an origin list) does for a simple GET, for the routes
  * served ahead of Express (edge-router.ts): the origin echoed when CORS_ORIGINS lists it, and
  * (as the cors package does whatever the origin) `Vary` and the exposed headers.
  */
-export function simpleCors(req: WithHeaders, res: { setHeader(name: string, value: string): unknown }, allowed: readonly string[]): void {
+export function simpleCors(req: WithHeaders, res: Pick<StreamResponse, 'setHeader'>, allowed: readonly string[]): void {
   const headers: string[] = [];
   corsHeaders(req, allowed, headers);
   for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);

@@ -112,8 +112,8 @@ export class EdgeRouter implements OnApplicationBootstrap {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.request(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     const door = installStreamDoor(server, server.headersTimeout, {
-      claims: (path) => this.streamOf(path) !== undefined,
-      take: (head, socket) => this.takeStream(head, socket),
+      claims: (path) => this.streamOf(path),
+      take: (head, socket, stream) => this.takeStream(head, socket, stream),
     });
     if (door === 'unknown node') this.logger.warn({ msg: "stream requests go through Node's HTTP server: this Node's server is not the one expected", node: process.version });
     const missing = EDGE_ROUTES.filter((r) => !this.handlers[r.kind].has(r.handler)).map((r) => `${r.kind} ${r.path}`);
@@ -128,9 +128,7 @@ export class EdgeRouter implements OnApplicationBootstrap {
   }
 
   /** A stream request the door (stream-door.ts) read off its connection: served on the socket, with no Node request or response. */
-  private takeStream(head: RequestHead, socket: Socket): void {
-    const stream = this.streamOf(pathOf(head.url));
-    if (stream === undefined) return void socket.destroy();
+  private takeStream(head: RequestHead, socket: Socket, stream: { handler: EdgeHandlers['stream']; sse: SseRoute }): void {
     const req: StreamRequest = { method: head.method, url: head.url, headers: head.headers, socket };
     const res = new SocketResponse(socket);
     joins.add({ socket, run: () => stream.handler(req, res, stream.sse) });

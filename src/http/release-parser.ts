@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { nodeHttpCommon } from './node-http-internals';
 
 /**
  * Gives a stream's HTTP parser back to Node once its request has been read.
@@ -37,7 +37,7 @@ export function releaseParser(req: { readonly socket: Socket | null }, res: { re
   const socket = req.socket as (Socket & { parser?: unknown; _httpMessage?: unknown }) | null;
   if (!socket || socket.destroyed || !socket.parser) return 'no parser';
   if (socket._httpMessage !== res || res.shouldKeepAlive) return 'connection in use';
-  const freeParser = httpCommon()?.freeParser;
+  const freeParser = (nodeHttpCommon() as HttpCommon | null)?.freeParser;
   if (typeof freeParser !== 'function') return 'unknown node';
   const feeding = NODE_LISTENERS.map(([event, name]) => [event, socket.listeners(event).find((l) => l.name === name)] as const);
   // `data` and `end` are always there; `pause` and `resume` only while the parser reads the socket's handle itself.
@@ -85,18 +85,6 @@ const NODE_LISTENERS = [
 ] as const;
 
 type HttpCommon = { freeParser?: (parser: unknown, req: IncomingMessage | null, socket: Socket) => void };
-let common: HttpCommon | null | undefined;
-
-function httpCommon(): HttpCommon | null {
-  if (common === undefined) {
-    try {
-      common = createRequire(__filename)('_http_common') as HttpCommon;
-    } catch {
-      common = null;
-    }
-  }
-  return common;
-}
 
 function destroyAtEnd(this: Socket): void {
   this.destroy();

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
+import { nodeHttpCommon } from './node-http-internals';
 
 /** A request read whole from one chunk of a connection (readRequestHead). */
 export type RequestHead = {
@@ -18,10 +18,9 @@ type Parser = {
 type ParserClass = { new (): Parser; REQUEST: number; kOnMessageBegin: number; kOnHeaders: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
 type HttpCommon = { HTTPParser?: ParserClass; methods?: readonly string[] };
 
-
 /**
  * Reads a GET request from the first bytes a connection sent, with Node's own HTTP parser
- * (llhttp, the one its HTTP server uses; `_http_common`, as http/release-parser.ts), strictly
+ * (llhttp, the one its HTTP server uses; `_http_common`: node-http-internals.ts), strictly
  * (no lenient flags). Only the plainest request is read here: one whole HTTP/1.1 GET in these
  * bytes and nothing after it, one `Host`, no body (`Content-Length`, `Transfer-Encoding`), no
  * `Upgrade` and no `Expect`, the head within `maxHeaderSize` (the server's: Node refuses a larger
@@ -68,9 +67,9 @@ function sharedParser(): Parser | null {
   if (parserOf !== undefined) return parserOf;
   parserOf = null;
   try {
-    const common = createRequire(__filename)('_http_common') as HttpCommon;
-    const Class = common.HTTPParser;
-    const methods = common.methods;
+    const common = nodeHttpCommon() as HttpCommon | null;
+    const Class = common?.HTTPParser;
+    const methods = common?.methods;
     if (typeof Class !== 'function' || !Array.isArray(methods)) return null;
     const keys = [Class.REQUEST, Class.kOnMessageBegin, Class.kOnHeaders, Class.kOnHeadersComplete, Class.kOnBody, Class.kOnMessageComplete, Class.kOnExecute];
     if (!keys.every((k) => typeof k === 'number')) return null;

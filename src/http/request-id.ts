@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { StreamRequest, StreamResponse } from './socket-response';
 
-type WithHeaders = { readonly headers: IncomingHttpHeaders };
+type WithHeaders = Pick<StreamRequest, 'headers'>;
 
 /** A caller's X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -15,7 +15,7 @@ export function setServedBy(worker: number): void {
 }
 
 /** The request's id (the caller's X-Request-Id or a new one), echoed in the response's X-Request-Id. */
-export function requestId(req: WithHeaders, res: { setHeader(name: string, value: string): unknown }): string {
+export function requestId(req: WithHeaders, res: Pick<StreamResponse, 'setHeader'>): string {
   const id = requestIdOf(req);
   res.setHeader('X-Request-Id', id);
   if (servedBy !== undefined) res.setHeader('X-Served-By', servedBy);

@@ -37,8 +37,8 @@ export interface StreamResponse {
  * What its callers (SseEntry, SseSink) never do is not provided: a `Connection` or
  * `Transfer-Encoding` of the caller's, a body on a 204 or 304.
  *
- * Its events are its socket's (`close`, `error`, `drain`), as a response that owns its socket.
- * `end` ends the connection once what was written is out, as Node does for `Connection: close`.
+ * Its `close` and `drain` are its socket's, as a response that owns its socket (no `error`: see
+ * `on`). `end` ends the connection once what was written is out, as Node does for `Connection: close`.
  */
 export class SocketResponse implements StreamResponse {
   statusCode = 200;

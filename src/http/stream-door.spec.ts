@@ -53,7 +53,7 @@ describe('installStreamDoor', () => {
       socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
     });
     const outcome = installStreamDoor(server, 300, {
-      claims: (path) => path === '/stream',
+      claims: (path) => (path === '/stream' ? true : undefined),
       take: (head, socket) => {
         taken.push({ head, socket });
         socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nours\r\n');

@@ -6,11 +6,11 @@ import { dropInput } from './release-parser';
 import { ownSocket } from './socket-guard';
 
 /** What the door does with a connection's request: whether a path is a stream's, and taking one. */
-export type StreamDoorRoutes = {
-  /** Whether a GET of this path (no query) is served by `take`. */
-  claims(path: string): boolean;
+export type StreamDoorRoutes<Claim> = {
+  /** What serves a GET of this path (no query), if `take` does: handed to `take` with the request. */
+  claims(path: string): Claim | undefined;
   /** Serves the request (its socket is read from now on, and its input dropped: http/release-parser.ts `dropInput`). */
-  take(head: RequestHead, socket: Socket): void;
+  take(head: RequestHead, socket: Socket, claim: Claim): void;
 };
 
 /** Why the door was not installed: this Node's HTTP server has no `connectionListener` on `'connection'`, or its parser cannot be had (request-head.ts). */
@@ -47,7 +47,7 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
  * Node 22 and 24) and its parser (request-head.ts); without either nothing is installed and every
  * request goes through Node's server.
  */
-export function installStreamDoor(server: Server, headTimeoutMs: number, routes: StreamDoorRoutes): DoorOutcome {
+export function installStreamDoor<Claim>(server: Server, headTimeoutMs: number, routes: StreamDoorRoutes<Claim>): DoorOutcome {
   const node = server.listeners('connection').find((l) => l.name === 'connectionListener') as ConnectionListener | undefined;
   if (node === undefined || !canReadRequestHeads()) return 'unknown node';
   // Node's parser refuses a larger head (431, 414): such a request is Node's to answer.
@@ -63,7 +63,7 @@ export function installStreamDoor(server: Server, headTimeoutMs: number, routes:
   return 'installed';
 }
 
-class StreamDoor {
+class StreamDoor<Claim> {
   /** Connections whose first bytes have not come, oldest first, with when they came. */
   private readonly waiting = new Map<Socket, number>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -76,7 +76,7 @@ class StreamDoor {
     private readonly node: ConnectionListener,
     private readonly headTimeoutMs: number,
     private readonly maxHead: number,
-    private readonly routes: StreamDoorRoutes,
+    private readonly routes: StreamDoorRoutes<Claim>,
   ) {
     // One listener of each for every connection (the socket is `this`), not a closure per connection.
     const first = (socket: Socket, chunk: Buffer) => this.first(socket, chunk);
@@ -115,11 +115,12 @@ class StreamDoor {
     this.forget(socket);
     socket.pause();
     const path = streamPath(chunk);
-    const head = path !== undefined && this.routes.claims(path) ? readRequestHead(chunk, this.maxHead) : undefined;
-    if (head === undefined) return this.handOn(socket, chunk);
+    const claim = path === undefined ? undefined : this.routes.claims(path);
+    const head = claim === undefined ? undefined : readRequestHead(chunk, this.maxHead);
+    if (claim === undefined || head === undefined) return this.handOn(socket, chunk);
     dropInput(socket);
     socket.resume();
-    this.routes.take(head, socket);
+    this.routes.take(head, socket, claim);
   }
 
   /** To Node's HTTP server, with every byte read so far, as if it had taken the connection itself. */

@@ -23,8 +23,8 @@ import { SSE_PATH } from '../shared/wire';
  * router's `stream` rows, edge-routes.ts, name this handler, `sse`): most by the stream door
  * (http/stream-door.ts), read off their connections, with a SocketResponse and no Node request
  * or response at all; the others (a head split over reads, a request on a connection that served
- * one before) through Node's server, with its IncomingMessage and ServerResponse. Express would give every
- * request and response its own hidden class (it swaps their prototypes) and keep its router
+ * one before) through Node's server, with its IncomingMessage and ServerResponse. Express would
+ * give every request and response its own hidden class (it swaps their prototypes) and keep its router
  * state, parsed URL and query on them; a request that is answered at once drops all that, but a
  * stream keeps it for its whole life: ~5 KB per stream, measured. What the middleware does for
  * these routes is done here: request id, CORS for CORS_ORIGINS, 414, JSON errors with stable
