@@ -83,6 +83,32 @@ describe(SseSink.name, () => {
       expect(s.chunks.map((c) => c.text).join('')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*retry: 2500\n\n/);
     });
 
+    it("ends on shutdown with the turn's waiting frames and the closing frame in one write", async () => {
+      const writes: number[] = [];
+      const s = await stream((sink) => {
+        sink.open();
+        sink.joined();
+        setTimeout(() => {
+          // Each call that hands bytes to the kernel: one per write (a corked batch is one _writev).
+          const socket = (sink as unknown as { res: ServerResponse }).res.socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+          for (const name of ['_write', '_writev'] as const) {
+            const real = socket[name].bind(socket);
+            socket[name] = (...args: unknown[]) => (writes.push(Date.now()), real(...args));
+          }
+          sink.write(price(1));
+          sink.write(price(2));
+          sink.end('shutdown');
+        }, 20);
+      });
+      await until(() => s.chunks.map((c) => c.text).join('').endsWith('0\r\n\r\n'));
+      await s.close();
+      const text = s.chunks.map((c) => c.text).join('');
+      expect(text.indexOf('id: 1-2')).toBeGreaterThan(text.indexOf('id: 1-1'));
+      expect(text.indexOf(': server shutting down, reconnect\nretry: ')).toBeGreaterThan(text.indexOf('id: 1-2'));
+      expect(text.endsWith('0\r\n\r\n')).toBe(true);
+      expect(writes).toHaveLength(1);
+    });
+
     it('sends the head, an INTERNAL_ERROR notice and the hint, and ends, when the join fails while the head is held', async () => {
       const s = await stream((sink) => {
         sink.open();
