@@ -95,7 +95,7 @@ export function formatResult(r: BenchResult): string {
   if (r.storm) out.push(formatStorm(r));
   if (r.rest) out.push(formatRest(r));
   out.push(`ramp: ${r.ramp.seconds.toFixed(1)} s, accept-queue overflows ${ms(r.ramp.listenOverflows)}`);
-  out.push(`generator: ${r.generator.workers} workers, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
+  out.push(`generator: ${r.generator.workers} workers${r.generator.nice ? ` at nice ${r.generator.nice}` : ''}, ${r.generator.cpuPct.toFixed(0)}% of a core, event-loop delay p99 ${r.generator.loopDelayP99MaxMs.toFixed(1)} ms (max ${r.generator.loopDelayMaxMs.toFixed(1)} ms)`);
   if (r.slow.target > 0) {
     out.push(`slow (${r.slow.transport}, ${r.options.slowReads ? 'control: reading' : 'never read'}): ${r.slow.opened} of ${r.slow.target} opened, ${r.slow.cutByServer} cut by the server, ${r.slow.bytesRead} bytes waiting for them${Object.keys(r.slow.failures).length ? `, failures ${counts(r.slow.failures)}` : ''}`);
   }
@@ -142,9 +142,11 @@ export function formatStorm(r: BenchResult): string {
     (s.trigger === 'worker' ? '' : `; it exited after ${ms(s.exitedAfterMs)} ms, the harness started it again (pid ${s.restartedPid ?? '?'}), answering ${ms(s.upAfterMs)} ms after the signal`) +
     (s.trigger === 'worker' && s.restartedPid !== null ? `; the primary restarted it as pid ${s.restartedPid}` : '') +
     (s.error ? `; error: ${s.error}` : '');
+  const w = s.all.signalToWhole;
   return `${head}
 ${table(rows)}
-storm: ms per subscriber from its drop to re-established (to-open) and to whole (every tick it lacked, up to its reconnect, arrived; no duplicate); all back / all whole: ms from the signal to the last one`;
+storm: ms per subscriber from its drop to re-established (to-open) and to whole (every tick it lacked, up to its reconnect, arrived; no duplicate); all back / all whole: ms from the signal to the last one
+storm: from the signal to whole (all; not resting on when the generator saw each drop): p50 ${ms(w.p50)}, p90 ${ms(w.p90)}, p99 ${ms(w.p99)} ms`;
 }
 
 /** --rest: one row per route. */

@@ -24,6 +24,8 @@ export type BenchOptions = {
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   ignoreHints: boolean;
+  /** The load generator's workers' nice value (0: the same CPU priority as the service). */
+  generatorNice: number;
   connectTimeoutMs: number;
   /** Seconds into the load phase at which one worker process of the service gets SIGKILL; null: none. */
   killWorkerAtS: number | null;
@@ -96,6 +98,10 @@ Resume and slow readers:
   --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered); a stream
                                 the server ended with a reconnect hint (shutdown: SSE retry:, WebSocket 1012 retry=,
                                 Socket.IO notice retryMs) waits that long instead, unless --ignore-hints
+  --generator-nice N            run the load generator's workers at nice N (1-19; default 0, the service's own priority):
+                                the service first for the CPU, as when its clients are on other machines; what the
+                                generator then measures late (a drop it sees late) is what the storm's "from the signal"
+                                figures leave out
   --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
                                 its pid, the lowest worker slot); the dropped subscribers reconnect and resume
 Reconnect storm (a process's streams end at once; reported per dropped subscriber: drop to re-established, to whole):
@@ -203,6 +209,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'churn-max': { type: 'string' },
       'reconnect-delay-ms': { type: 'string' },
       'ignore-hints': { type: 'boolean' },
+      'generator-nice': { type: 'string' },
       'connect-timeout': { type: 'string' },
       'kill-worker-at': { type: 'string' },
       storm: { type: 'string' },
@@ -283,6 +290,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (holdPort && (v.url !== undefined || instances > 1 || Number(env.WORKERS ?? 1) > 1 || (storm !== null && storm !== 'sigkill' && storm !== 'sigterm'))) {
     throw new Error('--hold-port: the harness starts one instance of one process (no --url, --instances, WORKERS > 1), with no storm or --storm sigkill|sigterm');
   }
+  const nice = v['generator-nice'];
+  if (nice !== undefined && !/^(1?[0-9])$/.test(nice)) throw new Error(`--generator-nice: expected a whole number from 0 to 19, got "${nice}"`);
   if (storm === 'rolling' && instances < 2) throw new Error('--storm rolling needs --instances N >= 2: the subscribers of the terminated instance reconnect to the others');
   if (v['redis-stats'] && !env.REDIS_URL) throw new Error('--redis-stats needs --env REDIS_URL=...');
   return {
@@ -306,6 +315,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
     ignoreHints: v['ignore-hints'] === true,
+    generatorNice: int('generator-nice', v['generator-nice'], 0, 0),
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
     killWorkerAtS,
     storm,

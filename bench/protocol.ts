@@ -104,6 +104,11 @@ export type StormCounts = {
   whole: number;
   notWhole: number;
   dropToWhole: HistogramData;
+  /**
+   * From the signal (the kill, or the storm's SIGKILL or SIGTERM) to whole, per whole subscriber:
+   * a bound that does not rest on when this process saw the drop (a busy generator sees it late).
+   */
+  signalToWhole: HistogramData;
   /** From the kill to the last re-establishment and to the last subscriber whole (ms); null when none. */
   lastOpenMs: number | null;
   lastWholeMs: number | null;

@@ -61,7 +61,7 @@ export type KillSummary = {
 };
 
 /** Storm figures of a group of subscribers, merged over the load-generating workers. */
-export type StormFigures = Omit<StormCounts, 'dropToOpen' | 'dropToWhole'> & { dropToOpen: LatencySummary; dropToWhole: LatencySummary };
+export type StormFigures = Omit<StormCounts, 'dropToOpen' | 'dropToWhole' | 'signalToWhole'> & { dropToOpen: LatencySummary; dropToWhole: LatencySummary; signalToWhole: LatencySummary };
 
 /** --storm: what ended every stream, and how the subscribers came back (all, and per transport). */
 export type StormSummary = {
@@ -155,7 +155,7 @@ export type BenchResult = {
   /** --rest: one row per route; null without. */
   rest: RestRouteResult[] | null;
   ramp: { seconds: number; listenOverflows: number | null };
-  generator: { workers: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
+  generator: { workers: number; nice: number; cpuPct: number; loopDelayP99MaxMs: number; loopDelayMaxMs: number };
   slow: WorkerResult['slow'] & { transport: string };
   assert: { passed: boolean; failures: string[] };
 };
@@ -311,10 +311,12 @@ function mergeTransports(results: WorkerResult[], phaseCount: number, checked: b
 function mergeStorm(parts: StormCounts[]): StormFigures {
   const toOpen = new Histogram();
   const toWhole = new Histogram();
+  const fromSignal = new Histogram();
   const last = (k: 'lastOpenMs' | 'lastWholeMs'): number | null => parts.reduce<number | null>((a, p) => (p[k] === null ? a : Math.max(a ?? 0, p[k])), null);
   for (const p of parts) {
     toOpen.merge(p.dropToOpen);
     toWhole.merge(p.dropToWhole);
+    fromSignal.merge(p.signalToWhole);
   }
   const sum = (k: 'dropped' | 'reestablished' | 'whole' | 'notWhole'): number => parts.reduce((a, p) => a + p[k], 0);
   return {
@@ -324,6 +326,7 @@ function mergeStorm(parts: StormCounts[]): StormFigures {
     notWhole: sum('notWhole'),
     dropToOpen: toOpen.summary(),
     dropToWhole: toWhole.summary(),
+    signalToWhole: fromSignal.summary(),
     lastOpenMs: last('lastOpenMs'),
     lastWholeMs: last('lastWholeMs'),
     notWholeExamples: parts.flatMap((p) => p.notWholeExamples).slice(0, 10),
@@ -502,7 +505,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         slow: { transport: o.slowTransport, count: slowPer[w], reads: o.slowReads },
       };
       offset += counts.sse + counts.socketio + counts.ws;
-      const h = new WorkerHandle(fork(workerJs, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+      const child = fork(workerJs, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // A lower priority for the generator (--generator-nice): lowering one's own child's needs no privilege.
+      if (o.generatorNice > 0 && child.pid !== undefined) os.setPriority(child.pid, o.generatorNice);
+      const h = new WorkerHandle(child);
       workers.push(h);
       h.send({ type: 'plan', plan });
     }
@@ -878,6 +884,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
       ramp: { seconds: rampSeconds, listenOverflows: rampListenOverflows },
       generator: {
         workers: nWorkers,
+        nice: o.generatorNice,
         cpuPct: (100 * results.reduce((a, r) => a + r.cpuUserMs + r.cpuSystemMs, 0)) / measuredMs,
         loopDelayP99MaxMs: Math.max(...results.map((r) => r.loopDelayP99Ms)),
         loopDelayMaxMs: Math.max(...results.map((r) => r.loopDelayMaxMs)),

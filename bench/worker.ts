@@ -366,9 +366,10 @@ type Published = Map<string, { idx: number | undefined; ms: number }[]>;
  * to its re-establishment that it lacked at the drop has arrived, and it got none twice.
  */
 function stormCounts(subs: Subscriber[], killAtMs: number, published: Published | null): StormCounts {
-  const r: StormCounts = { dropped: 0, reestablished: 0, dropToOpen: [], whole: 0, notWhole: 0, dropToWhole: [], lastOpenMs: null, lastWholeMs: null, notWholeExamples: [] };
+  const r: StormCounts = { dropped: 0, reestablished: 0, dropToOpen: [], whole: 0, notWhole: 0, dropToWhole: [], signalToWhole: [], lastOpenMs: null, lastWholeMs: null, notWholeExamples: [] };
   const toOpen = new Histogram();
   const toWhole = new Histogram();
+  const fromSignal = new Histogram();
   const notWhole = (sub: Subscriber, why: string): void => {
     r.notWhole++;
     if (r.notWholeExamples.length < 5) r.notWholeExamples.push(`${sub.transport}#${subscribers.indexOf(sub)} ${why}`);
@@ -413,10 +414,12 @@ function stormCounts(subs: Subscriber[], killAtMs: number, published: Published 
     }
     r.whole++;
     toWhole.add(wholeAt - drop);
+    fromSignal.add(wholeAt - killAtMs);
     r.lastWholeMs = Math.max(r.lastWholeMs ?? 0, wholeAt - killAtMs);
   }
   r.dropToOpen = toOpen.toJSON();
   r.dropToWhole = toWhole.toJSON();
+  r.signalToWhole = fromSignal.toJSON();
   return r;
 }
 

@@ -434,6 +434,11 @@ describe('storm mode (CI size)', () => {
     expect(s.all).toMatchObject({ dropped: 300, reestablished: 300, whole: 300, notWhole: 0 });
     expect(s.all.dropToOpen.count).toBe(300);
     expect(s.all.dropToWhole.p99!).toBeGreaterThanOrEqual(s.all.dropToOpen.p50!);
+    // From the signal, each subscriber's time is at least its time from its own drop (which came after the signal).
+    expect(s.all.signalToWhole.count).toBe(300);
+    expect(s.all.signalToWhole.p99!).toBeGreaterThanOrEqual(s.all.dropToWhole.p99!);
+    expect(s.all.signalToWhole.max).toBe(s.all.lastWholeMs);
+    expect(output).toMatch(/^storm: from the signal to whole \(all; .*\): p50 \d+, p90 \d+, p99 \d+ ms$/m);
     expect(s.all.lastWholeMs!).toBeGreaterThanOrEqual(s.all.lastOpenMs!);
     for (const t of TRANSPORTS) {
       expect({ t, dropped: s.byTransport[t].dropped, whole: s.byTransport[t].whole }).toEqual({ t, dropped: 100, whole: 100 });
@@ -454,6 +459,9 @@ describe('storm mode (CI size)', () => {
     expect(output).toMatch(new RegExp(`storm: ${trigger} \\(${s.signal} to pid \\d+\\) 2 s into the load phase; it exited after \\d+ ms, the harness started it again`));
     expect(output).toMatch(/^all +300 +300 +300 +0 /m);
     expect(result.options.sioAuth).toBe(extra.includes('--sio-auth'));
+    const nice = extra.includes('--generator-nice') ? Number(extra[extra.indexOf('--generator-nice') + 1]) : 0;
+    expect(result.generator.nice).toBe(nice);
+    expect(output.includes(`workers at nice ${nice},`)).toBe(nice > 0);
     expect(output.includes('Socket.IO subscribing in the handshake')).toBe(extra.includes('--sio-auth'));
     await expectNoKeys(prefix);
     expect(result.assert).toEqual({ passed: true, failures: [] });
@@ -462,8 +470,9 @@ describe('storm mode (CI size)', () => {
 
   it('SIGKILL of the one process, restarted on the same port: every subscriber back and whole', () => storm('sigkill', []), 120_000);
 
-  // --hold-port: the port's sockets are held by a supervisor that starts the service on them (LISTEN_FDS).
-  it('SIGKILL with the port held by a supervisor (socket activation): every subscriber back and whole, none refused', () => storm('sigkill', ['--hold-port']), 120_000);
+  // --hold-port: the port's sockets are held by a supervisor that starts the service on them (LISTEN_FDS);
+  // and the generator's workers at a lower CPU priority (--generator-nice).
+  it('SIGKILL with the port held by a supervisor (socket activation): every subscriber back and whole, none refused', () => storm('sigkill', ['--hold-port', '--generator-nice', '10']), 120_000);
 
   // Here the Socket.IO subscribers subscribe in the handshake (--sio-auth), as the client library does.
   it('SIGTERM with SHUTDOWN_DELAY_MS, restarted once it exited: every subscriber back and whole', () => storm('sigterm', ['--env', 'SHUTDOWN_DELAY_MS=1000', '--sio-auth']), 120_000);
