@@ -24,7 +24,7 @@ export type BenchOptions = {
   churn: { minMs: number; maxMs: number } | null;
   reconnectDelayMs: number;
   ignoreHints: boolean;
-  /** The load generator's workers' nice value (0: the same CPU priority as the service). */
+  /** How many nice levels below the harness the load generator's workers run (`nice -n`; 0: the harness's and the service's own priority). */
   generatorNice: number;
   connectTimeoutMs: number;
   /** Seconds into the load phase at which one worker process of the service gets SIGKILL; null: none. */
@@ -98,10 +98,10 @@ Resume and slow readers:
   --reconnect-delay-ms MS       wait before reconnecting after the server dropped a stream (default 250, jittered); a stream
                                 the server ended with a reconnect hint (shutdown: SSE retry:, WebSocket 1012 retry=,
                                 Socket.IO notice retryMs) waits that long instead, unless --ignore-hints
-  --generator-nice N            run the load generator's workers at nice N (1-19; default 0, the service's own priority):
-                                the service first for the CPU, as when its clients are on other machines; what the
-                                generator then measures late (a drop it sees late) is what the storm's "from the signal"
-                                figures leave out
+  --generator-nice N            run the load generator's workers N nice levels below the harness (0-19, default 0: the
+                                service's own priority; under "nice -n N"): the service first for the CPU, as with its
+                                clients on other machines. The generator then stamps drops late, which the storm's figures
+                                from the signal do not rest on; its late reconnects and reads are in every figure
   --kill-worker-at S            S seconds into the load phase, SIGKILL one worker process of the service (a child of
                                 its pid, the lowest worker slot); the dropped subscribers reconnect and resume
 Reconnect storm (a process's streams end at once; reported per dropped subscriber: drop to re-established, to whole):
@@ -292,6 +292,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   }
   const nice = v['generator-nice'];
   if (nice !== undefined && !/^(1?[0-9])$/.test(nice)) throw new Error(`--generator-nice: expected a whole number from 0 to 19, got "${nice}"`);
+  const generatorNice = nice === undefined ? 0 : Number(nice);
   if (storm === 'rolling' && instances < 2) throw new Error('--storm rolling needs --instances N >= 2: the subscribers of the terminated instance reconnect to the others');
   if (v['redis-stats'] && !env.REDIS_URL) throw new Error('--redis-stats needs --env REDIS_URL=...');
   return {
@@ -315,7 +316,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     churn: v.churn ? { minMs: churnMin * 1000, maxMs: churnMax * 1000 } : null,
     reconnectDelayMs: int('reconnect-delay-ms', v['reconnect-delay-ms'], 250),
     ignoreHints: v['ignore-hints'] === true,
-    generatorNice: int('generator-nice', v['generator-nice'], 0, 0),
+    generatorNice,
     connectTimeoutMs: int('connect-timeout', v['connect-timeout'], 30, 1) * 1000,
     killWorkerAtS,
     storm,
@@ -347,6 +348,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
     assert: v.assert ?? false,
     out: v.out,
-    label: v.label ?? `${storm ? `storm-${storm}` : routes ? 'rest' : v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}${holdPort ? '-held' : ''}`,
+    label: v.label ?? `${storm ? `storm-${storm}` : routes ? 'rest' : v.churn ? 'churn' : 'load'}-${sse}sse-${socketio}sio-${ws}ws${v.slow ? `-${v.slow}slow` : ''}${killWorkerAtS !== null ? '-kill' : ''}${instances > 1 ? `-${instances}inst` : ''}${holdPort ? '-held' : ''}${generatorNice > 0 ? `-nice${generatorNice}` : ''}`,
   };
 }

@@ -505,10 +505,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void, roo
         slow: { transport: o.slowTransport, count: slowPer[w], reads: o.slowReads },
       };
       offset += counts.sse + counts.socketio + counts.ws;
-      const child = fork(workerJs, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      // A lower priority for the generator (--generator-nice): lowering one's own child's needs no privilege.
-      if (o.generatorNice > 0 && child.pid !== undefined) os.setPriority(child.pid, o.generatorNice);
-      const h = new WorkerHandle(child);
+      // --generator-nice: the worker runs under `nice -n N`, which execs node with the IPC channel's fd, so
+      // every thread it makes (V8's, libuv's) inherits the lower priority; lowering one's own needs no privilege.
+      const niced = o.generatorNice > 0 ? { execPath: 'nice', execArgv: ['-n', String(o.generatorNice), process.execPath, ...process.execArgv] } : {};
+      const h = new WorkerHandle(fork(workerJs, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...niced }));
       workers.push(h);
       h.send({ type: 'plan', plan });
     }

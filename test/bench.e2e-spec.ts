@@ -538,6 +538,11 @@ describe('bench options: storms', () => {
     expect(() => parseOptions(['--storm', 'sigkill', '--env', 'WORKERS=2', ...redis])).toThrow('--storm sigkill: one process');
     expect(() => parseOptions(['--storm', 'bogus'])).toThrow('--storm: sigkill, sigterm, worker, rolling');
     expect(parseOptions(['--storm', 'sigterm', '--hold-port', ...redis])).toMatchObject({ holdPort: true, label: 'storm-sigterm-100sse-100sio-100ws-held' });
+    // --generator-nice: 0 (the default) to 19, named in the label when not 0.
+    expect(parseOptions(['--storm', 'sigkill', '--hold-port', ...redis])).toMatchObject({ generatorNice: 0 });
+    expect(parseOptions(['--storm', 'sigkill', '--generator-nice', '0', ...redis])).toMatchObject({ generatorNice: 0, label: 'storm-sigkill-100sse-100sio-100ws' });
+    expect(parseOptions(['--storm', 'sigkill', '--hold-port', '--generator-nice', '19', ...redis])).toMatchObject({ generatorNice: 19, label: 'storm-sigkill-100sse-100sio-100ws-held-nice19' });
+    for (const bad of ['20', '-1', 'x', '1.5', '05', '']) expect(() => parseOptions([`--generator-nice=${bad}`])).toThrow(`--generator-nice: expected a whole number from 0 to 19, got "${bad}"`);
     expect(parseOptions([])).toMatchObject({ holdPort: false });
     for (const bad of [['--storm', 'worker'], ['--storm', 'rolling', '--instances', '2', ...redis], ['--env', 'WORKERS=2'], ['--url', 'http://127.0.0.1:1']]) {
       expect(() => parseOptions([...bad, '--hold-port'])).toThrow('--hold-port: the harness starts one instance of one process');

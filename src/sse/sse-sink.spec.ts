@@ -1,5 +1,6 @@
 import { createServer, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { SocketResponse } from '../http/socket-response';
 import type { Tick } from '../shared/wire';
 import type { StreamMessage, Subscriber } from '../stream/stream-hub';
 import type { DisconnectReason } from '../shared/wire';
@@ -83,14 +84,38 @@ describe(SseSink.name, () => {
       expect(s.chunks.map((c) => c.text).join('')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*retry: 2500\n\n/);
     });
 
-    it("ends on shutdown with the turn's waiting frames and the closing frame in one write", async () => {
+    /** The same as `stream`, with the stream door's response: a SocketResponse on the raw socket, the request read and dropped. */
+    async function doorStream(serve: (sink: SseSink) => void): Promise<{ chunks: { at: number; text: string }[]; close(): Promise<void> }> {
+      const server = createNetServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => serve(new SseSink(new SocketResponse(socket), 'price', 2500, () => undefined)));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const chunks: { at: number; text: string }[] = [];
+      const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      client.on('error', () => undefined);
+      client.on('data', (d: Buffer) => chunks.push({ at: Date.now(), text: d.toString() }));
+      client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      return {
+        chunks,
+        close: async () => {
+          client.destroy();
+          await new Promise((resolve) => server.close(resolve));
+        },
+      };
+    }
+
+    it.each([
+      ["Node's ServerResponse", stream],
+      ["the stream door's SocketResponse", doorStream],
+    ])("ends on shutdown with the turn's waiting frames and the closing frame in one write (%s)", async (_kind, open) => {
       const writes: number[] = [];
-      const s = await stream((sink) => {
+      const s = await open((sink) => {
         sink.open();
         sink.joined();
         setTimeout(() => {
           // Each call that hands bytes to the kernel: one per write (a corked batch is one _writev).
-          const socket = (sink as unknown as { res: ServerResponse }).res.socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+          const socket = (sink as unknown as { res: { socket: unknown } }).res.socket as Record<'_write' | '_writev', (...args: unknown[]) => void>;
           for (const name of ['_write', '_writev'] as const) {
             const real = socket[name].bind(socket);
             socket[name] = (...args: unknown[]) => (writes.push(Date.now()), real(...args));
@@ -103,9 +128,29 @@ describe(SseSink.name, () => {
       await until(() => s.chunks.map((c) => c.text).join('').endsWith('0\r\n\r\n'));
       await s.close();
       const text = s.chunks.map((c) => c.text).join('');
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(text.indexOf('id: 1-2')).toBeGreaterThan(text.indexOf('id: 1-1'));
       expect(text.indexOf(': server shutting down, reconnect\nretry: ')).toBeGreaterThan(text.indexOf('id: 1-2'));
       expect(text.endsWith('0\r\n\r\n')).toBe(true);
+      expect(writes).toHaveLength(1);
+    });
+
+    it('ends in one write, head and all, when shutdown comes while the head still waits for the join', async () => {
+      const writes: number[] = [];
+      const s = await doorStream((sink) => {
+        const socket = (sink as unknown as { res: { socket: unknown } }).res.socket as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+        for (const name of ['_write', '_writev'] as const) {
+          const real = socket[name].bind(socket);
+          socket[name] = (...args: unknown[]) => (writes.push(Date.now()), real(...args));
+        }
+        sink.open();
+        sink.write(price(1));
+        sink.end('shutdown');
+      });
+      await until(() => s.chunks.map((c) => c.text).join('').endsWith('0\r\n\r\n'));
+      await s.close();
+      const text = s.chunks.map((c) => c.text).join('');
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*retry: 2500\n\n[^]*id: 1-1\n[^]*: server shutting down, reconnect\nretry: \d+\n\n\r\n0\r\n\r\n$/);
       expect(writes).toHaveLength(1);
     });
 

@@ -165,14 +165,17 @@ export class SseSink implements Sink {
     if (this.closed) return;
     const last = reason === 'shutdown' ? closingFrame(retryMs) : reason === 'expired' ? expiredFrame(this.retryMs) : reason === 'error' ? failedFrame(this.retryMs) : undefined;
     if (last !== undefined && !this.congested) {
-      // The frames still waiting and the last one leave in one write (`end` uncorks): at a
-      // shutdown every stream ends in the same pass, often while a tick's write pass is under
-      // way, and each write is a system call.
+      // The frames still waiting and the last one leave in one write (`end` fully uncorks; the
+      // uncork here covers an `end` that returned early): at a shutdown every stream ends in the
+      // same pass, often while a tick's write pass is under way, and each write is a system call.
       const socket = this.res.socket;
       socket?.cork();
-      this.flush();
-      this.res.end(last);
-      socket?.uncork();
+      try {
+        this.flush();
+        this.res.end(last);
+      } finally {
+        socket?.uncork();
+      }
     }
     this.close(reason);
   }
