@@ -36,48 +36,54 @@ describe('start-up', () => {
   it('takes its port before it loads the app: a request made while it starts is answered once it is up', async () => {
     const port = await freePort();
     const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' });
-    const socket = await (async () => {
-      // Bounded by time, and each attempt by its own deadline (a dropped SYN is resent only after
-      // 1 s): a start that never takes its port fails here with its output, not the test's timeout.
-      // Both waits below fit in the test's 30 s with room for the exit, so that a slow or stuck
-      // start fails with the service's output rather than with jest's timeout.
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
-        if (proc.exitCode !== null || proc.signalCode !== null) break;
-        const s = await new Promise<Socket | undefined>((resolve) => {
-          const c = connect(port, '127.0.0.1', () => {
-            c.setTimeout(0);
-            resolve(c);
-          });
-          c.setTimeout(2000, () => (c.destroy(), resolve(undefined)));
-          c.once('error', () => resolve(undefined));
-        });
-        if (s) return s;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      throw new Error(`never connected within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
-    })();
+    // Every wait is bounded, the exit too, and together they fit in the test's 60 s (12 + 10 + 5 +
+    // 10 s), so that a slow or stuck start fails with the service's output rather than with
+    // jest's timeout (CI, beside the browser test, hit a 30 s one twice).
+    let socket: Socket | undefined;
+    let exit: Awaited<typeof exited> | 'late';
     try {
+      socket = await (async () => {
+        // Each attempt has its own deadline (a dropped SYN is resent only after 1 s).
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+          if (proc.exitCode !== null || proc.signalCode !== null) break;
+          const s = await new Promise<Socket | undefined>((resolve) => {
+            const c = connect(port, '127.0.0.1', () => {
+              c.setTimeout(0);
+              resolve(c);
+            });
+            c.setTimeout(2000, () => (c.destroy(), resolve(undefined)));
+            c.once('error', () => resolve(undefined));
+          });
+          if (s) return s;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        throw new Error(`never connected within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
+      })();
       // Connected, and the app is still being built for a while (loading it takes hundreds of ms).
       expect(output()).not.toContain('"msg":"listening"');
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(output()).not.toContain('"msg":"listening"');
       let answer = '';
-      socket.on('data', (d: Buffer) => (answer += d.toString()));
-      socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-      // Bounded too: a held request never answered fails here with the service's output.
-      socket.setTimeout(10_000, () => socket.destroy());
-      await new Promise((resolve) => socket.once('close', resolve));
+      const held = socket;
+      held.on('data', (d: Buffer) => (answer += d.toString()));
+      held.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      // A held request never answered fails here with the service's output.
+      held.setTimeout(10_000, () => held.destroy());
+      await new Promise((resolve) => held.once('close', resolve));
       if (answer === '') throw new Error(`the held request had no answer within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       // The held connection is served as the server takes the port over; the listening line
       // follows a moment later (and reaches this pipe later still).
       await waitFor(() => output().includes('"msg":"listening"'), 5000, output);
     } finally {
-      socket.destroy();
+      socket?.destroy();
       proc.kill('SIGTERM');
-      expect((await exited).code).toBe(0);
+      exit = await Promise.race([exited, new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 10_000))]);
+      if (exit === 'late') proc.kill('SIGKILL');
     }
-  }, 30_000);
+    if (exit === 'late') throw new Error(`no exit within 10 s of SIGTERM: ${output()}`);
+    expect(exit.code).toBe(0);
+  }, 60_000);
 
   describe("inherited listening sockets (systemd's socket activation: LISTEN_FDS, LISTEN_PID)", () => {
     /** A listening socket made here, its fd for a child; this process closes its own copy once the child has it. */
