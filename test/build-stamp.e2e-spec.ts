@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { waitFor } from './support/wait';
 
 /**
  * `npm start` and `npm test` skip the build when nothing it reads changed (scripts/build-stamp.mjs).
@@ -16,7 +17,10 @@ const fs = require('fs');
 if (process.env.FAIL_BUILD) process.exit(1);
 fs.rmSync('dist', { recursive: true, force: true });
 fs.mkdirSync('dist');
-fs.writeFileSync('dist/main.js', 'console.log("served " + require("fs").readFileSync("src/a.ts", "utf8"))');
+// With STAY (a file's path), it stays up as a service would, and writes the signal that stops it there.
+fs.writeFileSync('dist/main.js', 'console.log("served " + require("fs").readFileSync("src/a.ts", "utf8"));' +
+  'if (process.env.STAY) { process.on("SIGTERM", () => { require("fs").writeFileSync(process.env.STAY, "SIGTERM"); process.exit(0); });' +
+  ' setInterval(() => undefined, 1000); console.log("up " + process.pid); }');
 fs.appendFileSync(process.env.BUILDS_LOG, 'build\\n'); // outside the project: not an input
 `;
 
@@ -99,6 +103,36 @@ describe('the build is skipped when nothing it reads changed', () => {
     npm('build');
     expect(builds()).toBe(9);
     npm('start');
+    expect(builds()).toBe(9);
+  }, SLOW);
+
+  it("hands npm's SIGTERM to the service: a supervisor that stops `npm start` stops the service, not only npm", async () => {
+    const marker = path.join(path.dirname(dir), 'stopped-by.txt');
+    const started = spawn('npm', ['run', '--silent', 'start'], { cwd: dir, env: { ...process.env, BUILDS_LOG: buildsLog, STAY: marker }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    started.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    started.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => started.once('exit', resolve));
+    let service = 0;
+    try {
+      await waitFor(() => /up \d+/.test(out), 60_000, () => out);
+      service = Number(/up (\d+)/.exec(out)![1]);
+      started.kill('SIGTERM'); // npm's own pid, as a supervisor signals what it started
+      await exited;
+      // The service got the signal (the start script execs it: npm's child is the service itself).
+      await waitFor(() => { try { return readFileSync(marker, 'utf8') === 'SIGTERM'; } catch { return false; } }, 10_000, () => out);
+      await waitFor(() => { try { process.kill(service, 0); return false; } catch { return true; } }, 10_000, () => `service ${service} still running: ${out}`);
+    } finally {
+      // Left running (the signal never reached it), it would hold this test's pipes open.
+      started.kill('SIGKILL');
+      if (service > 0) {
+        try {
+          process.kill(service, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      }
+    }
     expect(builds()).toBe(9);
   }, SLOW);
 });
