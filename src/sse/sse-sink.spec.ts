@@ -84,6 +84,15 @@ describe(SseSink.name, () => {
       expect(s.chunks.map((c) => c.text).join('')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*retry: 2500\n\n/);
     });
 
+    /** Records a time in `writes` for each call that hands the sink's socket's bytes to the kernel: one per write (a corked batch is one _writev). */
+    function countWrites(sink: SseSink, writes: number[]): void {
+      const socket = (sink as unknown as { res: { socket: unknown } }).res.socket as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+      for (const name of ['_write', '_writev'] as const) {
+        const real = socket[name].bind(socket);
+        socket[name] = (...args: unknown[]) => (writes.push(Date.now()), real(...args));
+      }
+    }
+
     /** The same as `stream`, with the stream door's response: a SocketResponse on the raw socket, the request read and dropped. */
     async function doorStream(serve: (sink: SseSink) => void): Promise<{ chunks: { at: number; text: string }[]; close(): Promise<void> }> {
       const server = createNetServer((socket) => {
@@ -114,12 +123,7 @@ describe(SseSink.name, () => {
         sink.open();
         sink.joined();
         setTimeout(() => {
-          // Each call that hands bytes to the kernel: one per write (a corked batch is one _writev).
-          const socket = (sink as unknown as { res: { socket: unknown } }).res.socket as Record<'_write' | '_writev', (...args: unknown[]) => void>;
-          for (const name of ['_write', '_writev'] as const) {
-            const real = socket[name].bind(socket);
-            socket[name] = (...args: unknown[]) => (writes.push(Date.now()), real(...args));
-          }
+          countWrites(sink, writes);
           sink.write(price(1));
           sink.write(price(2));
           sink.end('shutdown');
@@ -138,11 +142,7 @@ describe(SseSink.name, () => {
     it('ends in one write, head and all, when shutdown comes while the head still waits for the join', async () => {
       const writes: number[] = [];
       const s = await doorStream((sink) => {
-        const socket = (sink as unknown as { res: { socket: unknown } }).res.socket as Record<'_write' | '_writev', (...args: unknown[]) => void>;
-        for (const name of ['_write', '_writev'] as const) {
-          const real = socket[name].bind(socket);
-          socket[name] = (...args: unknown[]) => (writes.push(Date.now()), real(...args));
-        }
+        countWrites(sink, writes);
         sink.open();
         sink.write(price(1));
         sink.end('shutdown');
