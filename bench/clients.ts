@@ -10,7 +10,8 @@ import WebSocket from 'ws';
 import { applyDelta } from '../src/shared/tick-delta';
 import { timeOf } from './stats';
 
-export type Endpoint = { host: string; port: number; localAddress: string };
+/** `localAddress`: the source address each connection binds (the load generator spreads them over 127.0.0.x); unset, the kernel picks one at connect. */
+export type Endpoint = { host: string; port: number; localAddress?: string };
 
 export type StreamHandlers = {
   /** The stream is established: SSE 200 headers, WebSocket open, Socket.IO subscribe acknowledged; `servedBy`: SSE's X-Served-By (which worker). */

@@ -141,6 +141,38 @@ describe('start-time benchmark (bench/start-time.ts)', () => {
   }, 120_000);
 });
 
+describe('join-cost benchmark (bench/join-cost.ts)', () => {
+  const joinCost = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', 'join-cost.js'), ...args], { cwd: root }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  it("opens N resuming streams of each transport, each until it has its whole replay, and reports the service's CPU per join", async () => {
+    const runs = await Promise.all(TRANSPORTS.map((t) => joinCost(['40', 'memory', t])));
+    for (const [i, t] of TRANSPORTS.entries()) {
+      const { code, stdout, stderr } = runs[i];
+      expect({ t, code, stderr }).toEqual({ t, code: 0, stderr: '' });
+      const result = JSON.parse(stdout) as { streams: number; transport: string; log: string; replayedTicksEach: number; wallMs: number; cpuMs: number; cpuPerJoinMs: number; streamsOpen: Record<string, number> };
+      expect(result).toMatchObject({ streams: 40, transport: t, log: 'memory' });
+      // The service held the 40 joins on the transport asked for, beside the SSE stream that saw the ticks first.
+      const held = { sse: 1, socketio: 0, websocket: 0 };
+      held[t === 'ws' ? 'websocket' : t] += 40;
+      expect(result.streamsOpen).toEqual(held);
+      // 2 pairs at a tick a second each, for 9.5 s before the joins: a replay of some 19 ticks (at least a few on a busy machine).
+      expect(result.replayedTicksEach).toBeGreaterThanOrEqual(3);
+      expect(result.cpuPerJoinMs).toBeCloseTo(result.cpuMs / 40, 3);
+      expect(result.wallMs).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
+  it('refuses a transport it does not know', async () => {
+    const { code, stderr } = await joinCost(['10', 'memory', 'polling']);
+    expect({ code, stderr }).toEqual({ code: 1, stderr: 'join-cost: the transport: one of sse, ws, socketio\n' });
+  });
+});
+
 // WORKERS=2: the figures over the process tree, per worker from the gauge, and --kill-worker-at.
 describe('load benchmark against WORKERS=2', () => {
   // --storm worker is --kill-worker-at with the storm's figures (WORKERS=2 unless given).
