@@ -1,12 +1,16 @@
 /**
  * CPU of the service per resume join: starts dist/main.js (2 pairs at 1 tick/s), lets ~19
  * ticks be published, then opens N streams at once, all resuming from the first tick's id, and
- * waits until each has its whole replay (up to the newest tick). Reported: the service's CPU
- * time (utime + stime from /proc) over that span, per join, and the wall time. With `redis` the
+ * waits until each has its replay (up to the newest tick). Reported: the service's CPU time
+ * (utime + stime from /proc) over that span, per join, and the wall time; `clientCpuMs`, the CPU
+ * of this process' clients over the same span (when it nears the wall time, the wall time is
+ * theirs); `streamsOpen`, the service's open streams by transport once all are in; `resumes`,
+ * its resumes by outcome (every join must be `recovered`, or the run fails). With `redis` the
  * service uses REDIS_URL (default redis://127.0.0.1:6379) under a key prefix of its own, deleted
- * at the end. The transport is SSE (a raw socket) unless asked: `ws` (the plain WebSocket feed)
- * or `socketio` (the /prices namespace, the subscription in the handshake's auth as the client
- * library sends it), with the load generator's clients (bench/clients.ts).
+ * at the end; with `memory` it gets no Redis whatever the environment says. The transport is SSE
+ * (a raw socket) unless asked: `ws` (the plain WebSocket feed) or `socketio` (the /prices
+ * namespace, the subscription in the handshake's auth as the client library sends it), with the
+ * load generator's clients (bench/clients.ts). `ROOT` points at another checkout's build.
  *
  *   node bench/dist/bench/join-cost.js [N=3000] [memory|redis] [sse|ws|socketio]
  */
@@ -19,22 +23,25 @@ import { freePort, metricSamples, sampleProc } from './service';
 
 const root = process.env.ROOT ? path.resolve(process.env.ROOT) : path.resolve(__dirname, '..', '..', '..');
 const n = Number(process.argv[2] ?? 3000);
-const useRedis = (process.argv[3] ?? 'memory') === 'redis';
+const log = process.argv[3] ?? 'memory';
+const useRedis = log === 'redis';
 const transport = process.argv[4] ?? 'sse';
 const TRANSPORTS = ['sse', 'ws', 'socketio'];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How long the N joins may take before the run fails (a stream refused or ended is never whole). */
 const JOIN_DEADLINE_MS = 60_000;
 
-/** An SSE stream on a raw socket; `onId` for each event's id. */
-function sse(port: number, lastId: string | null, onId: (id: string) => void): Socket {
+/** An SSE stream on a raw socket; `onId` for each event's id, `onEnd` if it is answered other than 200 or closes. */
+function sse(port: number, lastId: string | null, onId: (id: string) => void, onEnd: (why: string) => void = () => undefined): Socket {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   socket.write(`GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n${lastId ? `Last-Event-ID: ${lastId}\r\n` : ''}\r\n`);
   let buffer = '';
+  let status: string | undefined;
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
     buffer += chunk;
+    status ??= /^HTTP\/1\.1 (\d{3})/.exec(buffer)?.[1];
     for (;;) {
       const at = buffer.indexOf('\nid: ');
       const end = at === -1 ? -1 : buffer.indexOf('\n', at + 5);
@@ -43,18 +50,22 @@ function sse(port: number, lastId: string | null, onId: (id: string) => void): S
       buffer = buffer.slice(end);
     }
   });
+  socket.on('close', () => onEnd(status === undefined || status === '200' ? 'sse_closed' : `http_${status}`));
   return socket;
 }
 
 async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error('N: a whole number of streams');
+  if (log !== 'memory' && log !== 'redis') throw new Error('the tick log: memory or redis');
   if (!TRANSPORTS.includes(transport)) throw new Error(`the transport: one of ${TRANSPORTS.join(', ')}`);
   const host = '127.0.0.1';
   const port = await freePort(host);
   const prefix = `join-cost-${process.pid}`;
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // Memory means memory: a REDIS_URL (or Sentinels, or WORKERS) in the caller's environment is not passed on.
+  const { REDIS_URL: _url, REDIS_SENTINELS: _sentinels, WORKERS: _workers, ...callers } = process.env;
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
+    ...(callers as Record<string, string>),
     PORT: String(port),
     HOST: host,
     PAIRS: 'BTC-USD,ETH-USD',
@@ -67,21 +78,23 @@ async function main(): Promise<void> {
     ...(useRedis ? { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, LEADER_TTL_MS: '1500' } : {}),
   };
   const service = spawn(process.execPath, [path.join(root, 'dist', 'main.js')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => service.once('exit', () => resolve()));
+  const running = () => service.exitCode === null && service.signalCode === null;
   const cpuMs = (): number => {
     const sample = sampleProc(service.pid!);
     if (!sample) throw new Error('the service is gone');
     return sample.cpuMs;
   };
   const sockets: { destroy(): void }[] = [];
-  /** Why streams ended before they were whole (ws and socketio), by reason. */
+  /** Why streams ended before they had their replay, by reason. */
   const ended = new Map<string, number>();
-  /** A stream of the transport asked for, resuming after `lastId`: `onId` for each tick's id. */
-  const open = (lastId: string, onId: (id: string) => void): { destroy(): void } => {
-    if (transport === 'sse') return sse(port, lastId, onId);
+  /** A stream of the transport asked for, resuming after `lastId`: `onId` for each tick's id, `onEnd` when it ends. */
+  const open = (lastId: string, onId: (id: string) => void, onEnd: (why: string) => void): { destroy(): void } => {
+    if (transport === 'sse') return sse(port, lastId, onId, onEnd);
     // No source address bound (unlike the load generator's clients): a bind to 127.0.0.1 beside the thousands of ports an
     // earlier run left in TIME_WAIT takes this process seconds of CPU, and the heads it then writes late get 408s.
     const ep = { host, port };
-    const handlers: StreamHandlers = { open: () => undefined, tick: (id) => id !== undefined && onId(id), reset: () => undefined, close: (why) => ended.set(why, (ended.get(why) ?? 0) + 1) };
+    const handlers: StreamHandlers = { open: () => undefined, tick: (id) => id !== undefined && onId(id), reset: () => undefined, close: onEnd };
     const req = { pairs: ['BTC-USD', 'ETH-USD'], lastEventId: lastId, timeField: 'timestamp' };
     const conn =
       transport === 'ws'
@@ -92,6 +105,7 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; ; i++) {
       if (i === 300) throw new Error('the service did not get ready in 30 s');
+      if (!running()) throw new Error(`the service exited (${service.exitCode ?? service.signalCode}) before it was ready`);
       const ready = await fetch(`http://${host}:${port}/health/ready`).then((r) => r.ok, () => false);
       if (ready) break;
       await sleep(100);
@@ -108,9 +122,10 @@ async function main(): Promise<void> {
     );
     await sleep(9500);
     const want = newest;
-    if (first === null || want === null) throw new Error('no tick in 9.5 s');
+    if (first === null || want === null || seen < 2) throw new Error(`${seen} ticks in 9.5 s: a replay needs at least 2`);
     const from: string = first;
-    // The ticks after the first, up to the newest: what each join replays (the first stream goes on counting).
+    // The ticks the first stream saw after its first one, up to the newest: about what each join replays (the
+    // first stream began with each pair's latest tick; it goes on counting during the joins).
     const replayed = seen - 1;
     const startedAt = Date.now();
     const before = cpuMs();
@@ -124,13 +139,19 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) {
         let done = false;
         sockets.push(
-          open(from, (id) => {
-            if (done || id !== want) return;
-            done = true;
-            if (++whole < n) return;
-            clearTimeout(deadline);
-            resolve();
-          }),
+          open(
+            from,
+            (id) => {
+              if (done || id !== want) return;
+              done = true;
+              if (++whole < n) return;
+              clearTimeout(deadline);
+              resolve();
+            },
+            (why) => {
+              if (!done) ended.set(why, (ended.get(why) ?? 0) + 1);
+            },
+          ),
         );
       }
     });
@@ -139,13 +160,16 @@ async function main(): Promise<void> {
     // The service's own count of its open streams by transport (the first SSE stream among them): the joins were of the transport asked for.
     const metrics = await fetch(`http://${host}:${port}/metrics`).then((r) => r.text());
     const streamsOpen = Object.fromEntries(metricSamples(metrics, 'price_stream_subscribers').map((m) => [m.labels.transport, m.value]));
-    const result = { streams: n, transport, log: useRedis ? 'redis' : 'memory', replayedTicksEach: replayed, wallMs: Date.now() - startedAt, cpuMs: cpu, cpuPerJoinMs: Number((cpu / n).toFixed(3)), clientCpuMs: Math.round((client.user + client.system) / 1000), streamsOpen };
+    // Each join a resume from the log, none a reset to the latest ticks (which would end at the newest tick too).
+    const resumes = { recovered: 0, reset: 0, ...Object.fromEntries(metricSamples(metrics, 'price_stream_resumes_total').map((m) => [m.labels.outcome, m.value])) };
+    if (resumes.recovered !== n || resumes.reset !== 0) throw new Error(`resumes: ${resumes.recovered} recovered and ${resumes.reset} reset, of ${n} joins`);
+    const result = { streams: n, transport, log, replayedTicksEach: replayed, wallMs: Date.now() - startedAt, cpuMs: cpu, cpuPerJoinMs: Number((cpu / n).toFixed(3)), clientCpuMs: Math.round((client.user + client.system) / 1000), streamsOpen, resumes };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     for (const socket of sockets) socket.destroy();
-    service.kill('SIGINT');
-    await new Promise((resolve) => service.once('exit', resolve));
-    if (useRedis) await deletePrefix(redisUrl, prefix);
+    if (running()) service.kill('SIGINT');
+    await exited;
+    if (useRedis) await deletePrefix(redisUrl, prefix).catch((err: unknown) => process.stderr.write(`join-cost: the Redis prefix ${prefix} was not deleted: ${String(err)}\n`));
   }
 }
 
