@@ -155,6 +155,7 @@ async function main(): Promise<void> {
         );
       }
     });
+    const wallMs = Date.now() - startedAt;
     const cpu = cpuMs() - before;
     const client = process.cpuUsage(clientBefore);
     // The service's own count of its open streams by transport (the first SSE stream among them): the joins were of the transport asked for.
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
     // Each join a resume from the log, none a reset to the latest ticks (which would end at the newest tick too).
     const resumes = { recovered: 0, reset: 0, ...Object.fromEntries(metricSamples(metrics, 'price_stream_resumes_total').map((m) => [m.labels.outcome, m.value])) };
     if (resumes.recovered !== n || resumes.reset !== 0) throw new Error(`resumes: ${resumes.recovered} recovered and ${resumes.reset} reset, of ${n} joins`);
-    const result = { streams: n, transport, log, replayedTicksEach: replayed, wallMs: Date.now() - startedAt, cpuMs: cpu, cpuPerJoinMs: Number((cpu / n).toFixed(3)), clientCpuMs: Math.round((client.user + client.system) / 1000), streamsOpen, resumes };
+    const result = { streams: n, transport, log, replayedTicksEach: replayed, wallMs, cpuMs: cpu, cpuPerJoinMs: Number((cpu / n).toFixed(3)), clientCpuMs: Math.round((client.user + client.system) / 1000), streamsOpen, resumes };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     for (const socket of sockets) socket.destroy();
