@@ -44,7 +44,14 @@ export async function startCluster(env: Record<string, string>): Promise<Cluster
     proc.kill('SIGKILL'); // a service that did not come up is not left behind
     throw err;
   }
-  if (proc.exitCode !== null) throw new Error(`the service exited: ${output().slice(-2000)}`);
+  if (proc.exitCode !== null) {
+    // Its error and fatal lines in full, then the end of its output: the primary's reason to stop
+    // can be followed by more than 2,000 characters of a worker's start-up lines.
+    const errors = output()
+      .split('\n')
+      .filter((l) => /^\{"level":[56]0,/.test(l));
+    throw new Error(`the service exited: ${[...errors, '…', output().slice(-2000)].join('\n')}`);
+  }
   const url = `http://127.0.0.1:${port}`;
   return {
     port,
