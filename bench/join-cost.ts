@@ -8,16 +8,15 @@
  * its resumes by outcome (every join must be `recovered`, or the run fails). With `redis` the
  * service uses REDIS_URL (default redis://127.0.0.1:6379) under a key prefix of its own, deleted
  * at the end; with `memory` it gets no Redis whatever the environment says. The transport is SSE
- * (a raw socket) unless asked: `ws` (the plain WebSocket feed) or `socketio` (the /prices
- * namespace, the subscription in the handshake's auth as the client library sends it), with the
- * load generator's clients (bench/clients.ts). `ROOT` points at another checkout's build.
+ * unless asked: `ws` (the plain WebSocket feed) or `socketio` (the /prices namespace, the
+ * subscription in the handshake's auth as the client library sends it); every stream is one of
+ * the load generator's clients (bench/clients.ts). `ROOT` points at another checkout's build.
  *
  *   node bench/dist/bench/join-cost.js [N=3000] [memory|redis] [sse|ws|socketio]
  */
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
 import path from 'node:path';
-import { openSocketIo, openWsFeed, type StreamHandlers } from './clients';
+import { openSocketIo, openSse, openWsFeed, type StreamHandlers } from './clients';
 import { deletePrefix } from './redis-stats';
 import { freePort, metricSamples, sampleProc } from './service';
 
@@ -25,34 +24,13 @@ const root = process.env.ROOT ? path.resolve(process.env.ROOT) : path.resolve(__
 const n = Number(process.argv[2] ?? 3000);
 const log = process.argv[3] ?? 'memory';
 const useRedis = log === 'redis';
-const transport = process.argv[4] ?? 'sse';
-const TRANSPORTS = ['sse', 'ws', 'socketio'];
+const TRANSPORTS = ['sse', 'ws', 'socketio'] as const;
+type Transport = (typeof TRANSPORTS)[number];
+/** Checked in main: anything else is refused. */
+const transport = (process.argv[4] ?? 'sse') as Transport;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How long the N joins may take before the run fails (a stream refused or ended is never whole). */
 const JOIN_DEADLINE_MS = 60_000;
-
-/** An SSE stream on a raw socket; `onId` for each event's id, `onEnd` if it is answered other than 200 or closes. */
-function sse(port: number, lastId: string | null, onId: (id: string) => void, onEnd: (why: string) => void = () => undefined): Socket {
-  const socket = connect(port, '127.0.0.1');
-  socket.on('error', () => undefined);
-  socket.write(`GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n${lastId ? `Last-Event-ID: ${lastId}\r\n` : ''}\r\n`);
-  let buffer = '';
-  let status: string | undefined;
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    status ??= /^HTTP\/1\.1 (\d{3})/.exec(buffer)?.[1];
-    for (;;) {
-      const at = buffer.indexOf('\nid: ');
-      const end = at === -1 ? -1 : buffer.indexOf('\n', at + 5);
-      if (end === -1) break;
-      onId(buffer.slice(at + 5, end).trim());
-      buffer = buffer.slice(end);
-    }
-  });
-  socket.on('close', () => onEnd(status === undefined || status === '200' ? 'sse_closed' : `http_${status}`));
-  return socket;
-}
 
 async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error('N: a whole number of streams');
@@ -85,22 +63,22 @@ async function main(): Promise<void> {
     if (!sample) throw new Error('the service is gone');
     return sample.cpuMs;
   };
-  const sockets: { destroy(): void }[] = [];
+  const conns: { close(): void }[] = [];
   /** Why streams ended before they had their replay, by reason. */
   const ended = new Map<string, number>();
-  /** A stream of the transport asked for, resuming after `lastId`: `onId` for each tick's id, `onEnd` when it ends. */
-  const open = (lastId: string, onId: (id: string) => void, onEnd: (why: string) => void): { destroy(): void } => {
-    if (transport === 'sse') return sse(port, lastId, onId, onEnd);
-    // No source address bound (unlike the load generator's clients): a bind to 127.0.0.1 beside the thousands of ports an
-    // earlier run left in TIME_WAIT takes this process seconds of CPU, and the heads it then writes late get 408s.
+  /**
+   * A stream of `kind` for both pairs, with the load generator's clients, resuming after `lastId`
+   * if given: `onId` for each tick's id, `onEnd` when it ends. No source address is bound (unlike
+   * the load generator's): a bind to 127.0.0.1 beside the thousands of ports an earlier run left
+   * in TIME_WAIT takes this process seconds of CPU, and the heads it then writes late get 408s.
+   */
+  const open = (kind: Transport, lastId: string | undefined, onId: (id: string) => void, onEnd: (why: string) => void = () => undefined): void => {
     const ep = { host, port };
     const handlers: StreamHandlers = { open: () => undefined, tick: (id) => id !== undefined && onId(id), reset: () => undefined, close: onEnd };
     const req = { pairs: ['BTC-USD', 'ETH-USD'], lastEventId: lastId, timeField: 'timestamp' };
-    const conn =
-      transport === 'ws'
-        ? openWsFeed(ep, { ...req, path: '/api/prices/ws?pairs=BTC-USD,ETH-USD' }, handlers)
-        : openSocketIo(ep, { ...req, path: '/socket.io/', namespace: '/prices', inHandshake: true }, handlers);
-    return { destroy: () => conn.close() };
+    if (kind === 'sse') conns.push(openSse(ep, { ...req, path: '/api/prices/stream?pairs=BTC-USD,ETH-USD' }, handlers));
+    else if (kind === 'ws') conns.push(openWsFeed(ep, { ...req, path: '/api/prices/ws?pairs=BTC-USD,ETH-USD' }, handlers));
+    else conns.push(openSocketIo(ep, { ...req, path: '/socket.io/', namespace: '/prices', inHandshake: true }, handlers));
   };
   try {
     for (let i = 0; ; i++) {
@@ -113,13 +91,11 @@ async function main(): Promise<void> {
     let first: string | null = null;
     let newest: string | null = null;
     let seen = 0;
-    sockets.push(
-      sse(port, null, (id) => {
-        first ??= id;
-        newest = id;
-        seen++;
-      }),
-    );
+    open('sse', undefined, (id) => {
+      first ??= id;
+      newest = id;
+      seen++;
+    });
     await sleep(9500);
     const want = newest;
     if (first === null || want === null || seen < 2) throw new Error(`${seen} ticks in 9.5 s: a replay needs at least 2`);
@@ -138,20 +114,19 @@ async function main(): Promise<void> {
       }, JOIN_DEADLINE_MS);
       for (let i = 0; i < n; i++) {
         let done = false;
-        sockets.push(
-          open(
-            from,
-            (id) => {
-              if (done || id !== want) return;
-              done = true;
-              if (++whole < n) return;
-              clearTimeout(deadline);
-              resolve();
-            },
-            (why) => {
-              if (!done) ended.set(why, (ended.get(why) ?? 0) + 1);
-            },
-          ),
+        open(
+          transport,
+          from,
+          (id) => {
+            if (done || id !== want) return;
+            done = true;
+            if (++whole < n) return;
+            clearTimeout(deadline);
+            resolve();
+          },
+          (why) => {
+            if (!done) ended.set(why, (ended.get(why) ?? 0) + 1);
+          },
         );
       }
     });
@@ -167,7 +142,7 @@ async function main(): Promise<void> {
     const result = { streams: n, transport, log, replayedTicksEach: replayed, wallMs, cpuMs: cpu, cpuPerJoinMs: Number((cpu / n).toFixed(3)), clientCpuMs: Math.round((client.user + client.system) / 1000), streamsOpen, resumes };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
-    for (const socket of sockets) socket.destroy();
+    for (const conn of conns) conn.close();
     if (running()) service.kill('SIGINT');
     await exited;
     if (useRedis) await deletePrefix(redisUrl, prefix).catch((err: unknown) => process.stderr.write(`join-cost: the Redis prefix ${prefix} was not deleted: ${String(err)}\n`));
