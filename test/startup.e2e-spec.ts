@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnMain } from './support/main-process';
+import { killStillRunning, spawnMain } from './support/main-process';
 import { connectOutcome } from './support/sockets';
 import { startApp, type TestApp } from './support/app';
 import { freePort } from './support/redis';
@@ -16,6 +16,9 @@ const TRACE_LOADS = `--require ${JSON.stringify(path.join(__dirname, 'support', 
 const SIMULATED = { HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' };
 
 describe('start-up', () => {
+  // Each test stops its service in its own `finally`, which a test jest times out never reaches.
+  afterEach(killStillRunning);
+
   it('lists the sources actually in the chain in the listening line (coindesk left out without its key)', async () => {
     const port = await freePort();
     const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'coindesk,simulated', SIMULATED_SEED: '1234', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' });
@@ -41,7 +44,13 @@ describe('start-up', () => {
     // jest's timeout (CI, beside the browser test, hit a 30 s one twice).
     let socket: Socket | undefined;
     let exit: Awaited<typeof exited> | 'late';
+    // What happened to the held connection, with times, for a failure's message.
+    const t0 = Date.now();
+    const events: string[] = [];
+    const note = (what: string) => events.push(`${Date.now() - t0} ms ${what}`);
+    const status = () => `(exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}; connection: ${events.join(', ') || 'none'}): ${output()}`;
     try {
+      let closed: Promise<void> = Promise.resolve();
       socket = await (async () => {
         // Each attempt has its own deadline (a dropped SYN is resent only after 1 s).
         for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
@@ -54,23 +63,33 @@ describe('start-up', () => {
             c.setTimeout(2000, () => (c.destroy(), resolve(undefined)));
             c.once('error', () => resolve(undefined));
           });
-          if (s) return s;
+          if (s) {
+            // Listened for from the start: a connection closed before the request is written
+            // (the 50 ms below) must not leave the test waiting for a 'close' that has come.
+            closed = new Promise((resolve) => s.once('close', () => (note('closed'), resolve())));
+            s.on('error', (err) => note(`error ${err.message}`));
+            s.on('end', () => note('end'));
+            note('connected');
+            return s;
+          }
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
-        throw new Error(`never connected within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
+        throw new Error(`never connected within 10 s ${status()}`);
       })();
       // Connected, and the app is still being built for a while (loading it takes hundreds of ms).
       expect(output()).not.toContain('"msg":"listening"');
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(output()).not.toContain('"msg":"listening"');
       let answer = '';
-      const held = socket;
-      held.on('data', (d: Buffer) => (answer += d.toString()));
-      held.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-      // A held request never answered fails here with the service's output.
-      held.setTimeout(10_000, () => held.destroy());
-      await new Promise((resolve) => held.once('close', resolve));
-      if (answer === '') throw new Error(`the held request had no answer within 10 s (exit: ${proc.exitCode ?? proc.signalCode ?? 'still running'}): ${output()}`);
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      note('request written');
+      // A held request never answered fails here with the service's output, after 10 s however
+      // the connection behaves (a socket's own timeout is one of idleness, and none once closed).
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 10_000)))]);
+      clearTimeout(timer);
+      if (late || answer === '') throw new Error(`the held request had ${late ? 'no answer and no close within 10 s' : 'no answer before its connection closed'} ${status()}`);
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       // The held connection is served as the server takes the port over; the listening line
       // follows a moment later (and reaches this pipe later still).
@@ -78,7 +97,9 @@ describe('start-up', () => {
     } finally {
       socket?.destroy();
       proc.kill('SIGTERM');
-      exit = await Promise.race([exited, new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      exit = await Promise.race([exited, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 10_000)))]);
+      clearTimeout(timer);
       if (exit === 'late') proc.kill('SIGKILL');
     }
     if (exit === 'late') throw new Error(`no exit within 10 s of SIGTERM: ${output()}`);

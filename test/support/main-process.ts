@@ -7,6 +7,19 @@ const MAIN = path.join(__dirname, '..', '..', 'dist', 'main.js');
 /** `node dist/main.js` as an operator runs it: its output so far, and when it exited with what code. */
 export type MainProcess = { proc: ChildProcess; output(): string; exited: Promise<{ code: number | null; at: number }> };
 
+/** Every service started here and not yet exited. */
+const running = new Set<ChildProcess>();
+// A test that jest times out never reaches its own `finally`: the services it started would
+// outlive the run (one was found serving, from a clone CI had since removed).
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
+/** SIGKILLs every service started here that is still running (a spec's afterEach: after a timed-out test). */
+export function killStillRunning(): void {
+  for (const proc of running) proc.kill('SIGKILL');
+}
+
 /**
  * Starts the built service with only PATH and `env` in its environment; its stdout is `stdout`
  * when given (an fd of this process; `output` then has its stderr only). `inherit`: fds of this
@@ -17,6 +30,8 @@ export function spawnMain(env: Record<string, string>, inherit: number[] = [], s
   expect(fs.existsSync(MAIN)).toBe(true); // `npm run build` (pretest) makes dist/
   const [command, args] = inherit.length > 0 ? ['/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, MAIN]] : [process.execPath, [MAIN]];
   const proc = spawn(command, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', stdout ?? 'pipe', 'pipe', ...inherit] });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   let out = '';
   proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
