@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { closeSync, openSync, unlinkSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, Server as NetServer, type ListenOptions, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InheritedSocketError, openPort, type OpenPort } from './accept-sockets';
+import { InheritedSocketError, listenerOn, openPort, type OpenPort } from './accept-sockets';
 
 describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP server once it serves)', () => {
   const noError = (err: Error) => {
@@ -76,6 +76,43 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
     await expect(openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 1, inherited: [] }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE' });
     expect(server.listening).toBe(false);
     await new Promise((resolve) => other.close(resolve));
+  });
+
+  it('refuses a port another process shares with SO_REUSEPORT (the kernel would let it join), and one held by address or wildcard', async () => {
+    for (const [theirs, ours] of [
+      ['127.0.0.1', '127.0.0.1'],
+      ['0.0.0.0', '127.0.0.1'],
+      ['127.0.0.1', '0.0.0.0'],
+    ]) {
+      const other = createServer();
+      await new Promise<void>((resolve) => other.listen({ port: 0, host: theirs, reusePort: true } as ListenOptions, resolve));
+      const port = (other.address() as { port: number }).port;
+      try {
+        await expect(openPort({ port, host: ours, backlog: 511, sockets: 4, inherited: [] }, noError)).rejects.toMatchObject({ code: 'EADDRINUSE', port });
+      } finally {
+        await new Promise((resolve) => other.close(resolve));
+      }
+    }
+  });
+
+  it('never binds a port asked for without SO_REUSEPORT, even for a moment (a connection the kernel completed there would be reset)', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const listens: unknown[] = [];
+    const listen = NetServer.prototype.listen;
+    const spy = jest.spyOn(NetServer.prototype, 'listen').mockImplementation(function (this: NetServer, ...args: unknown[]) {
+      listens.push(args[0]);
+      return listen.apply(this, args as Parameters<typeof listen>);
+    });
+    try {
+      opened.push(await openPort({ port, host: '127.0.0.1', backlog: 511, sockets: 4, inherited: [] }, noError));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(listens).toHaveLength(4);
+    expect(listens).toEqual(Array.from({ length: 4 }, () => expect.objectContaining({ port, reusePort: true })));
   });
 
   for (const sockets of [1, 3]) {
@@ -178,5 +215,77 @@ describe('openPort (the port taken first; SO_REUSEPORT sockets feeding one HTTP 
     server.emit('error', new Error('accept EMFILE'));
     expect(failures).toEqual(['accept EMFILE']);
     listening.close();
+  });
+});
+
+describe('listenerOn (a listening socket on the port, from /proc/net/tcp and tcp6)', () => {
+  // As /proc/net shows them: 127.0.0.1:8080 and 0.0.0.0:3306 listening, then an established
+  // connection, after which the kernel lists no listening socket (a line there is not read).
+  const TCP = [
+    '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0',
+    '   1: 00000000:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1002 1 0000000000000000 100 0 0 10 0',
+    '   2: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 1003 1 0000000000000000 20 4 30 10 -1',
+    '   3: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1004 1 0000000000000000 100 0 0 10 0',
+  ];
+  // ::1 on 9090 and ::ffff:10.1.2.3 (IPv4-mapped) on 9091.
+  const TCP6 = [
+    '   0: 00000000000000000000000001000000:2382 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2001 1 0000000000000000 100 0 0 10 0',
+    '   1: 0000000000000000FFFF00000302010A:2383 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2002 1 0000000000000000 100 0 0 10 0',
+  ];
+  const tables = (file: string) => (file.endsWith('tcp6') ? TCP6 : TCP);
+
+  it.each([
+    [8080, '127.0.0.1', true],
+    [8080, '0.0.0.0', true],
+    [8080, '::', true],
+    [8080, '10.0.0.1', false],
+    [3306, '10.0.0.1', true],
+    [3306, '::1', false],
+    [3306, '::', true],
+    [8081, '127.0.0.1', false],
+    [8081, '0.0.0.0', false],
+    [9090, '::1', true],
+    [9090, '0:0:0:0:0:0:0:1', true],
+    [9090, '127.0.0.1', false],
+    [9090, '0.0.0.0', false],
+    [9090, '::', true],
+    [9091, '10.1.2.3', true],
+    [9091, '::ffff:10.1.2.3', true],
+    [9091, '10.1.2.4', false],
+  ])('port %i, host %s: %s', (port, host, held) => {
+    expect(listenerOn(port, host, tables)).toBe(held);
+  });
+
+  it('stops at the first socket that is not listening: a listening one listed after it is not there', () => {
+    expect(listenerOn(0x1f91, '127.0.0.1', tables)).toBe(false);
+    expect(listenerOn(0x1f91, '127.0.0.1', (file) => (file.endsWith('tcp6') ? [] : [TCP[3]]))).toBe(true);
+  });
+
+  it('reads no IPv6 listener where the kernel has no tcp6 table (IPv6 off)', () => {
+    const noTcp6 = (file: string) => {
+      if (file.endsWith('tcp6')) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      return TCP;
+    };
+    expect(listenerOn(8080, '127.0.0.1', noTcp6)).toBe(true);
+    expect(listenerOn(9090, '::1', noTcp6)).toBe(false);
+  });
+
+  it('cannot tell for a host name, or without the tables', () => {
+    expect(listenerOn(8080, 'localhost', tables)).toBeUndefined();
+    expect(
+      listenerOn(8080, '127.0.0.1', () => {
+        throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      }),
+    ).toBeUndefined();
+  });
+
+  it("reads this machine's own tables: a port listened on here is there, and gone once closed", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    expect(listenerOn(port, '127.0.0.1')).toBe(true);
+    expect(listenerOn(port, '0.0.0.0')).toBe(true);
+    await new Promise((resolve) => server.close(resolve));
+    expect(listenerOn(port, '127.0.0.1')).toBe(false);
   });
 });

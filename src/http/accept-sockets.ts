@@ -1,4 +1,6 @@
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { createServer, isIP, type Server as NetServer, type Socket } from 'node:net';
+import { endianness } from 'node:os';
 import type { Server } from 'node:http';
 import { listen } from '../util/listen';
 import { ownSocket } from './socket-guard';
@@ -42,9 +44,13 @@ export class InheritedSocketError extends Error {}
  * 1 s and 3 s later. With `sockets` of them the kernel spreads new connections over as many
  * queues, and each turn takes one from each. The first socket becomes the HTTP server's own
  * (`server.listen(handle)`); the others hand their connections to its `'connection'`
- * handling. The port is first bound without SO_REUSEPORT for a moment, so that a port another
- * process holds is still refused (EADDRINUSE) rather than silently shared. `sockets` 1: one
- * plain socket.
+ * handling. A port another process listens on is still refused (EADDRINUSE) rather than
+ * silently shared (the kernel lets a process of the same user join its SO_REUSEPORT sockets):
+ * on Linux the listening sockets of /proc/net/tcp and tcp6 are looked at first
+ * (`listenerOn`); where they cannot be read, the port is bound alone for a moment first. (That
+ * moment was the Linux way too, and a connection the kernel completed in it was reset when it
+ * closed: a restarted process' subscribers, reconnecting, met it.) `sockets` 1: one plain
+ * socket.
  *
  * **Inherited sockets** (`inherited`, systemd's socket activation): a supervisor made the
  * listening sockets and keeps them open across the process' restarts, so what connects while no
@@ -96,7 +102,10 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
       }
     } else if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
     else {
-      const port = await probeFree(options.port, host);
+      // Port 0: the kernel's choice, which nobody can be connecting to yet.
+      const held = options.port === 0 ? undefined : listenerOn(options.port, host);
+      if (held) throw addressInUse(host, options.port);
+      const port = held === false ? options.port : await probeFree(options.port, host);
       await listen(acceptor(), { port, host, backlog, reusePort: true });
       const bound = (acceptors[0].address() as { port: number }).port;
       for (let i = 1; i < sockets; i++) await listen(acceptor(), { port: bound, host, backlog, reusePort: true });
@@ -137,4 +146,99 @@ async function probeFree(port: number, host: string): Promise<number> {
   const free = (probe.address() as { port: number }).port;
   await new Promise((resolve) => probe.close(resolve));
   return free;
+}
+
+/** The error a listen on a port another socket holds fails with (as Node's own, for the caller's handling). */
+function addressInUse(host: string, port: number): NodeJS.ErrnoException {
+  return Object.assign(new Error(`listen EADDRINUSE: address already in use ${host}:${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'listen', address: host, port });
+}
+
+/** An address as /proc/net shows it and as a host is written, the same: IPv6, IPv4 as IPv4-mapped, in the URL parser's canonical text. */
+function canonical(address: string): string {
+  return new URL(`http://[${isIP(address) === 4 ? `::ffff:${address}` : address}]`).hostname;
+}
+const ANY = canonical('::');
+const ANY_IPV4 = canonical('0.0.0.0');
+/** IPv4, or IPv4-mapped IPv6 (::ffff:0:0/96), in canonical text. */
+const ipv4 = (address: string) => /^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(address);
+
+/**
+ * Whether binds of the two (canonical) addresses on one port meet, as Linux has it: the same
+ * address; `::` against anything (dual-stack); 0.0.0.0 against any IPv4 address.
+ */
+function meet(a: string, b: string): boolean {
+  if (a === b || a === ANY || b === ANY) return true;
+  return (a === ANY_IPV4 && ipv4(b)) || (b === ANY_IPV4 && ipv4(a));
+}
+
+/** A /proc/net/tcp or tcp6 address (hex, each 32-bit word in the host's byte order) as text. */
+function procAddress(hex: string): string {
+  const words = hex.match(/.{8}/g)!.map((word) => (endianness() === 'LE' ? Buffer.from(word, 'hex').reverse() : Buffer.from(word, 'hex')));
+  if (words.length === 1) return [...words[0]].join('.');
+  const bytes = Buffer.concat(words);
+  return Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16)).join(':');
+}
+
+/**
+ * A /proc/net table's lines after its header, read as they are asked for: the kernel lists its
+ * listening sockets first and then the rest (established, TIME_WAIT: tens of thousands after a
+ * restart), which `listenerOn` stops short of. Opened at once (a missing table throws here);
+ * closed when the caller's loop ends.
+ */
+function procLines(file: string): Iterable<string> {
+  const fd = openSync(file, 'r');
+  return (function* () {
+    try {
+      const chunk = Buffer.alloc(16 * 1024);
+      let rest = '';
+      let header = true;
+      for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) {
+        const lines = (rest + chunk.toString('latin1', 0, n)).split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) {
+          if (header) header = false;
+          else yield line;
+        }
+      }
+      if (rest !== '' && !header) yield rest;
+    } finally {
+      closeSync(fd);
+    }
+  })();
+}
+
+/**
+ * Whether a socket of this network namespace listens on `port` where a bind of `host` would
+ * meet it (`meet`: the same address, or a wildcard that covers it). From /proc/net/tcp and
+ * tcp6, their listening sockets only (`lines`: a table's lines after its header, for tests);
+ * `undefined` when they cannot be read (not Linux) or `host` is a name, not an address. An
+ * IPv6-only `::` counts against an IPv4 host too, which a bind would allow: /proc does not show
+ * the flag.
+ */
+export function listenerOn(port: number, host: string, lines: (file: string) => Iterable<string> = procLines): boolean | undefined {
+  if (isIP(host) === 0) return undefined;
+  try {
+    const ours = canonical(host);
+    for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let table: Iterable<string>;
+      try {
+        table = lines(file);
+      } catch (err) {
+        // No tcp6 where IPv6 is off: no IPv6 listener either.
+        if (file.endsWith('6') && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      for (const line of table) {
+        // sl local_address rem_address st ...; st 0A is LISTEN, and the listening sockets come first.
+        const [, local, , state] = line.trim().split(/\s+/);
+        if (state !== '0A') break;
+        const [hex, portHex] = local.split(':');
+        if (parseInt(portHex, 16) !== port) continue;
+        if (meet(canonical(procAddress(hex)), ours)) return true;
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return false;
 }
