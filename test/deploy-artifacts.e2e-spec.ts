@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { spawnMain, type MainProcess } from './support/main-process';
+import { killStillRunning, spawnMain, type MainProcess } from './support/main-process';
 import { deletePrefix, freePort, randomPrefix, REDIS_URL } from './support/redis';
 import { waitFor } from './support/wait';
 
@@ -68,6 +68,8 @@ describe('deploy artifacts query metrics the service exports', () => {
   }, 120_000);
 
   afterAll(() => deletePrefix(prefix));
+  // scrape() stops its service in its `finally`, which a beforeAll jest times out never reaches.
+  afterAll(killStillRunning);
 
   it('reads families, and histogram series, from an exposition', () => {
     const names = seriesNames('# TYPE a_seconds histogram\n# TYPE b_total counter\nb_total 1\n');

@@ -89,7 +89,7 @@ describe('start-up', () => {
       let timer: NodeJS.Timeout | undefined;
       const late = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 10_000)))]);
       clearTimeout(timer);
-      if (late || answer === '') throw new Error(`the held request had ${late ? 'no answer and no close within 10 s' : 'no answer before its connection closed'} ${status()}`);
+      if (late || answer === '') throw new Error(`the held request had ${late ? `${answer === '' ? 'no answer' : 'an answer'} and no close within 10 s` : 'no answer before its connection closed'} ${status()}`);
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       // The held connection is served as the server takes the port over; the listening line
       // follows a moment later (and reaches this pipe later still).

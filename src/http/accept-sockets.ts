@@ -47,7 +47,8 @@ export class InheritedSocketError extends Error {}
  * handling. A port another process listens on is still refused (EADDRINUSE) rather than
  * silently shared (the kernel lets a process of the same user join its SO_REUSEPORT sockets):
  * on Linux the listening sockets of /proc/net/tcp and tcp6 are looked at first
- * (`listenerOn`); where they cannot be read, the port is bound alone for a moment first. (That
+ * (`listenerOn`); where they cannot be read, or `host` is a name, the port is bound alone for a
+ * moment first. (That
  * moment was the Linux way too, and a connection the kernel completed in it was reset when it
  * closed: a restarted process' subscribers, reconnecting, met it.) `sockets` 1: one plain
  * socket.
@@ -103,9 +104,9 @@ export async function openPort(options: PortOptions, onAcceptError: (err: Error)
     } else if (sockets <= 1) await listen(acceptor(), { port: options.port, host, backlog });
     else {
       // Port 0: the kernel's choice, which nobody can be connecting to yet.
-      const held = options.port === 0 ? undefined : listenerOn(options.port, host);
-      if (held) throw addressInUse(host, options.port);
-      const port = held === false ? options.port : await probeFree(options.port, host);
+      const taken = options.port === 0 ? undefined : listenerOn(options.port, host);
+      if (taken) throw addressInUse(host, options.port);
+      const port = taken === false ? options.port : await probeFree(options.port, host);
       await listen(acceptor(), { port, host, backlog, reusePort: true });
       const bound = (acceptors[0].address() as { port: number }).port;
       for (let i = 1; i < sockets; i++) await listen(acceptor(), { port: bound, host, backlog, reusePort: true });
@@ -163,17 +164,21 @@ const ANY_IPV4 = canonical('0.0.0.0');
 const ipv4 = (address: string) => /^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(address);
 
 /**
- * Whether binds of the two (canonical) addresses on one port meet, as Linux has it: the same
- * address; `::` against anything (dual-stack); 0.0.0.0 against any IPv4 address.
+ * Whether binds of the two (canonical) addresses on one port meet: the same address; `::`
+ * against anything (dual-stack); 0.0.0.0 against any IPv4 address. That covers every pair of
+ * sockets that could share an SO_REUSEPORT group, which is what `listenerOn` looks for; a conflict
+ * between families it leaves out, the bind itself still reports.
  */
 function meet(a: string, b: string): boolean {
   if (a === b || a === ANY || b === ANY) return true;
   return (a === ANY_IPV4 && ipv4(b)) || (b === ANY_IPV4 && ipv4(a));
 }
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /** A /proc/net/tcp or tcp6 address (hex, each 32-bit word in the host's byte order) as text. */
 function procAddress(hex: string): string {
-  const words = hex.match(/.{8}/g)!.map((word) => (endianness() === 'LE' ? Buffer.from(word, 'hex').reverse() : Buffer.from(word, 'hex')));
+  const words = hex.match(/.{8}/g)!.map((word) => (LITTLE_ENDIAN ? Buffer.from(word, 'hex').reverse() : Buffer.from(word, 'hex')));
   if (words.length === 1) return [...words[0]].join('.');
   const bytes = Buffer.concat(words);
   return Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16)).join(':');
@@ -185,11 +190,11 @@ function procAddress(hex: string): string {
  * restart), which `listenerOn` stops short of. Opened at once (a missing table throws here);
  * closed when the caller's loop ends.
  */
-function procLines(file: string): Iterable<string> {
+export function procLines(file: string, chunkSize = 16 * 1024): Iterable<string> {
   const fd = openSync(file, 'r');
   return (function* () {
     try {
-      const chunk = Buffer.alloc(16 * 1024);
+      const chunk = Buffer.alloc(chunkSize);
       let rest = '';
       let header = true;
       for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) {
@@ -213,7 +218,9 @@ function procLines(file: string): Iterable<string> {
  * tcp6, their listening sockets only (`lines`: a table's lines after its header, for tests);
  * `undefined` when they cannot be read (not Linux) or `host` is a name, not an address. An
  * IPv6-only `::` counts against an IPv4 host too, which a bind would allow: /proc does not show
- * the flag.
+ * the flag. It relies on Linux's order (listening sockets first, since 4.4; Node 22 needs 4.18):
+ * a /proc that lists them otherwise (an emulation) could hide a listener, and the bind would
+ * then join another process' SO_REUSEPORT sockets, as it would without this check.
  */
 export function listenerOn(port: number, host: string, lines: (file: string) => Iterable<string> = procLines): boolean | undefined {
   if (isIP(host) === 0) return undefined;

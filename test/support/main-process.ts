@@ -9,13 +9,13 @@ export type MainProcess = { proc: ChildProcess; output(): string; exited: Promis
 
 /** Every service started here and not yet exited. */
 const running = new Set<ChildProcess>();
-// A test that jest times out never reaches its own `finally`: the services it started would
-// outlive the run (one was found serving, from a clone CI had since removed).
-process.once('exit', () => {
-  for (const proc of running) proc.kill('SIGKILL');
-});
 
-/** SIGKILLs every service started here that is still running (a spec's afterEach: after a timed-out test). */
+/**
+ * SIGKILLs every service started here that is still running: a spec's afterEach or afterAll,
+ * for a test or hook jest timed out, which never reaches its own `finally` (its service was left
+ * serving). (A `process.on('exit')` here would not do: jest gives each spec a process object of
+ * its own, whose 'exit' never comes.)
+ */
 export function killStillRunning(): void {
   for (const proc of running) proc.kill('SIGKILL');
 }
