@@ -46,12 +46,11 @@ export class InheritedSocketError extends Error {}
  * (`server.listen(handle)`); the others hand their connections to its `'connection'`
  * handling. A port another process listens on is still refused (EADDRINUSE) rather than
  * silently shared (the kernel lets a process of the same user join its SO_REUSEPORT sockets):
- * on Linux the listening sockets of /proc/net/tcp and tcp6 are looked at first
- * (`listenerOn`); where they cannot be read, or `host` is a name, the port is bound alone for a
- * moment first. (That
- * moment was the Linux way too, and a connection the kernel completed in it was reset when it
- * closed: a restarted process' subscribers, reconnecting, met it.) `sockets` 1: one plain
- * socket.
+ * on Linux the listening sockets of /proc/net/tcp and tcp6 are looked at first (`listenerOn`);
+ * where they cannot be read, or `host` is a name, the port is bound alone for a moment first.
+ * (That moment was the Linux way too, and a connection the kernel completed in it was reset
+ * when it closed: a restarted process' subscribers, reconnecting, met it.) `sockets` 1: one
+ * plain socket.
  *
  * **Inherited sockets** (`inherited`, systemd's socket activation): a supervisor made the
  * listening sockets and keeps them open across the process' restarts, so what connects while no
