@@ -8,25 +8,34 @@
  *   as src/http/request-head.ts) and the response written to the socket: the service's stream
  *   door (src/http/stream-door.ts) without its own work (the headers object, the header checks,
  *   a SocketResponse), so a lower bound for it.
+ * - `socketio`: a bare Socket.IO server (the service's socket.io, WebSocket transport only):
+ *   each client connects to `/prices` with its subscription in the handshake's auth, as the
+ *   client library does, and gets one `price` event; no resume, no hub, no limits. The floor
+ *   under a Socket.IO join (src/socketio), measured with the load generator's client.
  * N clients (256 in flight) each send an SSE request and wait for its head and first frames; the
  * server's CPU (process.cpuUsage) and RSS and heap after a GC are taken before and after, per
  * connection. The server runs in a child process; clients and server share the machine.
  *
  *   node bench/dist/bench/conn-cost.js [N=10000] [modes=http,http-release,door] [rounds=1]
+ *   node bench/dist/bench/conn-cost.js 5000 socketio
  */
 import { fork } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Socket } from 'node:net';
+import { Server as SocketIoServer } from 'socket.io';
 import { releaseParser } from '../src/http/release-parser';
+import { openSocketIo, type Conn } from './clients';
 
-type Mode = 'http' | 'http-release' | 'door';
+const MODES = ['http', 'http-release', 'door', 'socketio'] as const;
+type Mode = (typeof MODES)[number];
 type Usage = { cpuMs: number; rss: number; heap: number; held: number };
 
 const HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n';
 const FRAMES = `retry: 1000\n\n${'id: 1-0\nevent: price\ndata: {"pair":"BTC-USD","price":97000.12,"timestamp":"2026-12-07T12:00:00.000Z"}\n\n'.repeat(5)}`;
 const BODY = `${Buffer.byteLength(FRAMES).toString(16)}\r\n${FRAMES}\r\n`;
 const REQUEST = 'GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\nLast-Event-ID: 1-0\r\n\r\n';
+const TICK = { id: '1-0', pair: 'BTC-USD', price: 97000.12, timestamp: '2026-12-07T12:00:00.000Z' };
 
 type Common = {
   HTTPParser: { new (): Record<number, unknown> & { initialize(t: number, r: object, max: number, lenient: number): void; execute(b: Buffer): number | Error }; REQUEST: number; kOnHeadersComplete: number; kOnHeaders: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
@@ -36,7 +45,15 @@ function serve(mode: Mode): void {
   const common = createRequire(__filename)('_http_common') as Common;
   const held: unknown[] = [];
   const ready = (port: number) => process.send!({ port });
-  if (mode === 'door') {
+  if (mode === 'socketio') {
+    const server = createHttpServer();
+    const io = new SocketIoServer(server, { transports: ['websocket'], serveClient: false });
+    io.of('/prices').on('connection', (socket) => {
+      socket.emit('price', TICK);
+      held.push(socket);
+    });
+    server.listen(0, '127.0.0.1', () => ready((server.address() as { port: number }).port));
+  } else if (mode === 'door') {
     const parser = new common.HTTPParser();
     let complete = false;
     parser[common.HTTPParser.kOnHeadersComplete] = () => {
@@ -96,26 +113,47 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
   const before = await usage();
   const started = Date.now();
   const sockets: Socket[] = [];
+  const conns: Conn[] = [];
   await new Promise<void>((resolve, reject) => {
     let opened = 0;
     let done = 0;
     let inFlight = 0;
+    const counted = () => {
+      inFlight--;
+      if (++done === n) resolve();
+      else open();
+    };
     const open = () => {
       while (inFlight < 256 && opened < n) {
         opened++;
         inFlight++;
+        if (mode === 'socketio') {
+          let got = false;
+          const request = { path: '/socket.io/', namespace: '/prices', inHandshake: true, pairs: [TICK.pair], timeField: 'timestamp' };
+          conns.push(
+            openSocketIo({ host: '127.0.0.1', port }, request, {
+              open: () => undefined,
+              reset: () => undefined,
+              close: (reason) => reject(new Error(`socketio: a connection ended (${reason})`)),
+              tick: () => {
+                if (got) return;
+                got = true;
+                counted();
+              },
+            }),
+          );
+          continue;
+        }
         const socket = connect(port, '127.0.0.1', () => socket.write(REQUEST));
         sockets.push(socket);
         socket.on('error', reject);
         let got = 0;
-        let counted = false;
+        let seen = false;
         socket.on('data', (d: Buffer) => {
           got += d.length;
-          if (counted || got < HEAD.length + BODY.length - 40) return;
-          counted = true;
-          inFlight--;
-          if (++done === n) resolve();
-          else open();
+          if (seen || got < HEAD.length + BODY.length - 40) return;
+          seen = true;
+          counted();
         });
       }
     };
@@ -124,6 +162,7 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
   const wallMs = Date.now() - started;
   const after = await usage();
   for (const s of sockets) s.destroy();
+  for (const c of conns) c.close();
   child.kill();
   if (after.held !== n) throw new Error(`${mode}: ${after.held} of ${n} held`);
   return {
@@ -141,7 +180,7 @@ async function main(): Promise<void> {
   const modes = (process.argv[3] ?? 'http,http-release,door').split(',') as Mode[];
   const rounds = Number(process.argv[4] ?? 1);
   if (!Number.isInteger(n) || n < 1) throw new Error('N: a whole number of connections');
-  for (const m of modes) if (!['http', 'http-release', 'door'].includes(m)) throw new Error(`unknown mode ${m}`);
+  for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m} (one of ${MODES.join(', ')})`);
   for (let r = 0; r < rounds; r++) for (const mode of modes) process.stdout.write(`${JSON.stringify(await measure(mode, n))}\n`);
 }
 

@@ -186,6 +186,30 @@ describe('join-cost benchmark (bench/join-cost.ts)', () => {
   });
 });
 
+describe('conn-cost benchmark (bench/conn-cost.ts)', () => {
+  const connCost = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', 'conn-cost.js'), ...args], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  it('measures a bare Socket.IO server per connection, each client connected with its auth and given its event, beside the door', async () => {
+    const { code, stdout, stderr } = await connCost(['30', 'socketio,door']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { mode: string; connections: number; cpuPerConnectionUs: number; rssPerConnectionKiB: number });
+    expect(lines.map((l) => [l.mode, l.connections])).toEqual([
+      ['socketio', 30],
+      ['door', 30],
+    ]);
+    for (const l of lines) expect(l.cpuPerConnectionUs).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('refuses a mode it does not know', async () => {
+    expect(await connCost(['10', 'polling'])).toEqual({ code: 1, stdout: '', stderr: 'conn-cost: unknown mode polling (one of http, http-release, door, socketio)\n' });
+  });
+});
+
 // WORKERS=2: the figures over the process tree, per worker from the gauge, and --kill-worker-at.
 describe('load benchmark against WORKERS=2', () => {
   // --storm worker is --kill-worker-at with the storm's figures (WORKERS=2 unless given).
