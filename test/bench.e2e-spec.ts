@@ -44,6 +44,14 @@ async function expectNoKeys(prefix: string): Promise<void> {
   }
 }
 
+/** Runs one of the bench's scripts (bench/dist/bench/<script>) to its end: its exit code and output. */
+const benchScript = (script: string, args: string[], timeout: number) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', script), ...args], { cwd: root, timeout }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    ),
+  );
+
 // Small sizes: correctness only. Speed is the harness' own report, not a test's business.
 describe('load and resume benchmark (CI size)', () => {
   beforeAll(() => {
@@ -142,12 +150,7 @@ describe('start-time benchmark (bench/start-time.ts)', () => {
 });
 
 describe('join-cost benchmark (bench/join-cost.ts)', () => {
-  const joinCost = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', 'join-cost.js'), ...args], { cwd: root, timeout: 110_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-      ),
-    );
+  const joinCost = (args: string[]) => benchScript('join-cost.js', args, 110_000);
 
   it("opens N streams of each transport, each resumed from the log up to the newest tick, and reports the service's CPU per join", async () => {
     const runs = await Promise.all(TRANSPORTS.map((t) => joinCost(['40', 'memory', t])));
@@ -187,12 +190,7 @@ describe('join-cost benchmark (bench/join-cost.ts)', () => {
 });
 
 describe('conn-cost benchmark (bench/conn-cost.ts)', () => {
-  const connCost = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [path.join(root, 'bench', 'dist', 'bench', 'conn-cost.js'), ...args], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-      ),
-    );
+  const connCost = (args: string[]) => benchScript('conn-cost.js', args, 60_000);
 
   it('measures a bare Socket.IO server per connection, each client connected with its auth and given its event, beside the door', async () => {
     const { code, stdout, stderr } = await connCost(['30', 'socketio,door']);
