@@ -2,7 +2,7 @@ import net from 'node:net';
 import { mulberry32 } from '../src/sources/simulated.source';
 import { startCluster, type Cluster } from './support/cluster';
 import { openStream, type RawStream } from './support/sse';
-import { waitFor } from './support/wait';
+import { sleep, waitFor } from './support/wait';
 
 /**
  * The reset storm (issue 21, D1): hostile clients open a request on every route family, in every
@@ -128,7 +128,14 @@ const byId = (a: string, b: string) => {
 async function historyIds(url: string, first: string, last: string): Promise<string[]> {
   const ids: string[] = [];
   for (const pair of ['BTC-USD', 'ETH-USD']) {
-    const page = (await (await fetch(`${url}/api/prices/${pair}/history?limit=1000`)).json()) as { updates: { id: string }[] };
+    // With WORKERS=2 the history may come from the other worker, whose copy of the log can be a
+    // poll behind the one that served the stream: asked again until it holds a tick past `last`
+    // (it gets the log in order, so it then holds everything up to `last`).
+    let page: { updates: { id: string }[] } = { updates: [] };
+    for (const deadline = Date.now() + 5000; ; await sleep(20)) {
+      page = (await (await fetch(`${url}/api/prices/${pair}/history?limit=1000`)).json()) as typeof page;
+      if (page.updates.some((t) => byId(t.id, last) > 0) || Date.now() > deadline) break;
+    }
     ids.push(...page.updates.map((t) => t.id));
   }
   return ids.filter((id) => byId(id, first) >= 0 && byId(id, last) <= 0).sort(byId);
