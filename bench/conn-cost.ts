@@ -36,6 +36,8 @@ const FRAMES = `retry: 1000\n\n${'id: 1-0\nevent: price\ndata: {"pair":"BTC-USD"
 const BODY = `${Buffer.byteLength(FRAMES).toString(16)}\r\n${FRAMES}\r\n`;
 const REQUEST = 'GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\nLast-Event-ID: 1-0\r\n\r\n';
 const TICK = { id: '1-0', pair: 'BTC-USD', price: 97000.12, timestamp: '2026-12-07T12:00:00.000Z' };
+/** A socketio-mode client's request: `/prices`, the subscription in the handshake's auth (the client library's way). */
+const SOCKET_IO_REQUEST = { path: '/socket.io/', namespace: '/prices', inHandshake: true, pairs: [TICK.pair], timeField: 'timestamp' };
 
 type Common = {
   HTTPParser: { new (): Record<number, unknown> & { initialize(t: number, r: object, max: number, lenient: number): void; execute(b: Buffer): number | Error }; REQUEST: number; kOnHeadersComplete: number; kOnHeaders: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
@@ -129,9 +131,8 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
         inFlight++;
         if (mode === 'socketio') {
           let got = false;
-          const request = { path: '/socket.io/', namespace: '/prices', inHandshake: true, pairs: [TICK.pair], timeField: 'timestamp' };
           conns.push(
-            openSocketIo({ host: '127.0.0.1', port }, request, {
+            openSocketIo({ host: '127.0.0.1', port }, SOCKET_IO_REQUEST, {
               open: () => undefined,
               reset: () => undefined,
               close: (reason) => reject(new Error(`socketio: a connection ended (${reason})`)),
