@@ -1,6 +1,5 @@
-import type { ChildProcess } from 'child_process';
 import http from 'http';
-import { spawnMain } from './support/main-process';
+import { killStillRunning, spawnMain } from './support/main-process';
 import { startApp } from './support/app';
 import { freePort, randomPrefix, RedisProcess, testClient } from './support/redis';
 import { getJson, openStream, sleep, waitFor, type RawStream } from './support/sse';
@@ -38,17 +37,13 @@ describe('readiness with a slow Redis', () => {
 });
 
 describe('SIGTERM with SHUTDOWN_DELAY_MS', () => {
-  let child: ChildProcess | undefined;
-  afterEach(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-  });
+  afterEach(killStillRunning);
 
   it('takes readiness down for the delay while REST, streams and probes keep serving, then ends streams with a reconnect hint and exits 0', async () => {
     const DELAY_MS = 1500;
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const { proc, output, exited } = spawnMain({ PORT: String(port), HOST: '127.0.0.1', PRICE_SOURCES: 'simulated', POLL_INTERVAL_MS: '200', SSE_RETRY_MS: '3000', SHUTDOWN_DELAY_MS: String(DELAY_MS), SHUTDOWN_TIMEOUT_MS: '5000', KRAKEN_WS_URL: 'off', COINBASE_WS_URL: 'off' });
-    child = proc;
     const status = (p: string) =>
       new Promise<number>((resolve) => {
         http.get(`${base}${p}`, { agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', () => resolve(0));

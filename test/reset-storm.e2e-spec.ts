@@ -2,7 +2,7 @@ import net from 'node:net';
 import { mulberry32 } from '../src/sources/simulated.source';
 import { startCluster, type Cluster } from './support/cluster';
 import { openStream, type RawStream } from './support/sse';
-import { sleep, waitFor } from './support/wait';
+import { waitFor, within } from './support/wait';
 
 /**
  * The reset storm (issue 21, D1): hostile clients open a request on every route family, in every
@@ -131,11 +131,12 @@ async function historyIds(url: string, first: string, last: string): Promise<str
     // With WORKERS=2 the history may come from the other worker, whose copy of the log can be a
     // poll behind the one that served the stream: asked again until it holds a tick past `last`
     // (it gets the log in order, so it then holds everything up to `last`).
+    // Not caught up within 5 s: the comparison below shows what is missing.
     let page: { updates: { id: string }[] } = { updates: [] };
-    for (const deadline = Date.now() + 5000; ; await sleep(20)) {
+    await waitFor(async () => {
       page = (await (await fetch(`${url}/api/prices/${pair}/history?limit=1000`)).json()) as typeof page;
-      if (page.updates.some((t) => byId(t.id, last) > 0) || Date.now() > deadline) break;
-    }
+      return page.updates.some((t) => byId(t.id, last) > 0);
+    }, 5000).catch(() => undefined);
     ids.push(...page.updates.map((t) => t.id));
   }
   return ids.filter((id) => byId(id, first) >= 0 && byId(id, last) <= 0).sort(byId);
@@ -214,7 +215,7 @@ describe.each([
       // A byte every 200 ms and never a line end: an idle timeout would never fire.
       const drip = setInterval(() => socket.writable && socket.write('a'), 200);
       try {
-        const after = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 8000))]);
+        const after = await within(closed, 8000);
         expect(after).toBeGreaterThanOrEqual(2500);
         expect(after).toBeLessThan(6000);
       } finally {

@@ -1,7 +1,6 @@
-import type { ChildProcess } from 'child_process';
 import http from 'http';
 import net from 'net';
-import { spawnMain } from './support/main-process';
+import { killStillRunning, spawnMain } from './support/main-process';
 import { deletePrefix, freePort, randomPrefix, REDIS_URL, testClient } from './support/redis';
 import { connected, ioClient, wsClient, wsOpen } from './support/sockets';
 import { openStream, sleep, waitFor, type RawStream } from './support/sse';
@@ -31,10 +30,7 @@ function bareStream(port: number): Promise<{ ended: Promise<void>; socket: net.S
 }
 
 describe('SIGTERM with open streams', () => {
-  let child: ChildProcess | undefined;
-  afterEach(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-  });
+  afterEach(killStillRunning);
 
   it('ends every stream with a reconnect hint and exits 0 within SHUTDOWN_TIMEOUT_MS', async () => {
     const port = await freePort();
@@ -47,7 +43,6 @@ describe('SIGTERM with open streams', () => {
       SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
       MAX_STREAM_CONNECTIONS_PER_IP: '2000',
     });
-    child = proc;
 
     const live = () =>
       new Promise<boolean>((resolve) => {
@@ -94,7 +89,6 @@ describe('SIGTERM with open streams', () => {
       KRAKEN_WS_URL: 'off',
       COINBASE_WS_URL: 'off',
     });
-    child = proc;
     const url = `http://127.0.0.1:${port}`;
     let sio: ReturnType<typeof ioClient> | undefined;
     try {

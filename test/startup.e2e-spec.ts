@@ -7,7 +7,7 @@ import { killStillRunning, spawnMain } from './support/main-process';
 import { connectOutcome } from './support/sockets';
 import { startApp, type TestApp } from './support/app';
 import { freePort } from './support/redis';
-import { waitFor } from './support/wait';
+import { waitFor, within } from './support/wait';
 
 /** Preloads test/support/trace-module-loads.js: a line for each file loaded, and for each request of @nestjs/swagger. */
 const TRACE_LOADS = `--require ${JSON.stringify(path.join(__dirname, 'support', 'trace-module-loads.js'))}`;
@@ -86,9 +86,7 @@ describe('start-up', () => {
       note('request written');
       // A held request never answered fails here with the service's output, after 10 s however
       // the connection behaves (a socket's own timeout is one of idleness, and none once closed).
-      let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 10_000)))]);
-      clearTimeout(timer);
+      const late = (await within(closed, 10_000)) === 'late';
       if (late || answer === '') throw new Error(`the held request had ${late ? `${answer === '' ? 'no answer' : 'an answer'} and no close within 10 s` : 'no answer before its connection closed'} ${status()}`);
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       // The held connection is served as the server takes the port over; the listening line
@@ -97,9 +95,7 @@ describe('start-up', () => {
     } finally {
       socket?.destroy();
       proc.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      exit = await Promise.race([exited, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 10_000)))]);
-      clearTimeout(timer);
+      exit = await within(exited, 10_000);
       if (exit === 'late') proc.kill('SIGKILL');
     }
     if (exit === 'late') throw new Error(`no exit within 10 s of SIGTERM: ${output()}`);
@@ -189,14 +185,6 @@ describe('start-up', () => {
   });
 
   describe('a log reader that is gone or stuck', () => {
-    /** Exits within `ms`: its code, or 'still running'. */
-    const exitWithin = async (exited: Promise<{ code: number | null }>, ms: number) => {
-      let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)))]);
-      clearTimeout(timer);
-      return outcome;
-    };
-
     // pino's default stream retried the shutdown's last lines every 100 ms, without end, inside
     // process.exit: a SIGTERM never ended the process (nor a worker whose primary had gone).
     it.each([['one process', '1'], ['WORKERS=2', '2']])('gone (its pipe closed: EPIPE): %s still exits 0 on SIGTERM within seconds', async (_name, workers) => {
@@ -208,7 +196,7 @@ describe('start-up', () => {
         // Logged with the reader gone: a request's access line (the output ends there), then the shutdown's lines.
         expect((await fetch(`http://127.0.0.1:${port}/api/prices/BTC-USD`)).status).toBeLessThan(500);
         proc.kill('SIGTERM');
-        expect(await exitWithin(exited, 8_000)).toMatchObject({ code: 0 });
+        expect(await within(exited, 8_000)).toMatchObject({ code: 0 });
         expect(output()).toContain('"msg":"log output ended: its reader is gone","code":"EPIPE"');
       } finally {
         proc.kill('SIGKILL');
@@ -243,7 +231,7 @@ describe('start-up', () => {
         // Still serving while its output waits.
         expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
         proc.kill('SIGTERM');
-        expect(await exitWithin(exited, 8_000)).toMatchObject({ code: 0 });
+        expect(await within(exited, 8_000)).toMatchObject({ code: 0 });
         expect(output()).toContain('"msg":"log output given up at exit","code":"EAGAIN"');
       } finally {
         proc.kill('SIGKILL');
