@@ -1,12 +1,12 @@
 /**
  * Light stream clients for the load generator: SSE on a raw socket, the plain WebSocket feed
- * and Socket.IO spoken directly over `ws` (engine.io v4 framing), plus subscribers that never
- * read. They parse only what the benchmark needs, so that thousands fit in one process.
+ * and Socket.IO spoken directly over a raw WebSocket client (engine.io v4 framing), plus
+ * subscribers that never read. They parse only what the benchmark needs, so that thousands fit
+ * in one process.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import WebSocket from 'ws';
 import { applyDelta } from '../src/shared/tick-delta';
 import { timeOf } from './stats';
 
@@ -232,69 +232,181 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
   };
 }
 
-const WS_OPTIONS = { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 60_000 };
+/** What a server frame may carry at most (the service's are ticks, replays of a few KiB, close reasons). */
+const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** What a refusal's head and body may be at most (the service's are a few hundred bytes). */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+const HANDSHAKE_TIMEOUT_MS = 60_000;
+const HEAD_END = Buffer.from('\r\n\r\n');
 
-function wsUrl(ep: Endpoint, path: string): string {
-  return `ws://${ep.host}:${ep.port}${path}`;
-}
+/** The WebSocket side of a connection, as the transports' parsers use it. */
+export type WsSend = { send(text: string): void };
 
-/** Connects `ws` and reports its end once, with the most telling reason it saw. */
-function openWs(
+/**
+ * A WebSocket client on a raw socket (RFC 6455), as light as the SSE client: the upgrade request
+ * written as one string, the 101 checked (status and `Sec-WebSocket-Accept`), then the server's
+ * frames parsed off the socket's chunks (text, fragmented text, ping answered with a pong, close
+ * answered with a close); binary frames are skipped. `ws`' client built an HTTP client request,
+ * its agent and parser, and a stream per frame reader for each connection, and cost its process
+ * more CPU per connection than the service spent serving it (bench/conn-cost.ts reports the
+ * clients' CPU). A refusal (any status but 101) ends it as `http_<status>[_<code>]`, the code
+ * read from the JSON body; the end is reported once the socket closes, as `ws` did: the close
+ * frame's code (`ws_close_<code>`, 1006 without one) or the first error seen.
+ */
+export function openWs(
   ep: Endpoint,
   path: string,
   h: StreamHandlers,
-  onOpen: (ws: WebSocket) => void,
-  onText: (ws: WebSocket, s: string, now: number, fail: (why: string) => void) => void,
+  onOpen: (ws: WsSend) => void,
+  onText: (ws: WsSend, s: string, now: number, fail: (why: string) => void) => void,
 ): Conn {
-  const ws = new WebSocket(wsUrl(ep, path), { ...WS_OPTIONS, localAddress: ep.localAddress });
+  const socket = net.connect({ host: ep.host, port: ep.port, localAddress: ep.localAddress });
+  socket.setNoDelay(true);
+  socket.setTimeout(HANDSHAKE_TIMEOUT_MS);
+  const key = randomBytes(16).toString('base64');
+  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
   let done = false;
   let reason: string | undefined;
+  /** Before the 101: what came of the response so far. */
+  let head: Buffer | undefined;
+  let open = false;
+  let closeCode: number | undefined;
+  let closeReason = '';
+  let closing = false;
+  /** A frame split across chunks: the bytes from its start. */
+  let partial: Buffer | undefined;
+  /** A fragmented text message's parts; `null` while a fragmented binary message is skipped. */
+  let fragments: Buffer[] | null | undefined;
+
   const fail = (why: string): void => {
     reason ??= why;
-    ws.terminate();
+    socket.destroy();
   };
-  ws.on('unexpected-response', (_req, res) => {
-    let body = '';
-    res.on('data', (d: Buffer) => (body += d.toString()));
-    res.on('end', () => {
-      const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(body)?.[1];
-      fail(`http_${res.statusCode}${code ? `_${code}` : ''}`);
-    });
-    res.on('error', () => fail(`http_${res.statusCode}`));
-  });
-  // The socket under the WebSocket: what it received on the wire since the handshake (frames and
-  // control frames included), read from its byte count at each message and at the end. A 'data'
-  // listener of our own on that socket lost Socket.IO's first packets.
-  let socket: net.Socket | undefined;
-  let counted = 0;
-  const account = (): void => {
-    if (!socket || !h.bytes) return;
-    const n = socket.bytesRead;
-    if (n > counted) h.bytes(n - counted);
-    counted = n;
+  const ws: WsSend = {
+    send: (text) => {
+      if (open && !closing && socket.writable) socket.write(wsFrame(Buffer.from(text)));
+    },
   };
-  ws.on('upgrade', (res) => {
-    socket = res.socket;
-    counted = socket.bytesRead;
+
+  const refused = (status: number, body: string): void => {
+    const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(body)?.[1];
+    fail(`http_${status}${code ? `_${code}` : ''}`);
+  };
+
+  /** The response head, once whole: a 101 opens the connection, any other status is a refusal (read to its body's end). */
+  const onHead = (buf: Buffer): void => {
+    const end = buf.indexOf(HEAD_END);
+    if (end < 0) {
+      if (buf.length > MAX_RESPONSE_BYTES) fail('bad_head');
+      return;
+    }
+    const text = buf.toString('latin1', 0, end);
+    const status = Number(text.slice(9, 12));
+    if (status !== 101) {
+      const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(text)?.[1];
+      if (length !== undefined && buf.length - end - 4 >= Number(length)) refused(status, buf.toString('utf8', end + 4, end + 4 + Number(length)));
+      else if (buf.length > MAX_RESPONSE_BYTES) refused(status, '');
+      return;
+    }
+    if (/\r\nsec-websocket-accept:[ \t]*([^\r]*)/i.exec(text)?.[1].trim() !== accept) return fail('ws_bad_accept');
+    head = undefined;
+    open = true;
+    socket.setTimeout(0);
+    onOpen(ws);
+    const rest = buf.subarray(end + 4);
+    if (rest.length > 0 && !done && reason === undefined) onFrames(rest);
+  };
+
+  const onFrames = (chunk: Buffer): void => {
+    h.bytes?.(chunk.length);
+    const buf = partial === undefined ? chunk : Buffer.concat([partial, chunk]);
+    partial = undefined;
+    const now = Date.now();
+    let i = 0;
+    while (reason === undefined && !closing) {
+      if (buf.length - i < 2) break;
+      const b0 = buf[i];
+      const b1 = buf[i + 1];
+      if (b1 & 0x80) return fail('ws_masked_frame');
+      let len = b1 & 0x7f;
+      let at = i + 2;
+      if (len === 126) {
+        if (buf.length - i < 4) break;
+        len = buf.readUInt16BE(i + 2);
+        at = i + 4;
+      } else if (len === 127) {
+        if (buf.length - i < 10) break;
+        len = buf.readUInt32BE(i + 2) * 2 ** 32 + buf.readUInt32BE(i + 6);
+        at = i + 10;
+      }
+      if (len > MAX_FRAME_BYTES) return fail('ws_frame_too_big');
+      if (buf.length - at < len) break;
+      i = at + len;
+      const fin = (b0 & 0x80) !== 0;
+      const opcode = b0 & 0x0f;
+      if (opcode === 1 || opcode === 2 || opcode === 0) {
+        if (opcode !== 0) {
+          if (fragments !== undefined) return fail('ws_bad_fragment');
+          if (fin) {
+            if (opcode === 1) onText(ws, buf.toString('utf8', at, i), now, fail);
+            continue;
+          }
+          fragments = opcode === 1 ? [buf.subarray(at, i)] : null;
+          continue;
+        }
+        if (fragments === undefined) return fail('ws_bad_fragment');
+        if (fragments !== null) fragments.push(buf.subarray(at, i));
+        if (!fin) continue;
+        const parts = fragments;
+        fragments = undefined;
+        if (parts !== null) onText(ws, Buffer.concat(parts).toString('utf8'), now, fail);
+      } else if (opcode === 9) {
+        socket.write(wsFrame(buf.subarray(at, i), 0x8a));
+      } else if (opcode === 8) {
+        closeCode = len >= 2 ? buf.readUInt16BE(at) : 1005;
+        closeReason = len > 2 ? buf.toString('utf8', at + 2, i) : '';
+        closing = true;
+        // The close answered with its code, then this side is done; the server closes the connection.
+        socket.end(wsFrame(buf.subarray(at, Math.min(i, at + 2)), 0x88));
+      } else if (opcode !== 10) {
+        return fail('ws_bad_opcode');
+      }
+    }
+    if (i < buf.length && reason === undefined && !closing) partial = buf.subarray(i);
+  };
+
+  socket.on('connect', () => {
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${ep.host}:${ep.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
   });
-  ws.on('open', () => onOpen(ws));
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    account();
-    if (!isBinary) onText(ws, data.toString(), Date.now(), fail);
+  socket.on('data', (chunk: Buffer) => {
+    if (done || reason !== undefined) return;
+    if (open) return onFrames(chunk);
+    head = head === undefined ? chunk : Buffer.concat([head, chunk]);
+    onHead(head);
   });
-  ws.on('error', (err) => (reason ??= errCode(err)));
-  ws.on('close', (code, why: Buffer) => {
-    account();
+  socket.on('timeout', () => fail('ws_handshake_timeout'));
+  socket.on('error', (err) => (reason ??= errCode(err)));
+  socket.on('close', () => {
     if (done) return;
     done = true;
-    const hint = code === 1012 ? /retry=(\d+)$/.exec(why.toString()) : null;
+    if (reason === undefined && !open && head !== undefined && head.indexOf(HEAD_END) >= 0) {
+      // A refusal without a Content-Length, read to the connection's end.
+      const end = head.indexOf(HEAD_END);
+      const status = Number(head.toString('latin1', 9, 12));
+      const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(head.toString('utf8', end + 4))?.[1];
+      reason = `http_${status}${code ? `_${code}` : ''}`;
+    }
+    const hint = closeCode === 1012 ? /retry=(\d+)$/.exec(closeReason) : null;
     if (hint) h.hint?.(Number(hint[1]));
-    h.close(reason ?? `ws_close_${code}`);
+    h.close(reason ?? `ws_close_${closeCode ?? 1006}`);
   });
   return {
     close: () => {
       done = true;
-      ws.terminate();
+      socket.destroy();
     },
   };
 }
@@ -416,14 +528,14 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
   );
 }
 
-/** A masked client text frame (RFC 6455), for the never-reading WebSocket subscribers. */
-function wsFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
+/** A masked client frame (RFC 6455): text unless `first` (FIN and the opcode) says otherwise. */
+function wsFrame(payload: Buffer, first = 0x81): Buffer {
   const mask = randomBytes(4);
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
-  for (let i = 0; i < len; i++) payload[i] ^= mask[i & 3];
-  return Buffer.concat([head, mask, payload]);
+  const head = len < 126 ? Buffer.from([first, 0x80 | len]) : Buffer.from([first, 0x80 | 126, len >> 8, len & 0xff]);
+  const masked = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) masked[i] = payload[i] ^ mask[i & 3];
+  return Buffer.concat([head, mask, masked]);
 }
 
 export type SlowTransport = 'sse' | 'ws' | 'socketio';
@@ -459,8 +571,8 @@ export function openSlow(ep: Endpoint, transport: SlowTransport, req: SocketIoRe
     if (transport === 'socketio') {
       const nsp = req.namespace === '/' ? '' : `${req.namespace},`;
       // Sent right behind the upgrade: the server reads them once the WebSocket is set up.
-      socket.write(wsFrame(`40${nsp}`));
-      socket.write(wsFrame(`42${nsp}0${JSON.stringify(['subscribe', { pairs: req.pairs }])}`));
+      socket.write(wsFrame(Buffer.from(`40${nsp}`)));
+      socket.write(wsFrame(Buffer.from(`42${nsp}0${JSON.stringify(['subscribe', { pairs: req.pairs }])}`)));
     }
     // The control group (--slow-reads) makes the same requests and reads (and drops) everything.
     if (reads) socket.resume();
