@@ -12,22 +12,35 @@
  *   each client connects to `/prices` with its subscription in the handshake's auth, as the
  *   client library does, and gets one `price` event; no resume, no hub, no limits. The floor
  *   under a Socket.IO join (src/socketio), measured with the load generator's client.
+ * - `ws`: a bare `ws` server (as the service's WebSocket feed configures it), each client given
+ *   one `price` message: the floor under a plain WebSocket join (src/ws).
+ * - `socketio-ws`: the same `ws` server speaking the Socket.IO protocol itself (engine.io 4's open
+ *   packet, the namespace's connect acknowledged with a socket id, one `price` event), to the same
+ *   client as `socketio`: no engine.io, no socket.io. The floor under a Socket.IO path of the
+ *   service's own (none exists: this measures what one could save).
+ * In `ws` and `socketio-ws` the 101 leaves with the first message, and a connect's acknowledgement
+ * with its event, in one write each (the socket corked for the turn, as the service does).
  * N clients (256 in flight) each send an SSE request and wait for its head and first frames; the
  * server's CPU (process.cpuUsage) and RSS and heap after a GC are taken before and after, per
- * connection. The server runs in a child process; clients and server share the machine.
+ * connection. The server runs in a child process; clients and server share the machine. The
+ * clients' own CPU (this process, from the first connection to the last answered) is reported per
+ * connection too: a load generator's share of a storm of such joins.
  *
  *   node bench/dist/bench/conn-cost.js [N=10000] [modes=http,http-release,door] [rounds=1]
  *   node bench/dist/bench/conn-cost.js 5000 socketio
+ *   node bench/dist/bench/conn-cost.js 5000 ws,socketio-ws
  */
 import { fork } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
 import { Server as SocketIoServer } from 'socket.io';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { releaseParser } from '../src/http/release-parser';
-import { openSocketIo, type Conn } from './clients';
+import { openSocketIo, openWsFeed, type Conn } from './clients';
 
-const MODES = ['http', 'http-release', 'door', 'socketio'] as const;
+const MODES = ['http', 'http-release', 'door', 'socketio', 'ws', 'socketio-ws'] as const;
 type Mode = (typeof MODES)[number];
 type Usage = { cpuMs: number; rss: number; heap: number; held: number };
 
@@ -38,6 +51,31 @@ const REQUEST = 'GET /api/prices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/
 const TICK = { id: '1-0', pair: 'BTC-USD', price: 97000.12, timestamp: '2026-12-07T12:00:00.000Z' };
 /** A socketio-mode client's request: `/prices`, the subscription in the handshake's auth (the client library's way). */
 const SOCKET_IO_REQUEST = { path: '/socket.io/', namespace: '/prices', inHandshake: true, pairs: [TICK.pair], timeField: 'timestamp' };
+const WS_REQUEST = { path: '/api/prices/ws', pairs: [TICK.pair], timeField: 'timestamp' };
+/** engine.io 4's open packet as socket.io 4 sends it for a WebSocket-only server (its defaults). */
+const openPacket = (sid: string) => `0${JSON.stringify({ sid, upgrades: [], pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6 })}`;
+const NSP_CONNECT = '40/prices,';
+
+/**
+ * socketio-ws: one connection's side of the Socket.IO protocol on a `ws` socket: the open packet;
+ * then a connect to /prices (its auth parsed, as a handshake's would be) is acknowledged with a
+ * socket id and one `price` event follows. Ids are 15 random bytes, as engine.io's and socket.io's.
+ */
+function speakSocketIo(ws: WebSocket, socket: Socket, held: unknown[]): void {
+  ws.send(openPacket(randomBytes(15).toString('base64url')));
+  ws.once('message', (data: Buffer) => {
+    const s = data.toString();
+    if (!s.startsWith(NSP_CONNECT)) return ws.terminate();
+    const auth: unknown = s.length > NSP_CONNECT.length ? JSON.parse(s.slice(NSP_CONNECT.length)) : {};
+    if (typeof auth !== 'object' || auth === null) return ws.terminate();
+    // The acknowledgement and the event in one write, as the service's catch-up leaves.
+    socket.cork();
+    ws.send(`${NSP_CONNECT}{"sid":"${randomBytes(15).toString('base64url')}"}`);
+    ws.send(`42/prices,${JSON.stringify(['price', TICK])}`);
+    process.nextTick(() => socket.uncork());
+    held.push(ws);
+  });
+}
 
 type Common = {
   HTTPParser: { new (): Record<number, unknown> & { initialize(t: number, r: object, max: number, lenient: number): void; execute(b: Buffer): number | Error }; REQUEST: number; kOnHeadersComplete: number; kOnHeaders: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
@@ -47,7 +85,26 @@ function serve(mode: Mode): void {
   const common = createRequire(__filename)('_http_common') as Common;
   const held: unknown[] = [];
   const ready = (port: number) => process.send!({ port });
-  if (mode === 'socketio') {
+  if (mode === 'ws' || mode === 'socketio-ws') {
+    const server = createHttpServer();
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 16 * 1024 });
+    const price = JSON.stringify({ type: 'price', ...TICK });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      // The 101 and the first message in one write, as the service's WebSocket feed corks them.
+      socket.cork();
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', () => ws.terminate());
+        if (mode === 'socketio-ws') speakSocketIo(ws, socket, held);
+        else {
+          ws.send(price);
+          held.push(ws);
+        }
+        process.nextTick(() => socket.uncork());
+      });
+    });
+    server.listen(0, '127.0.0.1', () => ready((server.address() as { port: number }).port));
+  } else if (mode === 'socketio') {
     const server = createHttpServer();
     const io = new SocketIoServer(server, { transports: ['websocket'], serveClient: false });
     io.of('/prices').on('connection', (socket) => {
@@ -114,6 +171,7 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
   };
   const before = await usage();
   const started = Date.now();
+  const clientCpu = process.cpuUsage();
   const sockets: Socket[] = [];
   const conns: Conn[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -129,20 +187,20 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
       while (inFlight < 256 && opened < n) {
         opened++;
         inFlight++;
-        if (mode === 'socketio') {
+        if (mode === 'socketio' || mode === 'socketio-ws' || mode === 'ws') {
           let got = false;
-          conns.push(
-            openSocketIo({ host: '127.0.0.1', port }, SOCKET_IO_REQUEST, {
-              open: () => undefined,
-              reset: () => undefined,
-              close: (reason) => reject(new Error(`socketio: a connection ended (${reason})`)),
-              tick: () => {
-                if (got) return;
-                got = true;
-                counted();
-              },
-            }),
-          );
+          const ep = { host: '127.0.0.1', port };
+          const handlers = {
+            open: () => undefined,
+            reset: () => undefined,
+            close: (reason: string) => reject(new Error(`${mode}: a connection ended (${reason})`)),
+            tick: () => {
+              if (got) return;
+              got = true;
+              counted();
+            },
+          };
+          conns.push(mode === 'ws' ? openWsFeed(ep, WS_REQUEST, handlers) : openSocketIo(ep, SOCKET_IO_REQUEST, handlers));
           continue;
         }
         const socket = connect(port, '127.0.0.1', () => socket.write(REQUEST));
@@ -161,6 +219,7 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
     open();
   });
   const wallMs = Date.now() - started;
+  const clientUsage = process.cpuUsage(clientCpu);
   const after = await usage();
   for (const s of sockets) s.destroy();
   for (const c of conns) c.close();
@@ -171,6 +230,7 @@ async function measure(mode: Mode, n: number): Promise<Record<string, unknown>> 
     connections: n,
     wallMs,
     cpuPerConnectionUs: Math.round(((after.cpuMs - before.cpuMs) * 1000) / n),
+    clientCpuPerConnectionUs: Math.round((clientUsage.user + clientUsage.system) / n),
     rssPerConnectionKiB: Number(((after.rss - before.rss) / 1024 / n).toFixed(1)),
     heapPerConnectionKiB: Number(((after.heap - before.heap) / 1024 / n).toFixed(1)),
   };

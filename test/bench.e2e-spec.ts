@@ -192,19 +192,27 @@ describe('join-cost benchmark (bench/join-cost.ts)', () => {
 describe('conn-cost benchmark (bench/conn-cost.ts)', () => {
   const connCost = (args: string[]) => benchScript('conn-cost.js', args, 60_000);
 
-  it('measures a bare Socket.IO server per connection, each client connected with its auth and given its event, beside the door', async () => {
-    const { code, stdout, stderr } = await connCost(['30', 'socketio,door']);
+  it('measures a bare Socket.IO server, the Socket.IO protocol spoken over bare ws, bare ws and the door per connection, with their clients\' CPU', async () => {
+    const { code, stdout, stderr } = await connCost(['30', 'socketio,socketio-ws,ws,door']);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { mode: string; connections: number; cpuPerConnectionUs: number; rssPerConnectionKiB: number });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { mode: string; connections: number; cpuPerConnectionUs: number; clientCpuPerConnectionUs: number; rssPerConnectionKiB: number });
     expect(lines.map((l) => [l.mode, l.connections])).toEqual([
       ['socketio', 30],
+      ['socketio-ws', 30],
+      ['ws', 30],
       ['door', 30],
     ]);
-    for (const l of lines) expect(l.cpuPerConnectionUs).toBeGreaterThan(0);
+    for (const l of lines) {
+      expect(l.cpuPerConnectionUs).toBeGreaterThan(0);
+      expect(l.clientCpuPerConnectionUs).toBeGreaterThan(0);
+    }
   }, 60_000);
 
   it('refuses a mode it does not know', async () => {
-    expect(await connCost(['10', 'polling'])).toEqual({ code: 1, stdout: '', stderr: 'conn-cost: unknown mode polling (one of http, http-release, door, socketio)\n' });
+    expect(await connCost(['10', 'polling'])).toEqual({ code: 1, stdout: '', stderr: 'conn-cost: unknown mode polling (one of http, http-release, door, socketio, ws, socketio-ws)\n' });
   });
 });
 
