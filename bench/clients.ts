@@ -237,6 +237,8 @@ const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** What a refusal's head and body may be at most (the service's are a few hundred bytes). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** How long a close waits for the server to end the connection once answered (as `ws`' client). */
+const CLOSE_TIMEOUT_MS = 30_000;
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** The WebSocket side of a connection, as the transports' parsers use it. */
@@ -247,11 +249,14 @@ export type WsSend = { send(text: string): void };
  * written as one string, the 101 checked (status and `Sec-WebSocket-Accept`), then the server's
  * frames parsed off the socket's chunks (text, fragmented text, ping answered with a pong, close
  * answered with a close); binary frames are skipped. `ws`' client built an HTTP client request,
- * its agent and parser, and a stream per frame reader for each connection, and cost its process
- * more CPU per connection than the service spent serving it (bench/conn-cost.ts reports the
- * clients' CPU). A refusal (any status but 101) ends it as `http_<status>[_<code>]`, the code
- * read from the JSON body; the end is reported once the socket closes, as `ws` did: the close
- * frame's code (`ws_close_<code>`, 1006 without one) or the first error seen.
+ * its agent and parser, and a stream per frame reader for each connection: up to twice this
+ * one's CPU per connection, more than a bare `ws` server spent serving it (bench/conn-cost.ts
+ * reports the clients' CPU). A refusal (any status but 101) ends it as `http_<status>[_<code>]`, the code
+ * read from the JSON body. The end is reported once the socket closes, as `ws` did: with an
+ * error seen before the 101, else the close frame's code (`ws_close_<code>`, 1006 without one);
+ * like `ws`, errors of an open connection (a reset as the server dies) do not replace it.
+ * Bytes are counted from the end of the 101's head, frames that came with it included (`ws`'
+ * client counted from the chunk after the one that held the 101).
  */
 export function openWs(
   ep: Endpoint,
@@ -261,15 +266,18 @@ export function openWs(
   onText: (ws: WsSend, s: string, now: number, fail: (why: string) => void) => void,
 ): Conn {
   const socket = net.connect({ host: ep.host, port: ep.port, localAddress: ep.localAddress });
+  let done = false;
+  let reason: string | undefined;
+  let open = false;
+  socket.on('error', (err) => {
+    if (!open) reason ??= errCode(err);
+  });
   socket.setNoDelay(true);
   socket.setTimeout(HANDSHAKE_TIMEOUT_MS);
   const key = randomBytes(16).toString('base64');
   const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-  let done = false;
-  let reason: string | undefined;
   /** Before the 101: what came of the response so far. */
   let head: Buffer | undefined;
-  let open = false;
   let closeCode: number | undefined;
   let closeReason = '';
   let closing = false;
@@ -323,7 +331,7 @@ export function openWs(
     partial = undefined;
     const now = Date.now();
     let i = 0;
-    while (reason === undefined && !closing) {
+    while (reason === undefined && !closing && !done) {
       if (buf.length - i < 2) break;
       const b0 = buf[i];
       const b1 = buf[i + 1];
@@ -367,12 +375,13 @@ export function openWs(
         closeReason = len > 2 ? buf.toString('utf8', at + 2, i) : '';
         closing = true;
         // The close answered with its code, then this side is done; the server closes the connection.
+        socket.setTimeout(CLOSE_TIMEOUT_MS);
         socket.end(wsFrame(buf.subarray(at, Math.min(i, at + 2)), 0x88));
       } else if (opcode !== 10) {
         return fail('ws_bad_opcode');
       }
     }
-    if (i < buf.length && reason === undefined && !closing) partial = buf.subarray(i);
+    if (i < buf.length && reason === undefined && !closing && !done) partial = buf.subarray(i);
   };
 
   socket.on('connect', () => {
@@ -387,8 +396,7 @@ export function openWs(
     head = head === undefined ? chunk : Buffer.concat([head, chunk]);
     onHead(head);
   });
-  socket.on('timeout', () => fail('ws_handshake_timeout'));
-  socket.on('error', (err) => (reason ??= errCode(err)));
+  socket.on('timeout', () => (closing ? socket.destroy() : fail('ws_handshake_timeout')));
   socket.on('close', () => {
     if (done) return;
     done = true;
@@ -532,7 +540,16 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
 function wsFrame(payload: Buffer, first = 0x81): Buffer {
   const mask = randomBytes(4);
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([first, 0x80 | len]) : Buffer.from([first, 0x80 | 126, len >> 8, len & 0xff]);
+  let head: Buffer;
+  if (len < 126) head = Buffer.from([first, 0x80 | len]);
+  else if (len < 65536) head = Buffer.from([first, 0x80 | 126, len >> 8, len & 0xff]);
+  else {
+    head = Buffer.alloc(10);
+    head[0] = first;
+    head[1] = 0x80 | 127;
+    head.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    head.writeUInt32BE(len >>> 0, 6);
+  }
   const masked = Buffer.allocUnsafe(len);
   for (let i = 0; i < len; i++) masked[i] = payload[i] ^ mask[i & 3];
   return Buffer.concat([head, mask, masked]);

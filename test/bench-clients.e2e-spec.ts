@@ -42,27 +42,42 @@ const listening = async <T extends Server | NetServer>(server: T): Promise<numbe
 /** A server frame (unmasked), as a server writes it. */
 function frame(opcode: number, payload: Buffer, fin = true): Buffer {
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, len]) : Buffer.from([(fin ? 0x80 : 0) | opcode, 126, len >> 8, len & 0xff]);
+  const first = (fin ? 0x80 : 0) | opcode;
+  if (len < 126) return Buffer.concat([Buffer.from([first, len]), payload]);
+  if (len < 65536) return Buffer.concat([Buffer.from([first, 126, len >> 8, len & 0xff]), payload]);
+  const head = Buffer.alloc(10);
+  head[0] = first;
+  head[1] = 127;
+  head.writeUInt32BE(len, 6);
   return Buffer.concat([head, payload]);
+}
+
+/** The first client frame in `bytes`: its first byte (FIN and opcode) and its payload, unmasked. */
+function clientFrame(bytes: Buffer): { first: number; payload: string } {
+  const len = bytes[1]! & 0x7f;
+  const mask = bytes.subarray(2, 6);
+  const payload = Buffer.from(bytes.subarray(6, 6 + len).map((b, i) => b ^ mask[i & 3]!));
+  return { first: bytes[0]!, payload: payload.toString() };
 }
 
 /** The 101's Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2; its example is checked below). */
 const acceptOf = (key: string) => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 
-/** A raw TCP server that reads the upgrade request and lets the test answer it byte for byte. */
-async function rawServer(answer: (socket: Socket, key: string) => void): Promise<{ port: number; server: NetServer }> {
+/** A raw TCP server that reads the upgrade request and lets the test answer it byte for byte; `sent` is what the client wrote after its request. */
+async function rawServer(answer: (socket: Socket, key: string) => void): Promise<{ port: number; server: NetServer; sent: Buffer[] }> {
+  const sent: Buffer[] = [];
   const server = createServer((socket) => {
     socket.on('error', () => undefined);
     opened.push({ close: () => socket.destroy() });
     let head = '';
     socket.on('data', (d: Buffer) => {
-      if (head.includes('\r\n\r\n')) return;
+      if (head.includes('\r\n\r\n')) return void sent.push(d);
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
       answer(socket, /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '');
     });
   });
-  return { port: await listening(server), server };
+  return { port: await listening(server), server, sent };
 }
 
 describe("the bench's raw WebSocket client (bench/clients.ts openWs) against a real server", () => {
@@ -98,7 +113,7 @@ describe("the bench's raw WebSocket client (bench/clients.ts openWs) against a r
   });
 
   it('reads text frames of every length encoding and fragmented ones, answers a ping, skips binary, and sends masked text', async () => {
-    const big = 'x'.repeat(70_000); // a 64-bit length
+    const big = 'x'.repeat(70_000); // a 64-bit length, both ways
     const mid = 'y'.repeat(300); // a 16-bit length
     onConnection = (ws) => {
       ws.send('short');
@@ -109,14 +124,20 @@ describe("the bench's raw WebSocket client (bench/clients.ts openWs) against a r
       ws.send('mented', { fin: true });
       ws.ping('are you there');
     };
-    const { seen, conn } = client(port, '/feed', (ws) => ws.send('hello from the client'));
-    await waitFor(() => seen.texts.length === 4 && got.pongs.length === 1 && got.messages.length === 1, 5000);
+    const { seen, conn } = client(port, '/feed', (ws) => {
+      ws.send('hello from the client');
+      ws.send(mid);
+      ws.send(big);
+    });
+    await waitFor(() => seen.texts.length === 4 && got.pongs.length === 1 && got.messages.length === 3, 5000);
     expect(seen.opened).toBe(1);
     expect(seen.texts).toEqual(['short', mid, big, 'fragmented']);
     expect(got.pongs).toEqual(['are you there']);
-    expect(got.messages).toEqual(['hello from the client']);
+    expect(got.messages).toEqual(['hello from the client', mid, big]);
     expect(seen.bytes).toBeGreaterThan(70_000 + 300);
+    // A close of its own is not reported: the subscriber asked for it.
     conn.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(seen.closed).toEqual([]);
   });
 
@@ -134,31 +155,42 @@ describe("the bench's raw WebSocket client (bench/clients.ts openWs) against a r
     expect(seen).toMatchObject({ opened: 1, closed: ['ws_close_1006'] });
   });
 
-  it('reads frames split anywhere: a 101 and its frames written a byte at a time', async () => {
+  it('reads frames split anywhere: a 101 and its frames written a byte at a time, a ping between fragments answered', async () => {
     expect(acceptOf('dGhlIHNhbXBsZSBub25jZQ==')).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
-    const { port: rawPort, server } = await rawServer((socket, key) => {
+    const large = 'l'.repeat(65_600); // a 64-bit length
+    const { port: rawPort, server, sent } = await rawServer((socket, key) => {
       const bytes = Buffer.concat([
         Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n`),
         frame(1, Buffer.from('one')),
         frame(1, Buffer.from('t'.repeat(200))),
         frame(1, Buffer.from('tw'), false),
+        frame(9, Buffer.from('ping between')),
         frame(0, Buffer.from('o')),
       ]);
       let i = 0;
       const drip = setInterval(() => {
-        if (socket.destroyed || i >= bytes.length) return clearInterval(drip);
+        if (socket.destroyed || i >= bytes.length) {
+          clearInterval(drip);
+          // Then a 64-bit length, its 10-byte header split from its payload.
+          const big = frame(1, Buffer.from(large));
+          socket.write(big.subarray(0, 5));
+          setTimeout(() => socket.write(big.subarray(5)), 20);
+          return;
+        }
         socket.write(bytes.subarray(i, ++i));
       }, 1);
     });
     servers.push(server);
     const { seen } = client(rawPort);
-    await waitFor(() => seen.texts.length === 3, 10_000);
-    expect(seen.texts).toEqual(['one', 't'.repeat(200), 'two']);
+    await waitFor(() => seen.texts.length === 4, 10_000);
+    expect(seen.texts).toEqual(['one', 't'.repeat(200), 'two', large]);
+    expect(clientFrame(Buffer.concat(sent))).toEqual({ first: 0x8a, payload: 'ping between' });
   });
 
   it("ends a refusal as http_<status>_<code>, with or without a Content-Length, and without opening", async () => {
     const body = JSON.stringify({ statusCode: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many' });
-    const sized = await rawServer((socket) => socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+    // Left open: the Content-Length alone ends it (the service's refusals have one).
+    const sized = await rawServer((socket) => socket.write(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
     const unsized = await rawServer((socket) => socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n{"code":"FORBIDDEN_ORIGIN"}`));
     servers.push(sized.server, unsized.server);
     const a = client(sized.port);
