@@ -66,6 +66,22 @@ function errCode(err: Error & { code?: string }): string {
   return err.code ?? err.message;
 }
 
+/** Why a stream request was refused: `http_<status>`, with the `code` of the service's JSON error body when it has one. */
+function refusal(status: number, body: string): string {
+  const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(body)?.[1];
+  return `http_${status}${code ? `_${code}` : ''}`;
+}
+
+/** The headers of a WebSocket upgrade request after its Host (each line ended, the head not). */
+function upgradeHeaders(key: string): string {
+  return `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n`;
+}
+
+/** An engine.io path opened straight on the WebSocket transport. */
+function engineIoWsPath(path: string): string {
+  return withQuery(withQuery(path, 'EIO', '4'), 'transport', 'websocket');
+}
+
 /** SSE over a raw socket: HTTP/1.1 GET, chunked decoding, incremental `id:`/`event:`/`data:` parsing. */
 export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Conn {
   const socket = net.connect({ host: ep.host, port: ep.port, localAddress: ep.localAddress });
@@ -210,10 +226,7 @@ export function openSse(ep: Endpoint, req: StreamRequest, h: StreamHandlers): Co
       return;
     }
     const status = Number(head.slice(9, 12));
-    if (status !== 200) {
-      const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(head.slice(end))?.[1];
-      return finish(`http_${status}${code ? `_${code}` : ''}`);
-    }
+    if (status !== 200) return finish(refusal(status, head.slice(end)));
     chunked = /\r\ntransfer-encoding:[ \t]*chunked/i.test(head.slice(0, end));
     const servedBy = /\r\nx-served-by:[ \t]*([^\r]*)/i.exec(head.slice(0, end))?.[1];
     const rest = Buffer.from(head.slice(end + 4), 'latin1');
@@ -296,11 +309,6 @@ export function openWs(
     },
   };
 
-  const refused = (status: number, body: string): void => {
-    const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(body)?.[1];
-    fail(`http_${status}${code ? `_${code}` : ''}`);
-  };
-
   /** The response head, once whole: a 101 opens the connection, any other status is a refusal (read to its body's end). */
   const onHead = (buf: Buffer): void => {
     const end = buf.indexOf(HEAD_END);
@@ -312,8 +320,8 @@ export function openWs(
     const status = Number(text.slice(9, 12));
     if (status !== 101) {
       const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(text)?.[1];
-      if (length !== undefined && buf.length - end - 4 >= Number(length)) refused(status, buf.toString('utf8', end + 4, end + 4 + Number(length)));
-      else if (buf.length > MAX_RESPONSE_BYTES) refused(status, '');
+      if (length !== undefined && buf.length - end - 4 >= Number(length)) fail(refusal(status, buf.toString('utf8', end + 4, end + 4 + Number(length))));
+      else if (buf.length > MAX_RESPONSE_BYTES) fail(refusal(status, ''));
       return;
     }
     if (/\r\nsec-websocket-accept:[ \t]*([^\r]*)/i.exec(text)?.[1].trim() !== accept) return fail('ws_bad_accept');
@@ -385,10 +393,7 @@ export function openWs(
   };
 
   socket.on('connect', () => {
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: ${ep.host}:${ep.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${ep.host}:${ep.port}\r\n${upgradeHeaders(key)}\r\n`);
   });
   socket.on('data', (chunk: Buffer) => {
     if (done || reason !== undefined) return;
@@ -400,12 +405,10 @@ export function openWs(
   socket.on('close', () => {
     if (done) return;
     done = true;
-    if (reason === undefined && !open && head !== undefined && head.indexOf(HEAD_END) >= 0) {
-      // A refusal without a Content-Length, read to the connection's end.
+    if (reason === undefined && !open && head !== undefined) {
       const end = head.indexOf(HEAD_END);
-      const status = Number(head.toString('latin1', 9, 12));
-      const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(head.toString('utf8', end + 4))?.[1];
-      reason = `http_${status}${code ? `_${code}` : ''}`;
+      // A refusal without a Content-Length, read to the connection's end.
+      if (end >= 0) reason = refusal(Number(head.toString('latin1', 9, 12)), head.toString('utf8', end + 4));
     }
     const hint = closeCode === 1012 ? /retry=(\d+)$/.exec(closeReason) : null;
     if (hint) h.hint?.(Number(hint[1]));
@@ -488,7 +491,7 @@ export function openSocketIo(ep: Endpoint, req: SocketIoRequest, h: StreamHandle
   const bases = new Bases();
   return openWs(
     ep,
-    withQuery(withQuery(req.path, 'EIO', '4'), 'transport', 'websocket'),
+    engineIoWsPath(req.path),
     h,
     () => undefined,
     (ws, s, now, fail) => {
@@ -580,8 +583,8 @@ export function openSlow(ep: Endpoint, transport: SlowTransport, req: SocketIoRe
   let upgrade = '';
   if (transport === 'sse') upgrade = 'Accept: text/event-stream\r\n';
   else {
-    if (transport === 'socketio') path = withQuery(withQuery(req.path, 'EIO', '4'), 'transport', 'websocket');
-    upgrade = `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n`;
+    if (transport === 'socketio') path = engineIoWsPath(req.path);
+    upgrade = upgradeHeaders(randomBytes(16).toString('base64'));
   }
   socket.on('connect', () => {
     socket.write(`GET ${path} HTTP/1.1\r\n${host}${upgrade}\r\n`);
